@@ -1,0 +1,113 @@
+// Package categorize is the stage between the queue and delivery: it
+// resolves each pending recipient against the directory and routes it to
+// local delivery, to remote delivery, or to a non-delivery report
+// (seed 004: a local recipient that resolves to no one gets an NDR).
+package categorize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"mailward/deliver"
+	"mailward/directory"
+	"mailward/events"
+	"mailward/queue"
+)
+
+// Directory is what the categorizer needs to resolve recipients.
+type Directory interface {
+	IsLocalDomain(domain string) bool
+	Lookup(addr string) (directory.Mailbox, bool, error)
+}
+
+// Remote delivers the given recipients of m to their next hops. Nil
+// means remote delivery is not configured: those recipients wait.
+type Remote func(ctx context.Context, m *queue.Message, idx []int) []queue.Result
+
+// Categorizer turns a queued message into per-recipient results.
+type Categorizer struct {
+	Dir     Directory
+	Maildir *deliver.Maildir
+	Remote  Remote
+	Events  *events.Log
+}
+
+// Handle is a queue.Handler.
+func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Result {
+	var results, local []queue.Result
+	var remote []int
+	var mailboxes []string
+	for _, i := range m.Pending() {
+		rcpt := m.Env.Recipients[i].Addr
+		domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
+		if !c.Dir.IsLocalDomain(domain) {
+			remote = append(remote, i)
+			continue
+		}
+		mb, ok, err := c.Dir.Lookup(rcpt)
+		switch {
+		case err != nil:
+			// A directory outage defers: never a bounce, never a loss.
+			results = append(results, queue.Result{Index: i, State: queue.Pending, Status: "4.3.0",
+				Diag: "directory unavailable: " + err.Error()})
+		case !ok:
+			results = append(results, queue.Result{Index: i, State: queue.Failed, Status: "5.1.1",
+				Diag: fmt.Sprintf("550 5.1.1 %s... User unknown", rcpt)})
+		default:
+			local = append(local, queue.Result{Index: i})
+			mailboxes = append(mailboxes, mb.Address)
+		}
+	}
+	for k, r := range local {
+		results = append(results, c.deliverLocal(m, r.Index, mailboxes[k]))
+	}
+	if len(remote) > 0 {
+		if c.Remote == nil {
+			for _, i := range remote {
+				results = append(results, queue.Result{Index: i, State: queue.Pending, Status: "4.4.0",
+					Diag: "remote delivery is not configured on this server"})
+			}
+		} else {
+			results = append(results, c.Remote(ctx, m, remote)...)
+		}
+	}
+	for _, r := range results {
+		c.report(m, r)
+	}
+	return results
+}
+
+func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queue.Result {
+	body, err := m.Open()
+	if err != nil {
+		return queue.Result{Index: i, State: queue.Pending, Status: "4.3.0", Diag: err.Error()}
+	}
+	defer body.Close()
+	it := deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From,
+		Rcpt: mailbox, Recovered: m.Recovered}
+	path, err := c.Maildir.Deliver(it, io.Reader(body))
+	if err != nil {
+		status := "4.3.0"
+		if errors.Is(err, deliver.ErrTemporary) && strings.Contains(err.Error(), "no space") {
+			status = "4.3.1"
+		}
+		return queue.Result{Index: i, State: queue.Pending, Status: status, Diag: err.Error()}
+	}
+	return queue.Result{Index: i, State: queue.Delivered, Status: "2.0.0", Diag: "delivered to maildir " + path}
+}
+
+func (c *Categorizer) report(m *queue.Message, r queue.Result) {
+	rcpt := m.Env.Recipients[r.Index].Addr
+	switch r.State {
+	case queue.Delivered:
+		c.Events.Emit(events.Delivered, "queue_id", m.Env.ID, "rcpt", rcpt, "where", r.Diag)
+	case queue.Failed:
+		c.Events.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", rcpt, "status", r.Status, "error", r.Diag)
+	default:
+		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt,
+			"next", "the next retry", "error", r.Diag)
+	}
+}

@@ -1,0 +1,66 @@
+// Command mailward is the mail transfer agent and its tools. This file
+// and its siblings only parse flags and wire the packages together.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `mailward: a mail transfer agent for an organization
+
+Usage:
+  mailward serve   --config FILE          run the server
+  mailward config  check --config FILE    validate a configuration
+  mailward config  hash-password          read a password on stdin, print its bcrypt hash
+  mailward queue   list --config FILE     list queued messages
+  mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
+  mailward diag    relay --host H --port P [--local-domain D]
+  mailward version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(args)
+	case "config":
+		err = cmdConfig(args)
+	case "queue":
+		err = cmdQueue(args)
+	case "events":
+		err = cmdEvents(args)
+	case "diag":
+		err = cmdDiag(args)
+	case "version", "--version":
+		fmt.Println("mailward", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "mailward: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailward:", err)
+		if e, ok := err.(exitError); ok {
+			os.Exit(e.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status (e.g. diag relay: 3 = relayed).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"mailward/config"
+	"mailward/diag"
+	"mailward/events"
+	"mailward/queue"
+)
+
+func cmdConfig(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("config: want 'check' or 'hash-password'")
+	}
+	switch args[0] {
+	case "check":
+		fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+		path := fs.String("config", "mailward.toml", "configuration file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s))\n",
+			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.Listeners))
+		for _, l := range cfg.Listeners {
+			relay := "nobody may relay"
+			switch {
+			case l.RelayAuthenticated && len(l.RelayNetworks) > 0:
+				relay = "authenticated users and " + strings.Join(l.RelayNetworks, ",") + " may relay"
+			case l.RelayAuthenticated:
+				relay = "authenticated users may relay"
+			case len(l.RelayNetworks) > 0:
+				relay = strings.Join(l.RelayNetworks, ",") + " may relay"
+			}
+			fmt.Printf("  %s on %s: tls %s, auth [%s], %s\n", l.Name, l.Address, l.TLS, strings.Join(l.Auth, " "), relay)
+		}
+		return nil
+	case "hash-password":
+		fmt.Fprintln(os.Stderr, "password (one line on standard input):")
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("hash-password: no password on standard input")
+		}
+		h, err := bcrypt.GenerateFromPassword([]byte(strings.TrimRight(line, "\r\n")), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(h))
+		return nil
+	}
+	return fmt.Errorf("config: unknown subcommand %q", args[0])
+}
+
+func cmdQueue(args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		return fmt.Errorf("queue: want 'list'")
+	}
+	fs := flag.NewFlagSet("queue list", flag.ContinueOnError)
+	path := fs.String("config", "mailward.toml", "configuration file")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	msgs, err := queue.Inspect(filepath.Join(cfg.Server.DataDir, "queue"))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(msgs)
+	}
+	for _, m := range msgs {
+		fmt.Printf("%s  %s  from %s\n", m.ID, m.Arrival.Format(time.RFC3339), orNull(m.From))
+		for _, r := range m.Recipients {
+			fmt.Printf("    %-40s %-9s %s %s\n", r.Addr, r.State, r.Status, r.Diag)
+		}
+	}
+	fmt.Printf("%d message(s) queued\n", len(msgs))
+	return nil
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "<>"
+	}
+	return s
+}
+
+func cmdEvents(args []string) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	path := fs.String("config", "mailward.toml", "configuration file")
+	id := fs.Int("id", 0, "only this event ID")
+	since := fs.String("since", "", "only events after this time (RFC 3339) or this long ago (e.g. 1h)")
+	asJSON := fs.Bool("json", false, "print the raw JSON records")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	var after time.Time
+	if *since != "" {
+		if d, err := time.ParseDuration(*since); err == nil {
+			after = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, *since); err == nil {
+			after = t
+		} else {
+			return fmt.Errorf("events: --since %q: want a duration (1h) or an RFC 3339 time", *since)
+		}
+	}
+	recs, err := events.Read(eventLogPath(cfg), events.Filter{ID: *id, Since: after})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if *asJSON {
+			b, _ := json.Marshal(r)
+			fmt.Println(string(b))
+			continue
+		}
+		fmt.Printf("%s  %5d  %-11s %-13s %s\n", r.Time.Local().Format(time.RFC3339), r.ID, r.Severity, r.Category, r.Message)
+	}
+	return nil
+}
+
+func cmdDiag(args []string) error {
+	if len(args) == 0 || args[0] != "relay" {
+		return fmt.Errorf("diag: want 'relay'")
+	}
+	fs := flag.NewFlagSet("diag relay", flag.ContinueOnError)
+	var o diag.RelayOptions
+	fs.StringVar(&o.Host, "host", "127.0.0.1", "server to test")
+	fs.StringVar(&o.Port, "port", "25", "its port")
+	fs.StringVar(&o.Helo, "helo", "", "EHLO name to use")
+	fs.StringVar(&o.LocalDomain, "local-domain", "", "a domain the server accepts mail for (default: from its greeting)")
+	fs.StringVar(&o.RemoteDomain, "remote-domain", "", "a domain that is not the server's (default relay-test.invalid)")
+	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "wait per reply (servers may tarpit)")
+	fs.BoolVar(&o.StartTLS, "starttls", false, "use STARTTLS when offered")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rs, err := diag.RunRelayTests(ctx, o)
+	if err != nil {
+		return err
+	}
+	diag.WriteRelayReport(os.Stdout, rs)
+	if diag.Relayed(rs) {
+		return exitError{3, "the server RELAYED at least one test message: it is an open relay"}
+	}
+	return nil
+}

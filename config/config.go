@@ -1,0 +1,242 @@
+// Package config loads mailward's single TOML configuration file.
+//
+// Parsing is strict: an unknown key is an error that names the key and its
+// line, because a misspelt setting that is silently ignored is how an MTA
+// becomes an open relay. Every setting has a default (see defaults.go and
+// docs/configuration.md).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server      Server            `toml:"server"`
+	Log         Log               `toml:"log"`
+	Diagnostics map[string]string `toml:"diagnostics"`
+	TLS         TLS               `toml:"tls"`
+	Queue       Queue             `toml:"queue"`
+	Delivery    Delivery          `toml:"delivery"`
+	Directory   Directory         `toml:"directory"`
+	Domains     []Domain          `toml:"domain"`
+	Mailboxes   []Mailbox         `toml:"mailbox"`
+	Listeners   []Listener        `toml:"listener"`
+
+	// path is the file this configuration was read from; relative paths
+	// in the file are resolved against its directory.
+	path string
+}
+
+// Server holds facts about this server as a whole.
+type Server struct {
+	// FQDN is the name in the 220 greeting, in EHLO and in Received:
+	// headers (RFC 5321 §4.1.1.1, seed 000: the EHLO name decides trust).
+	FQDN string `toml:"fqdn"`
+	// DefaultDomain is appended to addresses without a domain (seed 004).
+	DefaultDomain string `toml:"default_domain"`
+	// DataDir holds the spool, mailboxes, event log and generated keys.
+	DataDir string `toml:"data_dir"`
+	// Postmaster is the From: of generated NDRs; default postmaster@DefaultDomain.
+	Postmaster string `toml:"postmaster"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // json or text
+	File   string `toml:"file"`   // empty: standard error
+}
+
+// TLS names the certificate used by every listener that offers TLS.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// Queue configures the durable spool.
+type Queue struct {
+	// Workers is the number of concurrent delivery workers.
+	Workers int `toml:"workers"`
+	// RetrySchedule lists the waits between attempts for deferred
+	// recipients; the last one repeats.
+	RetrySchedule []Duration `toml:"retry_schedule"`
+	// MaxAge: a message still undelivered after this long is bounced.
+	MaxAge Duration `toml:"max_age"`
+}
+
+// Delivery configures local delivery.
+type Delivery struct {
+	// MailboxDir is where Maildirs live; default <data_dir>/mailboxes.
+	MailboxDir string `toml:"mailbox_dir"`
+}
+
+// Directory names an optional external recipients file. When set, it is
+// re-read whenever it changes; while it cannot be read, RCPT answers 451
+// (seed 004: a directory outage must never become accept-then-lose).
+type Directory struct {
+	File string `toml:"file"`
+}
+
+// Domain is one local domain.
+type Domain struct {
+	Name string `toml:"name"`
+	// RecipientFiltering rejects unknown recipients at RCPT (seed 004).
+	RecipientFiltering *bool `toml:"recipient_filtering"`
+	// Tarpit is the delay before the first "User unknown" reply of a
+	// session; each further unknown recipient waits one more Tarpit, up
+	// to TarpitMax (anti-harvesting, seed 004).
+	Tarpit    *Duration `toml:"tarpit"`
+	TarpitMax *Duration `toml:"tarpit_max"`
+}
+
+// Mailbox is one local recipient with an optional login.
+type Mailbox struct {
+	Address string `toml:"address"`
+	// PasswordHash is a bcrypt hash ("mailward config hash-password").
+	PasswordHash string `toml:"password_hash"`
+}
+
+// Listener is a virtual server (a receive connector).
+type Listener struct {
+	Name    string `toml:"name"`
+	Address string `toml:"address"`
+	// FQDN overrides Server.FQDN for this virtual server.
+	FQDN string `toml:"fqdn"`
+	// TLS: "none", "starttls" (offer STARTTLS) or "required" (STARTTLS
+	// must come before MAIL).
+	TLS string `toml:"tls"`
+	// Auth lists SASL mechanisms offered: PLAIN, LOGIN.
+	Auth []string `toml:"auth"`
+	// AuthPlaintext allows AUTH before TLS (RFC 4954 §4 says no).
+	AuthPlaintext bool `toml:"auth_plaintext"`
+	// RelayAuthenticated lets authenticated clients relay.
+	RelayAuthenticated bool `toml:"relay_authenticated"`
+	// RelayNetworks lists CIDRs whose clients may relay. Empty by default:
+	// never an open relay.
+	RelayNetworks []string `toml:"relay_networks"`
+
+	MaxMessageSize      int64    `toml:"max_message_size"`
+	MaxRecipients       int      `toml:"max_recipients"`
+	MaxLineLength       int      `toml:"max_line_length"`
+	MaxErrors           int      `toml:"max_errors"`
+	IdleTimeout         Duration `toml:"idle_timeout"`
+	MaxConnections      int      `toml:"max_connections"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	// BareLF is "reject" (default) or "normalize" (RFC 5321 §2.3.8).
+	BareLF string `toml:"bare_lf"`
+	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
+	// with each further failure in the session, up to 30 times its value.
+	AuthFailureDelay Duration `toml:"auth_failure_delay"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses "90s", "5m", "2h".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 2h)", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Load reads, strictly parses, defaults and validates a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.path = abs
+	c.resolvePaths()
+	return c, nil
+}
+
+// Parse strictly decodes, defaults and validates a configuration. Relative
+// paths stay relative to the working directory.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return nil, describeUnknown(strict)
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("line %d, column %d: %s", row, col, de.Error())
+		}
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// describeUnknown names every unknown key with its line.
+func describeUnknown(e *toml.StrictMissingError) error {
+	var msgs []string
+	for _, de := range e.Errors {
+		row, _ := de.Position()
+		msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(de.Key(), ".")))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// Path returns the absolute path of the loaded file ("" for Parse).
+func (c *Config) Path() string { return c.path }
+
+func (c *Config) resolvePaths() {
+	base := filepath.Dir(c.path)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.Server.DataDir = abs(c.Server.DataDir)
+	c.TLS.CertFile = abs(c.TLS.CertFile)
+	c.TLS.KeyFile = abs(c.TLS.KeyFile)
+	c.Log.File = abs(c.Log.File)
+	c.Directory.File = abs(c.Directory.File)
+	c.Delivery.MailboxDir = abs(c.Delivery.MailboxDir)
+	if c.Delivery.MailboxDir == "" {
+		c.Delivery.MailboxDir = filepath.Join(c.Server.DataDir, "mailboxes")
+	}
+}
+
+// MailboxDir returns where Maildirs live.
+func (c *Config) MailboxDir() string {
+	if c.Delivery.MailboxDir != "" {
+		return c.Delivery.MailboxDir
+	}
+	return filepath.Join(c.Server.DataDir, "mailboxes")
+}

@@ -1,0 +1,267 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Defaults. They follow Postfix where Postfix has an equivalent
+// (message_size_limit, smtpd_recipient_limit, smtpd_timeout,
+// smtpd_hard_error_limit, anvil) and RFC 5321 §4.5.3.1 for line lengths.
+const (
+	DefaultMaxMessageSize      = 25 << 20 // 25 MiB
+	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8 minimum
+	DefaultMaxLineLength       = 1000     // RFC 5321 §4.5.3.1.4/6, CRLF included
+	DefaultMaxErrors           = 20
+	DefaultIdleTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultMaxConnections      = 200
+	DefaultMaxConnectionsPerIP = 50
+	DefaultTarpit              = 2 * time.Second
+	DefaultTarpitMax           = 20 * time.Second
+	DefaultAuthFailureDelay    = 1 * time.Second
+	DefaultWorkers             = 32
+	DefaultMaxAge              = 48 * time.Hour
+)
+
+// DefaultRetrySchedule is the wait before each retry of a deferred
+// recipient; the last entry repeats until MaxAge.
+var DefaultRetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
+
+// Diagnostic categories (Exchange's MSExchangeTransport categories, seed 000).
+var Categories = []string{"service", "smtp_receive", "smtp_send", "auth", "queue", "categorizer", "delivery", "dsn"}
+
+// DiagnosticLevels in increasing verbosity (seed 000: none, minimum, medium, maximum).
+var DiagnosticLevels = []string{"none", "minimum", "medium", "maximum"}
+
+func (c *Config) applyDefaults() {
+	if c.Server.FQDN == "" {
+		c.Server.FQDN = "localhost.localdomain"
+	}
+	c.Server.FQDN = strings.ToLower(strings.TrimSuffix(c.Server.FQDN, "."))
+	c.Server.DefaultDomain = strings.ToLower(c.Server.DefaultDomain)
+	if c.Server.DefaultDomain == "" && len(c.Domains) > 0 {
+		c.Server.DefaultDomain = strings.ToLower(c.Domains[0].Name)
+	}
+	if c.Server.DataDir == "" {
+		c.Server.DataDir = "data"
+	}
+	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
+		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Diagnostics == nil {
+		c.Diagnostics = map[string]string{}
+	}
+	for _, cat := range Categories {
+		if _, ok := c.Diagnostics[cat]; !ok {
+			c.Diagnostics[cat] = "minimum"
+		}
+	}
+	if c.Queue.Workers == 0 {
+		c.Queue.Workers = DefaultWorkers
+	}
+	if len(c.Queue.RetrySchedule) == 0 {
+		for _, d := range DefaultRetrySchedule {
+			c.Queue.RetrySchedule = append(c.Queue.RetrySchedule, Duration{d})
+		}
+	}
+	if c.Queue.MaxAge.Duration == 0 {
+		c.Queue.MaxAge.Duration = DefaultMaxAge
+	}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
+		if d.RecipientFiltering == nil {
+			t := true
+			d.RecipientFiltering = &t
+		}
+		if d.Tarpit == nil {
+			d.Tarpit = &Duration{DefaultTarpit}
+		}
+		if d.TarpitMax == nil {
+			d.TarpitMax = &Duration{DefaultTarpitMax}
+		}
+	}
+	for i := range c.Mailboxes {
+		c.Mailboxes[i].Address = strings.ToLower(c.Mailboxes[i].Address)
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.FQDN == "" {
+			l.FQDN = c.Server.FQDN
+		}
+		if l.TLS == "" {
+			l.TLS = "starttls"
+		}
+		if l.MaxMessageSize == 0 {
+			l.MaxMessageSize = DefaultMaxMessageSize
+		}
+		if l.MaxRecipients == 0 {
+			l.MaxRecipients = DefaultMaxRecipients
+		}
+		if l.MaxLineLength == 0 {
+			l.MaxLineLength = DefaultMaxLineLength
+		}
+		if l.MaxErrors == 0 {
+			l.MaxErrors = DefaultMaxErrors
+		}
+		if l.IdleTimeout.Duration == 0 {
+			l.IdleTimeout.Duration = DefaultIdleTimeout
+		}
+		if l.MaxConnections == 0 {
+			l.MaxConnections = DefaultMaxConnections
+		}
+		if l.MaxConnectionsPerIP == 0 {
+			l.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+		}
+		if l.BareLF == "" {
+			l.BareLF = "reject"
+		}
+		if l.AuthFailureDelay.Duration == 0 {
+			l.AuthFailureDelay.Duration = DefaultAuthFailureDelay
+		}
+		for j, m := range l.Auth {
+			l.Auth[j] = strings.ToUpper(m)
+		}
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+
+	if len(c.Domains) == 0 {
+		bad("at least one [[domain]] is required")
+	}
+	local := map[string]bool{}
+	for _, d := range c.Domains {
+		if d.Name == "" {
+			bad("[[domain]] without a name")
+		}
+		if local[d.Name] {
+			bad("domain %q listed twice", d.Name)
+		}
+		local[d.Name] = true
+	}
+	if c.Server.DefaultDomain != "" && !local[c.Server.DefaultDomain] {
+		bad("server.default_domain %q is not a [[domain]]", c.Server.DefaultDomain)
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Mailboxes {
+		at := strings.LastIndexByte(m.Address, '@')
+		if at <= 0 {
+			bad("mailbox %q: need local@domain", m.Address)
+			continue
+		}
+		if !local[m.Address[at+1:]] {
+			bad("mailbox %q: domain is not a [[domain]]", m.Address)
+		}
+		if seen[m.Address] {
+			bad("mailbox %q listed twice", m.Address)
+		}
+		seen[m.Address] = true
+		if m.PasswordHash != "" && !strings.HasPrefix(m.PasswordHash, "$2") {
+			bad("mailbox %q: password_hash must be a bcrypt hash (mailward config hash-password)", m.Address)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format %q: want json or text", c.Log.Format)
+	}
+	for cat, lvl := range c.Diagnostics {
+		if !contains(Categories, cat) {
+			bad("diagnostics.%s: unknown category (known: %s)", cat, strings.Join(Categories, ", "))
+		}
+		if !contains(DiagnosticLevels, lvl) {
+			bad("diagnostics.%s = %q: want none, minimum, medium or maximum", cat, lvl)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.cert_file and tls.key_file go together")
+	}
+	if len(c.Listeners) == 0 {
+		bad("at least one [[listener]] is required")
+	}
+	names := map[string]bool{}
+	for _, l := range c.Listeners {
+		where := fmt.Sprintf("listener %q", l.Name)
+		if l.Name == "" {
+			bad("[[listener]] without a name")
+		}
+		if names[l.Name] {
+			bad("%s listed twice", where)
+		}
+		names[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			bad("%s: address %q: %v", where, l.Address, err)
+		}
+		switch l.TLS {
+		case "none", "starttls", "required":
+		default:
+			bad("%s: tls %q: want none, starttls or required", where, l.TLS)
+		}
+		for _, m := range l.Auth {
+			if m != "PLAIN" && m != "LOGIN" {
+				bad("%s: auth mechanism %q: want PLAIN or LOGIN", where, m)
+			}
+		}
+		if len(l.Auth) > 0 && l.TLS == "none" && !l.AuthPlaintext {
+			bad("%s: auth without TLS needs auth_plaintext = true (RFC 4954 §4)", where)
+		}
+		for _, n := range l.RelayNetworks {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				if _, err2 := netip.ParseAddr(n); err2 != nil {
+					bad("%s: relay_networks entry %q is not an address or CIDR", where, n)
+				}
+			}
+		}
+		switch l.BareLF {
+		case "reject", "normalize":
+		default:
+			bad("%s: bare_lf %q: want reject or normalize", where, l.BareLF)
+		}
+		if l.MaxLineLength < 512 {
+			bad("%s: max_line_length %d is below RFC 5321's 512", where, l.MaxLineLength)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// RelayPrefixes parses a listener's relay networks; a bare address is a /32 or /128.
+func (l *Listener) RelayPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range l.RelayNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(n); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,144 @@
+// Package deliver puts messages where they go: local Maildirs here, the
+// next hop's SMTP server for remote recipients.
+package deliver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mailward/internal/durable"
+)
+
+// Maildir delivers into <base>/<address>/Maildir/{tmp,new,cur}.
+type Maildir struct {
+	Base string
+	FQDN string
+
+	mu      sync.Mutex
+	syncers map[string]*durable.DirSync
+}
+
+// NewMaildir returns a Maildir deliverer rooted at base.
+func NewMaildir(base, fqdn string) *Maildir {
+	return &Maildir{Base: base, FQDN: fqdn, syncers: map[string]*durable.DirSync{}}
+}
+
+// Dir returns the Maildir of a mailbox address. The address becomes one
+// path element: '/' and control characters are %-escaped so no address
+// can name a path outside Base.
+func (md *Maildir) Dir(addr string) string {
+	var b strings.Builder
+	for i := 0; i < len(addr); i++ {
+		c := addr[i]
+		if c == '/' || c == '%' || c < 0x20 || c == 0x7f || c == '\\' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	name := b.String()
+	if name == "." || name == ".." {
+		name = "%2E" + name[1:]
+	}
+	return filepath.Join(md.Base, name, "Maildir")
+}
+
+// Item is one copy to deliver.
+type Item struct {
+	QueueID   string
+	Index     int // recipient index, part of the file name
+	Arrival   time.Time
+	From      string // envelope sender, "" for <>
+	Rcpt      string // the mailbox address
+	Recovered bool   // check for a copy left by a delivery before a crash
+}
+
+// FileName is the Maildir file name of an item: unique per message and
+// recipient, and the same on every attempt, so a delivery repeated after
+// a crash finds its earlier copy instead of making a second one.
+func (md *Maildir) FileName(it Item) string {
+	return fmt.Sprintf("%d.M%sR%d.%s", it.Arrival.Unix(), it.QueueID, it.Index, md.FQDN)
+}
+
+// ErrTemporary marks failures worth retrying (disk full, I/O errors).
+var ErrTemporary = errors.New("temporary local delivery failure")
+
+// Deliver writes one copy: tmp/, fsync, rename into new/, fsync new/
+// (the Maildir protocol, with the fsyncs that make it durable). It adds
+// Return-Path and Delivered-To (RFC 5321 §4.4) before content.
+func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
+	dir := md.Dir(it.Rcpt)
+	name := md.FileName(it)
+	final := filepath.Join(dir, "new", name)
+	if it.Recovered && md.already(dir, name) {
+		return final, nil
+	}
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return "", fmt.Errorf("%w: maildir %s: %v", ErrTemporary, dir, err)
+		}
+	}
+	tmp := filepath.Join(dir, "tmp", name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrTemporary, err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	fmt.Fprintf(bw, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", it.From, it.Rcpt)
+	_, err = io.Copy(bw, content)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = syscall.Fdatasync(int(f.Fd()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err == nil {
+		err = md.syncer(filepath.Join(dir, "new")).Sync()
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("%w: maildir %s: %v", ErrTemporary, dir, err)
+	}
+	return final, nil
+}
+
+// already reports whether an earlier attempt left this copy, in new/ or
+// already moved to cur/ by a mail reader (which appends ":2,flags").
+func (md *Maildir) already(dir, name string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "new", name)); err == nil {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "cur", name+":*"))
+	if len(m) > 0 {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(dir, "cur", name))
+	return err == nil
+}
+
+// syncer returns the group-commit fsyncer of a mailbox's new/ directory:
+// twenty sessions delivering to one mailbox share one directory fsync.
+func (md *Maildir) syncer(dir string) *durable.DirSync {
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	s, ok := md.syncers[dir]
+	if !ok {
+		s = durable.NewDirSync(dir)
+		md.syncers[dir] = s
+	}
+	return s
+}

@@ -1,0 +1,158 @@
+// Package directory is the organization's directory: local domains and the
+// mailboxes in them, with their logins.
+//
+// Domains and mailboxes come from the configuration file; an optional
+// recipients file (directory.file) adds mailboxes and is re-read whenever
+// it changes. While that file cannot be read every lookup returns an
+// error, and the SMTP layer answers 451 4.3.0: seed 004 requires that a
+// directory outage never turn into accepted-then-lost mail or into relay.
+package directory
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/crypto/bcrypt"
+
+	"mailward/config"
+)
+
+// ErrUnavailable wraps every failure to read the directory.
+var ErrUnavailable = errors.New("directory unavailable")
+
+// Mailbox is one local recipient.
+type Mailbox struct {
+	Address      string
+	PasswordHash string
+}
+
+// Directory answers "is this domain ours" and "does this mailbox exist".
+type Directory struct {
+	domains map[string]bool
+	static  map[string]Mailbox
+
+	file string
+	mu   sync.Mutex
+	// from the recipients file, valid while fileStamp matches the file
+	fileBoxes map[string]Mailbox
+	fileStamp stamp
+	fileErr   error
+}
+
+type stamp struct {
+	mod  time.Time
+	size int64
+}
+
+// FileFormat is the recipients file: the same [[mailbox]] tables as the
+// main configuration, and nothing else (strictly parsed).
+type FileFormat struct {
+	Mailboxes []config.Mailbox `toml:"mailbox"`
+}
+
+// New builds the directory from the configuration.
+func New(c *config.Config) *Directory {
+	d := &Directory{domains: map[string]bool{}, static: map[string]Mailbox{}, file: c.Directory.File}
+	for _, dom := range c.Domains {
+		d.domains[dom.Name] = true
+	}
+	for _, m := range c.Mailboxes {
+		d.static[strings.ToLower(m.Address)] = Mailbox{Address: strings.ToLower(m.Address), PasswordHash: m.PasswordHash}
+	}
+	return d
+}
+
+// IsLocalDomain reports whether mail for domain is delivered here. Only
+// configured domains are local: not IP literals, not "localhost", not our
+// own host name (seed 004: none of those is a licence to relay).
+func (d *Directory) IsLocalDomain(domain string) bool {
+	return d.domains[strings.ToLower(domain)]
+}
+
+// Lookup finds a mailbox by its lower-case address.
+func (d *Directory) Lookup(addr string) (Mailbox, bool, error) {
+	addr = strings.ToLower(addr)
+	if d.file != "" {
+		boxes, err := d.fileMailboxes()
+		if err != nil {
+			return Mailbox{}, false, err
+		}
+		if m, ok := boxes[addr]; ok {
+			return m, true, nil
+		}
+	}
+	m, ok := d.static[addr]
+	return m, ok, nil
+}
+
+// Authenticate checks a login. An unknown user and a wrong password give
+// the same answer, so AUTH cannot be used to probe for mailboxes.
+func (d *Directory) Authenticate(user, password string) (bool, error) {
+	m, ok, err := d.Lookup(user)
+	if err != nil {
+		return false, err
+	}
+	if !ok || m.PasswordHash == "" {
+		// Spend the same time as a real check (timing side channel).
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false, nil
+	}
+	return bcrypt.CompareHashAndPassword([]byte(m.PasswordHash), []byte(password)) == nil, nil
+}
+
+var dummyHash = []byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z2ZS9sf1dn4o0/fMWQ7pN2Ke")
+
+// fileMailboxes returns the recipients file's mailboxes, re-reading the
+// file when its size or modification time changed.
+func (d *Directory) fileMailboxes() (map[string]Mailbox, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fi, err := os.Stat(d.file)
+	if err != nil {
+		d.fileBoxes, d.fileErr = nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		d.fileStamp = stamp{}
+		return nil, d.fileErr
+	}
+	st := stamp{fi.ModTime(), fi.Size()}
+	if st == d.fileStamp && (d.fileBoxes != nil || d.fileErr != nil) {
+		return d.fileBoxes, d.fileErr
+	}
+	d.fileStamp = st
+	d.fileBoxes, d.fileErr = readFile(d.file, d.domains)
+	return d.fileBoxes, d.fileErr
+}
+
+func readFile(path string, domains map[string]bool) (map[string]Mailbox, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var f FileFormat
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, path, err)
+	}
+	out := make(map[string]Mailbox, len(f.Mailboxes))
+	for _, m := range f.Mailboxes {
+		a := strings.ToLower(m.Address)
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || !domains[a[at+1:]] {
+			return nil, fmt.Errorf("%w: %s: mailbox %q is not in a local domain", ErrUnavailable, path, m.Address)
+		}
+		out[a] = Mailbox{Address: a, PasswordHash: m.PasswordHash}
+	}
+	return out, nil
+}
+
+// Exists reports whether addr is a mailbox (policy.Directory).
+func (d *Directory) Exists(addr string) (bool, error) {
+	_, ok, err := d.Lookup(addr)
+	return ok, err
+}

@@ -1,0 +1,97 @@
+package dsn
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"mailward/events"
+	"mailward/queue"
+)
+
+// maxOriginal bounds how much of the original is read for a notice; with
+// RET=HDRS (our default) only the header is used anyway.
+const maxOriginal = 10 << 20
+
+// Bouncer queues non-delivery reports; its Bounce method is a
+// queue.Bouncer.
+type Bouncer struct {
+	Queue      *queue.Queue
+	FQDN       string // Reporting-MTA
+	Postmaster string // From: of the notice
+	Events     *events.Log
+}
+
+// Bounce sends one NDR for the failed recipients of m to its envelope
+// sender, from the null sender so it can never bounce back (RFC 5321
+// §6.1, RFC 3464). Recipients that asked NOTIFY=NEVER or NOTIFY without
+// FAILURE are left out (RFC 3461 §4.1).
+func (b *Bouncer) Bounce(m *queue.Message, failed []int) error {
+	if m.Env.From == "" {
+		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the message came from the null sender <>")
+		return nil
+	}
+	var rcpts []Recipient
+	for _, i := range failed {
+		if !m.Env.NotifyOn(i, "FAILURE") {
+			continue
+		}
+		s := m.Status[i]
+		r := m.Env.Recipients[i]
+		status := s.Status
+		if status == "" {
+			status = StatusFromReply(s.Diag)
+		}
+		rcpts = append(rcpts, Recipient{Final: r.Addr, Original: r.ORCPT, Action: "failed",
+			Status: status, Diagnostic: s.Diag, RemoteMTA: s.RemoteMTA, LastAttempt: s.Last})
+	}
+	if len(rcpts) == 0 {
+		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the recipients asked for no failure notice (NOTIFY)")
+		return nil
+	}
+	original, err := b.original(m)
+	if err != nil {
+		return err
+	}
+	msg, err := Build(Report{ReportingMTA: b.FQDN, From: b.Postmaster, To: m.Env.From, QueueID: m.Env.ID,
+		EnvID: m.Env.EnvID, ArrivalDate: m.Env.Arrival, Date: time.Now(), Recipients: rcpts,
+		Original: original, FullMessage: m.Env.Ret == "FULL"})
+	if err != nil {
+		return err
+	}
+	body := "7BIT"
+	if bytes.ContainsFunc(msg, func(r rune) bool { return r >= 0x80 }) {
+		// RET=FULL of an 8-bit original: message/rfc822 may not be
+		// base64-encoded (RFC 2046 §5.2.1), so the notice is 8BITMIME.
+		body = "8BITMIME"
+	}
+	env := &queue.Envelope{From: "", Recipients: []queue.Recipient{{Addr: m.Env.From, Notify: "NEVER"}},
+		ClientIP: "127.0.0.1", Helo: b.FQDN, Listener: "dsn", Body: body}
+	w, err := b.Queue.Create(env)
+	if err != nil {
+		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Abort()
+		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+	}
+	b.Events.Emit(events.NDRSent, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", m.Env.From, "recipients", len(rcpts))
+	return nil
+}
+
+func (b *Bouncer) original(m *queue.Message) ([]byte, error) {
+	f, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxOriginal))
+	if err != nil {
+		return nil, fmt.Errorf("dsn: read original %s: %w", m.Env.ID, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,127 @@
+package events
+
+// Def describes one event: what it says, why it happens, what to do.
+type Def struct {
+	ID       int
+	Severity Severity
+	Category string
+	// Level is the lowest diagnostic level at which the event is written.
+	Level Level
+	// Text has {field} placeholders filled from the event's fields.
+	Text  string
+	Cause string
+	Fix   string
+}
+
+// Event IDs. Those the seed articles name keep their seed numbers
+// (1035, 1704, 1706, 7004, 7006, 7010); the rest are mailward's own,
+// grouped by thousands: 1xxx receive and service, 2xxx queue, 3xxx
+// delivery, 4xxx DSN, 7xxx sending to the organization.
+const (
+	ServiceStarted       = 1000
+	ServiceStopped       = 1001
+	ListenerFailed       = 1002
+	ConnectionRefused    = 1010
+	ErrorLimit           = 1011
+	IdleTimeout          = 1012
+	RelayDenied          = 1020
+	UnknownRecipient     = 1021
+	DirectoryUnavailable = 1022
+	BareLineEnding       = 1023
+	MessageTooBig        = 1024
+	AuthFailed           = 1030
+	AuthSucceeded        = 1031
+	MessageQueued        = 2000
+	SpoolWriteFailed     = 2001
+	SpoolRecovered       = 2002
+	SpoolCorrupt         = 2003
+	Delivered            = 3000
+	DeliveryDeferred     = 3001
+	DeliveryFailed       = 3002
+	NDRSent              = 4000
+	NDRSuppressed        = 4001
+)
+
+// Catalogue lists every event mailward writes. docs/events.md is generated
+// from it (go run ./events/gendoc) and a test keeps the two in step.
+var Catalogue = map[int]Def{
+	ServiceStarted: {ServiceStarted, Information, "service", None,
+		"mailward {version} started as {fqdn}; virtual servers: {listeners}.",
+		"The server process started.", "None needed."},
+	ServiceStopped: {ServiceStopped, Information, "service", None,
+		"mailward stopped ({reason}).",
+		"The server received a stop signal or failed to start.", "None needed, unless the reason is an error."},
+	ListenerFailed: {ListenerFailed, Error, "service", None,
+		"Virtual server {connector} cannot listen on {address}: {error}.",
+		"The address is in use by another program or is not configured on this host.",
+		"Free the port or change the listener's address, then restart."},
+	ConnectionRefused: {ConnectionRefused, Warning, "smtp_receive", Minimum,
+		"Connection from [{ip}] to virtual server {connector} refused: {limit} limit of {max} reached.",
+		"Too many simultaneous connections in total or from one client address.",
+		"If the client is legitimate, raise max_connections or max_connections_per_ip for the listener."},
+	ErrorLimit: {ErrorLimit, Warning, "smtp_receive", Minimum,
+		"Session from [{ip}] on virtual server {connector} closed after {errors} errors.",
+		"The client sent more invalid commands than max_errors allows; often a scanner or a broken client.",
+		"None, unless a legitimate client is affected: then fix the client or raise max_errors."},
+	IdleTimeout: {IdleTimeout, Information, "smtp_receive", Medium,
+		"Session from [{ip}] on virtual server {connector} closed after {timeout} idle.",
+		"The client sent nothing for longer than idle_timeout.", "None needed."},
+	RelayDenied: {RelayDenied, Warning, "smtp_receive", Minimum,
+		"Relay denied on virtual server {connector} to client [{ip}] (EHLO {helo}, authenticated as {user}): sender {from}, recipient {rcpt}.",
+		"A client that may not relay gave a recipient outside the local domains (seed 004).",
+		"Nothing, for strangers. For a client that should relay: authenticate it, or add its address to relay_networks."},
+	UnknownRecipient: {UnknownRecipient, Information, "smtp_receive", Medium,
+		"Unknown recipient {rcpt} refused on virtual server {connector} from [{ip}] after a {delay} tarpit.",
+		"Recipient filtering found no mailbox for the address (seed 004).",
+		"Check the address; many of these from one client are a directory harvest attempt."},
+	DirectoryUnavailable: {DirectoryUnavailable, Error, "categorizer", None,
+		"The directory cannot be read: {error}. Recipients are answered 451 4.3.0 until it is back.",
+		"The recipients file is missing, unreadable or invalid.",
+		"Restore the file named by directory.file; mailward re-reads it as soon as it changes."},
+	BareLineEnding: {BareLineEnding, Warning, "smtp_receive", Minimum,
+		"Message from [{ip}] on virtual server {connector} refused: {what} in DATA.",
+		"The client ends lines with a bare LF or CR, which RFC 5321 §2.3.8 forbids and SMTP smuggling exploits.",
+		"Fix the client; or, for a trusted legacy client, set bare_lf = \"normalize\" on its listener."},
+	MessageTooBig: {MessageTooBig, Information, "smtp_receive", Medium,
+		"Message from [{ip}] on virtual server {connector} refused: {size} bytes exceeds the limit of {max}.",
+		"The message is larger than max_message_size.", "Raise max_message_size if such messages are expected."},
+	AuthFailed: {AuthFailed, Warning, "auth", Minimum,
+		"Authentication failed on virtual server {connector}: mechanism {mechanism}, user {user}, source IP [{ip}]: {error}.",
+		"Wrong credentials, an unknown user, or a password-guessing client.",
+		"Check the user's password; many failures from one address are an attack and are slowed down by auth_failure_delay."},
+	AuthSucceeded: {AuthSucceeded, Information, "auth", Maximum,
+		"Client [{ip}] authenticated on virtual server {connector} as {user} with {mechanism}.",
+		"A successful AUTH.", "None needed."},
+	MessageQueued: {MessageQueued, Information, "queue", Minimum,
+		"Message {queue_id} from {from} for {recipients} recipient(s), {size} bytes, queued via virtual server {connector} from [{ip}].",
+		"A message was accepted: it is on disk and fsynced.", "None needed."},
+	SpoolWriteFailed: {SpoolWriteFailed, Error, "queue", None,
+		"Cannot write message to the spool: {error}. The client was answered with a temporary failure.",
+		"The disk is full, read-only or failing.",
+		"Free space or repair the file system; clients retry on their own."},
+	SpoolRecovered: {SpoolRecovered, Information, "queue", None,
+		"Spool scan on start found {count} message(s) to deliver.",
+		"Messages were queued when the server last stopped.", "None needed."},
+	SpoolCorrupt: {SpoolCorrupt, Error, "queue", None,
+		"Queue file {file} cannot be read and was moved to {moved}: {error}.",
+		"A queue file was damaged outside mailward (manual editing, disk fault).",
+		"Inspect the file in the corrupt/ directory; it is not deleted."},
+	Delivered: {Delivered, Information, "delivery", Minimum,
+		"Message {queue_id} delivered to {rcpt} ({where}).",
+		"A recipient's delivery succeeded.", "None needed."},
+	DeliveryDeferred: {DeliveryDeferred, Warning, "delivery", Minimum,
+		"Delivery of message {queue_id} to {rcpt} deferred until {next}: {error}.",
+		"A temporary failure (disk, directory, remote host).",
+		"Fix the named cause; the message is retried on schedule."},
+	DeliveryFailed: {DeliveryFailed, Warning, "delivery", Minimum,
+		"Delivery of message {queue_id} to {rcpt} failed: {status} {error}.",
+		"A permanent failure: unknown user, refused by the next hop, or expired.",
+		"The sender gets a non-delivery report; check the address."},
+	NDRSent: {NDRSent, Information, "dsn", Minimum,
+		"Non-delivery report {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
+		"Some recipients of a message could not be delivered.", "None needed."},
+	NDRSuppressed: {NDRSuppressed, Information, "dsn", Minimum,
+		"No non-delivery report for message {queue_id}: {reason}.",
+		"The message came from the null sender <> (RFC 5321 §6.1: never bounce a bounce) or asked for no notice.",
+		"None needed."},
+}

@@ -1,0 +1,159 @@
+// Package policy decides, recipient by recipient, what a client may do:
+// deliver locally, relay, or be refused (seed 004).
+//
+// The rule that keeps mailward from being an open relay lives here and
+// only here: a recipient outside the local domains is accepted only from a
+// client that may relay — authenticated on a virtual server that lets
+// authenticated users relay, or connecting from that virtual server's
+// relay networks (empty by default). Nothing about the sender, the HELO
+// name, or the recipient's spelling changes that.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"mailward/address"
+	"mailward/config"
+)
+
+// Directory is what policy needs to know about local recipients.
+type Directory interface {
+	IsLocalDomain(domain string) bool
+	// Exists reports whether a local address resolves to a recipient; an
+	// error means the directory cannot tell right now.
+	Exists(addr string) (bool, error)
+}
+
+// Client is what policy knows about the SMTP client.
+type Client struct {
+	IP            netip.Addr
+	Authenticated bool
+}
+
+// Rules are a virtual server's relay settings.
+type Rules struct {
+	RelayAuthenticated bool
+	RelayNetworks      []netip.Prefix
+}
+
+// RulesFor extracts the relay rules of a listener.
+func RulesFor(l *config.Listener) Rules {
+	return Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()}
+}
+
+// MayRelay reports whether the client may send to non-local domains.
+func (r Rules) MayRelay(c Client) bool {
+	if c.Authenticated && r.RelayAuthenticated {
+		return true
+	}
+	ip := c.IP.Unmap()
+	for _, p := range r.RelayNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Kind classifies a recipient decision.
+type Kind int
+
+const (
+	Local    Kind = iota // accepted for a local domain
+	Relay                // accepted for a remote domain from a client that may relay
+	Unknown              // local domain, no such recipient (filtering on)
+	Denied               // remote domain, client may not relay
+	TempFail             // the directory could not answer
+)
+
+// Decision is the answer to one RCPT.
+type Decision struct {
+	Kind Kind
+	// Code, Status and Text form the SMTP reply (Text without the address).
+	Code   int
+	Status string
+	Text   string
+	// Tarpit is how long to wait before replying (anti-harvesting).
+	Tarpit time.Duration
+	Err    error
+}
+
+// Reply renders the SMTP reply line for address a, in the seed's wording.
+func (d Decision) Reply(a string) string {
+	switch d.Kind {
+	case Local, Relay:
+		return fmt.Sprintf("%d %s %s", d.Code, d.Status, a)
+	case Unknown:
+		return fmt.Sprintf("%d %s %s... User unknown", d.Code, d.Status, a)
+	case Denied:
+		return fmt.Sprintf("%d %s Unable to relay for %s", d.Code, d.Status, a)
+	}
+	return fmt.Sprintf("%d %s %s", d.Code, d.Status, d.Text)
+}
+
+// Policy holds the per-domain recipient settings.
+type Policy struct {
+	dir           Directory
+	defaultDomain string
+	domains       map[string]config.Domain
+}
+
+// New builds the policy from the configuration.
+func New(c *config.Config, dir Directory) *Policy {
+	p := &Policy{dir: dir, defaultDomain: c.Server.DefaultDomain, domains: map[string]config.Domain{}}
+	for _, d := range c.Domains {
+		p.domains[d.Name] = d
+	}
+	return p
+}
+
+// Qualify appends the default local domain to an address that has none
+// (seed 004: "MAIL FROM:LocalUser" is LocalUser@<default domain>).
+func (p *Policy) Qualify(a address.Address) address.Address {
+	if !a.Null() && a.Domain == "" {
+		a.Domain = p.defaultDomain
+	}
+	return a
+}
+
+// Recipient decides one RCPT. unknownSoFar counts the unknown recipients
+// this session already had; the tarpit grows with it.
+func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar int) Decision {
+	if !p.dir.IsLocalDomain(rcpt.Domain) {
+		if r.MayRelay(c) {
+			return Decision{Kind: Relay, Code: 250, Status: "2.1.5"}
+		}
+		return Decision{Kind: Denied, Code: 550, Status: "5.7.1"}
+	}
+	dom := p.domains[rcpt.Domain]
+	if dom.RecipientFiltering != nil && !*dom.RecipientFiltering {
+		// Seed 004's default Windows behaviour: accept for the domain,
+		// and let the categorizer send an NDR if nobody is there.
+		return Decision{Kind: Local, Code: 250, Status: "2.1.5"}
+	}
+	ok, err := p.dir.Exists(rcpt.Key())
+	if err != nil {
+		return Decision{Kind: TempFail, Code: 451, Status: "4.3.0",
+			Text: "Recipient lookup failed (directory unavailable), try again later", Err: err}
+	}
+	if ok {
+		return Decision{Kind: Local, Code: 250, Status: "2.1.5"}
+	}
+	return Decision{Kind: Unknown, Code: 550, Status: "5.1.1", Tarpit: tarpit(dom, unknownSoFar)}
+}
+
+// tarpit grows linearly with the number of unknown recipients already
+// seen in the session: one wrong address costs a typo little, a harvest
+// run of hundreds costs the harvester minutes.
+func tarpit(d config.Domain, unknownSoFar int) time.Duration {
+	if d.Tarpit == nil {
+		return 0
+	}
+	t := d.Tarpit.Duration * time.Duration(unknownSoFar+1)
+	if d.TarpitMax != nil && t > d.TarpitMax.Duration {
+		t = d.TarpitMax.Duration
+	}
+	return t
+}

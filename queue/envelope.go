@@ -1,0 +1,177 @@
+package queue
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Magic is the first line of every queue file; the number is the format
+// version (docs/queue.md).
+const Magic = "MAILWARD-QUEUE 1"
+
+// Recipient is one envelope recipient with its DSN parameters (RFC 3461).
+type Recipient struct {
+	Addr   string
+	ORCPT  string // original recipient, "rfc822;addr" as given; "" when none
+	Notify string // "" (default: failures), "NEVER", or e.g. "SUCCESS,FAILURE,DELAY"
+}
+
+// Envelope is everything about a message that is not its content.
+type Envelope struct {
+	ID         string
+	Arrival    time.Time
+	From       string // "" is the null reverse-path <>
+	Recipients []Recipient
+	ClientIP   string
+	Helo       string
+	Listener   string
+	AuthUser   string
+	EnvID      string // RFC 3461 ENVID
+	Ret        string // RFC 3461 RET: "", "FULL" or "HDRS"
+	Body       string // "7BIT", "8BITMIME"
+	SMTPUTF8   bool
+}
+
+// NotifyOn reports whether recipient i asked for a notice of kind
+// ("FAILURE", "DELAY", "SUCCESS"). Without NOTIFY, RFC 3461 §4.1 leaves it
+// to us: failures and delays are reported, success is not.
+func (e *Envelope) NotifyOn(i int, kind string) bool {
+	n := strings.ToUpper(e.Recipients[i].Notify)
+	if n == "" {
+		return kind != "SUCCESS"
+	}
+	for _, k := range strings.Split(n, ",") {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// clean refuses values that would break the line format. The SMTP layer
+// never produces them; this is a guard against a programming slip.
+func clean(key, v string) error {
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return fmt.Errorf("queue: envelope %s contains a line break or NUL", key)
+	}
+	return nil
+}
+
+// encodeEnvelope renders the envelope block: one "key value" line each,
+// ended by an empty line, after which the message follows.
+func encodeEnvelope(e *Envelope) (string, error) {
+	var b strings.Builder
+	put := func(k, v string) error {
+		if err := clean(k, v); err != nil {
+			return err
+		}
+		b.WriteString(k)
+		b.WriteByte(' ')
+		b.WriteString(v)
+		b.WriteByte('\n')
+		return nil
+	}
+	b.WriteString(Magic + "\n")
+	fields := [][2]string{
+		{"id", e.ID}, {"arrival", strconv.FormatInt(e.Arrival.UnixNano(), 10)},
+		{"from", e.From}, {"client", e.ClientIP}, {"helo", e.Helo}, {"listener", e.Listener},
+		{"auth", e.AuthUser}, {"envid", e.EnvID}, {"ret", e.Ret}, {"body", e.Body},
+		{"smtputf8", strconv.FormatBool(e.SMTPUTF8)},
+	}
+	for _, f := range fields {
+		if err := put(f[0], f[1]); err != nil {
+			return "", err
+		}
+	}
+	for _, r := range e.Recipients {
+		if err := put("rcpt", r.Addr); err != nil {
+			return "", err
+		}
+		if r.ORCPT != "" {
+			if err := put("orcpt", r.ORCPT); err != nil {
+				return "", err
+			}
+		}
+		if r.Notify != "" {
+			if err := put("notify", r.Notify); err != nil {
+				return "", err
+			}
+		}
+	}
+	b.WriteByte('\n')
+	return b.String(), nil
+}
+
+// readEnvelope parses the envelope block and returns the number of bytes
+// it took, which is where the message starts.
+func readEnvelope(r *bufio.Reader) (*Envelope, int64, error) {
+	var n int64
+	line, err := r.ReadString('\n')
+	n += int64(len(line))
+	if err != nil || strings.TrimSuffix(line, "\n") != Magic {
+		return nil, 0, fmt.Errorf("not a mailward queue file (want %q)", Magic)
+	}
+	e := &Envelope{}
+	for {
+		line, err := r.ReadString('\n')
+		n += int64(len(line))
+		if err != nil {
+			return nil, 0, fmt.Errorf("envelope truncated: %w", err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			break
+		}
+		k, v, _ := strings.Cut(line, " ")
+		last := len(e.Recipients) - 1
+		switch k {
+		case "id":
+			e.ID = v
+		case "arrival":
+			ns, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("bad arrival %q", v)
+			}
+			e.Arrival = time.Unix(0, ns)
+		case "from":
+			e.From = v
+		case "client":
+			e.ClientIP = v
+		case "helo":
+			e.Helo = v
+		case "listener":
+			e.Listener = v
+		case "auth":
+			e.AuthUser = v
+		case "envid":
+			e.EnvID = v
+		case "ret":
+			e.Ret = v
+		case "body":
+			e.Body = v
+		case "smtputf8":
+			e.SMTPUTF8 = v == "true"
+		case "rcpt":
+			e.Recipients = append(e.Recipients, Recipient{Addr: v})
+		case "orcpt", "notify":
+			if last < 0 {
+				return nil, 0, fmt.Errorf("%s before any rcpt", k)
+			}
+			if k == "orcpt" {
+				e.Recipients[last].ORCPT = v
+			} else {
+				e.Recipients[last].Notify = v
+			}
+		default:
+			// Unknown keys are kept compatible forward: a newer
+			// mailward may add fields; an older one ignores them.
+		}
+	}
+	if e.ID == "" || len(e.Recipients) == 0 {
+		return nil, 0, fmt.Errorf("envelope without id or recipients")
+	}
+	return e, n, nil
+}

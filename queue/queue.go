@@ -1,0 +1,255 @@
+// Package queue is mailward's durable spool and its delivery scheduler.
+//
+// The promise it keeps is the one the SMTP layer makes with "250 2.6.0":
+// Commit returns only after the message and its envelope are in a file
+// that has been fsynced and renamed into active/, and that rename has been
+// fsynced too. A crash at any moment loses only messages that were never
+// acknowledged. The on-disk format is documented in docs/queue.md.
+package queue
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"mailward/events"
+	"mailward/internal/durable"
+)
+
+// Message is a queued message as the delivery stages see it.
+type Message struct {
+	Env        *Envelope
+	Status     []RcptStatus
+	Recovered  bool // found on disk at start: it may have been partly delivered before a crash
+	path       string
+	bodyOffset int64
+	attempt    int
+}
+
+// Open returns the message content (header and body, CRLF line ends).
+func (m *Message) Open() (io.ReadCloser, error) {
+	f, err := os.Open(m.path)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", m.Env.ID, err)
+	}
+	if _, err := f.Seek(m.bodyOffset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: seek %s: %w", m.Env.ID, err)
+	}
+	return f, nil
+}
+
+// Pending lists the indexes of recipients not yet final.
+func (m *Message) Pending() []int {
+	var out []int
+	for i, s := range m.Status {
+		if s.State == Pending {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Handler attempts delivery of a message's pending recipients and
+// returns one Result per recipient it attempted.
+type Handler func(ctx context.Context, m *Message) []Result
+
+// Bouncer queues a non-delivery report for the failed recipients of m.
+// It is called after their failure is on disk and before the message is
+// removed; an error keeps the message queued and the bounce is retried.
+type Bouncer func(m *Message, failed []int) error
+
+// Options configure a Queue.
+type Options struct {
+	Dir           string
+	Workers       int
+	RetrySchedule []time.Duration
+	MaxAge        time.Duration
+	Events        *events.Log
+}
+
+// Queue is the spool directory and the scheduler over it.
+type Queue struct {
+	opt     Options
+	tmp     string
+	active  string
+	corrupt string
+	syncer  *durable.DirSync
+	ev      *events.Log
+
+	handler Handler
+	bouncer Bouncer
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ready   []*Message
+	retries retryHeap
+	wake    chan struct{}
+	closed  bool
+	wg      sync.WaitGroup
+	now     func() time.Time
+}
+
+// Open creates the spool directories if needed.
+func Open(opt Options) (*Queue, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if len(opt.RetrySchedule) == 0 {
+		opt.RetrySchedule = []time.Duration{time.Minute}
+	}
+	if opt.MaxAge == 0 {
+		opt.MaxAge = 48 * time.Hour
+	}
+	q := &Queue{
+		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),
+		corrupt: filepath.Join(opt.Dir, "corrupt"), ev: opt.Events, wake: make(chan struct{}, 1), now: time.Now,
+	}
+	if q.ev == nil {
+		q.ev = events.Discard()
+	}
+	q.cond = sync.NewCond(&q.mu)
+	for _, d := range []string{q.tmp, q.active, q.corrupt} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+	}
+	q.syncer = durable.NewDirSync(q.active)
+	return q, nil
+}
+
+// NewID returns a queue ID: 12 hex digits of time (sortable by arrival)
+// and 6 of randomness, upper case like Postfix's.
+func NewID(now time.Time) string {
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%012X%06X", uint64(now.UnixMicro())&0xFFFFFFFFFFFF, binary.BigEndian.Uint32(r[:])&0xFFFFFF)
+}
+
+// Writer receives one message's content. Nothing is acknowledged until
+// Commit returns nil.
+type Writer struct {
+	q    *Queue
+	env  *Envelope
+	f    *os.File
+	bw   *bufio.Writer
+	tmp  string
+	done bool
+	// bodyOffset is where the content starts, after the envelope.
+	bodyOffset int64
+}
+
+// Create starts a queue file for env, assigning env.ID and env.Arrival
+// when empty. The envelope is written first; the content follows.
+func (q *Queue) Create(env *Envelope) (*Writer, error) {
+	if env.Arrival.IsZero() {
+		env.Arrival = q.now()
+	}
+	if env.ID == "" {
+		env.ID = NewID(env.Arrival)
+	}
+	tmp := filepath.Join(q.tmp, env.ID)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		q.ev.Emit(events.SpoolWriteFailed, "error", err)
+		return nil, fmt.Errorf("queue: create %s: %w", env.ID, err)
+	}
+	head, err := encodeEnvelope(env)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("queue: write %s: %w", env.ID, err)
+	}
+	w := &Writer{q: q, env: env, f: f, bw: bufio.NewWriterSize(f, 64<<10), tmp: tmp, bodyOffset: int64(len(head))}
+	w.bw.WriteString(head)
+	return w, nil
+}
+
+// ID is the message's queue ID.
+func (w *Writer) ID() string { return w.env.ID }
+
+// Write appends message content.
+func (w *Writer) Write(p []byte) (int, error) { return w.bw.Write(p) }
+
+// Commit makes the message durable and schedules its delivery. On error
+// nothing was queued and the caller must answer 4xx.
+func (w *Writer) Commit() error {
+	if w.done {
+		return errors.New("queue: commit after commit or abort")
+	}
+	w.done = true
+	id := w.env.ID
+	fail := func(step string, err error) error {
+		w.f.Close()
+		os.Remove(w.tmp)
+		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("%s %s: %v", step, id, err))
+		return fmt.Errorf("queue: %s %s: %w", step, id, err)
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fail("write", err)
+	}
+	// fdatasync suffices: the file is new and its size is data for
+	// this purpose; concurrent callers are merged by ext4's journal.
+	if err := syscall.Fdatasync(int(w.f.Fd())); err != nil {
+		return fail("fsync", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fail("close", err)
+	}
+	final := filepath.Join(w.q.active, id)
+	if err := os.Rename(w.tmp, final); err != nil {
+		return fail("rename", err)
+	}
+	if err := w.q.syncer.Sync(); err != nil {
+		// The rename may or may not survive a crash: we must not
+		// acknowledge, and we must not deliver what the client will
+		// send again.
+		os.Remove(final)
+		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("fsync spool directory for %s: %v", id, err))
+		return fmt.Errorf("queue: fsync directory for %s: %w", id, err)
+	}
+	m := &Message{Env: w.env, Status: make([]RcptStatus, len(w.env.Recipients)), path: final, bodyOffset: w.bodyOffset}
+	w.q.schedule(m)
+	return nil
+}
+
+// Abort discards an uncommitted message.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	os.Remove(w.tmp)
+}
+
+// IsNoSpace reports whether err is the disk being full, which SMTP
+// answers with 452 4.3.1 (RFC 3463) rather than a generic 451.
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// ids returns the IDs of all committed messages.
+func (q *Queue) ids() ([]string, error) {
+	ents, err := os.ReadDir(q.active)
+	if err != nil {
+		return nil, fmt.Errorf("queue: scan: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() && !strings.Contains(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}

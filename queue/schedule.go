@@ -1,0 +1,282 @@
+package queue
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"mailward/events"
+)
+
+// retryHeap orders deferred messages by their next attempt.
+type retryItem struct {
+	at time.Time
+	m  *Message
+}
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// schedule puts a message on the ready list for the workers.
+func (q *Queue) schedule(m *Message) {
+	q.mu.Lock()
+	q.ready = append(q.ready, m)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// Start recovers the spool and starts the workers and the retry timer.
+// h delivers; b queues NDRs.
+func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer) error {
+	q.handler, q.bouncer = h, b
+	n, err := q.recover()
+	if err != nil {
+		return err
+	}
+	q.ev.Emit(events.SpoolRecovered, "count", n)
+	for i := 0; i < q.opt.Workers; i++ {
+		q.wg.Add(1)
+		go q.worker(ctx)
+	}
+	q.wg.Add(1)
+	go q.retryLoop(ctx)
+	go func() {
+		<-ctx.Done()
+		q.mu.Lock()
+		q.closed = true
+		q.mu.Unlock()
+		q.cond.Broadcast()
+	}()
+	return nil
+}
+
+// Wait blocks until the workers have stopped (after ctx is done).
+func (q *Queue) Wait() { q.wg.Wait() }
+
+// recover removes unacknowledged temporary files and schedules every
+// committed message, flagged Recovered so local delivery can avoid
+// making a second copy of what it delivered before the crash.
+func (q *Queue) recover() (int, error) {
+	tmps, _ := os.ReadDir(q.tmp)
+	for _, t := range tmps {
+		// Never answered 250: the client will send it again.
+		os.Remove(filepath.Join(q.tmp, t.Name()))
+	}
+	ids, err := q.ids()
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		m, err := q.load(id)
+		if err != nil {
+			moved := filepath.Join(q.corrupt, id)
+			os.Rename(filepath.Join(q.active, id), moved)
+			os.Rename(filepath.Join(q.active, id+".state"), moved+".state")
+			q.ev.Emit(events.SpoolCorrupt, "file", id, "moved", moved, "error", err)
+			continue
+		}
+		m.Recovered = true
+		q.schedule(m)
+	}
+	return len(ids), nil
+}
+
+// load reads a committed message's envelope and state from disk.
+func (q *Queue) load(id string) (*Message, error) {
+	path := filepath.Join(q.active, id)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	env, off, err := readEnvelope(bufio.NewReaderSize(f, 4096))
+	if err != nil {
+		return nil, err
+	}
+	if env.ID != id {
+		return nil, fmt.Errorf("file %s holds message %s", id, env.ID)
+	}
+	m := &Message{Env: env, Status: make([]RcptStatus, len(env.Recipients)), path: path, bodyOffset: off}
+	if err := readState(path+".state", m.Status); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	for _, s := range m.Status {
+		if s.Attempts > m.attempt {
+			m.attempt = s.Attempts
+		}
+	}
+	return m, nil
+}
+
+func (q *Queue) worker(ctx context.Context) {
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		for len(q.ready) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return
+		}
+		m := q.ready[0]
+		q.ready[0] = nil
+		q.ready = q.ready[1:]
+		q.mu.Unlock()
+		q.process(ctx, m)
+	}
+}
+
+// process runs one delivery attempt and records its outcome durably.
+func (q *Queue) process(ctx context.Context, m *Message) {
+	now := q.now()
+	var results []Result
+	if len(m.Pending()) > 0 {
+		results = q.handler(ctx, m)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the message stays on disk for next start
+	}
+	expired := now.Sub(m.Env.Arrival) > q.opt.MaxAge
+	var lines []string
+	for _, r := range results {
+		if r.State == Pending && expired {
+			// RFC 3463 X.4.7: delivery time expired; the last
+			// temporary reason stays in the diagnostic.
+			r.State, r.Status = Failed, "5.4.7"
+			r.Diag = "delivery time expired after " + q.opt.MaxAge.String() + "; last error: " + r.Diag
+		}
+		s := &m.Status[r.Index]
+		s.State, s.Status, s.Diag, s.RemoteMTA, s.Last = r.State, r.Status, r.Diag, r.RemoteMTA, now
+		s.Attempts++
+		lines = append(lines, resultLine(r, now))
+	}
+	m.attempt++
+	var unbounced []int
+	for i, s := range m.Status {
+		if s.State == Failed && !s.Bounced {
+			unbounced = append(unbounced, i)
+		}
+	}
+	pending := len(m.Pending()) > 0
+	// The outcome must be on disk before anything acts on it, unless the
+	// message is finished and nothing is left to remember.
+	if pending || len(unbounced) > 0 {
+		if err := appendState(m.path+".state", lines); err != nil {
+			q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
+			q.retryLater(m, now)
+			return
+		}
+	}
+	if len(unbounced) > 0 {
+		if err := q.bouncer(m, unbounced); err != nil {
+			q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("bounce for %s: %v", m.Env.ID, err))
+			q.retryLater(m, now)
+			return
+		}
+		var bl []string
+		for _, i := range unbounced {
+			m.Status[i].Bounced = true
+			bl = append(bl, fmt.Sprintf("b %d\n", i))
+		}
+		if pending {
+			// Only worth recording while the message stays queued.
+			if err := appendState(m.path+".state", bl); err != nil {
+				q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
+			}
+		}
+	}
+	if pending {
+		q.retryLater(m, now)
+		return
+	}
+	// Every recipient is final. Removing needs no fsync: if the unlink is
+	// lost in a crash, the message is loaded as Recovered and its
+	// recipients are found already delivered (see deliver's Maildir names).
+	os.Remove(m.path)
+	os.Remove(m.path + ".state")
+}
+
+// retryLater schedules the next attempt per the retry schedule.
+func (q *Queue) retryLater(m *Message, now time.Time) {
+	sched := q.opt.RetrySchedule
+	i := m.attempt - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sched) {
+		i = len(sched) - 1
+	}
+	q.mu.Lock()
+	heap.Push(&q.retries, retryItem{at: now.Add(sched[i]), m: m})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// NextRetry reports when a deferred message is next tried (zero if none).
+func (q *Queue) NextRetry(id string) time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, it := range q.retries {
+		if it.m.Env.ID == id {
+			return it.at
+		}
+	}
+	return time.Time{}
+}
+
+// RetryNow moves every deferred message to the ready list.
+func (q *Queue) RetryNow() int {
+	q.mu.Lock()
+	n := len(q.retries)
+	for _, it := range q.retries {
+		q.ready = append(q.ready, it.m)
+	}
+	q.retries = nil
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	return n
+}
+
+func (q *Queue) retryLoop(ctx context.Context) {
+	defer q.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		q.mu.Lock()
+		now := q.now()
+		for len(q.retries) > 0 && !q.retries[0].at.After(now) {
+			it := heap.Pop(&q.retries).(retryItem)
+			q.ready = append(q.ready, it.m)
+			q.cond.Signal()
+		}
+		wait := time.Hour
+		if len(q.retries) > 0 {
+			wait = q.retries[0].at.Sub(now)
+		}
+		q.mu.Unlock()
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package queue
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// State of one recipient.
+type State int
+
+const (
+	Pending   State = iota // not yet attempted, or deferred
+	Delivered              // final: delivered (or relayed onwards)
+	Failed                 // final: permanent failure, an NDR is due
+)
+
+func (s State) String() string {
+	switch s {
+	case Delivered:
+		return "delivered"
+	case Failed:
+		return "failed"
+	}
+	return "pending"
+}
+
+// RcptStatus is what the queue knows about one recipient's delivery.
+type RcptStatus struct {
+	State     State
+	Status    string // enhanced status code of the last attempt, e.g. "4.2.2"
+	Diag      string // the reply or error text of the last attempt
+	RemoteMTA string
+	Attempts  int
+	Last      time.Time
+	Bounced   bool // the NDR for this failure has been queued
+}
+
+// Result is a delivery stage's outcome for one recipient.
+type Result struct {
+	Index     int
+	State     State // Pending means deferred (temporary failure)
+	Status    string
+	Diag      string
+	RemoteMTA string
+}
+
+// The state file (<id>.state) is an append-only log beside the queue
+// file, one line per recipient outcome:
+//
+//	r <index> <state> <unix-seconds> <status> <remote-mta or -> <diag...>
+//	b <index>            (the NDR for this failed recipient is queued)
+//
+// It is fsynced after each append. The last line for an index wins.
+func appendState(path string, lines []string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strings.Join(lines, ""))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func resultLine(r Result, now time.Time) string {
+	mta := r.RemoteMTA
+	if mta == "" {
+		mta = "-"
+	}
+	diag := strings.Map(func(c rune) rune {
+		if c == '\r' || c == '\n' {
+			return ' '
+		}
+		return c
+	}, r.Diag)
+	return fmt.Sprintf("r %d %d %d %s %s %s\n", r.Index, r.State, now.Unix(), orDash(r.Status), mta, diag)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func readState(path string, st []RcptStatus) error {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fs := strings.SplitN(sc.Text(), " ", 7)
+		if len(fs) < 2 {
+			continue // a torn last line after a crash
+		}
+		i, err := strconv.Atoi(fs[1])
+		if err != nil || i < 0 || i >= len(st) {
+			continue
+		}
+		switch {
+		case fs[0] == "b":
+			st[i].Bounced = true
+		case fs[0] == "r" && len(fs) == 7:
+			s, _ := strconv.Atoi(fs[2])
+			ts, _ := strconv.ParseInt(fs[3], 10, 64)
+			st[i].State = State(s)
+			st[i].Last = time.Unix(ts, 0)
+			st[i].Status = strings.TrimPrefix(fs[4], "-")
+			st[i].RemoteMTA = strings.TrimPrefix(fs[5], "-")
+			st[i].Diag = fs[6]
+			st[i].Attempts++
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,286 @@
+package smtp
+
+import (
+	"fmt"
+	"strings"
+
+	"mailward/address"
+	"mailward/events"
+	"mailward/policy"
+	"mailward/queue"
+)
+
+func defaultVerbs() map[string]verbFunc {
+	return map[string]verbFunc{
+		"EHLO":     (*session).cmdEhlo,
+		"HELO":     (*session).cmdHelo,
+		"MAIL":     (*session).cmdMail,
+		"RCPT":     (*session).cmdRcpt,
+		"DATA":     (*session).cmdData,
+		"RSET":     (*session).cmdRset,
+		"NOOP":     (*session).cmdNoop,
+		"QUIT":     (*session).cmdQuit,
+		"VRFY":     (*session).cmdVrfy,
+		"EXPN":     (*session).cmdExpn,
+		"HELP":     (*session).cmdHelp,
+		"STARTTLS": (*session).cmdStartTLS,
+		"AUTH":     (*session).cmdAuth,
+	}
+}
+
+func (s *session) cmdEhlo(arg string) { s.hello(arg, true) }
+func (s *session) cmdHelo(arg string) { s.hello(arg, false) }
+
+// hello answers EHLO/HELO (RFC 5321 §4.1.1.1); it also resets any
+// transaction. The keywords depend on TLS state: AUTH is offered only
+// over TLS unless the listener allows plaintext (RFC 4954 §4).
+func (s *session) hello(arg string, extended bool) {
+	arg = strings.TrimSpace(arg)
+	verb := "HELO"
+	if extended {
+		verb = "EHLO"
+	}
+	if arg == "" || strings.ContainsAny(arg, " \t") {
+		s.fail("501 5.5.4 Syntax: %s hostname", verb)
+		return
+	}
+	s.resetTransaction()
+	s.helo, s.esmtp = arg, extended
+	l := s.srv.l
+	if !extended {
+		s.reply("250 %s", l.FQDN)
+		return
+	}
+	lines := []string{
+		fmt.Sprintf("%s Hello %s [%s]", l.FQDN, arg, s.ip),
+		"PIPELINING",
+		fmt.Sprintf("SIZE %d", l.MaxMessageSize),
+		"8BITMIME",
+		"ENHANCEDSTATUSCODES",
+		"SMTPUTF8",
+		"DSN",
+	}
+	if s.srv.opt.TLS != nil && !s.tls {
+		lines = append(lines, "STARTTLS")
+	}
+	if s.authOffered() {
+		lines = append(lines, "AUTH "+strings.Join(l.Auth, " "))
+	}
+	lines = append(lines, "HELP")
+	s.replyLines(250, lines)
+}
+
+func (s *session) authOffered() bool {
+	l := s.srv.l
+	return len(l.Auth) > 0 && s.authUser == "" && (s.tls || l.AuthPlaintext)
+}
+
+func (s *session) cmdMail(arg string) {
+	switch {
+	case s.helo == "":
+		s.fail("503 5.5.1 Send EHLO/HELO first")
+		return
+	case s.srv.l.TLS == "required" && !s.tls:
+		s.fail("530 5.7.0 Must issue a STARTTLS command first")
+		return
+	case s.env != nil:
+		s.fail("503 5.5.1 Sender already specified")
+		return
+	}
+	rest, ok := cutPrefixFold(arg, "FROM:")
+	if !ok {
+		s.fail("501 5.5.4 Syntax: MAIL FROM:<address>")
+		return
+	}
+	p, err := parseParams(rest, s.esmtp)
+	if err != nil {
+		s.fail("%s", err.Error())
+		return
+	}
+	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, Listener: s.srv.l.Name, AuthUser: s.authUser, Body: "7BIT"}
+	utf8 := false
+	for _, kv := range p.list {
+		switch kv.key {
+		case "SIZE":
+			n, err := parseSize(kv.val)
+			if err != nil {
+				s.fail("501 5.5.4 Bad SIZE parameter")
+				return
+			}
+			// RFC 1870 §6: refuse at MAIL what will be refused at DATA.
+			if n > s.srv.l.MaxMessageSize {
+				s.fail("552 5.3.4 Message size exceeds fixed maximum message size (%d)", s.srv.l.MaxMessageSize)
+				return
+			}
+		case "BODY":
+			switch strings.ToUpper(kv.val) {
+			case "7BIT", "8BITMIME":
+				env.Body = strings.ToUpper(kv.val)
+			default:
+				s.fail("555 5.5.4 Unsupported BODY type %s", kv.val)
+				return
+			}
+		case "SMTPUTF8":
+			if kv.val != "" {
+				s.fail("501 5.5.4 SMTPUTF8 takes no value")
+				return
+			}
+			utf8 = true
+		case "RET":
+			v := strings.ToUpper(kv.val)
+			if v != "FULL" && v != "HDRS" {
+				s.fail("501 5.5.4 Bad RET parameter")
+				return
+			}
+			env.Ret = v
+		case "ENVID":
+			v, ok := xtextDecode(kv.val)
+			if !ok || len(v) > 100 {
+				s.fail("501 5.5.4 Bad ENVID parameter")
+				return
+			}
+			env.EnvID = v
+		case "AUTH":
+			// RFC 4954 §5: the original submitter; we record our own
+			// authenticated user instead, so the value is not trusted.
+		default:
+			s.fail("555 5.5.4 Unsupported parameter %s", kv.key)
+			return
+		}
+	}
+	a, _, err := address.ParsePath(p.path, true, utf8)
+	if err != nil {
+		s.fail("501 5.1.7 Bad sender address syntax")
+		return
+	}
+	a = s.qualify(a)
+	env.From, env.SMTPUTF8 = a.String(), utf8
+	s.env, s.utf8, s.rcptSeen = env, utf8, map[string]bool{}
+	shown := env.From
+	if shown == "" {
+		shown = "<>"
+	}
+	// The seed's exact wording: "250 2.1.0 LocalUser@Domain....Sender OK".
+	s.reply("250 2.1.0 %s....Sender OK", shown)
+}
+
+func (s *session) cmdRcpt(arg string) {
+	if s.env == nil {
+		s.fail("503 5.5.1 Need MAIL before RCPT")
+		return
+	}
+	rest, ok := cutPrefixFold(arg, "TO:")
+	if !ok {
+		s.fail("501 5.5.4 Syntax: RCPT TO:<address>")
+		return
+	}
+	p, err := parseParams(rest, s.esmtp)
+	if err != nil {
+		s.fail("%s", err.Error())
+		return
+	}
+	r := queue.Recipient{}
+	for _, kv := range p.list {
+		switch kv.key {
+		case "NOTIFY":
+			v, ok := parseNotify(kv.val)
+			if !ok {
+				s.fail("501 5.5.4 Bad NOTIFY parameter")
+				return
+			}
+			r.Notify = v
+		case "ORCPT":
+			v, ok := parseORCPT(kv.val)
+			if !ok {
+				s.fail("501 5.5.4 Bad ORCPT parameter")
+				return
+			}
+			r.ORCPT = v
+		default:
+			s.fail("555 5.5.4 Unsupported parameter %s", kv.key)
+			return
+		}
+	}
+	a, _, err := address.ParsePath(p.path, false, s.utf8)
+	if err != nil {
+		s.fail("501 5.1.3 Bad recipient address syntax")
+		return
+	}
+	a = s.qualify(a)
+	addr := a.String()
+	if s.rcptSeen[a.Key()] {
+		s.reply("250 2.1.5 %s", addr) // duplicate: deliver once
+		return
+	}
+	if len(s.env.Recipients) >= s.srv.l.MaxRecipients {
+		// RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later.
+		s.reply("452 4.5.3 Too many recipients")
+		return
+	}
+	c := policy.Client{IP: s.ip, Authenticated: s.authUser != ""}
+	d := s.srv.opt.Policy.Recipient(c, s.srv.rules, a, s.unknown)
+	switch d.Kind {
+	case policy.Local, policy.Relay:
+		r.Addr = addr
+		s.env.Recipients = append(s.env.Recipients, r)
+		s.rcptSeen[a.Key()] = true
+		s.reply("%s", d.Reply(addr))
+	case policy.Denied:
+		s.srv.ev.Emit(events.RelayDenied, "connector", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
+			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)
+		s.fail("%s", d.Reply(addr))
+	case policy.Unknown:
+		s.unknown++
+		s.srv.ev.Emit(events.UnknownRecipient, "connector", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
+		s.sleep(d.Tarpit)
+		s.fail("%s", d.Reply(addr))
+	default:
+		s.srv.ev.Emit(events.DirectoryUnavailable, "error", d.Err)
+		s.reply("%s", d.Reply(addr))
+	}
+}
+
+func orNull(a string) string {
+	if a == "" {
+		return "<>"
+	}
+	return a
+}
+
+func (s *session) cmdRset(arg string) {
+	if strings.TrimSpace(arg) != "" {
+		s.fail("501 5.5.4 Syntax: RSET")
+		return
+	}
+	s.resetTransaction()
+	s.reply("250 2.0.0 Resetting")
+}
+
+func (s *session) cmdNoop(string) { s.reply("250 2.0.0 OK") }
+
+func (s *session) cmdQuit(string) {
+	s.reply("221 2.0.0 %s closing connection", s.srv.l.FQDN)
+	s.quit = true
+}
+
+// VRFY never lists users (harvesting, seed 004); RFC 5321 §3.5.3 allows 252.
+func (s *session) cmdVrfy(arg string) {
+	if strings.TrimSpace(arg) == "" {
+		s.fail("501 5.5.4 Syntax: VRFY address")
+		return
+	}
+	s.reply("252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery")
+}
+
+func (s *session) cmdExpn(string) { s.fail("502 5.5.1 EXPN not available") }
+
+func (s *session) cmdHelp(string) {
+	s.reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return "", false
+	}
+	return s[len(prefix):], true
+}

@@ -1,0 +1,125 @@
+package smtp
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"mailward/events"
+	"mailward/queue"
+)
+
+func (s *session) cmdData(arg string) {
+	switch {
+	case strings.TrimSpace(arg) != "":
+		s.fail("501 5.5.4 Syntax: DATA")
+		return
+	case s.env == nil:
+		s.fail("503 5.5.1 Need MAIL command")
+		return
+	case len(s.env.Recipients) == 0:
+		s.fail("554 5.5.1 No valid recipients")
+		return
+	}
+	w, err := s.srv.opt.Spool.Create(s.env)
+	if err != nil {
+		s.spoolFailed(err)
+		return
+	}
+	s.reply("354 Start mail input; end with <CRLF>.<CRLF>")
+	if err := s.flush(); err != nil {
+		w.Abort()
+		s.quit = true
+		return
+	}
+	fmt.Fprint(w, s.receivedHeader(w.ID(), time.Now()))
+	l := s.srv.l
+	res, err := ReadData(s.br, w, l.MaxMessageSize, l.BareLF == "normalize")
+	if err != nil {
+		// Connection lost or timed out mid-message: nothing was
+		// acknowledged, so nothing is kept.
+		w.Abort()
+		var ne net.Error
+		if ok := asNetErr(err, &ne); ok && ne.Timeout() {
+			s.reply("421 4.4.2 %s Timeout during DATA, closing connection", l.FQDN)
+		}
+		s.quit = true
+		return
+	}
+	env := s.env
+	s.resetTransaction()
+	switch {
+	case res.TooBig:
+		w.Abort()
+		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", fmt.Sprintf("over %d", res.Size), "max", l.MaxMessageSize)
+		s.fail("552 5.3.4 Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
+		return
+	case (res.BareLF || res.BareCR) && l.BareLF != "normalize":
+		w.Abort()
+		what := "bare LF"
+		if !res.BareLF {
+			what = "bare CR"
+		} else if res.BareCR {
+			what = "bare LF and bare CR"
+		}
+		s.srv.ev.Emit(events.BareLineEnding, "ip", s.ip, "connector", l.Name, "what", what)
+		s.fail("550 5.6.0 Message refused: %s in message text; lines must end with CRLF (RFC 5321 section 2.3.8)", what)
+		return
+	case res.NUL:
+		w.Abort()
+		s.fail("550 5.6.0 Message refused: NUL octet in message text (RFC 5321 section 2.3.8)")
+		return
+	}
+	if err := w.Commit(); err != nil {
+		s.spoolFailed(err)
+		return
+	}
+	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
+		"recipients", len(env.Recipients), "size", res.Size, "connector", l.Name, "ip", s.ip)
+	s.reply("250 2.6.0 %s Queued mail for delivery", env.ID)
+}
+
+// spoolFailed answers a queue write failure with a temporary error: the
+// client keeps the message and retries, so nothing is lost.
+func (s *session) spoolFailed(err error) {
+	s.resetTransaction()
+	s.srv.log.Error("smtp: spool write failed", "ip", s.ip, "err", err)
+	if queue.IsNoSpace(err) {
+		s.reply("452 4.3.1 Insufficient system storage, try again later")
+		return
+	}
+	s.reply("451 4.3.0 Error writing message to the queue, try again later")
+}
+
+// receivedHeader is our trace field (RFC 5321 §4.4), with the virtual
+// server's FQDN (seed 000) and the RFC 3848 protocol keyword.
+func (s *session) receivedHeader(id string, now time.Time) string {
+	proto := "SMTP"
+	if s.esmtp {
+		proto = "ESMTP"
+		if s.tls {
+			proto += "S"
+		}
+		if s.authUser != "" {
+			proto += "A"
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailward) with %s id %s", sanitize(s.helo), s.ip, s.srv.l.FQDN, proto, id)
+	if len(s.env.Recipients) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.env.Recipients[0].Addr)
+	}
+	fmt.Fprintf(&b, "; %s\r\n", now.Format(time.RFC1123Z))
+	return b.String()
+}
+
+// sanitize keeps client-supplied text from breaking a header.
+func sanitize(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r == 0x7f || r == '(' || r == ')' {
+			return '_'
+		}
+		return r
+	}, v)
+}

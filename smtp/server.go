@@ -1,0 +1,243 @@
+// Package smtp is mailward's SMTP receive side: one Server per virtual
+// server (listener), one session per connection, a verb table for the
+// commands (RFC 5321, 3207, 4954, 1870, 6152, 2034, 6531, 3461).
+//
+// The verb table is ours rather than a library's because the organization
+// verbs of the seeds (XEXCH50, X-EXPS) must be added to it, and no Go SMTP
+// library can take custom verbs (shared/NOTES.md).
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"mailward/config"
+	"mailward/events"
+	"mailward/policy"
+	"mailward/queue"
+)
+
+// MessageWriter receives one message's content; see queue.Writer.
+type MessageWriter interface {
+	io.Writer
+	ID() string
+	Commit() error
+	Abort()
+}
+
+// Spool opens queue files. queue.Queue satisfies it through QueueSpool.
+type Spool interface {
+	Create(env *queue.Envelope) (MessageWriter, error)
+}
+
+// QueueSpool adapts a *queue.Queue to Spool.
+type QueueSpool struct{ Q *queue.Queue }
+
+// Create implements Spool.
+func (s QueueSpool) Create(env *queue.Envelope) (MessageWriter, error) { return s.Q.Create(env) }
+
+// Authenticator checks a login (directory.Directory satisfies it).
+type Authenticator interface {
+	Authenticate(user, password string) (bool, error)
+}
+
+// Options wire a Server to the rest of mailward.
+type Options struct {
+	Listener config.Listener
+	Policy   *policy.Policy
+	Auth     Authenticator
+	Spool    Spool
+	Events   *events.Log
+	Logger   *slog.Logger
+	// TLS is nil when the listener offers no TLS.
+	TLS *tls.Config
+	// Sleep waits for tarpits and auth delays; replaceable in tests.
+	Sleep func(ctx context.Context, d time.Duration)
+	// Version is shown nowhere on the wire; it is for events.
+	Version string
+}
+
+// Server is one virtual server.
+type Server struct {
+	opt   Options
+	l     *config.Listener
+	rules policy.Rules
+	ev    *events.Log
+	log   *slog.Logger
+	verbs map[string]verbFunc
+
+	mu       sync.Mutex
+	total    int
+	perIP    map[netip.Addr]int
+	authFail map[netip.Addr]authFailures
+	sessions map[net.Conn]struct{}
+	wg       sync.WaitGroup
+	ln       net.Listener
+	ctx      context.Context
+}
+
+type authFailures struct {
+	n    int
+	last time.Time
+}
+
+// New builds a virtual server; Serve runs it.
+func New(opt Options) *Server {
+	if opt.Events == nil {
+		opt.Events = events.Discard()
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Sleep == nil {
+		opt.Sleep = sleepCtx
+	}
+	s := &Server{
+		opt: opt, l: &opt.Listener, rules: policy.RulesFor(&opt.Listener), ev: opt.Events,
+		log: opt.Logger.With("connector", opt.Listener.Name), perIP: map[netip.Addr]int{},
+		authFail: map[netip.Addr]authFailures{}, sessions: map[net.Conn]struct{}{},
+	}
+	s.verbs = defaultVerbs()
+	return s
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Serve accepts connections on ln until ctx is done, then waits up to
+// grace for open sessions before closing them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	s.mu.Lock()
+	s.ln, s.ctx = ln, ctx
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		s.admit(ctx, c)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.mu.Lock()
+		for c := range s.sessions {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	return err
+}
+
+// admit applies the connection limits, then runs a session.
+func (s *Server) admit(ctx context.Context, c net.Conn) {
+	ip := remoteIP(c)
+	s.mu.Lock()
+	limit, max := "", 0
+	switch {
+	case s.total >= s.l.MaxConnections:
+		limit, max = "total connections", s.l.MaxConnections
+	case s.perIP[ip] >= s.l.MaxConnectionsPerIP:
+		limit, max = "connections per client address", s.l.MaxConnectionsPerIP
+	}
+	if limit != "" {
+		s.mu.Unlock()
+		s.ev.Emit(events.ConnectionRefused, "ip", ip, "connector", s.l.Name, "limit", limit, "max", max)
+		// RFC 5321 §3.8: a server may refuse with 421 at greeting.
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "421 4.7.0 %s Too many connections (%s), try again later\r\n", s.l.FQDN, limit)
+		c.Close()
+		return
+	}
+	s.total++
+	s.perIP[ip]++
+	s.sessions[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			s.total--
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
+			delete(s.sessions, c)
+			s.mu.Unlock()
+			s.wg.Done()
+		}()
+		newSession(ctx, s, c, ip).run()
+	}()
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// authDelay records a failed AUTH from ip and returns how long to wait
+// before answering: it doubles per failure from that address (across
+// sessions, so reconnecting does not reset it), up to 30× the base.
+func (s *Server) authDelay(ip netip.Addr, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.authFail[ip]
+	if now.Sub(f.last) > 15*time.Minute {
+		f.n = 0
+	}
+	f.n++
+	f.last = now
+	s.authFail[ip] = f
+	if len(s.authFail) > 10000 { // bound memory under a distributed attack
+		for k, v := range s.authFail {
+			if now.Sub(v.last) > 15*time.Minute {
+				delete(s.authFail, k)
+			}
+		}
+	}
+	base := s.l.AuthFailureDelay.Duration
+	d := base
+	for i := 1; i < f.n && d < 30*base; i++ {
+		d *= 2
+	}
+	if d > 30*base {
+		d = 30 * base
+	}
+	return d
+}

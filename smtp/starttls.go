@@ -1,0 +1,47 @@
+package smtp
+
+import (
+	"bufio"
+	"crypto/tls"
+	"strings"
+	"time"
+)
+
+// cmdStartTLS implements RFC 3207.
+func (s *session) cmdStartTLS(arg string) {
+	switch {
+	case s.srv.opt.TLS == nil:
+		s.fail("502 5.5.1 STARTTLS not available")
+		return
+	case s.tls:
+		s.fail("503 5.5.1 TLS already active")
+		return
+	case strings.TrimSpace(arg) != "":
+		s.fail("501 5.5.4 Syntax: STARTTLS")
+		return
+	}
+	s.reply("220 2.0.0 Ready to start TLS")
+	if err := s.flush(); err != nil {
+		s.quit = true
+		return
+	}
+	// Anything the client pipelined after STARTTLS arrived in plaintext
+	// and could have been injected by a man in the middle
+	// (CVE-2011-0411): it is discarded with the old reader below.
+	tc := tls.Server(s.conn, s.srv.opt.TLS)
+	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		s.srv.log.Debug("smtp: TLS handshake failed", "ip", s.ip, "err", err)
+		s.quit = true
+		return
+	}
+	tc.SetDeadline(time.Time{})
+	s.conn = tc
+	s.br = bufio.NewReaderSize(deadlineReader{tc, s.srv.l.IdleTimeout.Duration}, 16<<10)
+	s.bw = bufio.NewWriterSize(tc, 4<<10)
+	s.tls = true
+	// RFC 3207 §4.2: forget everything learnt before TLS; a new EHLO is
+	// required, and so is a new AUTH (seed 000: authenticate after TLS).
+	s.resetTransaction()
+	s.helo, s.esmtp, s.authUser = "", false, ""
+}
