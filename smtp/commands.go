@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -150,7 +151,7 @@ func (s *session) cmdMail(arg string) {
 	}
 	a, _, err := address.ParsePath(p.path, true, utf8)
 	if err != nil {
-		s.fail("501 5.1.7 Bad sender address syntax")
+		s.fail("%s", addressError(err, "501 5.1.7 Bad sender address syntax"))
 		return
 	}
 	a = s.qualify(a)
@@ -203,7 +204,7 @@ func (s *session) cmdRcpt(arg string) {
 	}
 	a, _, err := address.ParsePath(p.path, false, s.utf8)
 	if err != nil {
-		s.fail("501 5.1.3 Bad recipient address syntax")
+		s.fail("%s", addressError(err, "501 5.1.3 Bad recipient address syntax"))
 		return
 	}
 	a = s.qualify(a)
@@ -238,6 +239,17 @@ func (s *session) cmdRcpt(arg string) {
 		s.srv.ev.Emit(events.DirectoryUnavailable, "error", d.Err)
 		s.reply("%s", d.Reply(addr))
 	}
+}
+
+// addressError gives each address fault its own reply.
+func addressError(err error, syntax string) string {
+	switch {
+	case errors.Is(err, address.ErrNonASCII):
+		return "553 5.6.7 Non-ASCII address needs SMTPUTF8 (RFC 6531)"
+	case errors.Is(err, address.ErrTooLong):
+		return "501 5.5.4 Address too long (RFC 5321 section 4.5.3.1)"
+	}
+	return syntax
 }
 
 func orNull(a string) string {

@@ -1,0 +1,216 @@
+package smtp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mailward/config"
+	"mailward/directory"
+	"mailward/events"
+	"mailward/internal/certs"
+	"mailward/policy"
+	"mailward/queue"
+)
+
+// baseConfig is the quick-start organization, with test-sized limits.
+// alice's password is "alice-secret".
+const baseConfig = `
+[server]
+fqdn = "mx1.example.test"
+default_domain = "example.test"
+[[domain]]
+name = "example.test"
+tarpit = "1s"
+tarpit_max = "3s"
+[[domain]]
+name = "open.test"
+recipient_filtering = false
+[[mailbox]]
+address = "alice@example.test"
+password_hash = "$2a$10$QzDHNo6UMDilceOCOt2zK.HtCTHGtqHsYzRLrBBhFsqyegkJJeRG2"
+[[mailbox]]
+address = "bob@example.test"
+`
+
+// testServer is one in-process virtual server over a real spool.
+type testServer struct {
+	addr   string
+	queue  *queue.Queue
+	dir    string
+	sleeps *sleepLog
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// sleepLog records tarpit and auth delays instead of waiting them out.
+type sleepLog struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleepLog) sleep(_ context.Context, d time.Duration) {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+}
+
+func (s *sleepLog) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.d...)
+}
+
+// startServer runs the listener described by listenerTOML (a
+// [[listener]] table without address) with baseConfig plus extra.
+func startServer(t *testing.T, listenerTOML string, mods ...func(*Options)) *testServer {
+	t.Helper()
+	return startServerWith(t, baseConfig, listenerTOML, mods...)
+}
+
+// startServerWith is startServer over another base configuration.
+func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*Options)) *testServer {
+	t.Helper()
+	cfg, err := config.Parse([]byte(base + "\n[[listener]]\naddress = \"127.0.0.1:0\"\n" + listenerTOML))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	tmp := t.TempDir()
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(tmp, "queue")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := directory.New(cfg)
+	ts := &testServer{queue: q, dir: tmp, sleeps: &sleepLog{}, done: make(chan struct{})}
+	opt := Options{Listener: cfg.Listeners[0], Policy: policy.New(cfg, dir), Auth: dir,
+		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep}
+	if cfg.Listeners[0].TLS != "none" {
+		tc, err := certs.Load("", "", tmp, cfg.Server.FQDN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.TLS = tc
+	}
+	for _, m := range mods {
+		m(&opt)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.cancel = cancel
+	srv := New(opt)
+	go func() { srv.Serve(ctx, ln, time.Second); close(ts.done) }()
+	t.Cleanup(func() { cancel(); <-ts.done })
+	return ts
+}
+
+// queued returns the envelopes of committed messages.
+func (ts *testServer) queued(t *testing.T) []queue.Summary {
+	t.Helper()
+	s, err := queue.Inspect(filepath.Join(ts.dir, "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// play runs a transcript against addr. Lines:
+//
+//	C: text     the client sends text + CRLF
+//	W: text     the client sends text as a Go string literal body (escapes allowed), no CRLF added
+//	S: text     the server's next line is exactly text
+//	S~ regexp   the server's next line matches regexp (anchored)
+//	TLS         the client starts TLS
+//	CLOSED      the server closes the connection
+//
+// Lines starting with # and blank lines are ignored.
+func play(t *testing.T, addr, script string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var conn net.Conn = c
+	r := bufio.NewReader(conn)
+	for n, raw := range strings.Split(script, "\n") {
+		line := strings.TrimLeft(raw, "\t ")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		where := "transcript line " + strconv.Itoa(n+1) + ": " + line
+		switch {
+		case strings.HasPrefix(line, "C: "):
+			if _, err := io.WriteString(conn, line[3:]+"\r\n"); err != nil {
+				t.Fatalf("%s: write: %v", where, err)
+			}
+		case strings.HasPrefix(line, "W: "):
+			s, err := strconv.Unquote(`"` + line[3:] + `"`)
+			if err != nil {
+				t.Fatalf("%s: bad literal: %v", where, err)
+			}
+			if _, err := io.WriteString(conn, s); err != nil {
+				t.Fatalf("%s: write: %v", where, err)
+			}
+		case strings.HasPrefix(line, "S: "), strings.HasPrefix(line, "S~ "):
+			got, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: read: %v (got %q)", where, err, got)
+			}
+			if !strings.HasSuffix(got, "\r\n") {
+				t.Fatalf("%s: reply line %q does not end in CRLF", where, got)
+			}
+			got = strings.TrimSuffix(got, "\r\n")
+			want := line[3:]
+			if line[1] == ':' && got != want {
+				t.Fatalf("%s\n got: %q\nwant: %q", where, got, want)
+			}
+			if line[1] == '~' && !regexp.MustCompile("^(?:"+want+")$").MatchString(got) {
+				t.Fatalf("%s\n got: %q\nwant match: %q", where, got, want)
+			}
+		case line == "TLS":
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "mx1.example.test"})
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			conn, r = tc, bufio.NewReader(tc)
+		case line == "CLOSED":
+			got, err := r.ReadString('\n')
+			if err == nil || !(errors.Is(err, io.EOF) || isReset(err)) {
+				t.Fatalf("%s: want the connection closed, got %q, %v", where, got, err)
+			}
+		default:
+			t.Fatalf("%s: unknown transcript directive", where)
+		}
+	}
+}
+
+func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }
+
+type queueEnvelope = queue.Envelope
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
