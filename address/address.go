@@ -187,16 +187,22 @@ func Parse(s string) (Address, error) {
 }
 
 // quotedEnd returns the index of the closing quote of a quoted string
-// starting at s[0].
+// starting at s[0]. Only RFC 5321 qtextSMTP and quoted-pairSMTP (printable
+// ASCII and space; UTF-8 is checked by the caller) may appear inside.
 func quotedEnd(s string) int {
 	for i := 1; i < len(s); i++ {
-		switch s[i] {
+		c := s[i]
+		if c < 32 || c == 127 {
+			return -1
+		}
+		switch c {
 		case '\\':
 			i++
+			if i < len(s) && (s[i] < 32 || s[i] == 127) {
+				return -1
+			}
 		case '"':
 			return i
-		case '\r', '\n':
-			return -1
 		}
 	}
 	return -1

@@ -41,7 +41,7 @@ func (s *session) hello(arg string, extended bool) {
 	if extended {
 		verb = "EHLO"
 	}
-	if arg == "" || strings.ContainsAny(arg, " \t") {
+	if arg == "" || strings.IndexFunc(arg, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		s.fail("501 5.5.4 Syntax: %s hostname", verb)
 		return
 	}

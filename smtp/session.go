@@ -33,6 +33,8 @@ type session struct {
 	errors   int
 	unknown  int // unknown recipients so far (tarpit grows with it)
 	quit     bool
+	// panics lets a fuzz test see a panic instead of the recovery below.
+	panics bool
 
 	// The mail transaction (RFC 5321 §3.3); nil env means none.
 	env      *queue.Envelope
@@ -58,6 +60,9 @@ func (s *session) run() {
 	defer s.conn.Close()
 	defer func() {
 		// No input may crash the server; a bug here ends one session.
+		if s.panics {
+			return
+		}
 		if r := recover(); r != nil {
 			s.srv.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
 		}
@@ -154,10 +159,23 @@ func (s *session) readLine(max int) (string, error) {
 	return string(buf), nil
 }
 
-// reply queues one reply line; it is sent before the next read.
+// reply queues one reply line; it is sent before the next read. Client
+// text echoed in a reply can never break the reply into two lines.
 func (s *session) reply(format string, a ...any) {
-	fmt.Fprintf(s.bw, format, a...)
+	s.bw.WriteString(oneLine(fmt.Sprintf(format, a...)))
 	s.bw.WriteString("\r\n")
+}
+
+func oneLine(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return '?'
+		}
+		return r
+	}, v)
 }
 
 // replyLines sends a multi-line reply (RFC 5321 §4.2.1).
@@ -167,7 +185,7 @@ func (s *session) replyLines(code int, lines []string) {
 		if i == len(lines)-1 {
 			sep = " "
 		}
-		fmt.Fprintf(s.bw, "%d%s%s\r\n", code, sep, l)
+		fmt.Fprintf(s.bw, "%d%s%s\r\n", code, sep, oneLine(l))
 	}
 }
 

@@ -1,0 +1,133 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailward/config"
+	"mailward/directory"
+	"mailward/events"
+	"mailward/policy"
+	"mailward/queue"
+)
+
+// stuff dot-stuffs CRLF text the way a client must (RFC 5321 §4.5.2).
+func stuff(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\r\n")) {
+		if len(line) > 0 && line[0] == '.' {
+			out.WriteByte('.')
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
+}
+
+// FuzzReadData: a message sent the way a client must send it (dot-stuffed,
+// then CRLF.CRLF) is read up to exactly that terminator, never earlier —
+// whatever bare CRs, LFs and dots it contains — and clean content comes
+// back byte for byte.
+func FuzzReadData(f *testing.F) {
+	for _, s := range []string{"Subject: x\r\n\r\nhi\r\n", "..dot\r\n", "a\n.\nMAIL FROM:<x>\r\n", "a\r.\rb\r\n",
+		"\r\n.\n", "x\x00y\r\n", strings.Repeat("long", 5000) + "\r\n", "a\r", ".\r", "a\n.\r\n"} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, normalize bool) {
+		if !bytes.HasSuffix(msg, []byte("\r\n")) {
+			msg = append(append([]byte{}, msg...), "\r\n"...)
+		}
+		wire := append(append(stuff(msg), ".\r\n"...), "TRAILER"...)
+		r := bufio.NewReaderSize(bytes.NewReader(wire), 16) // tiny buffer: lines span chunks
+		var out bytes.Buffer
+		res, err := ReadData(r, &out, 1<<20, normalize)
+		if err != nil {
+			t.Fatalf("ReadData error on terminated input: %v", err)
+		}
+		if rest, _ := io.ReadAll(r); string(rest) != "TRAILER" {
+			t.Fatalf("message ended at the wrong place: left %q of %q", rest, wire)
+		}
+		if res.BareLF || res.BareCR {
+			if normalize && bytes.Contains(bytes.ReplaceAll(out.Bytes(), []byte("\r\n"), nil), []byte("\n")) {
+				t.Fatalf("normalize left a bare LF: %q", out.Bytes())
+			}
+			return
+		}
+		if !bytes.Equal(out.Bytes(), msg) {
+			t.Fatalf("content %q, sent %q", out.Bytes(), msg)
+		}
+	})
+}
+
+// pipeConn feeds a session fuzzed input and collects its replies.
+type pipeConn struct {
+	net.Conn
+	r   io.Reader
+	out bytes.Buffer
+}
+
+func (p *pipeConn) Read(b []byte) (int, error)       { return p.r.Read(b) }
+func (p *pipeConn) Write(b []byte) (int, error)      { return p.out.Write(b) }
+func (p *pipeConn) Close() error                     { return nil }
+func (p *pipeConn) SetDeadline(time.Time) error      { return nil }
+func (p *pipeConn) SetReadDeadline(time.Time) error  { return nil }
+func (p *pipeConn) SetWriteDeadline(time.Time) error { return nil }
+func (p *pipeConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1} }
+func (p *pipeConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
+
+// FuzzSession drives the whole command parser and state machine with
+// arbitrary client bytes: no panic, every reply a well-formed reply line,
+// and no recipient outside example.test ever accepted (never a relay).
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+		"HELO x\r\nMAIL FROM:LocalUser\r\nRCPT TO:User%Domain.tld\r\nRCPT TO:\"User@Domain.tld\"\r\n",
+		"EHLO x\r\nMAIL FROM:<> SIZE=1 BODY=8BITMIME\r\nRCPT TO:<@a:b@c> NOTIFY=NEVER ORCPT=rfc822;x+40y\r\n",
+		"EHLO x\r\nAUTH PLAIN AGEAYg==\r\nAUTH LOGIN\r\n*\r\nSTARTTLS\r\nRSET\r\nVRFY a\r\nNOOP\x00\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\n.\nMAIL FROM:<e@f>\r\n.\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	cfg, err := config.Parse([]byte(baseConfig + "\n[[listener]]\nname = \"fuzz\"\naddress = \"127.0.0.1:0\"\ntls = \"none\"\nauth = [\"PLAIN\", \"LOGIN\"]\nauth_plaintext = true\nmax_line_length = 600\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(f.TempDir(), "q")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := directory.New(cfg)
+	srv := New(Options{Listener: cfg.Listeners[0], Policy: policy.New(cfg, dir), Auth: fastAuth{},
+		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: func(context.Context, time.Duration) {}})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &pipeConn{r: bytes.NewReader(in)}
+		s := newSession(context.Background(), srv, c, remoteIP(c))
+		s.panics = true
+		s.run()
+		for _, line := range strings.SplitAfter(c.out.String(), "\r\n") {
+			if line == "" {
+				continue
+			}
+			if len(line) < 6 || !strings.HasSuffix(line, "\r\n") || line[0] < '2' || line[0] > '5' ||
+				(line[3] != ' ' && line[3] != '-') || strings.ContainsAny(line[:len(line)-2], "\r\n") {
+				t.Fatalf("malformed reply line %q", line)
+			}
+			if strings.HasPrefix(line, "250 2.1.5 ") && !strings.HasSuffix(strings.ToLower(line), "@example.test\r\n") &&
+				!strings.HasSuffix(strings.ToLower(line), "@open.test\r\n") {
+				t.Fatalf("accepted a non-local recipient without relay rights: %q", line)
+			}
+		}
+	})
+}
+
+// fastAuth keeps bcrypt out of the fuzz loop.
+type fastAuth struct{}
+
+func (fastAuth) Authenticate(user, pass string) (bool, error) { return user == "u" && pass == "p", nil }
