@@ -107,7 +107,6 @@ func (c *Categorizer) report(m *queue.Message, r queue.Result) {
 	case queue.Failed:
 		c.Events.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", rcpt, "status", r.Status, "error", r.Diag)
 	default:
-		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt,
-			"next", "the next retry", "error", r.Diag)
+		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt, "error", r.Diag)
 	}
 }

@@ -193,6 +193,14 @@ func (c *Config) validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}
+	if c.Queue.Workers < 0 {
+		bad("queue.workers %d must be positive", c.Queue.Workers)
+	}
+	for _, d := range c.Queue.RetrySchedule {
+		if d.Duration < time.Second {
+			bad("queue.retry_schedule entry %s is below 1s", d.Duration)
+		}
+	}
 	if len(c.Listeners) == 0 {
 		bad("at least one [[listener]] is required")
 	}
@@ -233,6 +241,16 @@ func (c *Config) validate() error {
 		case "reject", "normalize":
 		default:
 			bad("%s: bare_lf %q: want reject or normalize", where, l.BareLF)
+		}
+		for _, n := range []struct {
+			key string
+			v   int64
+		}{{"max_message_size", l.MaxMessageSize}, {"max_recipients", int64(l.MaxRecipients)},
+			{"max_errors", int64(l.MaxErrors)}, {"max_connections", int64(l.MaxConnections)},
+			{"max_connections_per_ip", int64(l.MaxConnectionsPerIP)}} {
+			if n.v < 0 {
+				bad("%s: %s %d must be positive", where, n.key, n.v)
+			}
 		}
 		if l.MaxLineLength < 512 {
 			bad("%s: max_line_length %d is below RFC 5321's 512", where, l.MaxLineLength)

@@ -13,7 +13,7 @@ type Def struct {
 	Fix   string
 }
 
-// Event IDs. Those the seed articles name keep their seed numbers
+// Event IDs. Those the seed articles name will keep their seed numbers
 // (1035, 1704, 1706, 7004, 7006, 7010); the rest are mailward's own,
 // grouped by thousands: 1xxx receive and service, 2xxx queue, 3xxx
 // delivery, 4xxx DSN, 7xxx sending to the organization.
@@ -50,7 +50,7 @@ var Catalogue = map[int]Def{
 		"The server process started.", "None needed."},
 	ServiceStopped: {ServiceStopped, Information, "service", None,
 		"mailward stopped ({reason}).",
-		"The server received a stop signal or failed to start.", "None needed, unless the reason is an error."},
+		"The server received a stop signal (SIGTERM or SIGINT).", "None needed, unless the reason is an error."},
 	ListenerFailed: {ListenerFailed, Error, "service", None,
 		"Virtual server {connector} cannot listen on {address}: {error}.",
 		"The address is in use by another program or is not configured on this host.",
@@ -74,7 +74,7 @@ var Catalogue = map[int]Def{
 		"Unknown recipient {rcpt} refused on virtual server {connector} from [{ip}] after a {delay} tarpit.",
 		"Recipient filtering found no mailbox for the address (seed 004).",
 		"Check the address; many of these from one client are a directory harvest attempt."},
-	DirectoryUnavailable: {DirectoryUnavailable, Error, "categorizer", None,
+	DirectoryUnavailable: {DirectoryUnavailable, Error, "smtp_receive", None,
 		"The directory cannot be read: {error}. Recipients are answered 451 4.3.0 until it is back.",
 		"The recipients file is missing, unreadable or invalid.",
 		"Restore the file named by directory.file; mailward re-reads it as soon as it changes."},
@@ -96,7 +96,7 @@ var Catalogue = map[int]Def{
 		"Message {queue_id} from {from} for {recipients} recipient(s), {size} bytes, queued via virtual server {connector} from [{ip}].",
 		"A message was accepted: it is on disk and fsynced.", "None needed."},
 	SpoolWriteFailed: {SpoolWriteFailed, Error, "queue", None,
-		"Cannot write message to the spool: {error}. The client was answered with a temporary failure.",
+		"Cannot write to the spool: {error}. A client waiting for this write was answered with a temporary failure; a delivery or bounce waiting for it is retried.",
 		"The disk is full, read-only or failing.",
 		"Free space or repair the file system; clients retry on their own."},
 	SpoolRecovered: {SpoolRecovered, Information, "queue", None,
@@ -110,7 +110,7 @@ var Catalogue = map[int]Def{
 		"Message {queue_id} delivered to {rcpt} ({where}).",
 		"A recipient's delivery succeeded.", "None needed."},
 	DeliveryDeferred: {DeliveryDeferred, Warning, "delivery", Minimum,
-		"Delivery of message {queue_id} to {rcpt} deferred until {next}: {error}.",
+		"Delivery of message {queue_id} to {rcpt} deferred: {error}.",
 		"A temporary failure (disk, directory, remote host).",
 		"Fix the named cause; the message is retried on schedule."},
 	DeliveryFailed: {DeliveryFailed, Warning, "delivery", Minimum,

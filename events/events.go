@@ -10,6 +10,7 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -144,7 +145,7 @@ func (l *Log) Emit(id int, kv ...any) {
 	case Error:
 		lv = slog.LevelError
 	}
-	l.slog.Log(nil, lv, rec.Message, attrs...)
+	l.slog.Log(context.Background(), lv, rec.Message, attrs...)
 
 	if l.file != nil {
 		b, err := json.Marshal(rec)

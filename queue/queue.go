@@ -128,12 +128,13 @@ func Open(opt Options) (*Queue, error) {
 	return q, nil
 }
 
-// NewID returns a queue ID: 12 hex digits of time (sortable by arrival)
-// and 6 of randomness, upper case like Postfix's.
+// NewID returns a queue ID: 13 hex digits of microseconds since 1970
+// (sortable by arrival until the year 2112) and 6 of randomness, upper
+// case like Postfix's.
 func NewID(now time.Time) string {
 	var r [4]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("%012X%06X", uint64(now.UnixMicro())&0xFFFFFFFFFFFF, binary.BigEndian.Uint32(r[:])&0xFFFFFF)
+	return fmt.Sprintf("%013X%06X", uint64(now.UnixMicro())&0xFFFFFFFFFFFFF, binary.BigEndian.Uint32(r[:])&0xFFFFFF)
 }
 
 // Writer receives one message's content. Nothing is acknowledged until

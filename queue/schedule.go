@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mailward/events"
@@ -79,6 +80,8 @@ func (q *Queue) recover() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	q.removeOrphanStates(ids)
+	n := 0
 	for _, id := range ids {
 		m, err := q.load(id)
 		if err != nil {
@@ -90,8 +93,24 @@ func (q *Queue) recover() (int, error) {
 		}
 		m.Recovered = true
 		q.schedule(m)
+		n++
 	}
-	return len(ids), nil
+	return n, nil
+}
+
+// removeOrphanStates deletes state files whose message is gone (a crash
+// between the two unlinks at the end of delivery).
+func (q *Queue) removeOrphanStates(ids []string) {
+	have := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
+	}
+	ents, _ := os.ReadDir(q.active)
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".state"); ok && !have[id] {
+			os.Remove(filepath.Join(q.active, e.Name()))
+		}
+	}
 }
 
 // load reads a committed message's envelope and state from disk.
@@ -158,6 +177,8 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			// temporary reason stays in the diagnostic.
 			r.State, r.Status = Failed, "5.4.7"
 			r.Diag = "delivery time expired after " + q.opt.MaxAge.String() + "; last error: " + r.Diag
+			q.ev.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", m.Env.Recipients[r.Index].Addr,
+				"status", r.Status, "error", r.Diag)
 		}
 		s := &m.Status[r.Index]
 		s.State, s.Status, s.Diag, s.RemoteMTA, s.Last = r.State, r.Status, r.Diag, r.RemoteMTA, now
@@ -175,7 +196,7 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 	// The outcome must be on disk before anything acts on it, unless the
 	// message is finished and nothing is left to remember.
 	if pending || len(unbounced) > 0 {
-		if err := appendState(m.path+".state", lines); err != nil {
+		if err := q.appendState(m, lines); err != nil {
 			q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
 			q.retryLater(m, now)
 			return
@@ -194,7 +215,7 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 		}
 		if pending {
 			// Only worth recording while the message stays queued.
-			if err := appendState(m.path+".state", bl); err != nil {
+			if err := q.appendState(m, bl); err != nil {
 				q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
 			}
 		}
@@ -206,8 +227,23 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 	// Every recipient is final. Removing needs no fsync: if the unlink is
 	// lost in a crash, the message is loaded as Recovered and its
 	// recipients are found already delivered (see deliver's Maildir names).
+	// The message goes first: a state file left alone is removed at start.
 	os.Remove(m.path)
 	os.Remove(m.path + ".state")
+}
+
+// appendState records outcomes; the first time it creates the state
+// file, the directory entry is made durable too.
+func (q *Queue) appendState(m *Message, lines []string) error {
+	path := m.path + ".state"
+	_, statErr := os.Stat(path)
+	if err := appendState(path, lines); err != nil {
+		return err
+	}
+	if os.IsNotExist(statErr) {
+		return q.syncer.Sync()
+	}
+	return nil
 }
 
 // retryLater schedules the next attempt per the retry schedule.

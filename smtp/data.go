@@ -52,7 +52,7 @@ func (s *session) cmdData(arg string) {
 	switch {
 	case res.TooBig:
 		w.Abort()
-		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", fmt.Sprintf("over %d", res.Size), "max", l.MaxMessageSize)
+		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", res.Size, "max", l.MaxMessageSize)
 		s.fail("552 5.3.4 Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
 		return
 	case (res.BareLF || res.BareCR) && l.BareLF != "normalize":

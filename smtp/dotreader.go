@@ -8,7 +8,7 @@ import (
 
 // DataResult describes a DATA section once its end was found.
 type DataResult struct {
-	Size   int64 // octets of content stored (after dot-unstuffing)
+	Size   int64 // octets of content received (after dot-unstuffing), stored or not
 	BareLF bool  // a line ended in LF without CR
 	BareCR bool  // a CR not followed by LF
 	NUL    bool  // a NUL octet
@@ -33,15 +33,13 @@ func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResu
 	atStart := true    // the previous line ended in CRLF
 	pendingCR := false // the previous chunk ended in CR (a CRLF may span chunks)
 	out := func(p []byte) {
-		if res.TooBig {
-			return
-		}
-		if res.Size+int64(len(p)) > max {
-			res.TooBig = true
-			return
-		}
 		res.Size += int64(len(p))
-		w.Write(p)
+		if res.Size > max {
+			res.TooBig = true
+		}
+		if !res.TooBig {
+			w.Write(p)
+		}
 	}
 	for {
 		chunk, err := r.ReadSlice('\n')

@@ -82,6 +82,11 @@ func xtextDecode(s string) (string, bool) {
 				return "", false
 			}
 			n, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if n < 0x20 || n == 0x7f {
+				// CR, LF, NUL... would break the queue file and any
+				// header the value is copied into.
+				return "", false
+			}
 			b.WriteByte(byte(n))
 			i += 2
 		case c < 33 || c > 126 || c == '=':

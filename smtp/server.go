@@ -132,21 +132,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		ln.Close()
 	}()
 	var err error
+	var backoff time.Duration
 	for {
 		var c net.Conn
 		c, err = ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				err = nil
 				break
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			break
+			// EMFILE, ENFILE, ECONNABORTED...: a busy or short-of-
+			// descriptors moment must not take the port down for good.
+			s.log.Error("smtp: accept failed, retrying", "err", err)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			sleepCtx(ctx, backoff)
+			continue
 		}
+		backoff = 0
 		s.admit(ctx, c)
 	}
 	done := make(chan struct{})

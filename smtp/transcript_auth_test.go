@@ -80,7 +80,7 @@ S: 250 2.1.5 friend@remote.test
 C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: submitted\r\n\r\nhi\r\n.\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery`)
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
 	q := ts.queued(t)
 	if len(q) != 1 || q[0].Recipients[0].Addr != "friend@remote.test" {
 		t.Fatalf("queued: %+v", q)

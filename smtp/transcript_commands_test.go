@@ -90,11 +90,15 @@ C: MAIL FROM:<a@example.test> RET=MAYBE
 S: 501 5.5.4 Bad RET parameter
 C: MAIL FROM:<a@example.test> ENVID=a=b
 S: 501 5.5.4 Bad ENVID parameter
+C: MAIL FROM:<a@example.test> ENVID=x+0Dy
+S: 501 5.5.4 Bad ENVID parameter
 C: MAIL FROM:<a@example.test> SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=QQ+2B1 AUTH=<>
 S: 250 2.1.0 a@example.test....Sender OK
 C: RCPT TO:<alice@example.test> NOTIFY=NEVER,SUCCESS
 S: 501 5.5.4 Bad NOTIFY parameter
 C: RCPT TO:<alice@example.test> ORCPT=rfc822
+S: 501 5.5.4 Bad ORCPT parameter
+C: RCPT TO:<alice@example.test> ORCPT=rfc822;a+0A+00b@example.test
 S: 501 5.5.4 Bad ORCPT parameter
 C: RCPT TO:<alice@example.test> FOO=BAR
 S: 555 5.5.4 Unsupported parameter FOO
@@ -124,7 +128,7 @@ S: 550 5.7.1 Unable to relay for remote@remote.test
 S: 250 2.1.5 bob@example.test
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: pipelined\r\n\r\nbody\r\n.\r\nNOOP\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery
 S: 250 2.0.0 OK`},
 	}
 	for _, c := range cases {

@@ -37,7 +37,7 @@ func TestTranscriptDataStored(t *testing.T) {
 tls = "none"`)
 	play(t, ts.addr, greeting+ehloPlain+mailAlice+`
 W: Subject: t\r\n\r\n..leading dot\r\n..\r\nlast\r\n.\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery
 C: QUIT
 S: 221 2.0.0 mx1.example.test closing connection`)
 	body := ts.content(t)
@@ -90,7 +90,7 @@ tls = "none"
 bare_lf = "normalize"`)
 	play(t, ts.addr, greeting+ehloPlain+mailAlice+`
 W: Subject: legacy\n\nline one\n.\nMAIL FROM:<evil@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery
 C: RCPT TO:<bob@example.test>
 S: 503 5.5.1 Need MAIL before RCPT`)
 	q := ts.queued(t)
@@ -126,7 +126,7 @@ W: Subject: nul\r\n\r\nx\x00y\r\n.\r\n
 S: 550 5.6.0 Message refused: NUL octet in message text (RFC 5321 section 2.3.8)
 `+mailAlice+`
 W: Subject: fits\r\n\r\nsmall\r\n.\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery`)
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
 	if q := ts.queued(t); len(q) != 1 {
 		t.Fatalf("want only the fitting message queued, have %+v", q)
 	}

@@ -44,7 +44,7 @@ S: 250 2.1.5 alice@example.test
 C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: two\r\n\r\n.\r\n
-S~ 250 2\.6\.0 [0-9A-F]{18} Queued mail for delivery`)
+S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
 }
 
 func TestTranscriptErrorLimit(t *testing.T) {

@@ -1,0 +1,106 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+[server]
+fqdn = "MX1.Example.Test."
+[[domain]]
+name = "example.test"
+[[listener]]
+name = "default"
+address = "127.0.0.1:2525"
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Listeners[0]
+	if c.Server.FQDN != "mx1.example.test" || c.Server.DefaultDomain != "example.test" || c.Server.Postmaster != "postmaster@example.test" {
+		t.Fatalf("server defaults: %+v", c.Server)
+	}
+	if l.FQDN != "mx1.example.test" || l.TLS != "starttls" || l.BareLF != "reject" || l.MaxLineLength != 1000 ||
+		l.MaxRecipients != 100 || l.MaxMessageSize != 25<<20 || l.IdleTimeout.Duration != 5*time.Minute {
+		t.Fatalf("listener defaults: %+v", l)
+	}
+	// Never an open relay by default.
+	if l.RelayAuthenticated || len(l.RelayNetworks) != 0 || len(l.Auth) != 0 {
+		t.Fatalf("default listener may relay: %+v", l)
+	}
+	if d := c.Domains[0]; !*d.RecipientFiltering || d.Tarpit.Duration != DefaultTarpit {
+		t.Fatalf("domain defaults: %+v", d)
+	}
+	if c.Diagnostics["smtp_receive"] != "minimum" || len(c.Queue.RetrySchedule) == 0 {
+		t.Fatalf("diagnostics/queue defaults: %v %v", c.Diagnostics, c.Queue)
+	}
+}
+
+// Strict parsing: an unknown key is an error naming the key and its line.
+func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
+	_, err := Parse([]byte(minimal + "relay_network = [\"0.0.0.0/0\"]\n"))
+	if err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	if !strings.Contains(err.Error(), `line 9: unknown key "listener.relay_network"`) {
+		t.Fatalf("error does not name key and line: %v", err)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	cases := map[string]string{
+		"no domain":          "[[listener]]\nname=\"a\"\naddress=\"127.0.0.1:1\"\n",
+		"default not local":  strings.Replace(minimal, "[server]\n", "[server]\ndefault_domain = \"other.test\"\n", 1),
+		"bad tls":            minimal + "tls = \"maybe\"\n",
+		"bad auth":           minimal + "auth = [\"CRAM-MD5\"]\n",
+		"auth without tls":   minimal + "tls = \"none\"\nauth = [\"PLAIN\"]\n",
+		"bad relay network":  minimal + "relay_networks = [\"everyone\"]\n",
+		"bad bare_lf":        minimal + "bare_lf = \"accept\"\n",
+		"short lines":        minimal + "max_line_length = 80\n",
+		"negative errors":    minimal + "max_errors = -1\n",
+		"bad duration":       minimal + "idle_timeout = \"5 minutes\"\n",
+		"bad diagnostics":    minimal + "[diagnostics]\nsmtp_receive = \"loud\"\n",
+		"unknown category":   minimal + "[diagnostics]\nsmtp = \"medium\"\n",
+		"zero retry":         minimal + "[queue]\nretry_schedule = [\"0s\"]\n",
+		"mailbox elsewhere":  minimal + "[[mailbox]]\naddress = \"a@other.test\"\n",
+		"plaintext password": minimal + "[[mailbox]]\naddress = \"a@example.test\"\npassword_hash = \"secret\"\n",
+		"duplicate listener": minimal + "[[listener]]\nname = \"default\"\naddress = \"127.0.0.1:2526\"\n",
+	}
+	for name, toml := range cases {
+		if _, err := Parse([]byte(toml)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.toml")
+	os.WriteFile(p, []byte(strings.Replace(minimal, "[server]\n", "[server]\ndata_dir = \"spool\"\n", 1)), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.DataDir != filepath.Join(dir, "spool") || c.MailboxDir() != filepath.Join(dir, "spool", "mailboxes") {
+		t.Fatalf("paths: %s %s", c.Server.DataDir, c.MailboxDir())
+	}
+}
+
+func TestShippedExamplesParse(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.toml")
+	if len(files) == 0 {
+		t.Fatal("no examples found")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
