@@ -1,0 +1,579 @@
+// Package e2e runs the real mailward binary and talks to it over loopback
+// TCP, with our own raw SMTP client and with independent clients (swaks,
+// Python's smtplib). Every test starts its own server in its own
+// temporary directory; every wait is bounded.
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"mailward/config"
+	"mailward/events"
+)
+
+// binary is the mailward executable built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailward-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "mailward")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/mailward")
+	build.Dir = ".." // the module root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building mailward failed: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Bounds used by every test.
+const (
+	startTimeout = 10 * time.Second // until the port greets with 220
+	stopTimeout  = 15 * time.Second // SIGTERM grace (the server allows sessions 10 s)
+	ioTimeout    = 15 * time.Second // one SMTP exchange
+)
+
+// server is one running mailward process.
+type server struct {
+	t *testing.T
+
+	Dir            string // the temporary directory holding the config file
+	Config         string // path of the config file
+	DataDir        string
+	MailboxDir     string
+	Addr           string // 127.0.0.1:{{PORT}}
+	SubmissionAddr string // 127.0.0.1:{{SUBMISSION_PORT}} (if the config uses it)
+
+	logPath string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has been waited for
+	waitErr error
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
+}
+
+// startServer writes cfgTOML into a fresh directory (replacing {{PORT}}
+// and {{SUBMISSION_PORT}} with free loopback ports), starts "mailward
+// serve" on it and waits until the {{PORT}} listener greets with 220.
+// The config should say data_dir = "data" (relative to the config file).
+func startServer(t *testing.T, cfgTOML string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log")}
+	port, sub := freePort(t), freePort(t)
+	for sub == port {
+		sub = freePort(t)
+	}
+	s.Addr = "127.0.0.1:" + port
+	if strings.Contains(cfgTOML, "{{SUBMISSION_PORT}}") {
+		s.SubmissionAddr = "127.0.0.1:" + sub
+	}
+	text := strings.NewReplacer("{{PORT}}", port, "{{SUBMISSION_PORT}}", sub).Replace(cfgTOML)
+	if err := os.WriteFile(s.Config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(s.Config)
+	if err != nil {
+		t.Fatalf("test config does not load: %v\n%s", err, text)
+	}
+	s.DataDir, s.MailboxDir = cfg.Server.DataDir, cfg.MailboxDir()
+	t.Cleanup(s.stop)
+	s.start()
+	return s
+}
+
+// start launches the process and waits for its greeting.
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "=== mailward serve --config %s (%s)\n", s.Config, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(binary, "serve", "--config", s.Config)
+	cmd.Dir = s.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start mailward: %v", err)
+	}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited, s.waitErr = cmd, exited, nil
+	s.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		s.mu.Lock()
+		s.waitErr = err
+		s.mu.Unlock()
+		close(exited)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("mailward exited during start (%v); its output:\n%s", s.waitErr, s.Log())
+		default:
+		}
+		if line, err := greeting(s.Addr); err == nil {
+			if !strings.HasPrefix(line, "220 ") {
+				t.Fatalf("greeting %q, want 220; output:\n%s", line, s.Log())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailward did not greet on %s within %v; output:\n%s", s.Addr, startTimeout, s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// greeting connects, reads the first reply line and quits.
+func greeting(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(c, "QUIT\r\n")
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// running reports whether the process is alive.
+func (s *server) running() (chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return nil, false
+	}
+	select {
+	case <-s.exited:
+		return s.exited, false
+	default:
+		return s.exited, true
+	}
+}
+
+// signal sends sig and waits up to d for the exit; it reports whether
+// the process exited.
+func (s *server) signal(sig syscall.Signal, d time.Duration) bool {
+	exited, alive := s.running()
+	if !alive {
+		return true
+	}
+	s.mu.Lock()
+	s.cmd.Process.Signal(sig)
+	s.mu.Unlock()
+	select {
+	case <-exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Kill ends the server with SIGKILL (a crash: no shutdown code runs) and
+// waits for it to be gone.
+func (s *server) Kill() {
+	s.t.Helper()
+	if !s.signal(syscall.SIGKILL, 10*time.Second) {
+		s.t.Fatalf("mailward did not die within 10 s of SIGKILL")
+	}
+}
+
+// Restart starts the server again on the same config, data and ports. A
+// server still running is stopped with SIGTERM first.
+func (s *server) Restart() {
+	s.t.Helper()
+	if !s.signal(syscall.SIGTERM, stopTimeout) {
+		s.Kill()
+	}
+	s.start()
+}
+
+// stop is the cleanup: SIGTERM, wait, then SIGKILL; the output is logged
+// when the test failed.
+func (s *server) stop() {
+	if !s.signal(syscall.SIGTERM, stopTimeout) {
+		s.t.Logf("mailward ignored SIGTERM for %v; sending SIGKILL", stopTimeout)
+		s.signal(syscall.SIGKILL, 10*time.Second)
+	}
+	if s.t.Failed() {
+		s.t.Logf("mailward output (%s):\n%s", s.logPath, s.Log())
+	}
+}
+
+// Log returns everything the server wrote to stdout and stderr.
+func (s *server) Log() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no output: " + err.Error() + ")"
+	}
+	return string(b)
+}
+
+// Maildir lists the files in new/ and cur/ of addr's Maildir, sorted.
+func (s *server) Maildir(addr string) []string {
+	dir := filepath.Join(s.MailboxDir, addr, "Maildir")
+	var out []string
+	for _, sub := range []string{"new", "cur"} {
+		ents, _ := os.ReadDir(filepath.Join(dir, sub))
+		for _, e := range ents {
+			if !e.IsDir() {
+				out = append(out, filepath.Join(dir, sub, e.Name()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Events returns the event log's records with this ID (0: all).
+func (s *server) Events(id int) []events.Record {
+	recs, err := events.Read(filepath.Join(s.DataDir, "events.log"), events.Filter{ID: id})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.t.Fatalf("read events: %v", err)
+	}
+	return recs
+}
+
+// EventsFor returns the records with this ID whose field key is value.
+func (s *server) EventsFor(id int, key, value string) []events.Record {
+	var out []events.Record
+	for _, r := range s.Events(id) {
+		if r.Fields[key] == value {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// QueueActive lists the committed messages in the spool.
+func (s *server) QueueActive() []string {
+	ents, _ := os.ReadDir(filepath.Join(s.DataDir, "queue", "active"))
+	var out []string
+	for _, e := range ents {
+		if !strings.Contains(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// Run runs a mailward tool subcommand against this server's config.
+func (s *server) Run(args ...string) (string, error) {
+	s.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = s.Dir
+	out, err := runBounded(cmd, 20*time.Second)
+	return string(out), err
+}
+
+// runBounded runs cmd and kills it when it outlives d.
+func runBounded(cmd *exec.Cmd, d time.Duration) ([]byte, error) {
+	var buf lockedBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return buf.Bytes(), err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return buf.Bytes(), fmt.Errorf("%s: killed after %v", cmd.Path, d)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b...)
+}
+
+// requireTool fails (never skips) the test when an external program is
+// missing, saying which Debian package provides it.
+func requireTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s missing: install with apt-get install -y %s", name, pkg)
+	}
+	return p
+}
+
+// waitFor polls cond every 20 ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// bcryptHash hashes a password at the minimum cost (tests need speed,
+// not strength).
+func bcryptHash(t *testing.T, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// readFile returns a file's content (fatal on error).
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ---- a raw SMTP client -------------------------------------------------
+
+// client is a minimal SMTP client that shows every reply exactly.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	tp   *textproto.Conn
+}
+
+// reply is one SMTP reply: its code and its lines without the code.
+type reply struct {
+	Code  int
+	Lines []string
+}
+
+// String renders the last line as it was on the wire ("250 2.1.5 x").
+func (r reply) String() string {
+	if len(r.Lines) == 0 {
+		return strconv.Itoa(r.Code)
+	}
+	return fmt.Sprintf("%d %s", r.Code, r.Lines[len(r.Lines)-1])
+}
+
+// dial connects and reads the greeting.
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := dialErr(addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c.t = t
+	return c
+}
+
+func dialErr(addr string) (*client, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{conn: conn, tp: textproto.NewConn(conn)}
+	r, err := c.read()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if r.Code != 220 {
+		conn.Close()
+		return nil, fmt.Errorf("greeting %v", r)
+	}
+	return c, nil
+}
+
+func (c *client) Close() { c.conn.Close() }
+
+// read reads one (possibly multi-line) reply.
+func (c *client) read() (reply, error) {
+	c.conn.SetDeadline(time.Now().Add(ioTimeout))
+	var r reply
+	for {
+		line, err := c.tp.ReadLine()
+		if err != nil {
+			return r, err
+		}
+		if len(line) < 4 || (line[3] != ' ' && line[3] != '-') {
+			return r, fmt.Errorf("malformed reply line %q", line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil {
+			return r, fmt.Errorf("malformed reply line %q", line)
+		}
+		r.Code = code
+		r.Lines = append(r.Lines, line[4:])
+		if line[3] == ' ' {
+			return r, nil
+		}
+	}
+}
+
+// cmdErr sends one command line and reads the reply.
+func (c *client) cmdErr(line string) (reply, error) {
+	c.conn.SetDeadline(time.Now().Add(ioTimeout))
+	if err := c.tp.PrintfLine("%s", line); err != nil {
+		return reply{}, err
+	}
+	return c.read()
+}
+
+// cmd sends a command; a transport error is fatal.
+func (c *client) cmd(line string) reply {
+	c.t.Helper()
+	r, err := c.cmdErr(line)
+	if err != nil {
+		c.t.Fatalf("%s: %v", line, err)
+	}
+	return r
+}
+
+// expect sends a command and requires the reply code.
+func (c *client) expect(line string, code int) reply {
+	c.t.Helper()
+	r := c.cmd(line)
+	if r.Code != code {
+		c.t.Fatalf("%s: got %q, want %d", line, r, code)
+	}
+	return r
+}
+
+// starttls upgrades the connection (certificates are self-signed).
+func (c *client) starttls() {
+	c.t.Helper()
+	c.expect("STARTTLS", 220)
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: "mx1.example.test"})
+	tc.SetDeadline(time.Now().Add(ioTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn, c.tp = tc, textproto.NewConn(tc)
+}
+
+// dataErr sends DATA, the message (dot-stuffed here) and the final dot;
+// it returns the final reply.
+func (c *client) dataErr(msg string) (reply, error) {
+	r, err := c.cmdErr("DATA")
+	if err != nil {
+		return r, err
+	}
+	if r.Code != 354 {
+		return r, fmt.Errorf("DATA: %v", r)
+	}
+	c.conn.SetDeadline(time.Now().Add(ioTimeout))
+	w := c.tp.DotWriter()
+	if _, err := w.Write([]byte(msg)); err != nil {
+		return reply{}, err
+	}
+	if err := w.Close(); err != nil {
+		return reply{}, err
+	}
+	return c.read()
+}
+
+// send runs one whole transaction and requires 250 at the end; it
+// returns the queue ID from "250 2.6.0 <id> Queued mail for delivery".
+func (c *client) send(from string, rcpts []string, msg string) string {
+	c.t.Helper()
+	c.expect("MAIL FROM:"+from, 250)
+	for _, r := range rcpts {
+		c.expect("RCPT TO:"+r, 250)
+	}
+	r, err := c.dataErr(msg)
+	if err != nil {
+		c.t.Fatalf("DATA: %v", err)
+	}
+	return queueID(c.t, r)
+}
+
+// queueID extracts the queue ID from a 250 2.6.0 reply.
+func queueID(t *testing.T, r reply) string {
+	t.Helper()
+	f := strings.Fields(r.String())
+	if r.Code != 250 || len(f) < 3 || f[1] != "2.6.0" {
+		t.Fatalf("end of DATA: got %q, want 250 2.6.0 <id> ...", r)
+	}
+	return f[2]
+}
+
+// message builds a small RFC 5322 message with LF line ends (textproto's
+// DotWriter turns them into CRLF).
+func message(from, to, subject, body string) string {
+	return fmt.Sprintf("From: <%s>\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@e2e.test>\nDate: %s\n\n%s\n",
+		from, to, subject, subject, time.Now().Format(time.RFC1123Z), body)
+}
+
+// ehloKeywords returns the EHLO keywords (the first word of each line
+// after the greeting line).
+func ehloKeywords(r reply) map[string]string {
+	out := map[string]string{}
+	for i, l := range r.Lines {
+		if i == 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(l, " ")
+		out[strings.ToUpper(k)] = v
+	}
+	return out
+}
