@@ -1,0 +1,92 @@
+package peers
+
+import (
+	"net/smtp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPostfixDeliversToMaildir starts a private instance, hands it one
+// message for a virtual mailbox and waits for the Maildir file. A missing
+// Postfix is a failure, not a skip: the benchmarks and relay tests depend
+// on this peer, and a silent skip would hide that they never ran.
+func TestPostfixDeliversToMaildir(t *testing.T) {
+	if err := RequirePostfix(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartPostfix(PostfixOptions{Mailboxes: []string{"user", "alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	if !strings.HasPrefix(p.Addr, "127.0.0.1:") || p.Port == 0 {
+		t.Fatalf("unexpected address %q", p.Addr)
+	}
+
+	msg := "From: sender@sender.test\r\nTo: user@example.test\r\nSubject: peer test\r\n\r\nhello\r\n"
+	if err := smtp.SendMail(p.Addr, nil, "sender@sender.test", []string{"user@example.test"}, []byte(msg)); err != nil {
+		t.Fatalf("send: %v\n%s", err, p.Log())
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	n := 0
+	for i := 0; i < 600 && time.Now().Before(deadline); i++ {
+		n, err = p.MaildirCount("user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != 1 {
+		t.Fatalf("Maildir of user holds %d messages, want 1\n%s", n, p.Log())
+	}
+	if testing.Verbose() {
+		t.Log(p.Log())
+	}
+	if n, _ := p.MaildirCount("alice"); n != 0 {
+		t.Errorf("alice got %d messages, want 0", n)
+	}
+}
+
+// TestPostfixRefusesRelayFromLoopback checks the default MyNetworks: the
+// relay tests rely on 127.0.0.1 being a stranger.
+func TestPostfixRefusesRelayFromLoopback(t *testing.T) {
+	if err := RequirePostfix(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := StartPostfix(PostfixOptions{Mailboxes: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	c, err := smtp.Dial(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("someone@sender.test"); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Rcpt("victim@relay-test.invalid")
+	if err == nil || !strings.Contains(err.Error(), "Relay access denied") {
+		t.Fatalf("RCPT to a remote domain: got %v, want Relay access denied", err)
+	}
+	_ = c.Quit()
+}
+
+func TestStopPostfixDirRefusesForeignDir(t *testing.T) {
+	if err := StopPostfixDir(t.TempDir()); err == nil {
+		t.Fatal("StopPostfixDir accepted a directory it did not create")
+	}
+}
