@@ -71,6 +71,12 @@ type Queue struct {
 	RetrySchedule []Duration `toml:"retry_schedule"`
 	// MaxAge: a message still undelivered after this long is bounced.
 	MaxAge Duration `toml:"max_age"`
+	// Sync is how writes are made durable before they are acknowledged:
+	// "syncfs" (default: group commit, one syncfs(2) of the file system
+	// covers every message written meanwhile) or "fsync" (fdatasync per
+	// file plus a grouped directory fsync; for a data_dir on a file system
+	// shared with heavy unrelated writers).
+	Sync string `toml:"sync"`
 }
 
 // Delivery configures local delivery.

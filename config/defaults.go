@@ -73,6 +73,9 @@ func (c *Config) applyDefaults() {
 			c.Queue.RetrySchedule = append(c.Queue.RetrySchedule, Duration{d})
 		}
 	}
+	if c.Queue.Sync == "" {
+		c.Queue.Sync = "syncfs"
+	}
 	if c.Queue.MaxAge.Duration == 0 {
 		c.Queue.MaxAge.Duration = DefaultMaxAge
 	}
@@ -192,6 +195,9 @@ func (c *Config) validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
+	}
+	if c.Queue.Sync != "syncfs" && c.Queue.Sync != "fsync" {
+		bad("queue.sync %q: want syncfs or fsync", c.Queue.Sync)
 	}
 	if c.Queue.Workers < 0 {
 		bad("queue.workers %d must be positive", c.Queue.Workers)

@@ -9,6 +9,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,10 +36,15 @@ type Message struct {
 	path       string
 	bodyOffset int64
 	attempt    int
+	cached     []byte // content still in memory from receipt, or nil
+	hasState   bool   // the <id>.state file exists
 }
 
 // Open returns the message content (header and body, CRLF line ends).
 func (m *Message) Open() (io.ReadCloser, error) {
+	if m.cached != nil {
+		return io.NopCloser(bytes.NewReader(m.cached)), nil
+	}
 	f, err := os.Open(m.path)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", m.Env.ID, err)
@@ -76,6 +83,10 @@ type Options struct {
 	RetrySchedule []time.Duration
 	MaxAge        time.Duration
 	Events        *events.Log
+	// FSSync, when set, makes commits durable with a group syncfs of the
+	// spool's file system instead of a per-file fdatasync plus a grouped
+	// directory fsync (see durable.NewFSSync).
+	FSSync *durable.Group
 }
 
 // Queue is the spool directory and the scheduler over it.
@@ -84,7 +95,8 @@ type Queue struct {
 	tmp     string
 	active  string
 	corrupt string
-	syncer  *durable.DirSync
+	spares  *spares
+	syncer  *durable.Group
 	ev      *events.Log
 
 	handler Handler
@@ -98,6 +110,7 @@ type Queue struct {
 	closed  bool
 	wg      sync.WaitGroup
 	now     func() time.Time
+	cached  atomic.Int64 // bytes of message content held in memory
 }
 
 // Open creates the spool directories if needed.
@@ -119,12 +132,17 @@ func Open(opt Options) (*Queue, error) {
 		q.ev = events.Discard()
 	}
 	q.cond = sync.NewCond(&q.mu)
-	for _, d := range []string{q.tmp, q.active, q.corrupt} {
+	spareDir := filepath.Join(opt.Dir, "spare")
+	for _, d := range []string{q.tmp, q.active, q.corrupt, spareDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
+	q.spares = newSpares(spareDir)
 	q.syncer = durable.NewDirSync(q.active)
+	if opt.FSSync != nil {
+		q.syncer = opt.FSSync
+	}
 	return q, nil
 }
 
@@ -142,13 +160,25 @@ func NewID(now time.Time) string {
 type Writer struct {
 	q    *Queue
 	env  *Envelope
-	f    *os.File
-	bw   *bufio.Writer
+	f    *durable.File
 	tmp  string
 	done bool
 	// bodyOffset is where the content starts, after the envelope.
 	bodyOffset int64
+	// A message is held in memory while it is small (most mail is): it
+	// reaches the disk in one write at Commit, and the delivery workers
+	// read it from memory instead of reading the file back. A large one
+	// spills to the file through bw.
+	mem []byte
+	bw  *bufio.Writer
 }
+
+// memLimit is the largest message kept in memory; cacheBudget bounds the
+// memory held by all queued messages waiting for delivery.
+const (
+	memLimit    = 256 << 10
+	cacheBudget = 64 << 20
+)
 
 // Create starts a queue file for env, assigning env.ID and env.Arrival
 // when empty. The envelope is written first; the content follows.
@@ -159,20 +189,20 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 	if env.ID == "" {
 		env.ID = NewID(env.Arrival)
 	}
-	tmp := filepath.Join(q.tmp, env.ID)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		q.ev.Emit(events.SpoolWriteFailed, "error", err)
-		return nil, fmt.Errorf("queue: create %s: %w", env.ID, err)
-	}
 	head, err := encodeEnvelope(env)
 	if err != nil {
-		f.Close()
-		os.Remove(tmp)
 		return nil, fmt.Errorf("queue: write %s: %w", env.ID, err)
 	}
-	w := &Writer{q: q, env: env, f: f, bw: bufio.NewWriterSize(f, 64<<10), tmp: tmp, bodyOffset: int64(len(head))}
-	w.bw.WriteString(head)
+	tmp := filepath.Join(q.tmp, env.ID)
+	f, ok := q.spares.take(tmp)
+	if !ok {
+		if f, err = durable.OpenFile(tmp, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY, 0o600); err != nil {
+			q.ev.Emit(events.SpoolWriteFailed, "error", err)
+			return nil, fmt.Errorf("queue: create %s: %w", env.ID, err)
+		}
+	}
+	w := &Writer{q: q, env: env, f: f, tmp: tmp, bodyOffset: int64(len(head)), mem: make([]byte, 0, 8<<10)}
+	w.mem = append(w.mem, head...)
 	return w, nil
 }
 
@@ -180,7 +210,21 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 func (w *Writer) ID() string { return w.env.ID }
 
 // Write appends message content.
-func (w *Writer) Write(p []byte) (int, error) { return w.bw.Write(p) }
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.bw != nil {
+		return w.bw.Write(p)
+	}
+	if len(w.mem)+len(p) <= memLimit {
+		w.mem = append(w.mem, p...)
+		return len(p), nil
+	}
+	w.bw = bufio.NewWriterSize(w.f, 64<<10)
+	if _, err := w.bw.Write(w.mem); err != nil {
+		return 0, err
+	}
+	w.mem = nil
+	return w.bw.Write(p)
+}
 
 // Commit makes the message durable and schedules its delivery. On error
 // nothing was queued and the caller must answer 4xx.
@@ -192,23 +236,29 @@ func (w *Writer) Commit() error {
 	id := w.env.ID
 	fail := func(step string, err error) error {
 		w.f.Close()
-		os.Remove(w.tmp)
+		w.q.spares.put(w.tmp)
 		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("%s %s: %v", step, id, err))
 		return fmt.Errorf("queue: %s %s: %w", step, id, err)
 	}
-	if err := w.bw.Flush(); err != nil {
+	if w.bw != nil {
+		if err := w.bw.Flush(); err != nil {
+			return fail("write", err)
+		}
+	} else if _, err := w.f.Write(w.mem); err != nil {
 		return fail("write", err)
 	}
 	// fdatasync suffices: the file is new and its size is data for
-	// this purpose; concurrent callers are merged by ext4's journal.
-	if err := syscall.Fdatasync(int(w.f.Fd())); err != nil {
-		return fail("fsync", err)
+	// this purpose. With FSSync the group syncfs below covers it.
+	if w.q.opt.FSSync == nil {
+		if err := w.f.Datasync(); err != nil {
+			return fail("fsync", err)
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		return fail("close", err)
 	}
 	final := filepath.Join(w.q.active, id)
-	if err := os.Rename(w.tmp, final); err != nil {
+	if err := syscall.Rename(w.tmp, final); err != nil {
 		return fail("rename", err)
 	}
 	if err := w.q.syncer.Sync(); err != nil {
@@ -220,6 +270,11 @@ func (w *Writer) Commit() error {
 		return fmt.Errorf("queue: fsync directory for %s: %w", id, err)
 	}
 	m := &Message{Env: w.env, Status: make([]RcptStatus, len(w.env.Recipients)), path: final, bodyOffset: w.bodyOffset}
+	if w.mem != nil && w.q.cached.Add(int64(len(w.mem))) <= cacheBudget {
+		m.cached = w.mem[w.bodyOffset:]
+	} else if w.mem != nil {
+		w.q.cached.Add(-int64(len(w.mem)))
+	}
 	w.q.schedule(m)
 	return nil
 }
@@ -231,7 +286,7 @@ func (w *Writer) Abort() {
 	}
 	w.done = true
 	w.f.Close()
-	os.Remove(w.tmp)
+	w.q.spares.put(w.tmp)
 }
 
 // IsNoSpace reports whether err is the disk being full, which SMTP

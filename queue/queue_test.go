@@ -140,7 +140,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 func TestCommitFailsWhenDirectoryFsyncFails(t *testing.T) {
 	dir := t.TempDir()
 	q := open(t, dir)
-	q.syncer.Fsync = func(string) error { return errors.New("injected EIO") }
+	q.syncer.Flush = func() error { return errors.New("injected EIO") }
 	w, err := q.Create(testEnv())
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestGroupCommit(t *testing.T) {
 	dir := t.TempDir()
 	q := open(t, dir)
 	var fsyncs atomic.Int32
-	q.syncer.Fsync = func(p string) error {
+	q.syncer.Flush = func() error {
 		fsyncs.Add(1)
 		time.Sleep(20 * time.Millisecond) // a slow disk makes batching visible
 		return nil

@@ -74,7 +74,7 @@ func (q *Queue) recover() (int, error) {
 	tmps, _ := os.ReadDir(q.tmp)
 	for _, t := range tmps {
 		// Never answered 250: the client will send it again.
-		os.Remove(filepath.Join(q.tmp, t.Name()))
+		q.spares.put(filepath.Join(q.tmp, t.Name()))
 	}
 	ids, err := q.ids()
 	if err != nil {
@@ -132,6 +132,8 @@ func (q *Queue) load(id string) (*Message, error) {
 	if err := readState(path+".state", m.Status); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
+	_, err = os.Stat(path + ".state")
+	m.hasState = err == nil
 	for _, s := range m.Status {
 		if s.Attempts > m.attempt {
 			m.attempt = s.Attempts
@@ -228,26 +230,39 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 	// lost in a crash, the message is loaded as Recovered and its
 	// recipients are found already delivered (see deliver's Maildir names).
 	// The message goes first: a state file left alone is removed at start.
-	os.Remove(m.path)
-	os.Remove(m.path + ".state")
+	q.dropCache(m)
+	q.spares.put(m.path)
+	if m.hasState {
+		os.Remove(m.path + ".state")
+	}
 }
 
 // appendState records outcomes; the first time it creates the state
 // file, the directory entry is made durable too.
 func (q *Queue) appendState(m *Message, lines []string) error {
 	path := m.path + ".state"
-	_, statErr := os.Stat(path)
 	if err := appendState(path, lines); err != nil {
 		return err
 	}
-	if os.IsNotExist(statErr) {
+	if !m.hasState {
+		m.hasState = true
 		return q.syncer.Sync()
 	}
 	return nil
 }
 
+// dropCache releases a message's in-memory content: it is read from the
+// file from now on.
+func (q *Queue) dropCache(m *Message) {
+	if m.cached != nil {
+		q.cached.Add(-int64(len(m.cached)) - m.bodyOffset)
+		m.cached = nil
+	}
+}
+
 // retryLater schedules the next attempt per the retry schedule.
 func (q *Queue) retryLater(m *Message, now time.Time) {
+	q.dropCache(m)
 	sched := q.opt.RetrySchedule
 	i := m.attempt - 1
 	if i < 0 {

@@ -23,6 +23,7 @@ import (
 	"mailward/dsn"
 	"mailward/events"
 	"mailward/internal/certs"
+	"mailward/internal/durable"
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/smtp"
@@ -66,12 +67,18 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	for _, d := range cfg.Queue.RetrySchedule {
 		sched = append(sched, d.Duration)
 	}
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(cfg.Server.DataDir, "queue"), Workers: cfg.Queue.Workers,
-		RetrySchedule: sched, MaxAge: cfg.Queue.MaxAge.Duration, Events: ev})
+	spoolSync, boxSync, err := syncGroups(cfg)
 	if err != nil {
 		return err
 	}
-	cat := &categorize.Categorizer{Dir: dir, Maildir: deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN), Events: ev}
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(cfg.Server.DataDir, "queue"), Workers: cfg.Queue.Workers,
+		RetrySchedule: sched, MaxAge: cfg.Queue.MaxAge.Duration, Events: ev, FSSync: spoolSync})
+	if err != nil {
+		return err
+	}
+	md := deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
+	md.FSSync = boxSync
+	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev}
 	bouncer := &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev}
 
 	var tlsNeeded bool
@@ -85,8 +92,11 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	// Listen on every address before accepting anything, so a port
 	// conflict stops the start instead of leaving half a server.
 	var lns []net.Listener
+	// No TCP keep-alive probes: idle_timeout already ends dead sessions,
+	// and it saves setsockopt calls on every accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	for _, l := range cfg.Listeners {
-		ln, err := net.Listen("tcp", l.Address)
+		ln, err := lc.Listen(ctx, "tcp", l.Address)
 		if err != nil {
 			ev.Emit(events.ListenerFailed, "connector", l.Name, "address", l.Address, "error", err)
 			for _, o := range lns {
@@ -128,6 +138,26 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
+// syncGroups returns the group-syncfs committers for the spool and the
+// mailboxes (one shared group when both are on one file system), or nils
+// for queue.sync = "fsync".
+func syncGroups(cfg *config.Config) (spool, boxes *durable.Group, err error) {
+	if cfg.Queue.Sync != "syncfs" {
+		return nil, nil, nil
+	}
+	if err := os.MkdirAll(cfg.MailboxDir(), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("mailbox dir: %w", err)
+	}
+	if spool, err = durable.NewFSSync(cfg.Server.DataDir); err != nil {
+		return nil, nil, err
+	}
+	if durable.SameFS(cfg.Server.DataDir, cfg.MailboxDir()) {
+		return spool, spool, nil
+	}
+	boxes, err = durable.NewFSSync(cfg.MailboxDir())
+	return spool, boxes, err
+}
+
 func loadTLS(cfg *config.Config, needed bool) (*tls.Config, error) {
 	if !needed {
 		return nil, nil
@@ -167,6 +197,8 @@ func newEvents(cfg *config.Config, logger *slog.Logger) (*events.Log, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
+	// Each event is one write(2), unbuffered: the event log is what an
+	// administrator reads after a crash, so a SIGKILL must not eat its end.
 	return events.New(logger, levels, f), func() { f.Close() }, nil
 }
 
