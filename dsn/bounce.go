@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"mailward/events"
@@ -21,6 +22,7 @@ type Bouncer struct {
 	FQDN       string // Reporting-MTA
 	Postmaster string // From: of the notice
 	Events     *events.Log
+	MaxAge     time.Duration // queue.max_age, for Will-Retry-Until in delay notices
 }
 
 // Bounce sends one NDR for the failed recipients of m to its envelope
@@ -28,13 +30,26 @@ type Bouncer struct {
 // §6.1, RFC 3464). Recipients that asked NOTIFY=NEVER or NOTIFY without
 // FAILURE are left out (RFC 3461 §4.1).
 func (b *Bouncer) Bounce(m *queue.Message, failed []int) error {
+	return b.notify(m, failed, "FAILURE", "failed")
+}
+
+// Delay sends a "delayed" notice (RFC 3464 Action: delayed) for
+// recipients still pending after the warning time: the sender learns the
+// message is late and until when it will be retried. Default NOTIFY
+// includes DELAY (RFC 3461 §4.1 leaves it to the MTA; Postfix and
+// Exchange warn by default).
+func (b *Bouncer) Delay(m *queue.Message, pending []int) error {
+	return b.notify(m, pending, "DELAY", "delayed")
+}
+
+func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error {
 	if m.Env.From == "" {
 		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the message came from the null sender <>")
 		return nil
 	}
 	var rcpts []Recipient
-	for _, i := range failed {
-		if !m.Env.NotifyOn(i, "FAILURE") {
+	for _, i := range idx {
+		if !m.Env.NotifyOn(i, kind) {
 			continue
 		}
 		s := m.Status[i]
@@ -43,11 +58,18 @@ func (b *Bouncer) Bounce(m *queue.Message, failed []int) error {
 		if status == "" {
 			status = StatusFromReply(s.Diag)
 		}
-		rcpts = append(rcpts, Recipient{Final: r.Addr, Original: r.ORCPT, Action: "failed",
-			Status: status, Diagnostic: s.Diag, RemoteMTA: s.RemoteMTA, LastAttempt: s.Last})
+		if action == "delayed" && (status == "" || status[0] != '4') {
+			status = "4.0.0"
+		}
+		rc := Recipient{Final: r.Addr, Original: r.ORCPT, Action: action,
+			Status: status, Diagnostic: s.Diag, RemoteMTA: s.RemoteMTA, LastAttempt: s.Last}
+		if action == "delayed" && b.MaxAge > 0 {
+			rc.WillRetryUntil = m.Env.Arrival.Add(b.MaxAge)
+		}
+		rcpts = append(rcpts, rc)
 	}
 	if len(rcpts) == 0 {
-		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the recipients asked for no failure notice (NOTIFY)")
+		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the recipients asked for no "+strings.ToLower(kind)+" notice (NOTIFY)")
 		return nil
 	}
 	original, err := b.original(m)
@@ -56,7 +78,7 @@ func (b *Bouncer) Bounce(m *queue.Message, failed []int) error {
 	}
 	msg, err := Build(Report{ReportingMTA: b.FQDN, From: b.Postmaster, To: m.Env.From, QueueID: m.Env.ID,
 		EnvID: m.Env.EnvID, ArrivalDate: m.Env.Arrival, Date: time.Now(), Recipients: rcpts,
-		Original: original, FullMessage: m.Env.Ret == "FULL"})
+		Original: original, FullMessage: m.Env.Ret == "FULL" && action == "failed"})
 	if err != nil {
 		return err
 	}
@@ -70,16 +92,20 @@ func (b *Bouncer) Bounce(m *queue.Message, failed []int) error {
 		ClientIP: "127.0.0.1", Helo: b.FQDN, Listener: "dsn", Body: body}
 	w, err := b.Queue.Create(env)
 	if err != nil {
-		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+		return fmt.Errorf("dsn: queue %s notice for %s: %w", action, m.Env.ID, err)
 	}
 	if _, err := w.Write(msg); err != nil {
 		w.Abort()
-		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+		return fmt.Errorf("dsn: queue %s notice for %s: %w", action, m.Env.ID, err)
 	}
 	if err := w.Commit(); err != nil {
-		return fmt.Errorf("dsn: queue NDR for %s: %w", m.Env.ID, err)
+		return fmt.Errorf("dsn: queue %s notice for %s: %w", action, m.Env.ID, err)
 	}
-	b.Events.Emit(events.NDRSent, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", m.Env.From, "recipients", len(rcpts))
+	id := events.NDRSent
+	if action == "delayed" {
+		id = events.DelayNoticeSent
+	}
+	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", m.Env.From, "recipients", len(rcpts))
 	return nil
 }
 

@@ -40,6 +40,7 @@ const (
 	DeliveryFailed       = 3002
 	NDRSent              = 4000
 	NDRSuppressed        = 4001
+	DelayNoticeSent      = 4002
 )
 
 // Catalogue lists every event mailward writes. docs/events.md is generated
@@ -120,6 +121,10 @@ var Catalogue = map[int]Def{
 	NDRSent: {NDRSent, Information, "dsn", Minimum,
 		"Non-delivery report {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
 		"Some recipients of a message could not be delivered.", "None needed."},
+	DelayNoticeSent: {DelayNoticeSent, Information, "dsn", Minimum,
+		"Delay notice {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s) still being retried.",
+		"Some recipients are still undelivered after queue.delay_warning; the sender is told once (RFC 3464 Action: delayed).",
+		"Check the delivery queue's last error (mailward queue list)."},
 	NDRSuppressed: {NDRSuppressed, Information, "dsn", Minimum,
 		"No non-delivery report for message {queue_id}: {reason}.",
 		"The message came from the null sender <> (RFC 5321 §6.1: never bounce a bounce) or asked for no notice.",

@@ -38,6 +38,10 @@ type Message struct {
 	attempt    int
 	cached     []byte // content still in memory from receipt, or nil
 	hasState   bool   // the <id>.state file exists
+	// mu guards Status against the queue viewer while a worker updates it.
+	mu sync.Mutex
+	// inflight is set (under Queue.mu) while a worker or Delete holds it.
+	inflight bool
 }
 
 // Open returns the message content (header and body, CRLF line ends).
@@ -58,6 +62,8 @@ func (m *Message) Open() (io.ReadCloser, error) {
 
 // Pending lists the indexes of recipients not yet final.
 func (m *Message) Pending() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var out []int
 	for i, s := range m.Status {
 		if s.State == Pending {
@@ -83,6 +89,9 @@ type Options struct {
 	RetrySchedule []time.Duration
 	MaxAge        time.Duration
 	Events        *events.Log
+	// DelayWarning: a recipient still pending this long after arrival gets
+	// a "delayed" DSN (RFC 3464), once. Default 4h.
+	DelayWarning time.Duration
 	// FSSync, when set, makes commits durable with a group syncfs of the
 	// spool's file system instead of a per-file fdatasync plus a grouped
 	// directory fsync (see durable.NewFSSync).
@@ -101,6 +110,8 @@ type Queue struct {
 
 	handler Handler
 	bouncer Bouncer
+	delayer Bouncer
+	live    map[string]*Message // every message queued and not finished
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -124,6 +135,9 @@ func Open(opt Options) (*Queue, error) {
 	if opt.MaxAge == 0 {
 		opt.MaxAge = 48 * time.Hour
 	}
+	if opt.DelayWarning == 0 {
+		opt.DelayWarning = 4 * time.Hour
+	}
 	q := &Queue{
 		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),
 		corrupt: filepath.Join(opt.Dir, "corrupt"), ev: opt.Events, wake: make(chan struct{}, 1), now: time.Now,
@@ -132,6 +146,7 @@ func Open(opt Options) (*Queue, error) {
 		q.ev = events.Discard()
 	}
 	q.cond = sync.NewCond(&q.mu)
+	q.live = map[string]*Message{}
 	spareDir := filepath.Join(opt.Dir, "spare")
 	for _, d := range []string{q.tmp, q.active, q.corrupt, spareDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -113,7 +113,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q2.Wait() }()
-	if err := q2.Start(ctx, rec.handle, func(*Message, []int) error { return nil }); err != nil {
+	if err := q2.Start(ctx, rec.handle, func(*Message, []int) error { return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
@@ -200,7 +200,7 @@ func TestDeferThenDeliver(t *testing.T) {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx, rec.handle, func(*Message, []int) error { t.Error("unexpected bounce"); return nil })
+	q.Start(ctx, rec.handle, func(*Message, []int) error { t.Error("unexpected bounce"); return nil }, nil)
 	enqueue(t, q, testEnv(), "x")
 	waitUntil(t, "retry and removal", func() bool { return rec.n() == 2 && len(activeFiles(t, dir)) == 0 })
 }
@@ -241,7 +241,7 @@ func TestBounceAndExpiry(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
-	q.Start(ctx, rec.handle, bouncer)
+	q.Start(ctx, rec.handle, bouncer, nil)
 	enqueue(t, q, testEnv(), "x")
 	waitUntil(t, "expiry and removal", func() bool { return len(activeFiles(t, dir)) == 0 })
 	mu.Lock()
@@ -266,7 +266,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 			{Index: 1, State: Failed, Status: "5.1.1"}, {Index: 2, State: Pending, Status: "4.0.0"}}
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
-	q.Start(ctx, rec.handle, func(*Message, []int) error { bounced++; return nil })
+	q.Start(ctx, rec.handle, func(*Message, []int) error { bounced++; return nil }, nil)
 	id := enqueue(t, q, env, "x")
 	waitUntil(t, "first attempt", func() bool { return !q.NextRetry(id).IsZero() })
 	cancel()
@@ -276,7 +276,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	rec2 := &recorder{}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer func() { cancel2(); q2.Wait() }()
-	q2.Start(ctx2, rec2.handle, func(*Message, []int) error { bounced++; return nil })
+	q2.Start(ctx2, rec2.handle, func(*Message, []int) error { bounced++; return nil }, nil)
 	waitUntil(t, "resumed delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
 	m := rec2.seen[0]
 	if p := m.Pending(); len(p) != 0 || m.Status[0].State != Delivered || m.Status[1].State != Failed || !m.Status[1].Bounced {
@@ -294,7 +294,7 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
-	if err := q.Start(ctx, rec.handle, nil); err != nil {
+	if err := q.Start(ctx, rec.handle, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "corrupt", "BROKEN")); err != nil {

@@ -34,15 +34,16 @@ func (h *retryHeap) Pop() any {
 // schedule puts a message on the ready list for the workers.
 func (q *Queue) schedule(m *Message) {
 	q.mu.Lock()
+	q.live[m.Env.ID] = m
 	q.ready = append(q.ready, m)
 	q.mu.Unlock()
 	q.cond.Signal()
 }
 
 // Start recovers the spool and starts the workers and the retry timer.
-// h delivers; b queues NDRs.
-func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer) error {
-	q.handler, q.bouncer = h, b
+// h delivers; b queues NDRs; d (may be nil) queues delay notices.
+func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer, d Bouncer) error {
+	q.handler, q.bouncer, q.delayer = h, b, d
 	n, err := q.recover()
 	if err != nil {
 		return err
@@ -156,8 +157,12 @@ func (q *Queue) worker(ctx context.Context) {
 		m := q.ready[0]
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
+		m.inflight = true
 		q.mu.Unlock()
 		q.process(ctx, m)
+		q.mu.Lock()
+		m.inflight = false
+		q.mu.Unlock()
 	}
 }
 
@@ -173,6 +178,7 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 	}
 	expired := now.Sub(m.Env.Arrival) > q.opt.MaxAge
 	var lines []string
+	m.mu.Lock()
 	for _, r := range results {
 		if r.State == Pending && expired {
 			// RFC 3463 X.4.7: delivery time expired; the last
@@ -183,17 +189,21 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 				"status", r.Status, "error", r.Diag)
 		}
 		s := &m.Status[r.Index]
-		s.State, s.Status, s.Diag, s.RemoteMTA, s.Last = r.State, r.Status, r.Diag, r.RemoteMTA, now
+		s.State, s.Status, s.Diag, s.RemoteMTA, s.Last, s.Hop = r.State, r.Status, r.Diag, r.RemoteMTA, now, r.Hop
 		s.Attempts++
 		lines = append(lines, resultLine(r, now))
 	}
 	m.attempt++
-	var unbounced []int
+	var unbounced, unwarned []int
 	for i, s := range m.Status {
 		if s.State == Failed && !s.Bounced {
 			unbounced = append(unbounced, i)
 		}
+		if s.State == Pending && !s.Warned && now.Sub(m.Env.Arrival) >= q.opt.DelayWarning {
+			unwarned = append(unwarned, i)
+		}
 	}
+	m.mu.Unlock()
 	pending := len(m.Pending()) > 0
 	// The outcome must be on disk before anything acts on it, unless the
 	// message is finished and nothing is left to remember.
@@ -210,26 +220,52 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			q.retryLater(m, now)
 			return
 		}
-		var bl []string
-		for _, i := range unbounced {
-			m.Status[i].Bounced = true
-			bl = append(bl, fmt.Sprintf("b %d\n", i))
-		}
-		if pending {
-			// Only worth recording while the message stays queued.
-			if err := q.appendState(m, bl); err != nil {
-				q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
-			}
+		q.mark(m, unbounced, "b", pending)
+	}
+	if len(unwarned) > 0 && q.delayer != nil {
+		// RFC 3464 "delayed" notice, once per recipient (issue: default
+		// after 4 hours). A failure to queue it is retried next attempt.
+		if err := q.delayer(m, unwarned); err == nil {
+			q.mark(m, unwarned, "w", true)
 		}
 	}
 	if pending {
 		q.retryLater(m, now)
 		return
 	}
-	// Every recipient is final. Removing needs no fsync: if the unlink is
-	// lost in a crash, the message is loaded as Recovered and its
-	// recipients are found already delivered (see deliver's Maildir names).
-	// The message goes first: a state file left alone is removed at start.
+	q.finish(m)
+}
+
+// mark records that a notice ("b" bounce, "w" delay warning) was queued
+// for recipients idx; on disk only while the message stays queued.
+func (q *Queue) mark(m *Message, idx []int, kind string, persist bool) {
+	var bl []string
+	m.mu.Lock()
+	for _, i := range idx {
+		if kind == "b" {
+			m.Status[i].Bounced = true
+		} else {
+			m.Status[i].Warned = true
+		}
+		bl = append(bl, fmt.Sprintf("%s %d\n", kind, i))
+	}
+	m.mu.Unlock()
+	if persist {
+		if err := q.appendState(m, bl); err != nil {
+			q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("state of %s: %v", m.Env.ID, err))
+		}
+	}
+}
+
+// finish removes a message whose recipients are all final. Removing needs
+// no fsync: if a crash undoes it, the message is loaded as Recovered and
+// its recipients are found already delivered (see deliver's Maildir
+// names). The message goes first: a state file left alone is removed at
+// start.
+func (q *Queue) finish(m *Message) {
+	q.mu.Lock()
+	delete(q.live, m.Env.ID)
+	q.mu.Unlock()
 	q.dropCache(m)
 	q.spares.put(m.path)
 	if m.hasState {
@@ -290,19 +326,6 @@ func (q *Queue) NextRetry(id string) time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// RetryNow moves every deferred message to the ready list.
-func (q *Queue) RetryNow() int {
-	q.mu.Lock()
-	n := len(q.retries)
-	for _, it := range q.retries {
-		q.ready = append(q.ready, it.m)
-	}
-	q.retries = nil
-	q.mu.Unlock()
-	q.cond.Broadcast()
-	return n
 }
 
 func (q *Queue) retryLoop(ctx context.Context) {

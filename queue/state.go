@@ -36,7 +36,9 @@ type RcptStatus struct {
 	RemoteMTA string
 	Attempts  int
 	Last      time.Time
-	Bounced   bool // the NDR for this failure has been queued
+	Bounced   bool   // the NDR for this failure has been queued
+	Warned    bool   // the delay notice for this recipient has been queued
+	Hop       string // the next hop of the last attempt ("local", a domain, a smart host)
 }
 
 // Result is a delivery stage's outcome for one recipient.
@@ -46,6 +48,7 @@ type Result struct {
 	Status    string
 	Diag      string
 	RemoteMTA string
+	Hop       string // the delivery queue (next hop) the recipient was tried through
 }
 
 // The state file (<id>.state) is an append-only log beside the queue
@@ -53,6 +56,7 @@ type Result struct {
 //
 //	r <index> <state> <unix-seconds> <status> <remote-mta or -> <diag...>
 //	b <index>            (the NDR for this failed recipient is queued)
+//	w <index>            (the delay notice for this recipient is queued)
 //
 // It is fsynced after each append. The last line for an index wins.
 func appendState(path string, lines []string) error {
@@ -114,6 +118,8 @@ func readState(path string, st []RcptStatus) error {
 		switch {
 		case fs[0] == "b":
 			st[i].Bounced = true
+		case fs[0] == "w":
+			st[i].Warned = true
 		case fs[0] == "r" && len(fs) == 7:
 			s, _ := strconv.Atoi(fs[2])
 			ts, _ := strconv.ParseInt(fs[3], 10, 64)

@@ -79,7 +79,8 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	md := deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	md.FSSync = boxSync
 	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev}
-	bouncer := &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev}
+	bouncer := &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
+		MaxAge: cfg.Queue.MaxAge.Duration}
 
 	var tlsNeeded bool
 	for _, l := range cfg.Listeners {
@@ -107,7 +108,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		lns = append(lns, ln)
 	}
 	qctx, qcancel := context.WithCancel(context.Background())
-	if err := q.Start(qctx, cat.Handle, bouncer.Bounce); err != nil {
+	if err := q.Start(qctx, cat.Handle, bouncer.Bounce, bouncer.Delay); err != nil {
 		qcancel()
 		return err
 	}

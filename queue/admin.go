@@ -1,0 +1,158 @@
+package queue
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// View is a queued message as the queue viewer shows it.
+type View struct {
+	ID         string     `json:"id"`
+	Arrival    time.Time  `json:"arrival"`
+	From       string     `json:"from"`
+	Size       int64      `json:"size,omitempty"`
+	NextRetry  time.Time  `json:"next_retry,omitzero"`
+	InFlight   bool       `json:"in_flight"`
+	Recipients []RcptView `json:"recipients"`
+}
+
+// RcptView is one recipient in a View.
+type RcptView struct {
+	Addr      string    `json:"address"`
+	State     string    `json:"state"`
+	Hop       string    `json:"queue,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	RemoteMTA string    `json:"remote_mta,omitempty"`
+	Attempts  int       `json:"attempts"`
+	Last      time.Time `json:"last_attempt,omitzero"`
+}
+
+// Messages returns every message the running queue holds, oldest first.
+func (q *Queue) Messages() []View {
+	q.mu.Lock()
+	next := map[string]time.Time{}
+	for _, it := range q.retries {
+		next[it.m.Env.ID] = it.at
+	}
+	ms := make([]*Message, 0, len(q.live))
+	for _, m := range q.live {
+		ms = append(ms, m)
+	}
+	q.mu.Unlock()
+	out := make([]View, 0, len(ms))
+	for _, m := range ms {
+		v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From, NextRetry: next[m.Env.ID]}
+		m.mu.Lock()
+		v.InFlight = m.inflight
+		for i, r := range m.Env.Recipients {
+			s := m.Status[i]
+			v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,
+				Status: s.Status, LastError: s.Diag, RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
+		}
+		m.mu.Unlock()
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Retry makes the given deferred messages ready now (all deferred ones
+// when ids is empty) and returns how many it moved.
+func (q *Queue) Retry(ids ...string) int {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	q.mu.Lock()
+	var keep retryHeap
+	n := 0
+	for _, it := range q.retries {
+		if len(ids) == 0 || want[it.m.Env.ID] {
+			q.ready = append(q.ready, it.m)
+			n++
+		} else {
+			keep = append(keep, it)
+		}
+	}
+	heap.Init(&keep)
+	q.retries = keep
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	return n
+}
+
+// ErrInFlight: the message is being delivered right now.
+var ErrInFlight = errors.New("queue: message is being delivered right now; try again in a moment")
+
+// ErrNotFound: no such message in the queue.
+var ErrNotFound = errors.New("queue: no such message")
+
+// Delete removes a message from the queue. With ndr its pending
+// recipients fail (5.0.0, deleted by the administrator) and the sender
+// gets a non-delivery report; without, it vanishes silently.
+func (q *Queue) Delete(id string, ndr bool) error {
+	q.mu.Lock()
+	m, ok := q.live[id]
+	if !ok {
+		q.mu.Unlock()
+		return ErrNotFound
+	}
+	if m.inflight {
+		q.mu.Unlock()
+		return ErrInFlight
+	}
+	// Take it out of the ready list and the retry heap, so no worker
+	// picks it up while we remove it.
+	for i, r := range q.ready {
+		if r == m {
+			q.ready = append(q.ready[:i], q.ready[i+1:]...)
+			break
+		}
+	}
+	for i, it := range q.retries {
+		if it.m == m {
+			heap.Remove(&q.retries, i)
+			break
+		}
+	}
+	m.inflight = true
+	q.mu.Unlock()
+	if ndr {
+		now := q.now()
+		var failed []int
+		var lines []string
+		m.mu.Lock()
+		for i, s := range m.Status {
+			if s.State == Pending {
+				r := Result{Index: i, State: Failed, Status: "5.0.0", Diag: "deleted from the queue by the administrator; last error: " + s.Diag, Hop: s.Hop}
+				m.Status[i].State, m.Status[i].Status, m.Status[i].Diag, m.Status[i].Last = r.State, r.Status, r.Diag, now
+				lines = append(lines, resultLine(r, now))
+				failed = append(failed, i)
+			}
+		}
+		m.mu.Unlock()
+		if len(failed) > 0 {
+			if err := q.appendState(m, lines); err != nil {
+				return q.undelete(m, fmt.Errorf("queue: delete %s: %w", id, err))
+			}
+			if err := q.bouncer(m, failed); err != nil {
+				return q.undelete(m, fmt.Errorf("queue: delete %s: NDR: %w", id, err))
+			}
+		}
+	}
+	q.finish(m)
+	return nil
+}
+
+// undelete puts a message whose deletion failed back in the retry heap.
+func (q *Queue) undelete(m *Message, err error) error {
+	q.mu.Lock()
+	m.inflight = false
+	q.mu.Unlock()
+	q.retryLater(m, q.now())
+	return err
+}
