@@ -25,7 +25,7 @@ type Directory interface {
 
 // Remote delivers the given recipients of m to their next hops. Nil
 // means remote delivery is not configured: those recipients wait.
-type Remote func(ctx context.Context, m *queue.Message, idx []int) []queue.Result
+type Remote func(ctx context.Context, m *queue.Message, jobs []deliver.Job) []queue.Result
 
 // Categorizer turns a queued message into per-recipient results.
 type Categorizer struct {
@@ -33,18 +33,22 @@ type Categorizer struct {
 	Maildir *deliver.Maildir
 	Remote  Remote
 	Events  *events.Log
+	// UnresolvedHost is seed 004's "forward mail with unresolved
+	// recipients to host": a local recipient with no mailbox is relayed
+	// there instead of bounced. Empty: NDR.
+	UnresolvedHost string
 }
 
 // Handle is a queue.Handler.
 func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Result {
 	var results, local []queue.Result
-	var remote []int
+	var remote []deliver.Job
 	var mailboxes []string
 	for _, i := range m.Pending() {
 		rcpt := m.Env.Recipients[i].Addr
 		domain := rcpt[strings.LastIndexByte(rcpt, '@')+1:]
 		if !c.Dir.IsLocalDomain(domain) {
-			remote = append(remote, i)
+			remote = append(remote, deliver.Job{Index: i})
 			continue
 		}
 		mb, ok, err := c.Dir.Lookup(rcpt)
@@ -52,10 +56,12 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 		case err != nil:
 			// A directory outage defers: never a bounce, never a loss.
 			results = append(results, queue.Result{Index: i, State: queue.Pending, Status: "4.3.0",
-				Diag: "directory unavailable: " + err.Error()})
+				Diag: "directory unavailable: " + err.Error(), Hop: deliver.LocalHop})
+		case !ok && c.UnresolvedHost != "" && c.Remote != nil:
+			remote = append(remote, deliver.Job{Index: i, Via: c.UnresolvedHost})
 		case !ok:
 			results = append(results, queue.Result{Index: i, State: queue.Failed, Status: "5.1.1",
-				Diag: fmt.Sprintf("550 5.1.1 %s... User unknown", rcpt)})
+				Diag: fmt.Sprintf("550 5.1.1 %s... User unknown", rcpt), Hop: deliver.LocalHop})
 		default:
 			local = append(local, queue.Result{Index: i})
 			mailboxes = append(mailboxes, mb.Address)
@@ -66,8 +72,8 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 	}
 	if len(remote) > 0 {
 		if c.Remote == nil {
-			for _, i := range remote {
-				results = append(results, queue.Result{Index: i, State: queue.Pending, Status: "4.4.0",
+			for _, j := range remote {
+				results = append(results, queue.Result{Index: j.Index, State: queue.Pending, Status: "4.4.0",
 					Diag: "remote delivery is not configured on this server"})
 			}
 		} else {
@@ -83,7 +89,7 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queue.Result {
 	body, err := m.Open()
 	if err != nil {
-		return queue.Result{Index: i, State: queue.Pending, Status: "4.3.0", Diag: err.Error()}
+		return queue.Result{Index: i, State: queue.Pending, Status: "4.3.0", Diag: err.Error(), Hop: deliver.LocalHop}
 	}
 	defer body.Close()
 	it := deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From,
@@ -94,9 +100,9 @@ func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queu
 		if errors.Is(err, deliver.ErrTemporary) && strings.Contains(err.Error(), "no space") {
 			status = "4.3.1"
 		}
-		return queue.Result{Index: i, State: queue.Pending, Status: status, Diag: err.Error()}
+		return queue.Result{Index: i, State: queue.Pending, Status: status, Diag: err.Error(), Hop: deliver.LocalHop}
 	}
-	return queue.Result{Index: i, State: queue.Delivered, Status: "2.0.0", Diag: "delivered to maildir " + path}
+	return queue.Result{Index: i, State: queue.Delivered, Status: "2.0.0", Diag: "delivered to maildir " + path, Hop: deliver.LocalHop}
 }
 
 func (c *Categorizer) report(m *queue.Message, r queue.Result) {

@@ -27,6 +27,8 @@ type Config struct {
 	Queue       Queue             `toml:"queue"`
 	Delivery    Delivery          `toml:"delivery"`
 	Directory   Directory         `toml:"directory"`
+	DNS         DNS               `toml:"dns"`
+	Routes      []Route           `toml:"route"`
 	Domains     []Domain          `toml:"domain"`
 	Mailboxes   []Mailbox         `toml:"mailbox"`
 	Listeners   []Listener        `toml:"listener"`
@@ -71,6 +73,9 @@ type Queue struct {
 	RetrySchedule []Duration `toml:"retry_schedule"`
 	// MaxAge: a message still undelivered after this long is bounced.
 	MaxAge Duration `toml:"max_age"`
+	// DelayWarning: after this long undelivered, the sender gets one
+	// "delayed" notice per recipient (RFC 3464).
+	DelayWarning Duration `toml:"delay_warning"`
 	// Sync is how writes are made durable before they are acknowledged:
 	// "syncfs" (default: group commit, one syncfs(2) of the file system
 	// covers every message written meanwhile) or "fsync" (fdatasync per
@@ -79,10 +84,41 @@ type Queue struct {
 	Sync string `toml:"sync"`
 }
 
-// Delivery configures local delivery.
+// Delivery configures local and remote delivery.
 type Delivery struct {
 	// MailboxDir is where Maildirs live; default <data_dir>/mailboxes.
 	MailboxDir string `toml:"mailbox_dir"`
+	// SmartHost, when set, receives all mail for non-local domains
+	// ("host:port", "[ip]:port" or "host"; port 25 by default) instead
+	// of the domains' MX hosts.
+	SmartHost string `toml:"smart_host"`
+	// UnresolvedHost is seed 004's "forward mail with unresolved
+	// recipients to host": local-domain recipients that resolve to no
+	// mailbox go there instead of bouncing.
+	UnresolvedHost string `toml:"unresolved_host"`
+	// RemotePort is the SMTP port of MX hosts (25; tests use others).
+	RemotePort int `toml:"remote_port"`
+	// TLS is the STARTTLS policy towards next hops: "opportunistic"
+	// (default, RFC 7435), "required" or "none".
+	TLS string `toml:"tls"`
+	// MaxPerDestination bounds concurrent connections to one next hop.
+	MaxPerDestination int `toml:"max_per_destination"`
+	// ConnectTimeout bounds each TCP connect (RFC 5321 §4.5.3.2 leaves
+	// it to us; 30s like Postfix's smtp_connect_timeout).
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
+// DNS configures the resolver used for MX lookups.
+type DNS struct {
+	// Server is "ip:port" of the DNS server to ask; empty: the system's.
+	Server string `toml:"server"`
+}
+
+// Route overrides delivery for one destination domain.
+type Route struct {
+	Domain    string `toml:"domain"`
+	SmartHost string `toml:"smart_host"`
+	TLS       string `toml:"tls"`
 }
 
 // Directory names an optional external recipients file. When set, it is

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,6 +79,28 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Queue.MaxAge.Duration == 0 {
 		c.Queue.MaxAge.Duration = DefaultMaxAge
+	}
+	if c.Queue.DelayWarning.Duration == 0 {
+		c.Queue.DelayWarning.Duration = 4 * time.Hour
+	}
+	if c.Delivery.RemotePort == 0 {
+		c.Delivery.RemotePort = 25
+	}
+	if c.Delivery.TLS == "" {
+		c.Delivery.TLS = "opportunistic"
+	}
+	if c.Delivery.MaxPerDestination == 0 {
+		c.Delivery.MaxPerDestination = 20
+	}
+	if c.Delivery.ConnectTimeout.Duration == 0 {
+		c.Delivery.ConnectTimeout.Duration = 30 * time.Second
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		r.Domain = strings.ToLower(strings.TrimSuffix(r.Domain, "."))
+		if r.TLS == "" {
+			r.TLS = c.Delivery.TLS
+		}
 	}
 	for i := range c.Domains {
 		d := &c.Domains[i]
@@ -207,6 +230,39 @@ func (c *Config) validate() error {
 			bad("queue.retry_schedule entry %s is below 1s", d.Duration)
 		}
 	}
+	okTLS := func(v string) bool { return v == "opportunistic" || v == "required" || v == "none" }
+	if !okTLS(c.Delivery.TLS) {
+		bad("delivery.tls %q: want opportunistic, required or none", c.Delivery.TLS)
+	}
+	for _, hp := range []struct{ key, v string }{{"delivery.smart_host", c.Delivery.SmartHost}, {"delivery.unresolved_host", c.Delivery.UnresolvedHost}} {
+		if hp.v != "" && !validHostPort(hp.v) {
+			bad("%s %q: want host, host:port or [ip]:port", hp.key, hp.v)
+		}
+	}
+	if c.DNS.Server != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Server); err != nil {
+			bad("dns.server %q: want ip:port", c.DNS.Server)
+		}
+	}
+	if c.Delivery.MaxPerDestination < 0 || c.Delivery.RemotePort < 0 || c.Delivery.RemotePort > 65535 {
+		bad("delivery.max_per_destination and delivery.remote_port must be positive")
+	}
+	seenRoute := map[string]bool{}
+	for _, r := range c.Routes {
+		switch {
+		case r.Domain == "":
+			bad("[[route]] without a domain")
+		case seenRoute[r.Domain]:
+			bad("route for %q listed twice", r.Domain)
+		case local[r.Domain]:
+			bad("route for %q: it is a local domain", r.Domain)
+		case r.SmartHost != "" && !validHostPort(r.SmartHost):
+			bad("route %q: smart_host %q: want host, host:port or [ip]:port", r.Domain, r.SmartHost)
+		case !okTLS(r.TLS):
+			bad("route %q: tls %q: want opportunistic, required or none", r.Domain, r.TLS)
+		}
+		seenRoute[r.Domain] = true
+	}
 	if len(c.Listeners) == 0 {
 		bad("at least one [[listener]] is required")
 	}
@@ -279,6 +335,19 @@ func (l *Listener) RelayPrefixes() []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// validHostPort accepts "host", "host:port" and "[ip]:port".
+func validHostPort(v string) bool {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		host, port = strings.Trim(v, "[]"), "25"
+	}
+	if host == "" || strings.ContainsAny(host, " /") {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
 }
 
 func contains(list []string, s string) bool {

@@ -35,6 +35,7 @@ const (
 	SpoolWriteFailed     = 2001
 	SpoolRecovered       = 2002
 	SpoolCorrupt         = 2003
+	QueueAction          = 2010
 	Delivered            = 3000
 	DeliveryDeferred     = 3001
 	DeliveryFailed       = 3002
@@ -107,6 +108,10 @@ var Catalogue = map[int]Def{
 		"Queue file {file} cannot be read and was moved to {moved}: {error}.",
 		"A queue file was damaged outside mailward (manual editing, disk fault).",
 		"Inspect the file in the corrupt/ directory; it is not deleted."},
+	QueueAction: {QueueAction, Information, "queue", Minimum,
+		"Administrator {action} {target} via the admin socket: {result}.",
+		"Someone used the queue viewer's admin socket (mailward queue retry, suspend, resume or delete, or a program speaking to admin.sock in the data directory); a connection from a user other than root or the server's own user is refused and logged here too.",
+		"None needed. An action nobody remembers taking means root or the server's account used the socket: find out who (the uid field names the caller)."},
 	Delivered: {Delivered, Information, "delivery", Minimum,
 		"Message {queue_id} delivered to {rcpt} ({where}).",
 		"A recipient's delivery succeeded.", "None needed."},

@@ -72,13 +72,18 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	q, err := queue.Open(queue.Options{Dir: filepath.Join(cfg.Server.DataDir, "queue"), Workers: cfg.Queue.Workers,
-		RetrySchedule: sched, MaxAge: cfg.Queue.MaxAge.Duration, Events: ev, FSSync: spoolSync})
+		RetrySchedule: sched, MaxAge: cfg.Queue.MaxAge.Duration, DelayWarning: cfg.Queue.DelayWarning.Duration,
+		Events: ev, FSSync: spoolSync})
 	if err != nil {
 		return err
 	}
 	md := deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	md.FSSync = boxSync
-	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev}
+	hops := deliver.NewHops()
+	remote := newRemote(cfg, hops)
+	defer remote.Close()
+	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev, Remote: remote.Deliver,
+		UnresolvedHost: cfg.Delivery.UnresolvedHost}
 	bouncer := &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration}
 
@@ -137,6 +142,19 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	q.Wait()
 	ev.Emit(events.ServiceStopped, "reason", "signal")
 	return nil
+}
+
+// newRemote builds remote delivery from [delivery], [dns] and [[route]].
+func newRemote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
+	r := &deliver.Remote{Resolver: deliver.NewResolver(cfg.DNS.Server), HeloName: cfg.Server.FQDN,
+		Port: cfg.Delivery.RemotePort, MaxPerDestination: cfg.Delivery.MaxPerDestination, Hops: hops,
+		Default:  deliver.Route{SmartHost: cfg.Delivery.SmartHost, TLS: deliver.ParseTLSPolicy(cfg.Delivery.TLS)},
+		Routes:   map[string]deliver.Route{},
+		Timeouts: deliver.Timeouts{Connect: cfg.Delivery.ConnectTimeout.Duration}}
+	for _, rt := range cfg.Routes {
+		r.Routes[rt.Domain] = deliver.Route{SmartHost: rt.SmartHost, TLS: deliver.ParseTLSPolicy(rt.TLS)}
+	}
+	return r
 }
 
 // syncGroups returns the group-syncfs committers for the spool and the

@@ -1,0 +1,83 @@
+package admin
+
+import (
+	"time"
+
+	"mailward/queue"
+)
+
+// SubmissionQueue is the name of the queue of messages whose pending
+// recipients have no next hop yet (not categorized or not routed), like
+// Exchange's "Submission" queue.
+const SubmissionQueue = "submission"
+
+// Queue states.
+const (
+	StateReady     = "ready"     // deliveries go ahead
+	StateRetry     = "retry"     // the last attempt failed, or a message waits for its next retry
+	StateSuspended = "suspended" // an administrator holds deliveries
+)
+
+// Queue is one delivery queue (one next hop) as the queue viewer lists it.
+type Queue struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Messages counts the messages with at least one pending recipient
+	// in this queue; Recipients counts those pending recipients.
+	Messages   int `json:"messages"`
+	Recipients int `json:"recipients"`
+	// NextRetry is the earliest next attempt of its messages.
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	// LastError is the queue's last error (seed 003): the hop's when
+	// its last attempt failed, else the latest error of a pending
+	// recipient.
+	LastError   string    `json:"last_error,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+}
+
+// QueueDetail is one queue with its messages.
+type QueueDetail struct {
+	Queue    Queue     `json:"queue"`
+	Messages []Message `json:"messages"`
+}
+
+// Message is a message as one queue shows it: only its recipients
+// pending in that queue are listed.
+type Message struct {
+	ID         string      `json:"id"`
+	From       string      `json:"from"`
+	Arrival    time.Time   `json:"arrival"`
+	NextRetry  time.Time   `json:"next_retry,omitzero"`
+	InFlight   bool        `json:"in_flight"`
+	Recipients []Recipient `json:"recipients"`
+}
+
+// Recipient is one recipient of a Message.
+type Recipient struct {
+	Address     string    `json:"address"`
+	State       string    `json:"state"`
+	Status      string    `json:"status,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	RemoteMTA   string    `json:"remote_mta,omitempty"`
+	Attempts    int       `json:"attempts"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+}
+
+// MessageView is a whole message with all its recipients, whatever their
+// queue or state (GET /messages/{id}).
+type MessageView = queue.View
+
+// Result is what an action did.
+type Result struct {
+	Action string `json:"action"` // "retry", "suspend", "resume", "delete"
+	Target string `json:"target"` // the queue name or message ID
+	// Count is how many messages were made ready for an attempt now
+	// (retry, resume).
+	Count  int    `json:"count"`
+	Result string `json:"result"` // what happened, in words
+}
+
+// errorBody is the JSON of every error answer.
+type errorBody struct {
+	Error string `json:"error"`
+}

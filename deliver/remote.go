@@ -1,0 +1,391 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"mailward/queue"
+)
+
+// Route is how mail for one destination leaves: through a smart host, or
+// (SmartHost empty) to the domain's MX hosts.
+type Route struct {
+	SmartHost string
+	TLS       TLSPolicy
+}
+
+// Job is one recipient to deliver remotely. Via, when set, overrides
+// routing (seed 004's "forward unresolved recipients to host").
+type Job struct {
+	Index int
+	Via   string
+}
+
+// Remote delivers to next hops over SMTP: MX failover, a connection
+// cache, a concurrency bound per hop, and seed 003's last error.
+type Remote struct {
+	Resolver          Resolver
+	HeloName          string
+	Port              int              // MX port, 25
+	Default           Route            // global: smart host or MX, and the TLS policy
+	Routes            map[string]Route // per destination domain
+	MaxPerDestination int
+	Timeouts          Timeouts
+	Hops              *Hops
+	// Dialer is for tests (nil: net.Dialer).
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu    sync.Mutex
+	slots map[string]chan struct{}
+	cache connCache
+}
+
+// hopFor returns the delivery queue name and how it is reached.
+func (r *Remote) hopFor(domain string, via string) (name string, rt Route) {
+	if via != "" {
+		return via, Route{SmartHost: via, TLS: r.Default.TLS}
+	}
+	rt = r.Default
+	if dr, ok := r.Routes[domain]; ok {
+		// A route without a smart host still sets the TLS policy, and
+		// sends the domain to its MX hosts even under a global smart host.
+		rt = dr
+	}
+	if rt.SmartHost != "" {
+		return rt.SmartHost, rt
+	}
+	return domain, rt
+}
+
+// Deliver is categorize's Remote: it groups jobs by next hop and
+// delivers each group, one result per job.
+func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []queue.Result {
+	type group struct {
+		rt   Route
+		idx  []int
+		dest string
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, j := range jobs {
+		addr := m.Env.Recipients[j.Index].Addr
+		domain := addr[strings.LastIndexByte(addr, '@')+1:]
+		name, rt := r.hopFor(domain, j.Via)
+		g, ok := groups[name]
+		if !ok {
+			g = &group{rt: rt, dest: domain}
+			groups[name] = g
+			order = append(order, name)
+		}
+		g.idx = append(g.idx, j.Index)
+	}
+	var out []queue.Result
+	for _, name := range order {
+		g := groups[name]
+		out = append(out, r.deliverHop(ctx, m, name, g.dest, g.rt, g.idx)...)
+	}
+	return out
+}
+
+func results(idx []int, st queue.State, status, diag, hop string) []queue.Result {
+	out := make([]queue.Result, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, queue.Result{Index: i, State: st, Status: status, Diag: diag, Hop: hop})
+	}
+	return out
+}
+
+// deliverHop tries the hop's hosts in order until every recipient has a
+// final answer or every host has failed.
+func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain string, rt Route, idx []int) []queue.Result {
+	if r.Hops.Suspended(hop) {
+		return results(idx, queue.Pending, "4.4.0", "delivery queue "+hop+" is suspended by the administrator", hop)
+	}
+	targets, err := r.targets(ctx, domain, rt)
+	if err != nil {
+		var res []queue.Result
+		switch {
+		case errors.Is(err, ErrNullMX):
+			// RFC 7505 §3: a null MX means the domain takes no mail.
+			res = results(idx, queue.Failed, "5.1.10", "domain "+domain+" accepts no mail (null MX, RFC 7505)", hop)
+		case errors.Is(err, ErrNoDomain):
+			res = results(idx, queue.Failed, "5.1.2", "domain "+domain+" has no mail server (no MX, A or AAAA record)", hop)
+		default:
+			diag := "451 4.4.3 DNS lookup for " + domain + " failed: " + err.Error()
+			r.Hops.Record(hop, diag, time.Now())
+			return results(idx, queue.Pending, "4.4.3", diag, hop)
+		}
+		r.Hops.Record(hop, "", time.Now())
+		return res
+	}
+	release := r.acquire(ctx, hop)
+	defer release()
+
+	remaining := append([]int(nil), idx...)
+	var out []queue.Result
+	first := ""    // the primary target's answer, for seed 003's last error
+	attempted := 0 // addresses tried
+	for _, t := range targets {
+		for _, addr := range t.Addrs {
+			if len(remaining) == 0 || ctx.Err() != nil {
+				break
+			}
+			attempted++
+			done, left, why := r.tryHost(ctx, m, hop, t.Host, addr, rt, remaining)
+			out = append(out, done...)
+			remaining = left
+			if first == "" && why != "" {
+				first = why
+			}
+		}
+	}
+	if len(remaining) == 0 {
+		r.Hops.Record(hop, "", time.Now())
+		return out
+	}
+	diag := lastError(first, attempted)
+	r.Hops.Record(hop, diag, time.Now())
+	return append(out, results(remaining, queue.Pending, "4.4.0", diag, hop)...)
+}
+
+// lastError renders seed 003's queue-viewer text: the primary target's
+// reply (or connection error), then the failover verdict.
+func lastError(first string, attempted int) string {
+	if first == "" {
+		first = "no address could be tried"
+	}
+	first = strings.TrimSuffix(strings.TrimSpace(first), ".")
+	return fmt.Sprintf("451 4.4.0 Primary target IP address responded with: %q. Attempted failover to alternate host, "+
+		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.", first+".")
+}
+
+// tryHost delivers the remaining recipients through one address. It
+// returns final results, the recipients still to try elsewhere, and why
+// this host did not take them ("" if it did).
+func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr string, rt Route, idx []int) ([]queue.Result, []int, string) {
+	c, err := r.conn(ctx, host, addr, rt.TLS)
+	if err != nil {
+		var re *ReplyError
+		if errors.As(err, &re) {
+			return nil, idx, re.Reply.String()
+		}
+		return nil, idx, err.Error()
+	}
+	env := Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
+		EnvID: m.Env.EnvID, Ret: m.Env.Ret}
+	for _, i := range idx {
+		rc := m.Env.Recipients[i]
+		env.Recipients = append(env.Recipients, Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
+	}
+	content, err := m.Open()
+	if err != nil {
+		r.cache.put(addr, c)
+		return nil, idx, "local error reading the queued message: " + err.Error()
+	}
+	res, err := c.Send(ctx, env, content)
+	content.Close()
+	if err != nil {
+		c.Close()
+		return nil, idx, err.Error()
+	}
+	r.cache.put(addr, c)
+	mta := host
+	var out []queue.Result
+	var left []int
+	why := ""
+	for k, i := range idx {
+		rr := res.Rcpts[k]
+		switch {
+		case rr.Code/100 == 5:
+			out = append(out, queue.Result{Index: i, State: queue.Failed, Status: statusOf(rr), Diag: rr.String(), RemoteMTA: mta, Hop: hop})
+		case rr.Code/100 == 4 || rr.Code == 0:
+			left = append(left, i)
+			if why == "" {
+				why = rr.String()
+			}
+		case res.Data.Code/100 == 2:
+			out = append(out, queue.Result{Index: i, State: queue.Delivered, Status: statusOf(res.Data),
+				Diag: "relayed to " + host + " [" + addr + "]: " + res.Data.String(), RemoteMTA: mta, Hop: hop})
+		case res.Data.Code/100 == 5:
+			out = append(out, queue.Result{Index: i, State: queue.Failed, Status: statusOf(res.Data), Diag: res.Data.String(), RemoteMTA: mta, Hop: hop})
+		default:
+			left = append(left, i)
+			if why == "" {
+				why = res.Data.String()
+			}
+		}
+	}
+	return out, left, why
+}
+
+func statusOf(r Reply) string {
+	if r.Enhanced != "" {
+		return r.Enhanced
+	}
+	return fmt.Sprintf("%d.0.0", r.Code/100)
+}
+
+// targets lists where a hop's mail goes: the smart host's addresses, or
+// the domain's MX hosts in preference order (RFC 5321 §5.1).
+func (r *Remote) targets(ctx context.Context, domain string, rt Route) ([]Target, error) {
+	if rt.SmartHost == "" {
+		return ResolveDomain(ctx, r.Resolver, domain, r.Port)
+	}
+	host, port, err := net.SplitHostPort(rt.SmartHost)
+	if err != nil {
+		host, port = rt.SmartHost, "25"
+	}
+	host = strings.Trim(host, "[]")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []Target{{Host: host, Addrs: []string{net.JoinHostPort(ip.String(), port)}}}, nil
+	}
+	ips, err := r.Resolver.LookupIPAddr(ctx, host+".")
+	if err != nil {
+		return nil, fmt.Errorf("smart host %s: %w", host, err)
+	}
+	t := Target{Host: host}
+	for _, ip := range ips {
+		t.Addrs = append(t.Addrs, net.JoinHostPort(ip.String(), port))
+	}
+	return []Target{t}, nil
+}
+
+// conn returns a cached session to addr or dials one. Opportunistic TLS
+// whose handshake fails is retried once in clear (RFC 7435 §5).
+func (r *Remote) conn(ctx context.Context, host, addr string, tls TLSPolicy) (*Conn, error) {
+	if c := r.cache.get(addr); c != nil {
+		if c.Reset(ctx) == nil {
+			return c, nil
+		}
+		c.Close()
+	}
+	o := ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer}
+	c, err := Dial(ctx, addr, host, o)
+	if err != nil && tls == TLSOpportunistic && errors.Is(err, ErrTLSHandshake) {
+		o.TLS = TLSNone
+		c, err = Dial(ctx, addr, host, o)
+	}
+	return c, err
+}
+
+// acquire takes one of the hop's connection slots (max_per_destination).
+func (r *Remote) acquire(ctx context.Context, hop string) func() {
+	r.mu.Lock()
+	if r.slots == nil {
+		r.slots = map[string]chan struct{}{}
+	}
+	s, ok := r.slots[hop]
+	if !ok {
+		n := r.MaxPerDestination
+		if n <= 0 {
+			n = 20
+		}
+		s = make(chan struct{}, n)
+		r.slots[hop] = s
+	}
+	r.mu.Unlock()
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }
+	case <-ctx.Done():
+		return func() {}
+	}
+}
+
+// Close ends every cached session.
+func (r *Remote) Close() { r.cache.closeAll() }
+
+// connCache keeps idle sessions for reuse: "several messages per
+// connection", without holding a connection open for long.
+type connCache struct {
+	mu   sync.Mutex
+	idle map[string][]idleConn
+}
+
+type idleConn struct {
+	c     *Conn
+	since time.Time
+}
+
+const (
+	maxIdle     = 10 * time.Second
+	maxIdlePerH = 8
+)
+
+func (cc *connCache) get(addr string) *Conn {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	list := cc.idle[addr]
+	for len(list) > 0 {
+		ic := list[len(list)-1]
+		list = list[:len(list)-1]
+		cc.idle[addr] = list
+		if time.Since(ic.since) < maxIdle {
+			return ic.c
+		}
+		go ic.c.Quit()
+	}
+	return nil
+}
+
+func (cc *connCache) put(addr string, c *Conn) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.idle == nil {
+		cc.idle = map[string][]idleConn{}
+		go cc.janitor()
+	}
+	if len(cc.idle[addr]) >= maxIdlePerH {
+		go c.Quit()
+		return
+	}
+	cc.idle[addr] = append(cc.idle[addr], idleConn{c, time.Now()})
+}
+
+// janitor closes sessions idle for longer than maxIdle.
+func (cc *connCache) janitor() {
+	for {
+		time.Sleep(maxIdle / 2)
+		cc.mu.Lock()
+		for addr, list := range cc.idle {
+			keep := list[:0]
+			for _, ic := range list {
+				if time.Since(ic.since) < maxIdle {
+					keep = append(keep, ic)
+				} else {
+					go ic.c.Quit()
+				}
+			}
+			cc.idle[addr] = keep
+		}
+		cc.mu.Unlock()
+	}
+}
+
+func (cc *connCache) closeAll() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for _, list := range cc.idle {
+		for _, ic := range list {
+			ic.c.Quit()
+		}
+	}
+	cc.idle = map[string][]idleConn{}
+}
+
+// ParseTLSPolicy maps the configuration word.
+func ParseTLSPolicy(s string) TLSPolicy {
+	switch s {
+	case "required":
+		return TLSRequired
+	case "none":
+		return TLSNone
+	}
+	return TLSOpportunistic
+}
