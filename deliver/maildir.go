@@ -85,9 +85,14 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	dir := md.Dir(it.Rcpt)
 	name := md.FileName(it)
 	final := filepath.Join(dir, "new", name)
-	if it.Recovered && md.already(dir, name) {
+	if it.Recovered && md.readByUser(dir, name) {
+		// A mail reader already took it into cur/: the user has it.
 		return final, nil
 	}
+	// A copy in new/ left by an attempt before a crash is not trusted:
+	// its name may have reached the disk before its data. It is replaced
+	// below by a complete copy under the same name (rename over it), so
+	// the mailbox still ends up with exactly one.
 	if _, ok := md.made.Load(dir); !ok {
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -134,12 +139,9 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	return final, nil
 }
 
-// already reports whether an earlier attempt left this copy, in new/ or
-// already moved to cur/ by a mail reader (which appends ":2,flags").
-func (md *Maildir) already(dir, name string) bool {
-	if _, err := os.Stat(filepath.Join(dir, "new", name)); err == nil {
-		return true
-	}
+// readByUser reports whether an earlier attempt's copy was already moved
+// to cur/ by a mail reader (which appends ":2,flags").
+func (md *Maildir) readByUser(dir, name string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, "cur", name+":*"))
 	if len(m) > 0 {
 		return true

@@ -74,8 +74,10 @@ func (q *Queue) Wait() { q.wg.Wait() }
 func (q *Queue) recover() (int, error) {
 	tmps, _ := os.ReadDir(q.tmp)
 	for _, t := range tmps {
-		// Never answered 250: the client will send it again.
-		q.spares.put(filepath.Join(q.tmp, t.Name()))
+		// Never answered 250: the client will send it again. Deleted,
+		// not recycled: after a crash it may share its inode with a
+		// committed file in active/.
+		os.Remove(filepath.Join(q.tmp, t.Name()))
 	}
 	ids, err := q.ids()
 	if err != nil {

@@ -33,10 +33,21 @@ type spares struct {
 	names []string
 }
 
+// newSpares adopts the spare files found at start. After an unclean
+// shutdown a rename may have left one file under two names (repaired by
+// fsck to a link count of 2): such a spare may also be a committed queue
+// file, so only files with exactly one name are reused; the others lose
+// their spare name only.
 func newSpares(dir string) *spares {
 	s := &spares{dir: dir}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		var st syscall.Stat_t
+		if syscall.Lstat(p, &st) != nil || st.Nlink != 1 || st.Mode&syscall.S_IFMT != syscall.S_IFREG || len(s.names) >= maxSpares {
+			os.Remove(p)
+			continue
+		}
 		s.names = append(s.names, e.Name())
 	}
 	return s
