@@ -11,9 +11,9 @@
 #            in Maildir/new (what a user would see), not until the MTA has
 #            merely said 250 -- a queue that accepts fast and delivers late
 #            must not look fast.
-#   relay    smtp-source -> MTA -> smtp-sink (next hop). Postfix only for
-#            now; TODO(mailward relay): needs a smart-host/next-hop setting
-#            in mailward's config (see README.md).
+#   relay    smtp-source -> MTA -> smtp-sink (next hop, a smart host /
+#            relayhost). The clock stops when smtp-sink has received all N
+#            (it exits after N with -M).
 #
 # Everything listens on 127.0.0.1 only; every wait is bounded.
 set -euo pipefail
@@ -135,13 +135,17 @@ go build -o "$TMP/postfixpeer" ./bench/cmd/postfixpeer
 "$TMP/postfixpeer" check
 
 # ---- mailward -----------------------------------------------------------
-bench_mailward_deliver() {
+build_mailward() {
+	[[ -x $TMP/mailward ]] && return 0
 	if ! go build -o "$TMP/mailward" ./cmd/mailward 2>"$TMP/mailward-build.log"; then
-		echo "mailward: build failed (is cmd/mailward written yet?):" >&2
+		echo "mailward: build failed:" >&2
 		sed 's/^/  /' "$TMP/mailward-build.log" >&2
-		FAILED=1
-		return 0
+		return 1
 	fi
+}
+
+bench_mailward_deliver() {
+	build_mailward || { FAILED=1; return 0; }
 	local port
 	port=$("$TMP/postfixpeer" freeport)
 	mkdir -p "$TMP/mwdata"
@@ -220,13 +224,77 @@ bench_postfix_deliver() {
 	stop_postfix
 }
 
-bench_postfix_relay() {
-	local sinkport start el i
+# start_sink: an smtp-sink next hop that exits after N messages.
+start_sink() {
 	sinkport=$("$TMP/postfixpeer" freeport)
-	# -M: exit after N messages, so "smtp-sink exited" means "all relayed".
 	smtp-sink -u nobody -M "$MESSAGES" "127.0.0.1:$sinkport" 256 >"$TMP/sink.log" 2>&1 &
 	SINK_PID=$!
-	wait_220 "$sinkport" 10 || { echo "smtp-sink did not start" >&2; FAILED=1; return 0; }
+	wait_220 "$sinkport" 10 || { echo "smtp-sink did not start" >&2; return 1; }
+}
+
+# wait_sink NAME START: the clock stops when smtp-sink has all N and exits.
+wait_sink() {
+	local i
+	for ((i = 0; i < TIMEOUT * 10; i++)); do
+		kill -0 "$SINK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SINK_PID" 2>/dev/null; then
+		echo "$1: smtp-sink still waiting after ${TIMEOUT}s" >&2
+		kill "$SINK_PID" 2>/dev/null || true
+		FAILED=1
+	else
+		record "$1" "$(elapsed "$2")"
+	fi
+	wait "$SINK_PID" 2>/dev/null || true
+	SINK_PID=""
+}
+
+bench_mailward_relay() {
+	build_mailward || { FAILED=1; return 0; }
+	local sinkport port start
+	start_sink || { FAILED=1; return 0; }
+	port=$("$TMP/postfixpeer" freeport)
+	mkdir -p "$TMP/mwrelay"
+	cat >"$TMP/mailward-relay.toml" <<-EOF
+		[server]
+		fqdn = "mx1.example.test"
+		default_domain = "example.test"
+		data_dir = "$TMP/mwrelay"
+		[log]
+		level = "warn"
+		[[domain]]
+		name = "example.test"
+		[[listener]]
+		name = "default"
+		address = "127.0.0.1:$port"
+		tls = "none"
+		relay_networks = ["127.0.0.0/8"]
+		max_connections_per_ip = 100
+		[delivery]
+		smart_host = "127.0.0.1:$sinkport"
+	EOF
+	"$TMP/mailward" serve --config "$TMP/mailward-relay.toml" >"$TMP/mailward-relay.log" 2>&1 &
+	MW_PID=$!
+	if ! wait_220 "$port" 30; then
+		echo "mailward relay: no 220 on 127.0.0.1:$port; log:" >&2
+		tail -20 "$TMP/mailward-relay.log" >&2
+		stop_pid "$MW_PID" mailward; MW_PID=""
+		FAILED=1
+		return 0
+	fi
+	echo "mailward relay: 127.0.0.1:$port -> smtp-sink 127.0.0.1:$sinkport, $MESSAGES messages ..."
+	start=$(now)
+	if ! send_load "$port" user@remote.test "$TMP/mw-relay-source.log"; then
+		echo "mailward relay: smtp-source failed:" >&2; tail -5 "$TMP/mw-relay-source.log" >&2
+	fi
+	wait_sink relay/mailward "$start"
+	stop_pid "$MW_PID" mailward; MW_PID=""
+}
+
+bench_postfix_relay() {
+	local sinkport start el i
+	start_sink || { FAILED=1; return 0; }
 	# mynetworks includes loopback here: this instance is meant to relay.
 	start_postfix --relayhost "[127.0.0.1]:$sinkport" --mynetworks 127.0.0.0/8 ||
 		{ echo "postfix: start failed" >&2; FAILED=1; return 0; }
@@ -235,19 +303,7 @@ bench_postfix_relay() {
 	if ! send_load "$PF_port" user@remote.test "$TMP/pf-relay-source.log"; then
 		echo "postfix relay: smtp-source failed:" >&2; tail -5 "$TMP/pf-relay-source.log" >&2
 	fi
-	for ((i = 0; i < TIMEOUT * 10; i++)); do
-		kill -0 "$SINK_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$SINK_PID" 2>/dev/null; then
-		echo "postfix relay: smtp-sink still waiting after ${TIMEOUT}s" >&2
-		FAILED=1
-	else
-		el=$(elapsed "$start")
-		record "relay/postfix" "$el"
-	fi
-	wait "$SINK_PID" 2>/dev/null || true
-	SINK_PID=""
+	wait_sink relay/postfix "$start"
 	stop_postfix
 }
 
@@ -260,16 +316,19 @@ if [[ $WORKLOAD == deliver || $WORKLOAD == all ]]; then
 	[[ $ONLY == mailward ]] || bench_postfix_deliver
 fi
 if [[ $WORKLOAD == relay || $WORKLOAD == all ]]; then
-	[[ $ONLY == mailward ]] && echo "relay workload: mailward side not implemented yet (TODO)"
+	[[ $ONLY == postfix ]] || bench_mailward_relay
 	[[ $ONLY == mailward ]] || bench_postfix_relay
 fi
 
 echo
 echo "== results (load average now: $(loadavg))"
-for k in deliver/mailward deliver/postfix relay/postfix; do
+for k in deliver/mailward deliver/postfix relay/mailward relay/postfix; do
 	[[ -n ${RATE[$k]:-} ]] && printf '%-18s %8s msg/s  (%ss)\n' "$k" "${RATE[$k]}" "${SECS[$k]}"
 done
 if [[ -n ${RATE[deliver/mailward]:-} && -n ${RATE[deliver/postfix]:-} ]]; then
 	awk -v m="${RATE[deliver/mailward]}" -v p="${RATE[deliver/postfix]}" 'BEGIN { printf "ratio mailward/postfix (deliver): %.2f\n", m / p }'
+fi
+if [[ -n ${RATE[relay/mailward]:-} && -n ${RATE[relay/postfix]:-} ]]; then
+	awk -v m="${RATE[relay/mailward]}" -v p="${RATE[relay/postfix]}" 'BEGIN { printf "ratio mailward/postfix (relay): %.2f\n", m / p }'
 fi
 exit "$FAILED"

@@ -161,7 +161,7 @@ func lastError(first string, attempted int) string {
 		first = "no address could be tried"
 	}
 	first = strings.TrimSuffix(strings.TrimSpace(first), ".")
-	return fmt.Sprintf("451 4.4.0 Primary target IP address responded with: %q. Attempted failover to alternate host, "+
+	return fmt.Sprintf("451 4.4.0 Primary target IP address responded with: %q Attempted failover to alternate host, "+
 		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.", first+".")
 }
 

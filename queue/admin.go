@@ -39,15 +39,17 @@ func (q *Queue) Messages() []View {
 		next[it.m.Env.ID] = it.at
 	}
 	ms := make([]*Message, 0, len(q.live))
+	fl := make(map[*Message]bool, len(q.live))
 	for _, m := range q.live {
 		ms = append(ms, m)
+		fl[m] = m.inflight // written under q.mu by the workers and Delete
 	}
 	q.mu.Unlock()
 	out := make([]View, 0, len(ms))
 	for _, m := range ms {
 		v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From, NextRetry: next[m.Env.ID]}
 		m.mu.Lock()
-		v.InFlight = m.inflight
+		v.InFlight = fl[m]
 		for i, r := range m.Env.Recipients {
 			s := m.Status[i]
 			v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,

@@ -278,6 +278,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	defer func() { cancel2(); q2.Wait() }()
 	q2.Start(ctx2, rec2.handle, func(*Message, []int) error { bounced++; return nil }, nil)
 	waitUntil(t, "resumed delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
+	cancel2()
+	q2.Wait() // the workers are done: their writes happened before this
 	m := rec2.seen[0]
 	if p := m.Pending(); len(p) != 0 || m.Status[0].State != Delivered || m.Status[1].State != Failed || !m.Status[1].Bounced {
 		t.Fatalf("state after restart: %+v", m.Status)

@@ -54,7 +54,7 @@ type Result struct {
 // The state file (<id>.state) is an append-only log beside the queue
 // file, one line per recipient outcome:
 //
-//	r <index> <state> <unix-seconds> <status> <remote-mta or -> <diag...>
+//	r <index> <state> <unix-seconds> <status> <remote-mta or -> <hop or -> <diag...>
 //	b <index>            (the NDR for this failed recipient is queued)
 //	w <index>            (the delay notice for this recipient is queued)
 //
@@ -85,7 +85,7 @@ func resultLine(r Result, now time.Time) string {
 		}
 		return c
 	}, r.Diag)
-	return fmt.Sprintf("r %d %d %d %s %s %s\n", r.Index, r.State, now.Unix(), orDash(r.Status), mta, diag)
+	return fmt.Sprintf("r %d %d %d %s %s %s %s\n", r.Index, r.State, now.Unix(), orDash(r.Status), mta, orDash(r.Hop), diag)
 }
 
 func orDash(s string) string {
@@ -107,7 +107,7 @@ func readState(path string, st []RcptStatus) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		fs := strings.SplitN(sc.Text(), " ", 7)
+		fs := strings.SplitN(sc.Text(), " ", 8)
 		if len(fs) < 2 {
 			continue // a torn last line after a crash
 		}
@@ -120,14 +120,15 @@ func readState(path string, st []RcptStatus) error {
 			st[i].Bounced = true
 		case fs[0] == "w":
 			st[i].Warned = true
-		case fs[0] == "r" && len(fs) == 7:
+		case fs[0] == "r" && len(fs) == 8:
 			s, _ := strconv.Atoi(fs[2])
 			ts, _ := strconv.ParseInt(fs[3], 10, 64)
 			st[i].State = State(s)
 			st[i].Last = time.Unix(ts, 0)
 			st[i].Status = strings.TrimPrefix(fs[4], "-")
 			st[i].RemoteMTA = strings.TrimPrefix(fs[5], "-")
-			st[i].Diag = fs[6]
+			st[i].Hop = strings.TrimPrefix(fs[6], "-")
+			st[i].Diag = fs[7]
 			st[i].Attempts++
 		}
 	}

@@ -16,7 +16,8 @@ Usage:
   mailward serve   --config FILE          run the server
   mailward config  check --config FILE    validate a configuration
   mailward config  hash-password          read a password on stdin, print its bcrypt hash
-  mailward queue   list --config FILE     list queued messages
+  mailward queue   list|show Q|retry Q|suspend Q|resume Q|delete ID [--ndr] --config FILE [--json]
+                                          the queue viewer (mailward queue help)
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
   mailward diag    relay --host H --port P [--local-domain D]
   mailward version

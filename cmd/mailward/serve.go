@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"mailward/admin"
 	"mailward/categorize"
 	"mailward/config"
 	"mailward/deliver"
@@ -119,6 +120,16 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}
 	var names []string
 	var wg sync.WaitGroup
+	// The queue viewer's endpoint (mailward queue ...): a Unix socket only
+	// the server's owner can use. A failure to create it is logged, not
+	// fatal: mail flows without it.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := admin.New(q, hops, ev).Serve(ctx, adminSocket(cfg)); err != nil {
+			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
+		}
+	}()
 	for i, l := range cfg.Listeners {
 		opt := smtp.Options{Listener: l, Policy: pol, Auth: dir, Spool: smtp.QueueSpool{Q: q},
 			Events: ev, Logger: logger, Version: version}

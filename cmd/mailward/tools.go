@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"mailward/config"
 	"mailward/diag"
 	"mailward/events"
-	"mailward/queue"
 )
 
 func cmdConfig(args []string) error {
@@ -63,44 +61,6 @@ func cmdConfig(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("config: unknown subcommand %q", args[0])
-}
-
-func cmdQueue(args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return fmt.Errorf("queue: want 'list'")
-	}
-	fs := flag.NewFlagSet("queue list", flag.ContinueOnError)
-	path := fs.String("config", "mailward.toml", "configuration file")
-	asJSON := fs.Bool("json", false, "JSON output")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	msgs, err := queue.Inspect(filepath.Join(cfg.Server.DataDir, "queue"))
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(msgs)
-	}
-	for _, m := range msgs {
-		fmt.Printf("%s  %s  from %s\n", m.ID, m.Arrival.Format(time.RFC3339), orNull(m.From))
-		for _, r := range m.Recipients {
-			fmt.Printf("    %-40s %-9s %s %s\n", r.Addr, r.State, r.Status, r.Diag)
-		}
-	}
-	fmt.Printf("%d message(s) queued\n", len(msgs))
-	return nil
-}
-
-func orNull(s string) string {
-	if s == "" {
-		return "<>"
-	}
-	return s
 }
 
 func cmdEvents(args []string) error {

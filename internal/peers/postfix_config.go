@@ -9,7 +9,9 @@ import (
 )
 
 // masterCF lists only the services a receive-and-deliver (or relay)
-// instance needs. Everything runs unchrooted (column 5 = n): a chroot would
+// instance needs. tlsmgr(8) is there for instances configured with TLS
+// (ExtraMain smtpd_tls_* / smtp_tls_*): without it smtpd and smtp find no
+// entropy source and switch TLS off; it is only started on demand. Everything runs unchrooted (column 5 = n): a chroot would
 // need copies of /etc files inside the private queue directory.
 //
 // %s is the smtpd listener ("127.0.0.1:PORT").
@@ -34,6 +36,7 @@ retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `

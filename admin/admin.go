@@ -1,0 +1,302 @@
+// Package admin is the queue viewer's server side: a small JSON API on a
+// Unix socket (<data_dir>/admin.sock) through which `mailward queue`
+// lists the delivery queues with their last error (seed 003), shows their
+// messages, retries, suspends and resumes a queue, and deletes a message
+// with or without a non-delivery report.
+//
+// Only root and the server's own user may use the socket: it is created
+// with mode 0600 and every connection's peer credentials are checked.
+// Every action is logged as event 2010.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailward/deliver"
+	"mailward/events"
+	"mailward/queue"
+)
+
+// Server serves the admin API over a running queue.
+type Server struct {
+	q    *queue.Queue
+	hops *deliver.Hops
+	ev   *events.Log
+	// now is replaceable in tests.
+	now func() time.Time
+}
+
+// New returns an admin server for q and the delivery queues in hops.
+// hops and ev may be nil.
+func New(q *queue.Queue, hops *deliver.Hops, ev *events.Log) *Server {
+	if hops == nil {
+		hops = deliver.NewHops()
+	}
+	if ev == nil {
+		ev = events.Discard()
+	}
+	return &Server{q: q, hops: hops, ev: ev, now: time.Now}
+}
+
+type ctxKey struct{}
+
+// Serve answers on a Unix socket at socketPath until ctx is done, then
+// removes the socket. It returns nil after ctx is done, or the error
+// that stopped it.
+func (s *Server) Serve(ctx context.Context, socketPath string) error {
+	ln, created, err := listen(socketPath)
+	if err != nil {
+		return err
+	}
+	defer removeIfSame(socketPath, created)
+	pl := &peerListener{UnixListener: ln, self: uint32(os.Getuid()), refuse: s.refused}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if pc, ok := c.(*peerConn); ok {
+				return context.WithValue(ctx, ctxKey{}, pc)
+			}
+			return ctx
+		},
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pl) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+		srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		srv.Close()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("admin: %w", err)
+	}
+}
+
+// Handler is the API without the socket, for tests and embedding.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /queues", s.listQueues)
+	mux.HandleFunc("GET /queues/{name}", s.showQueue)
+	mux.HandleFunc("POST /queues/{name}/retry", s.retryQueue)
+	mux.HandleFunc("POST /queues/{name}/suspend", s.suspendQueue)
+	mux.HandleFunc("POST /queues/{name}/resume", s.resumeQueue)
+	mux.HandleFunc("GET /messages", s.listMessages)
+	mux.HandleFunc("GET /messages/{id}", s.showMessage)
+	mux.HandleFunc("POST /messages/{id}/delete", s.deleteMessage)
+	return mux
+}
+
+func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
+	qs, _ := s.snapshot("")
+	writeJSON(w, http.StatusOK, qs)
+}
+
+func (s *Server) showQueue(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	qs, msgs := s.snapshot(name)
+	if len(qs) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no delivery queue %q", name))
+		return
+	}
+	writeJSON(w, http.StatusOK, QueueDetail{Queue: qs[0], Messages: msgs})
+}
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.q.Messages())
+}
+
+func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	for _, v := range s.q.Messages() {
+		if v.ID == id {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in the queue", id))
+}
+
+func (s *Server) retryQueue(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	qs, msgs := s.snapshot(name)
+	if len(qs) == 0 {
+		s.fail(w, r, http.StatusNotFound, "retry", "queue "+name, fmt.Sprintf("no delivery queue %q", name))
+		return
+	}
+	n := s.retry(msgs)
+	text := fmt.Sprintf("%d message(s) made ready for an attempt now", n)
+	if s.hops.Suspended(name) {
+		text += " (the queue is suspended: deliveries stay held until it is resumed)"
+	}
+	s.done(w, r, Result{Action: "retry", Target: name, Count: n, Result: text})
+}
+
+func (s *Server) suspendQueue(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if msg := checkQueueName(name); msg != "" {
+		s.fail(w, r, http.StatusBadRequest, "suspend", "queue "+name, msg)
+		return
+	}
+	if name == SubmissionQueue {
+		s.fail(w, r, http.StatusBadRequest, "suspend", "queue "+name,
+			"the submission queue cannot be suspended: its messages have no next hop yet")
+		return
+	}
+	s.hops.Suspend(name, true)
+	s.done(w, r, Result{Action: "suspend", Target: name,
+		Result: "deliveries through this queue are held until it is resumed; messages keep arriving and are queued"})
+}
+
+func (s *Server) resumeQueue(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if msg := checkQueueName(name); msg != "" {
+		s.fail(w, r, http.StatusBadRequest, "resume", "queue "+name, msg)
+		return
+	}
+	was := s.hops.Suspended(name)
+	s.hops.Suspend(name, false)
+	_, msgs := s.snapshot(name)
+	n := s.retry(msgs)
+	text := fmt.Sprintf("deliveries resumed; %d message(s) made ready for an attempt now", n)
+	if !was {
+		text = fmt.Sprintf("the queue was not suspended; %d message(s) made ready for an attempt now", n)
+	}
+	s.done(w, r, Result{Action: "resume", Target: name, Count: n, Result: text})
+}
+
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ndr := false
+	if v := r.URL.Query().Get("ndr"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.fail(w, r, http.StatusBadRequest, "delete", "message "+id, fmt.Sprintf("ndr=%q: want 1 or 0", v))
+			return
+		}
+		ndr = b
+	}
+	err := s.q.Delete(id, ndr)
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		s.fail(w, r, http.StatusNotFound, "delete", "message "+id, fmt.Sprintf("no message %q in the queue", id))
+		return
+	case errors.Is(err, queue.ErrInFlight):
+		s.fail(w, r, http.StatusConflict, "delete", "message "+id, err.Error())
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusInternalServerError, "delete", "message "+id, err.Error())
+		return
+	}
+	text := "deleted without a non-delivery report"
+	if ndr {
+		text = "deleted; its pending recipients failed (5.0.0) and the sender gets a non-delivery report"
+	}
+	s.done(w, r, Result{Action: "delete", Target: id, Count: 1, Result: text})
+}
+
+// retry makes msgs ready now. queue.Retry with no IDs would retry every
+// message, so an empty queue retries nothing.
+func (s *Server) retry(msgs []Message) int {
+	if len(msgs) == 0 {
+		return 0
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	return s.q.Retry(ids...)
+}
+
+// checkQueueName refuses names no next hop can have.
+func checkQueueName(name string) string {
+	if name == "" || len(name) > 255 {
+		return "a queue name is 1 to 255 characters"
+	}
+	for _, c := range name {
+		if c <= ' ' || c == 0x7f {
+			return "a queue name has no spaces or control characters"
+		}
+	}
+	return ""
+}
+
+// done answers an action and logs it.
+func (s *Server) done(w http.ResponseWriter, r *http.Request, res Result) {
+	target := "queue " + res.Target
+	if res.Action == "delete" {
+		target = "message " + res.Target
+	}
+	s.logAction(r, res.Action, target, res.Result)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// fail answers an action with an error and logs the refusal.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, action, target, msg string) {
+	s.logAction(r, action, target, "refused: "+msg)
+	writeError(w, code, msg)
+}
+
+func (s *Server) logAction(r *http.Request, action, target, result string) {
+	uid, pid := "?", "?"
+	if pc, ok := r.Context().Value(ctxKey{}).(*peerConn); ok {
+		uid, pid = strconv.FormatUint(uint64(pc.uid), 10), strconv.FormatInt(int64(pc.pid), 10)
+	}
+	s.ev.Emit(events.QueueAction, "action", "asked to "+action, "target", printable(target),
+		"result", result, "uid", uid, "pid", pid)
+}
+
+// refused logs a connection refused for its peer's credentials.
+func (s *Server) refused(uid uint32, pid int32, why string) {
+	who := "unknown user"
+	if uid != ^uint32(0) {
+		who = fmt.Sprintf("uid %d (pid %d)", uid, pid)
+	}
+	s.ev.Emit(events.QueueAction, "action", "connected as", "target", who, "result", why,
+		"uid", strconv.FormatUint(uint64(uid), 10), "pid", strconv.FormatInt(int64(pid), 10))
+}
+
+// printable keeps a client-supplied name from forging log lines.
+func printable(s string) string {
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return strings.Map(func(c rune) rune {
+		if c < ' ' || c == 0x7f {
+			return '?'
+		}
+		return c
+	}, s)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mailward/admin"
+	"mailward/config"
+	"mailward/queue"
+)
+
+const queueUsage = `usage: mailward queue COMMAND [--config FILE] [--json]
+  list                      the delivery queues: state, messages, next retry, last error
+  show QUEUE                a queue's messages with each recipient's status and attempts
+  retry QUEUE               attempt the queue's messages now
+  suspend QUEUE             hold deliveries through the queue
+  resume QUEUE              restart deliveries through the queue and attempt them now
+  delete MESSAGE-ID [--ndr] remove a message (with --ndr, its sender gets a non-delivery report)`
+
+// adminSocket is where the running server's admin API listens.
+func adminSocket(cfg *config.Config) string { return filepath.Join(cfg.Server.DataDir, "admin.sock") }
+
+func cmdQueue(args []string) error { return runQueue(os.Stdout, os.Stderr, args) }
+
+// runQueue is cmdQueue with its output streams, for tests.
+func runQueue(stdout, stderr io.Writer, args []string) error {
+	if len(args) == 0 {
+		return errors.New(queueUsage)
+	}
+	sub := args[0]
+	want := 1 // positional arguments
+	switch sub {
+	case "list":
+		want = 0
+	case "show", "retry", "suspend", "resume", "delete":
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, queueUsage)
+		return nil
+	default:
+		return fmt.Errorf("queue: unknown command %q\n%s", sub, queueUsage)
+	}
+	fs := flag.NewFlagSet("queue "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "mailward.toml", "configuration file")
+	asJSON := fs.Bool("json", false, "JSON output")
+	var ndr *bool
+	if sub == "delete" {
+		ndr = fs.Bool("ndr", false, "send the sender a non-delivery report for the pending recipients")
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != want {
+		return fmt.Errorf("queue %s: want %d argument(s), got %d\n%s", sub, want, len(pos), queueUsage)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	c := admin.Dial(adminSocket(cfg))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &queueOut{w: stdout, json: *asJSON, now: time.Now()}
+
+	switch sub {
+	case "list":
+		qs, err := c.Queues(ctx)
+		var ms []admin.MessageView
+		if err == nil {
+			ms, err = c.Messages(ctx)
+		}
+		var nr *admin.NotRunningError
+		if errors.As(err, &nr) {
+			fmt.Fprintln(stderr, nr.Error())
+			fmt.Fprintln(stderr, "(server not running: read from the spool)")
+			msgs, err := queue.Inspect(filepath.Join(cfg.Server.DataDir, "queue"))
+			if err != nil {
+				return err
+			}
+			return out.spool(msgs)
+		}
+		if err != nil {
+			return err
+		}
+		return out.list(qs, len(ms))
+	case "show":
+		d, err := c.Queue(ctx, pos[0])
+		if err != nil {
+			return queueErr("show", pos[0], err)
+		}
+		return out.show(d)
+	case "retry", "suspend", "resume":
+		act := map[string]func(context.Context, string) (*admin.Result, error){
+			"retry": c.Retry, "suspend": c.Suspend, "resume": c.Resume}[sub]
+		res, err := act(ctx, pos[0])
+		if err != nil {
+			return queueErr(sub, pos[0], err)
+		}
+		return out.result("queue", res)
+	case "delete":
+		res, err := c.Delete(ctx, pos[0], *ndr)
+		if err != nil {
+			return queueErr("delete", pos[0], err)
+		}
+		return out.result("message", res)
+	}
+	return nil
+}
+
+// queueErr names the command in a server's error; "not running" and
+// "may not use the socket" are clear on their own.
+func queueErr(sub, arg string, err error) error {
+	var nr *admin.NotRunningError
+	var ae *admin.AccessError
+	switch {
+	case errors.As(err, &nr):
+		return nr
+	case errors.As(err, &ae):
+		return ae
+	}
+	return fmt.Errorf("queue %s %s: %w", sub, arg, err)
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments ("show example.net --json").
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return pos, nil
+}
+
+// queueOut prints the queue viewer's answers.
+type queueOut struct {
+	w    io.Writer
+	json bool
+	now  time.Time
+}
+
+func (o *queueOut) encode(v any) error {
+	e := json.NewEncoder(o.w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+// list prints one line per queue and, on its own indented line, the
+// queue's last error in full (seed 003's is long).
+func (o *queueOut) list(qs []admin.Queue, messages int) error {
+	if o.json {
+		return o.encode(qs)
+	}
+	if len(qs) > 0 {
+		nw := len("QUEUE")
+		for _, q := range qs {
+			nw = max(nw, len(q.Name))
+		}
+		fmt.Fprintf(o.w, "%-*s  %-9s  %8s  %10s  %s\n", nw, "QUEUE", "STATE", "MESSAGES", "RECIPIENTS", "NEXT RETRY")
+		for _, q := range qs {
+			fmt.Fprintf(o.w, "%-*s  %-9s  %8d  %10d  %s\n", nw, q.Name, q.State, q.Messages, q.Recipients, o.when(q.NextRetry))
+			if q.LastError != "" {
+				fmt.Fprintf(o.w, "    last error: %s\n", oneLine(q.LastError))
+			}
+		}
+		fmt.Fprintln(o.w)
+	}
+	fmt.Fprintf(o.w, "%d message(s) queued in %d delivery queue(s)\n", messages, len(qs))
+	return nil
+}
+
+// show prints a queue and its messages with each recipient's status.
+func (o *queueOut) show(d *admin.QueueDetail) error {
+	if o.json {
+		return o.encode(d)
+	}
+	q := d.Queue
+	fmt.Fprintf(o.w, "Queue %s: %s, %d message(s), %d recipient(s), next retry %s\n",
+		q.Name, q.State, q.Messages, q.Recipients, o.when(q.NextRetry))
+	if !q.LastAttempt.IsZero() {
+		fmt.Fprintf(o.w, "    last attempt: %s\n", o.when(q.LastAttempt))
+	}
+	if q.LastError != "" {
+		fmt.Fprintf(o.w, "    last error: %s\n", oneLine(q.LastError))
+	}
+	for _, m := range d.Messages {
+		fmt.Fprintf(o.w, "\nMessage %s from %s, arrived %s, next retry %s", m.ID, orNull(m.From), o.when(m.Arrival), o.when(m.NextRetry))
+		if m.InFlight {
+			fmt.Fprint(o.w, " [being delivered now]")
+		}
+		fmt.Fprintln(o.w)
+		for _, r := range m.Recipients {
+			fmt.Fprintf(o.w, "    %s  %s", r.Address, r.State)
+			if r.Status != "" {
+				fmt.Fprintf(o.w, " %s", r.Status)
+			}
+			fmt.Fprintf(o.w, ", %d attempt(s)", r.Attempts)
+			if !r.LastAttempt.IsZero() {
+				fmt.Fprintf(o.w, ", last %s", o.when(r.LastAttempt))
+			}
+			if r.RemoteMTA != "" {
+				fmt.Fprintf(o.w, ", remote MTA %s", r.RemoteMTA)
+			}
+			fmt.Fprintln(o.w)
+			if r.LastError != "" {
+				fmt.Fprintf(o.w, "        last error: %s\n", oneLine(r.LastError))
+			}
+		}
+	}
+	if len(d.Messages) == 0 {
+		fmt.Fprintln(o.w, "\nNo messages.")
+	}
+	return nil
+}
+
+func (o *queueOut) result(kind string, r *admin.Result) error {
+	if o.json {
+		return o.encode(r)
+	}
+	fmt.Fprintf(o.w, "%s %s: %s\n", kind, r.Target, r.Result)
+	return nil
+}
+
+// spool prints the messages read from the spool directory when the
+// server is not running (no next hops: they live in the server's memory).
+func (o *queueOut) spool(msgs []queue.Summary) error {
+	if o.json {
+		if msgs == nil {
+			msgs = []queue.Summary{}
+		}
+		return o.encode(msgs)
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(o.w, "%s  from %s, arrived %s\n", m.ID, orNull(m.From), o.when(m.Arrival))
+		for _, r := range m.Recipients {
+			fmt.Fprintf(o.w, "    %s  %s", r.Addr, r.State)
+			if r.Status != "" {
+				fmt.Fprintf(o.w, " %s", r.Status)
+			}
+			fmt.Fprintf(o.w, ", %d attempt(s)\n", r.Attempts)
+			if r.Diag != "" {
+				fmt.Fprintf(o.w, "        last error: %s\n", oneLine(r.Diag))
+			}
+		}
+	}
+	fmt.Fprintf(o.w, "%d message(s) queued\n", len(msgs))
+	return nil
+}
+
+// when shows a time in local time, with how far it is from now.
+func (o *queueOut) when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	s := t.Local().Format("2006-01-02 15:04:05")
+	d := t.Sub(o.now).Round(time.Second)
+	switch {
+	case d > 0:
+		return s + " (in " + shortDuration(d) + ")"
+	case d < 0:
+		return s + " (" + shortDuration(-d) + " ago)"
+	}
+	return s + " (now)"
+}
+
+// shortDuration is "1h" rather than "1h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// oneLine keeps a multi-line reply on the error's own line, and a remote
+// server's control characters off the administrator's terminal.
+func oneLine(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c < ' ' || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, s)
+}
+
+func orNull(s string) string {
+	if s == "" {
+		return "<>"
+	}
+	return s
+}
