@@ -210,8 +210,10 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 				why = rr.String()
 			}
 		case res.Data.Code/100 == 2:
+			_, dsn := c.Extensions()["DSN"]
 			out = append(out, queue.Result{Index: i, State: queue.Delivered, Status: statusOf(res.Data),
-				Diag: "relayed to " + host + " [" + addr + "]: " + res.Data.String(), RemoteMTA: mta, Hop: hop})
+				Diag: "relayed to " + host + " [" + addr + "]: " + res.Data.String(), RemoteMTA: mta, Hop: hop,
+				NotifyPassed: dsn})
 		case res.Data.Code/100 == 5:
 			out = append(out, queue.Result{Index: i, State: queue.Failed, Status: statusOf(res.Data), Diag: res.Data.String(), RemoteMTA: mta, Hop: hop})
 		default:

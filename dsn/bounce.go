@@ -42,6 +42,29 @@ func (b *Bouncer) Delay(m *queue.Message, pending []int) error {
 	return b.notify(m, pending, "DELAY", "delayed")
 }
 
+// Success sends RFC 3461 success notices (NOTIFY=SUCCESS): "delivered"
+// for local mailboxes, "relayed" for a next hop that could not take the
+// request over (RFC 3464 §2.3.3).
+func (b *Bouncer) Success(m *queue.Message, done []int) error {
+	var local, relayed []int
+	for _, i := range done {
+		if m.Status[i].Hop == "local" {
+			local = append(local, i)
+		} else {
+			relayed = append(relayed, i)
+		}
+	}
+	if len(local) > 0 {
+		if err := b.notify(m, local, "SUCCESS", "delivered"); err != nil {
+			return err
+		}
+	}
+	if len(relayed) > 0 {
+		return b.notify(m, relayed, "SUCCESS", "relayed")
+	}
+	return nil
+}
+
 func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error {
 	if m.Env.From == "" {
 		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the message came from the null sender <>")
@@ -102,8 +125,11 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		return fmt.Errorf("dsn: queue %s notice for %s: %w", action, m.Env.ID, err)
 	}
 	id := events.NDRSent
-	if action == "delayed" {
+	switch action {
+	case "delayed":
 		id = events.DelayNoticeSent
+	case "delivered", "relayed":
+		id = events.SuccessNoticeSent
 	}
 	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", m.Env.From, "recipients", len(rcpts))
 	return nil

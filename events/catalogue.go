@@ -42,6 +42,7 @@ const (
 	NDRSent              = 4000
 	NDRSuppressed        = 4001
 	DelayNoticeSent      = 4002
+	SuccessNoticeSent    = 4003
 )
 
 // Catalogue lists every event mailward writes. docs/events.md is generated
@@ -130,6 +131,10 @@ var Catalogue = map[int]Def{
 		"Delay notice {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s) still being retried.",
 		"Some recipients are still undelivered after queue.delay_warning; the sender is told once (RFC 3464 Action: delayed).",
 		"Check the delivery queue's last error (mailward queue list)."},
+	SuccessNoticeSent: {SuccessNoticeSent, Information, "dsn", Minimum,
+		"Success notice {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
+		"The sender asked for NOTIFY=SUCCESS (RFC 3461) and the recipients were delivered here or relayed to a server without DSN.",
+		"None needed."},
 	NDRSuppressed: {NDRSuppressed, Information, "dsn", Minimum,
 		"No non-delivery report for message {queue_id}: {reason}.",
 		"The message came from the null sender <> (RFC 5321 §6.1: never bounce a bounce) or asked for no notice.",

@@ -111,7 +111,10 @@ type Queue struct {
 	handler Handler
 	bouncer Bouncer
 	delayer Bouncer
-	live    map[string]*Message // every message queued and not finished
+	// succeeder queues RFC 3461 success notices (NOTIFY=SUCCESS) for
+	// recipients delivered here or relayed to a hop without DSN.
+	succeeder Bouncer
+	live      map[string]*Message // every message queued and not finished
 
 	mu      sync.Mutex
 	cond    *sync.Cond

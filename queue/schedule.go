@@ -65,6 +65,9 @@ func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer, d Bouncer) erro
 	return nil
 }
 
+// OnSuccess sets how success notices are queued (before Start).
+func (q *Queue) OnSuccess(b Bouncer) { q.succeeder = b }
+
 // Wait blocks until the workers have stopped (after ctx is done).
 func (q *Queue) Wait() { q.wg.Wait() }
 
@@ -196,7 +199,12 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 		lines = append(lines, resultLine(r, now))
 	}
 	m.attempt++
-	var unbounced, unwarned []int
+	var unbounced, unwarned, succeeded []int
+	for _, r := range results {
+		if r.State == Delivered && !r.NotifyPassed && m.Env.Recipients[r.Index].Notify != "" && m.Env.NotifyOn(r.Index, "SUCCESS") {
+			succeeded = append(succeeded, r.Index)
+		}
+	}
 	for i, s := range m.Status {
 		if s.State == Failed && !s.Bounced {
 			unbounced = append(unbounced, i)
@@ -223,6 +231,13 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			return
 		}
 		q.mark(m, unbounced, "b", pending)
+	}
+	if len(succeeded) > 0 && q.succeeder != nil {
+		// Best effort, like Postfix's success notices: a failure to
+		// queue one is logged and not retried.
+		if err := q.succeeder(m, succeeded); err != nil {
+			q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("success notice for %s: %v", m.Env.ID, err))
+		}
 	}
 	if len(unwarned) > 0 && q.delayer != nil {
 		// RFC 3464 "delayed" notice, once per recipient (issue: default

@@ -49,6 +49,9 @@ type Result struct {
 	Diag      string
 	RemoteMTA string
 	Hop       string // the delivery queue (next hop) the recipient was tried through
+	// NotifyPassed: the next hop took the DSN request over (it offers
+	// DSN, RFC 3461 §5.2.2), so a success notice is its job, not ours.
+	NotifyPassed bool
 }
 
 // The state file (<id>.state) is an append-only log beside the queue

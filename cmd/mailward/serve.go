@@ -78,6 +78,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// The bouncer is built below; success notices go through it too.
+	var bouncer *dsn.Bouncer
+	q.OnSuccess(func(m *queue.Message, idx []int) error { return bouncer.Success(m, idx) })
 	md := deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	md.FSSync = boxSync
 	hops := deliver.NewHops()
@@ -85,7 +88,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	defer remote.Close()
 	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev, Remote: remote.Deliver,
 		UnresolvedHost: cfg.Delivery.UnresolvedHost}
-	bouncer := &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
+	bouncer = &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration}
 
 	var tlsNeeded bool
