@@ -129,14 +129,12 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 
 	remaining := append([]int(nil), idx...)
 	var out []queue.Result
-	first := ""    // the primary target's answer, for seed 003's last error
-	attempted := 0 // addresses tried
+	first := "" // the primary target's answer, for seed 003's last error
 	for _, t := range targets {
 		for _, addr := range t.Addrs {
 			if len(remaining) == 0 || ctx.Err() != nil {
 				break
 			}
-			attempted++
 			done, left, why := r.tryHost(ctx, m, hop, t.Host, addr, rt, remaining)
 			out = append(out, done...)
 			remaining = left
@@ -149,20 +147,27 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 		r.Hops.Record(hop, "", time.Now())
 		return out
 	}
-	diag := lastError(first, attempted)
+	diag := lastError(first)
 	r.Hops.Record(hop, diag, time.Now())
 	return append(out, results(remaining, queue.Pending, "4.4.0", diag, hop)...)
 }
 
 // lastError renders seed 003's queue-viewer text: the primary target's
 // reply (or connection error), then the failover verdict.
-func lastError(first string, attempted int) string {
+func lastError(first string) string {
 	if first == "" {
 		first = "no address could be tried"
 	}
-	first = strings.TrimSuffix(strings.TrimSpace(first), ".")
-	return fmt.Sprintf("451 4.4.0 Primary target IP address responded with: %q Attempted failover to alternate host, "+
-		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.", first+".")
+	// The reply is quoted as the seed shows it, not Go-escaped; control
+	// characters from a hostile server are replaced.
+	first = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.TrimSuffix(strings.TrimSpace(first), "."))
+	return "451 4.4.0 Primary target IP address responded with: \"" + first + ".\" Attempted failover to alternate host, " +
+		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts."
 }
 
 // tryHost delivers the remaining recipients through one address. It
@@ -178,7 +183,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		return nil, idx, err.Error()
 	}
 	env := Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
-		EnvID: m.Env.EnvID, Ret: m.Env.Ret}
+		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
 	for _, i := range idx {
 		rc := m.Env.Recipients[i]
 		env.Recipients = append(env.Recipients, Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
