@@ -20,18 +20,19 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server      Server            `toml:"server"`
-	Log         Log               `toml:"log"`
-	Diagnostics map[string]string `toml:"diagnostics"`
-	TLS         TLS               `toml:"tls"`
-	Queue       Queue             `toml:"queue"`
-	Delivery    Delivery          `toml:"delivery"`
-	Directory   Directory         `toml:"directory"`
-	DNS         DNS               `toml:"dns"`
-	Routes      []Route           `toml:"route"`
-	Domains     []Domain          `toml:"domain"`
-	Mailboxes   []Mailbox         `toml:"mailbox"`
-	Listeners   []Listener        `toml:"listener"`
+	Server       Server            `toml:"server"`
+	Log          Log               `toml:"log"`
+	Diagnostics  map[string]string `toml:"diagnostics"`
+	TLS          TLS               `toml:"tls"`
+	Queue        Queue             `toml:"queue"`
+	Delivery     Delivery          `toml:"delivery"`
+	Directory    Directory         `toml:"directory"`
+	DNS          DNS               `toml:"dns"`
+	Organization Organization      `toml:"organization"`
+	Routes       []Route           `toml:"route"`
+	Domains      []Domain          `toml:"domain"`
+	Mailboxes    []Mailbox         `toml:"mailbox"`
+	Listeners    []Listener        `toml:"listener"`
 
 	// path is the file this configuration was read from; relative paths
 	// in the file are resolved against its directory.

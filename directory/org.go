@@ -1,0 +1,316 @@
+package directory
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"mailward/config"
+)
+
+// The organization (seeds 000–003): the mail servers that trust each
+// other, the groups they belong to, and the permissions on the
+// organization. A server's rights are never set on it directly in
+// practice: they are inherited through group membership, nested to any
+// depth, and a DENY anywhere on the way wins over every ALLOW.
+
+// RightSendAs is the right a sending server needs for XEXCH50 (seed 000).
+const RightSendAs = "send-as"
+
+// DefaultServersGroup holds every server and ALLOW send-as by default.
+const DefaultServersGroup = "domain-servers"
+
+// The organization's entries are the configuration's types.
+type (
+	OrgServer  = config.OrgServer
+	OrgGroup   = config.OrgGroup
+	Permission = config.Permission
+)
+
+// Org is the organization directory.
+type Org struct {
+	Name        string
+	Servers     []OrgServer
+	Groups      []OrgGroup
+	Permissions []Permission
+}
+
+// Normalize lower-cases names and adds the default servers group (every
+// server, ALLOW send-as) when the organization defines no groups.
+func (o *Org) Normalize() {
+	for i := range o.Servers {
+		s := &o.Servers[i]
+		s.Name = strings.ToLower(s.Name)
+		s.FQDN = strings.ToLower(strings.TrimSuffix(s.FQDN, "."))
+		if s.Auth == "" {
+			s.Auth = "gssapi"
+		}
+	}
+	for i := range o.Groups {
+		g := &o.Groups[i]
+		g.Name = strings.ToLower(g.Name)
+		for j := range g.Members {
+			g.Members[j] = strings.ToLower(g.Members[j])
+		}
+	}
+	for i := range o.Permissions {
+		p := &o.Permissions[i]
+		p.Principal, p.Type, p.Right = strings.ToLower(p.Principal), strings.ToLower(p.Type), strings.ToLower(p.Right)
+	}
+	if len(o.Groups) == 0 && len(o.Permissions) == 0 && len(o.Servers) > 0 {
+		g := OrgGroup{Name: DefaultServersGroup}
+		for _, s := range o.Servers {
+			g.Members = append(g.Members, s.Name)
+		}
+		o.Groups = []OrgGroup{g}
+		o.Permissions = []Permission{{Right: RightSendAs, Principal: DefaultServersGroup, Type: "allow"}}
+	}
+}
+
+// ServerByFQDN finds a server by the name it uses in EHLO.
+func (o *Org) ServerByFQDN(fqdn string) (*OrgServer, bool) {
+	fqdn = strings.ToLower(strings.TrimSuffix(fqdn, "."))
+	for i := range o.Servers {
+		if o.Servers[i].FQDN == fqdn {
+			return &o.Servers[i], true
+		}
+	}
+	return nil, false
+}
+
+// ServerByName finds a server by its short name.
+func (o *Org) ServerByName(name string) (*OrgServer, bool) {
+	name = strings.ToLower(name)
+	for i := range o.Servers {
+		if o.Servers[i].Name == name {
+			return &o.Servers[i], true
+		}
+	}
+	return nil, false
+}
+
+func (o *Org) group(name string) (*OrgGroup, bool) {
+	for i := range o.Groups {
+		if o.Groups[i].Name == name {
+			return &o.Groups[i], true
+		}
+	}
+	return nil, false
+}
+
+// memberships returns every group principal belongs to, directly or
+// through nesting, each with the chain that leads to it ("mx1 → a → b").
+func (o *Org) memberships(principal string) map[string]string {
+	out := map[string]string{}
+	var walk func(p, chain string)
+	walk = func(p, chain string) {
+		for _, g := range o.Groups {
+			for _, m := range g.Members {
+				if m == p {
+					if _, seen := out[g.Name]; !seen { // cycles end here
+						c := chain + " → " + g.Name
+						out[g.Name] = c
+						walk(g.Name, c)
+					}
+				}
+			}
+		}
+	}
+	walk(principal, principal)
+	return out
+}
+
+// Decision is the outcome of a rights check, with the entry that decided.
+type Decision struct {
+	Allowed bool
+	Reason  string // e.g. `DENY send-as on group "quarantine" (mx1 → quarantine)`
+}
+
+// Effective computes a server's right: allowed when some ALLOW applies to
+// it or a group it is (transitively) in, and no DENY does (seed 000).
+func (o *Org) Effective(server, right string) Decision {
+	server, right = strings.ToLower(server), strings.ToLower(right)
+	groups := o.memberships(server)
+	applies := func(p Permission) (string, bool) {
+		if p.Right != right {
+			return "", false
+		}
+		if p.Principal == server {
+			return server, true
+		}
+		c, ok := groups[p.Principal]
+		return c, ok
+	}
+	var allow string
+	for _, p := range o.Permissions {
+		chain, ok := applies(p)
+		if !ok {
+			continue
+		}
+		what := fmt.Sprintf("%s %s on %q (%s)", strings.ToUpper(p.Type), p.Right, p.Principal, chain)
+		if p.Type == "deny" {
+			return Decision{Allowed: false, Reason: what}
+		}
+		if allow == "" {
+			allow = what
+		}
+	}
+	if allow == "" {
+		return Decision{Allowed: false, Reason: fmt.Sprintf("no ALLOW %s applies to %q", right, server)}
+	}
+	return Decision{Allowed: true, Reason: allow}
+}
+
+// ExpectedSPNs are the service principal names a server must have
+// registered, exactly once each (seed 003).
+func ExpectedSPNs(s *OrgServer) []string {
+	return []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
+}
+
+// MissingSPNs lists the expected SPNs a server lacks.
+func (o *Org) MissingSPNs(s *OrgServer) []string {
+	have := map[string]bool{}
+	for _, spn := range s.SPNs {
+		have[strings.ToLower(spn)] = true
+	}
+	var out []string
+	for _, spn := range ExpectedSPNs(s) {
+		if !have[strings.ToLower(spn)] {
+			out = append(out, spn)
+		}
+	}
+	return out
+}
+
+// DuplicateSPNs maps each SPN registered more than once (on one server
+// or several) to the servers holding it: Kerberos cannot tell which
+// account's key to use, so authentication to that name breaks.
+func (o *Org) DuplicateSPNs() map[string][]string {
+	holders := map[string][]string{}
+	for _, s := range o.Servers {
+		for _, spn := range s.SPNs {
+			k := strings.ToLower(spn)
+			holders[k] = append(holders[k], s.Name)
+		}
+	}
+	out := map[string][]string{}
+	for k, v := range holders {
+		if len(v) > 1 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Validate reports configuration errors (unknown members, cycles,
+// duplicates, bad entries) and warnings (duplicate or missing SPNs: a
+// real directory can be in that state, and the diagnostics must show it).
+func (o *Org) Validate() (errs, warnings []string) {
+	names := map[string]string{}
+	fqdns := map[string]bool{}
+	for _, s := range o.Servers {
+		switch {
+		case s.Name == "" || s.FQDN == "":
+			errs = append(errs, "organization server without name or fqdn")
+			continue
+		case names[s.Name] != "":
+			errs = append(errs, fmt.Sprintf("organization: %q defined twice", s.Name))
+		case fqdns[s.FQDN]:
+			errs = append(errs, fmt.Sprintf("organization: fqdn %q used by two servers", s.FQDN))
+		}
+		if s.Auth != "gssapi" && s.Auth != "login" {
+			errs = append(errs, fmt.Sprintf("organization server %q: auth %q: want gssapi or login", s.Name, s.Auth))
+		}
+		if s.Auth == "login" && !strings.HasPrefix(s.PasswordHash, "$2") {
+			errs = append(errs, fmt.Sprintf("organization server %q: auth login needs a bcrypt password_hash", s.Name))
+		}
+		names[s.Name], fqdns[s.FQDN] = "server", true
+	}
+	for _, g := range o.Groups {
+		if names[g.Name] != "" {
+			errs = append(errs, fmt.Sprintf("organization: %q defined twice", g.Name))
+		}
+		names[g.Name] = "group"
+	}
+	for _, g := range o.Groups {
+		seen := map[string]bool{}
+		for _, m := range g.Members {
+			if names[m] == "" {
+				errs = append(errs, fmt.Sprintf("organization group %q: unknown member %q", g.Name, m))
+			}
+			if seen[m] {
+				errs = append(errs, fmt.Sprintf("organization group %q: member %q listed twice", g.Name, m))
+			}
+			seen[m] = true
+		}
+		if c, ok := o.memberships(g.Name)[g.Name]; ok {
+			errs = append(errs, fmt.Sprintf("organization group %q: membership cycle %s", g.Name, c))
+		}
+	}
+	for _, p := range o.Permissions {
+		if p.Right != RightSendAs {
+			errs = append(errs, fmt.Sprintf("organization permission: unknown right %q (known: %s)", p.Right, RightSendAs))
+		}
+		if p.Type != "allow" && p.Type != "deny" {
+			errs = append(errs, fmt.Sprintf("organization permission on %q: type %q: want allow or deny", p.Principal, p.Type))
+		}
+		if names[p.Principal] == "" {
+			errs = append(errs, fmt.Sprintf("organization permission: unknown principal %q", p.Principal))
+		}
+	}
+	dups := o.DuplicateSPNs()
+	keys := make([]string, 0, len(dups))
+	for k := range dups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		warnings = append(warnings, fmt.Sprintf("duplicate SPN %s on %s", k, strings.Join(dups[k], ", ")))
+	}
+	for i := range o.Servers {
+		if o.Servers[i].Auth == "gssapi" {
+			for _, m := range o.MissingSPNs(&o.Servers[i]) {
+				warnings = append(warnings, fmt.Sprintf("server %q lacks SPN %s", o.Servers[i].Name, m))
+			}
+		}
+	}
+	return errs, warnings
+}
+
+// OrgFile is the format of organization.file: the same tables as the
+// [organization] section's, strictly parsed.
+type OrgFile struct {
+	Servers     []OrgServer  `toml:"server"`
+	Groups      []OrgGroup   `toml:"group"`
+	Permissions []Permission `toml:"permission"`
+}
+
+// NewOrg builds the organization from the configuration and the file it
+// names. Validation is separate (Validate), so that a directory in a bad
+// but real state (duplicate SPNs) can still be loaded and diagnosed.
+func NewOrg(c *config.Config) (*Org, error) {
+	oc := c.Organization
+	o := &Org{Name: oc.Name, Servers: append([]OrgServer(nil), oc.Servers...),
+		Groups: append([]OrgGroup(nil), oc.Groups...), Permissions: append([]Permission(nil), oc.Permissions...)}
+	if oc.File != "" {
+		b, err := os.ReadFile(oc.File)
+		if err != nil {
+			return nil, fmt.Errorf("organization: %w", err)
+		}
+		var f OrgFile
+		dec := toml.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return nil, fmt.Errorf("organization: %s: %w", oc.File, err)
+		}
+		o.Servers = append(o.Servers, f.Servers...)
+		o.Groups = append(o.Groups, f.Groups...)
+		o.Permissions = append(o.Permissions, f.Permissions...)
+	}
+	o.Normalize()
+	return o, nil
+}
