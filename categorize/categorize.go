@@ -37,6 +37,9 @@ type Categorizer struct {
 	// recipients to host": a local recipient with no mailbox is relayed
 	// there instead of bounced. Empty: NDR.
 	UnresolvedHost string
+	// Hops is the delivery-queue registry; a suspended "local" queue
+	// holds local deliveries like any other.
+	Hops *deliver.Hops
 }
 
 // Handle is a queue.Handler.
@@ -68,6 +71,11 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 		}
 	}
 	for k, r := range local {
+		if c.Hops != nil && c.Hops.Suspended(deliver.LocalHop) {
+			results = append(results, queue.Result{Index: r.Index, State: queue.Pending, Status: "4.4.0",
+				Diag: "delivery queue local is suspended by the administrator", Hop: deliver.LocalHop})
+			continue
+		}
 		results = append(results, c.deliverLocal(m, r.Index, mailboxes[k]))
 	}
 	if len(remote) > 0 {

@@ -245,7 +245,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.Delivery.MaxPerDestination < 0 || c.Delivery.RemotePort < 0 || c.Delivery.RemotePort > 65535 {
-		bad("delivery.max_per_destination and delivery.remote_port must be positive")
+		bad("delivery.max_per_destination must be positive and delivery.remote_port a port number (1-65535)")
 	}
 	seenRoute := map[string]bool{}
 	for _, r := range c.Routes {

@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	remote := newRemote(cfg, hops)
 	defer remote.Close()
 	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev, Remote: remote.Deliver,
-		UnresolvedHost: cfg.Delivery.UnresolvedHost}
+		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: hops}
 	bouncer = &dsn.Bouncer{Queue: q, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration}
 
