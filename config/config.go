@@ -176,6 +176,11 @@ type Listener struct {
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	// BareLF is "reject" (default) or "normalize" (RFC 5321 §2.3.8).
 	BareLF string `toml:"bare_lf"`
+	// OrgAuth lists the mechanisms offered with X-EXPS to servers of the
+	// organization ("LOGIN", "GSSAPI"); empty: this virtual server takes
+	// no organization mail (seed 000: integrated authentication must be
+	// enabled on the receiving virtual server).
+	OrgAuth []string `toml:"org_auth"`
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
 	// with each further failure in the session, up to 30 times its value.
 	AuthFailureDelay Duration `toml:"auth_failure_delay"`
@@ -270,6 +275,10 @@ func (c *Config) resolvePaths() {
 	c.TLS.KeyFile = abs(c.TLS.KeyFile)
 	c.Log.File = abs(c.Log.File)
 	c.Directory.File = abs(c.Directory.File)
+	c.Organization.File = abs(c.Organization.File)
+	c.Organization.PasswordFile = abs(c.Organization.PasswordFile)
+	c.Organization.Keytab = abs(c.Organization.Keytab)
+	c.Organization.Krb5Conf = abs(c.Organization.Krb5Conf)
 	c.Delivery.MailboxDir = abs(c.Delivery.MailboxDir)
 	if c.Delivery.MailboxDir == "" {
 		c.Delivery.MailboxDir = filepath.Join(c.Server.DataDir, "mailboxes")

@@ -38,6 +38,10 @@ var Categories = []string{"service", "smtp_receive", "smtp_send", "auth", "queue
 var DiagnosticLevels = []string{"none", "minimum", "medium", "maximum"}
 
 func (c *Config) applyDefaults() {
+	if c.Organization.SuppressExternal == nil {
+		t := true
+		c.Organization.SuppressExternal = &t
+	}
 	if c.Server.FQDN == "" {
 		c.Server.FQDN = "localhost.localdomain"
 	}
@@ -156,6 +160,9 @@ func (c *Config) applyDefaults() {
 		}
 		for j, m := range l.Auth {
 			l.Auth[j] = strings.ToUpper(m)
+		}
+		for j, m := range l.OrgAuth {
+			l.OrgAuth[j] = strings.ToUpper(m)
 		}
 	}
 }
@@ -287,6 +294,11 @@ func (c *Config) validate() error {
 		for _, m := range l.Auth {
 			if m != "PLAIN" && m != "LOGIN" {
 				bad("%s: auth mechanism %q: want PLAIN or LOGIN", where, m)
+			}
+		}
+		for _, m := range l.OrgAuth {
+			if m != "LOGIN" && m != "GSSAPI" {
+				bad("%s: org_auth mechanism %q: want LOGIN or GSSAPI", where, m)
 			}
 		}
 		if len(l.Auth) > 0 && l.TLS == "none" && !l.AuthPlaintext {

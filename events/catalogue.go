@@ -31,6 +31,11 @@ const (
 	MessageTooBig        = 1024
 	AuthFailed           = 1030
 	AuthSucceeded        = 1031
+	OrgAuthTemporary     = 1035 // seed 003
+	OrgAuthFailed        = 1704 // seed 000
+	OrgAuthRefused       = 1706 // seed 000
+	SendAsDenied         = 1711
+	XEXCH50Accepted      = 1712
 	MessageQueued        = 2000
 	SpoolWriteFailed     = 2001
 	SpoolRecovered       = 2002
@@ -43,6 +48,9 @@ const (
 	NDRSuppressed        = 4001
 	DelayNoticeSent      = 4002
 	SuccessNoticeSent    = 4003
+	XEXCH50Failed        = 7004 // seed 000
+	OrgAuthTrouble       = 7006 // seed 000
+	XEXCH50Protocol      = 7010 // seed 000
 )
 
 // Catalogue lists every event mailward writes. docs/events.md is generated
@@ -95,6 +103,36 @@ var Catalogue = map[int]Def{
 	AuthSucceeded: {AuthSucceeded, Information, "auth", Maximum,
 		"Client [{ip}] authenticated on virtual server {connector} as {user} with {mechanism}.",
 		"A successful AUTH.", "None needed."},
+	OrgAuthTemporary: {OrgAuthTemporary, Error, "auth", None,
+		"Inbound authentication failed with error {error} for Receive connector {connector}. The authentication mechanism is {mechanism}. The source IP address of the client who tried to authenticate is [{ip}].",
+		"A server of the organization could not be verified right now (seed 003): clock skew over 5 minutes, a missing or duplicate SPN, the KDC unreachable, or the server not yet in this server's directory (replication).",
+		"Run 'mailward diag auth <peer>' from the sender and 'mailward diag spn --duplicates' here; check clocks ('mailward diag clock'). The sender keeps the message queued and retries."},
+	OrgAuthFailed: {OrgAuthFailed, Warning, "auth", Minimum,
+		"X-EXPS authentication of {server} failed on virtual server {connector} from [{ip}]: mechanism {mechanism}, error {error}.",
+		"The peer's credentials were refused (wrong secret, SEC_E_LOGON_DENIED (0x8009030c) for Kerberos, a stale keytab).",
+		"Reset the server's account secret (password_file on the sender, password_hash here) or its keytab."},
+	OrgAuthRefused: {OrgAuthRefused, Warning, "auth", Minimum,
+		"X-EXPS refused on virtual server {connector} to [{ip}]: EHLO name {helo} is not a server of the organization.",
+		"The sender's FQDN (its EHLO name) is not in the organization directory: a wrong or spoofed FQDN (seed 000).",
+		"Set the sending server's fqdn to its name in the organization, or add it to the directory."},
+	SendAsDenied: {SendAsDenied, Warning, "auth", Minimum,
+		"XEXCH50 from {server} refused: SendAs is denied ({reason}).",
+		"A DENY entry for send-as applies to the server directly or through a group it is (transitively) in (seed 000: a DENY wins over an ALLOW).",
+		"Remove the DENY entry, or take the server out of the group that carries it."},
+	XEXCH50Accepted: {XEXCH50Accepted, Information, "smtp_receive", Maximum,
+		"Organization properties ({size} octets) accepted from {server} with XEXCH50.",
+		"An authenticated organization server passed message properties.", "None needed."},
+	XEXCH50Failed: {XEXCH50Failed, Error, "smtp_send", Medium,
+		"The XEXCH50 command failed for message {queue_id}: the remote server {remote} answered {reply}. The message is delivered without its organization properties.",
+		"The next hop did not accept the properties: not authenticated (504), outside the organization (504, or 505 from old servers), SendAs denied, or the verb blocked in transit (seed 000).",
+		"Run 'mailward diag auth {remote}'. For a server outside the organization keep suppress_external on."},
+	OrgAuthTrouble: {OrgAuthTrouble, Error, "smtp_send", Minimum,
+		"Could not authenticate to organization server {remote}: {error}.",
+		"X-EXPS was not offered (our FQDN not recognised as an organization server, or no TLS yet), or authentication failed.",
+		"Check our fqdn against the organization directory and the receiving virtual server's org_auth; run 'mailward diag auth {remote}'."},
+	XEXCH50Protocol: {XEXCH50Protocol, Warning, "smtp_send", Medium,
+		"The remote host {remote} responded to the SMTP command \"XEXCH50\" with \"{reply}\".",
+		"Protocol record of a failed XEXCH50 (seed 000's event 7010).", "See event 7004."},
 	MessageQueued: {MessageQueued, Information, "queue", Minimum,
 		"Message {queue_id} from {from} for {recipients} recipient(s), {size} bytes, queued via virtual server {connector} from [{ip}].",
 		"A message was accepted: it is on disk and fsynced.", "None needed."},

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ type Envelope struct {
 	Ret        string // RFC 3461 RET: "", "FULL" or "HDRS"
 	Body       string // "7BIT", "8BITMIME"
 	SMTPUTF8   bool
+	// OrgProps is the XEXCH50 blob an organization peer attached
+	// (orgauth.Props, docs/xexch50.md); nil when none.
+	OrgProps []byte
 }
 
 // NotifyOn reports whether recipient i asked for a notice of kind
@@ -85,6 +89,9 @@ func encodeEnvelope(e *Envelope) (string, error) {
 		if err := put(f[0], f[1]); err != nil {
 			return "", err
 		}
+	}
+	if e.OrgProps != nil {
+		put("xexch50", base64.StdEncoding.EncodeToString(e.OrgProps))
 	}
 	for _, r := range e.Recipients {
 		if err := put("rcpt", r.Addr); err != nil {
@@ -154,6 +161,12 @@ func readEnvelope(r *bufio.Reader) (*Envelope, int64, error) {
 			e.Body = v
 		case "smtputf8":
 			e.SMTPUTF8 = v == "true"
+		case "xexch50":
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return nil, 0, fmt.Errorf("bad xexch50 value: %v", err)
+			}
+			e.OrgProps = b
 		case "rcpt":
 			e.Recipients = append(e.Recipients, Recipient{Addr: v})
 		case "orcpt", "notify":

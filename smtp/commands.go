@@ -26,6 +26,8 @@ func defaultVerbs() map[string]verbFunc {
 		"HELP":     (*session).cmdHelp,
 		"STARTTLS": (*session).cmdStartTLS,
 		"AUTH":     (*session).cmdAuth,
+		"X-EXPS":   (*session).cmdXEXPS,
+		"XEXCH50":  (*session).cmdXEXCH50,
 	}
 }
 
@@ -66,6 +68,14 @@ func (s *session) hello(arg string, extended bool) {
 	}
 	if s.authOffered() {
 		lines = append(lines, "AUTH "+strings.Join(l.Auth, " "))
+	}
+	if s.orgAuthOffered() {
+		lines = append(lines, "X-EXPS "+strings.Join(l.OrgAuth, " "))
+	}
+	if s.srv.opt.Org != nil && len(l.OrgAuth) > 0 {
+		// Advertised to everyone, as Exchange does: a stranger that
+		// tries it gets "504 Need to authenticate first" (seed 000).
+		lines = append(lines, "XEXCH50")
 	}
 	lines = append(lines, "HELP")
 	s.replyLines(250, lines)

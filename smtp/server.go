@@ -63,6 +63,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration)
 	// Version is shown nowhere on the wire; it is for events.
 	Version string
+	// Org, when set, lets organization servers authenticate with X-EXPS
+	// and pass properties with XEXCH50 (listener org_auth).
+	Org Org
 }
 
 // Server is one virtual server.

@@ -30,6 +30,7 @@ type session struct {
 	helo     string
 	esmtp    bool
 	authUser string
+	orgPeer  string // the organization server authenticated with X-EXPS
 	errors   int
 	unknown  int // unknown recipients so far (tarpit grows with it)
 	quit     bool

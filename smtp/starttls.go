@@ -43,5 +43,5 @@ func (s *session) cmdStartTLS(arg string) {
 	// RFC 3207 §4.2: forget everything learnt before TLS; a new EHLO is
 	// required, and so is a new AUTH (seed 000: authenticate after TLS).
 	s.resetTransaction()
-	s.helo, s.esmtp, s.authUser = "", false, ""
+	s.helo, s.esmtp, s.authUser, s.orgPeer = "", false, "", ""
 }

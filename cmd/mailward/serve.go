@@ -25,6 +25,7 @@ import (
 	"mailward/events"
 	"mailward/internal/certs"
 	"mailward/internal/durable"
+	"mailward/orgauth"
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/smtp"
@@ -63,6 +64,11 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	defer closeEv()
 
 	dir := directory.New(cfg)
+	org, trust, err := loadOrg(cfg)
+	_ = org // the sending side uses it below (remote.Org)
+	if err != nil {
+		return err
+	}
 	pol := policy.New(cfg, dir)
 	var sched []time.Duration
 	for _, d := range cfg.Queue.RetrySchedule {
@@ -136,6 +142,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	for i, l := range cfg.Listeners {
 		opt := smtp.Options{Listener: l, Policy: pol, Auth: dir, Spool: smtp.QueueSpool{Q: q},
 			Events: ev, Logger: logger, Version: version}
+		if trust != nil {
+			opt.Org = trust
+		}
 		if l.TLS != "none" {
 			opt.TLS = tlsConf
 		}
@@ -156,6 +165,28 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	q.Wait()
 	ev.Emit(events.ServiceStopped, "reason", "signal")
 	return nil
+}
+
+// loadOrg builds the organization directory; a configuration error in it
+// stops the start (warnings, such as duplicate SPNs, do not: they are a
+// real directory state that 'mailward diag spn' reports).
+func loadOrg(cfg *config.Config) (*directory.Org, *orgauth.Trust, error) {
+	org, err := directory.NewOrg(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(org.Servers) == 0 {
+		return org, nil, nil
+	}
+	if errs, _ := org.Validate(); len(errs) > 0 {
+		return nil, nil, fmt.Errorf("organization: %s", strings.Join(errs, "; "))
+	}
+	if cfg.Organization.Self != "" {
+		if _, ok := org.ServerByName(cfg.Organization.Self); !ok {
+			return nil, nil, fmt.Errorf("organization.self %q is not a server of the organization", cfg.Organization.Self)
+		}
+	}
+	return org, &orgauth.Trust{Org: org}, nil
 }
 
 // newRemote builds remote delivery from [delivery], [dns] and [[route]].

@@ -14,6 +14,7 @@ import (
 
 	"mailward/config"
 	"mailward/diag"
+	"mailward/directory"
 	"mailward/events"
 )
 
@@ -32,8 +33,19 @@ func cmdConfig(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s))\n",
-			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.Listeners))
+		org, err := directory.NewOrg(cfg)
+		if err != nil {
+			return err
+		}
+		errs, warns := org.Validate()
+		for _, w := range warns {
+			fmt.Printf("warning: organization: %s\n", w)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("organization: %s", strings.Join(errs, "; "))
+		}
+		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s), %d organization server(s))\n",
+			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.Listeners), len(org.Servers))
 		for _, l := range cfg.Listeners {
 			relay := "nobody may relay"
 			switch {
