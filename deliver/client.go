@@ -94,6 +94,9 @@ type Conn struct {
 	tls      bool
 	broken   error // set by a transport or protocol error: the session is out of step
 	closed   bool
+	// orgAuthed: this session authenticated with X-EXPS (it survives
+	// RSET, so a cached session need not do it again).
+	orgAuthed bool
 }
 
 // Dial connects to addr, reads the greeting, says EHLO (HELO when EHLO

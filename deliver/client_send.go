@@ -18,6 +18,9 @@ type Envelope struct {
 	EightBit   bool  // BODY=8BITMIME if the server offers 8BITMIME (RFC 6152)
 	SMTPUTF8   bool  // needs SMTPUTF8 (RFC 6531); not offered => every recipient fails 553 5.6.7, nothing sent
 	EnvID, Ret string
+	// XEXCH50 is the organization-properties blob sent after the RCPTs
+	// (seed 000) when set; the caller decides whether the peer may get it.
+	XEXCH50 []byte
 	// EnvID (xtext-encoded on the wire) and Ret are RFC 3461's ENVID
 	// and RET, passed on only if the server offers DSN.
 }
@@ -32,6 +35,9 @@ type SendResult struct {
 	Mail  Reply   // reply to MAIL
 	Rcpts []Reply // one per recipient, same order; a copy of Mail when MAIL was refused
 	Data  Reply   // reply to the end of data, or to DATA when that was refused; zero if DATA was not reached
+	// XEXCH50 is the final reply to XEXCH50 (354 then 250 on success);
+	// zero when it was not sent. A refusal does not stop the message.
+	XEXCH50 Reply
 }
 
 // Send runs one transaction: MAIL, RCPTs, DATA, content, end of data.
@@ -76,10 +82,12 @@ func (c *Conn) Send(ctx context.Context, env Envelope, content io.Reader) (SendR
 		go354 bool
 		err   error
 	)
-	if _, ok := c.ext["PIPELINING"]; ok {
+	if _, ok := c.ext["PIPELINING"]; ok && env.XEXCH50 == nil {
 		go354, err = c.envelopePipelined(ctx, &res, mail, rcpts)
 	} else {
-		go354, err = c.envelopeInTurn(ctx, &res, mail, rcpts)
+		// XEXCH50 goes between the last RCPT and DATA, and its 354 must
+		// be seen before the blob: no pipelining around it.
+		go354, err = c.envelopeInTurn(ctx, &res, mail, rcpts, env.XEXCH50)
 	}
 	if err != nil || !go354 {
 		return res, err
@@ -194,7 +202,7 @@ func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail stri
 }
 
 // envelopeInTurn sends MAIL, each RCPT and DATA one at a time.
-func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string) (bool, error) {
+func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string, xexch50 []byte) (bool, error) {
 	var err error
 	if res.Mail, err = c.Cmd(ctx, 0, "%s", mail); err != nil {
 		return false, err
@@ -211,6 +219,20 @@ func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string,
 	if !c.settle(res) {
 		c.resetQuietly(ctx)
 		return false, nil
+	}
+	if xexch50 != nil {
+		// "XEXCH50 <size> <flag>", 354, exactly <size> raw octets, 250.
+		if res.XEXCH50, err = c.Cmd(ctx, 0, "XEXCH50 %d 2", len(xexch50)); err != nil {
+			return false, err
+		}
+		if res.XEXCH50.Code == 354 {
+			if err := c.WriteRaw(xexch50); err != nil {
+				return false, err
+			}
+			if res.XEXCH50, err = c.ReadReply(ctx, 0); err != nil {
+				return false, err
+			}
+		}
 	}
 	data, err := c.Cmd(ctx, c.o.Timeouts.DataInit, "DATA")
 	if err != nil {

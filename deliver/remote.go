@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"mailward/directory"
+	"mailward/events"
+	"mailward/orgauth"
 	"mailward/queue"
 )
 
@@ -40,6 +44,15 @@ type Remote struct {
 	Hops              *Hops
 	// Dialer is for tests (nil: net.Dialer).
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// The organization (seed 000): next hops that are its servers get
+	// X-EXPS and XEXCH50; SuppressExternal keeps XEXCH50 from everyone
+	// else.
+	Org              *directory.Org
+	Self             string // our server name, the X-EXPS LOGIN user
+	Secret           string // our LOGIN secret
+	SuppressExternal bool
+	Events           *events.Log
 
 	mu    sync.Mutex
 	slots map[string]chan struct{}
@@ -184,6 +197,24 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	env := Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
 		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
+	peer, isOrg := r.orgPeer(host, addr)
+	if isOrg {
+		// Mail between servers of the organization requires
+		// authentication. A peer that does not offer X-EXPS to us (it
+		// does not know our EHLO name: seed 000) still gets the message,
+		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
+		// X-EXPS fails keeps it queued (seed 003: 454 4.7.0 is temporary).
+		if err := r.orgAuth(ctx, c, peer); errors.Is(err, errNotOffered) {
+			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
+		} else if err != nil {
+			c.Close()
+			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
+			return nil, idx, err.Error()
+		}
+	}
+	if _, offered := c.Extensions()["XEXCH50"]; offered && (isOrg || !r.SuppressExternal) {
+		env.XEXCH50 = r.props(m, idx)
+	}
 	for _, i := range idx {
 		rc := m.Env.Recipients[i]
 		env.Recipients = append(env.Recipients, Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
@@ -200,6 +231,12 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		return nil, idx, err.Error()
 	}
 	r.cache.put(addr, c)
+	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {
+		// Delivery goes on without the properties (seed 000); the
+		// events say why, at diagnostic level medium.
+		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", res.XEXCH50.String())
+		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "remote", host, "reply", res.XEXCH50.String())
+	}
 	mta := host
 	var out []queue.Result
 	var left []int
@@ -229,6 +266,72 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		}
 	}
 	return out, left, why
+}
+
+// orgPeer reports whether a next hop is a server of the organization, by
+// its name or one of its addresses.
+func (r *Remote) orgPeer(host, addr string) (string, bool) {
+	if r.Org == nil {
+		return "", false
+	}
+	if s, ok := r.Org.ServerByFQDN(host); ok {
+		return s.Name, true
+	}
+	ip, _, _ := net.SplitHostPort(addr)
+	for _, s := range r.Org.Servers {
+		for _, a := range s.Addresses {
+			if a == ip {
+				return s.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
+var errNotOffered = errors.New("X-EXPS not offered")
+
+// orgAuth authenticates this session to an organization server with
+// X-EXPS LOGIN (once per session).
+func (r *Remote) orgAuth(ctx context.Context, c *Conn, peer string) error {
+	if c.orgAuthed {
+		return nil
+	}
+	mechs, ok := c.Extensions()["X-EXPS"]
+	if !ok || !strings.Contains(" "+strings.ToUpper(mechs)+" ", " LOGIN ") {
+		return fmt.Errorf("%w: organization server %s did not offer X-EXPS LOGIN to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", errNotOffered, peer, r.HeloName)
+	}
+	if r.Self == "" || r.Secret == "" {
+		return fmt.Errorf("no organization credentials configured (organization.self, organization.password_file)")
+	}
+	rep, err := c.Cmd(ctx, 0, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(r.Self)))
+	if err == nil && rep.Code == 334 {
+		rep, err = c.Cmd(ctx, 0, "%s", base64.StdEncoding.EncodeToString([]byte(r.Secret)))
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Code != 235 {
+		return errors.New(rep.String())
+	}
+	c.orgAuthed = true
+	return nil
+}
+
+// props are the organization properties sent with XEXCH50: those that
+// came with the message from upstream, passed on as they are, or ours.
+func (r *Remote) props(m *queue.Message, idx []int) []byte {
+	if m.Env.OrgProps != nil {
+		return m.Env.OrgProps
+	}
+	p := orgauth.Props{Envelope: orgauth.EnvelopeProp{AuthSender: m.Env.AuthUser, OriginServer: r.Self}}
+	for _, i := range idx {
+		p.Recipients = append(p.Recipients, orgauth.RcptProp{Address: m.Env.Recipients[i].Addr})
+	}
+	b, err := p.Encode()
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func statusOf(r Reply) string {

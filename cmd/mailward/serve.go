@@ -65,7 +65,6 @@ func serve(ctx context.Context, cfg *config.Config) error {
 
 	dir := directory.New(cfg)
 	org, trust, err := loadOrg(cfg)
-	_ = org // the sending side uses it below (remote.Org)
 	if err != nil {
 		return err
 	}
@@ -91,6 +90,18 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	md.FSSync = boxSync
 	hops := deliver.NewHops()
 	remote := newRemote(cfg, hops)
+	remote.Events = ev
+	if trust != nil {
+		remote.Org, remote.Self = org, cfg.Organization.Self
+		remote.SuppressExternal = *cfg.Organization.SuppressExternal
+		if cfg.Organization.PasswordFile != "" {
+			b, err := os.ReadFile(cfg.Organization.PasswordFile)
+			if err != nil {
+				return fmt.Errorf("organization.password_file: %w", err)
+			}
+			remote.Secret = strings.TrimSpace(string(b))
+		}
+	}
 	defer remote.Close()
 	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev, Remote: remote.Deliver,
 		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: hops}
