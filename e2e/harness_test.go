@@ -93,7 +93,13 @@ func freePort(t *testing.T) string {
 // The config should say data_dir = "data" (relative to the config file).
 func startServer(t *testing.T, cfgTOML string) *server {
 	t.Helper()
-	dir := t.TempDir()
+	return startServerIn(t, t.TempDir(), cfgTOML)
+}
+
+// startServerIn is startServer in a directory the test prepared (files
+// the configuration names beside it).
+func startServerIn(t *testing.T, dir, cfgTOML string) *server {
+	t.Helper()
 	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log")}
 	port, sub := freePort(t), freePort(t)
 	for sub == port {

@@ -68,7 +68,9 @@ func (s *session) run() {
 			s.srv.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	s.reply("220 %s ESMTP mailward", s.srv.l.FQDN)
+	// The date in the greeting, as Exchange and sendmail give it, lets a
+	// peer check the clocks (mailward diag clock; Kerberos allows 5 min).
+	s.reply("220 %s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z))
 	for !s.quit {
 		line, err := s.readLine(s.srv.l.MaxLineLength)
 		if err == errLineTooLong {

@@ -2,7 +2,7 @@ package smtp
 
 import "testing"
 
-const greeting = "S: 220 mx1.example.test ESMTP mailward\n"
+const greeting = "S~ 220 mx1\\.example\\.test ESMTP mailward ready at [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} \\+0000\n"
 
 // ehloPlain is the EHLO answer of a listener without TLS or AUTH.
 const ehloPlain = `C: EHLO client.test

@@ -114,8 +114,15 @@ func cmdEvents(args []string) error {
 }
 
 func cmdDiag(args []string) error {
-	if len(args) == 0 || args[0] != "relay" {
-		return fmt.Errorf("diag: want 'relay'")
+	if len(args) == 0 {
+		return fmt.Errorf("diag: want relay, spn, fqdn, clock or auth")
+	}
+	switch args[0] {
+	case "spn", "fqdn", "clock", "auth":
+		return cmdDiagOrg(args[0], args[1:])
+	case "relay":
+	default:
+		return fmt.Errorf("diag: unknown check %q: want relay, spn, fqdn, clock or auth", args[0])
 	}
 	fs := flag.NewFlagSet("diag relay", flag.ContinueOnError)
 	var o diag.RelayOptions

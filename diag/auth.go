@@ -1,0 +1,167 @@
+package diag
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"mailward/deliver"
+	"mailward/orgauth"
+)
+
+// AuthOptions configure the organization authentication check.
+type AuthOptions struct {
+	Addr     string // peer "host:port"
+	HeloName string // our FQDN, as we send it in EHLO
+	Self     string // our server name (X-EXPS LOGIN user)
+	Secret   string // our LOGIN secret
+	Rcpt     string // a recipient the peer accepts; default "postmaster"
+	Timeout  time.Duration
+}
+
+// AuthStep is one step of the check.
+type AuthStep struct {
+	Name   string
+	Reply  string
+	OK     bool
+	Advice string // the likely cause, when not OK
+}
+
+// RunAuthCheck walks the path a message between organization servers
+// takes — connect, EHLO, STARTTLS, X-EXPS, MAIL/RCPT, XEXCH50 — and stops
+// at the first step that fails, naming its likely cause (seeds 000, 003).
+func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Rcpt == "" {
+		o.Rcpt = "postmaster"
+	}
+	var steps []AuthStep
+	add := func(name, reply string, ok bool, advice string) bool {
+		steps = append(steps, AuthStep{name, reply, ok, advice})
+		return ok
+	}
+	host, _, _ := net.SplitHostPort(o.Addr)
+	c, err := deliver.Dial(ctx, o.Addr, host, deliver.ClientOptions{HeloName: o.HeloName, TLS: deliver.TLSOpportunistic,
+		Timeouts: deliver.Timeouts{Connect: o.Timeout, Greeting: o.Timeout, Command: o.Timeout}})
+	if err != nil {
+		var re *deliver.ReplyError
+		switch {
+		case errors.As(err, &re):
+			add("connect, EHLO, STARTTLS", re.Error(), false, "the peer refused the session: see its reply")
+		case errors.Is(err, deliver.ErrTLSHandshake):
+			add("STARTTLS", err.Error(), false, "the TLS handshake failed: certificates or TLS versions")
+		default:
+			add("connect", err.Error(), false, "connection refused or dropped: the service is down, or a firewall blocks port or verbs")
+		}
+		return steps
+	}
+	defer c.Quit()
+	add("connect and greeting", c.Greeting().String(), true, "")
+	if t, ok := ParseGreetingTime(c.Greeting().String()); ok {
+		skew := time.Since(t)
+		if skew < 0 {
+			skew = -skew
+		}
+		if skew > MaxClockSkew {
+			add("clock", fmt.Sprintf("peer clock differs by %s", skew.Round(time.Second)), false,
+				"clock skew over 5 minutes: Kerberos rejects the ticket (KRB_AP_ERR_SKEW); synchronise the clocks (NTP)")
+			return steps
+		}
+	}
+	tlsNote := "no STARTTLS offered"
+	if c.TLS() {
+		tlsNote = "STARTTLS done, EHLO sent again"
+	}
+	add("EHLO as "+o.HeloName, tlsNote, true, "")
+	mechs, ok := c.Extensions()["X-EXPS"]
+	if !add("X-EXPS offered", "X-EXPS "+mechs, ok,
+		"the peer did not offer X-EXPS: our EHLO name "+o.HeloName+" is not a server of the organization in its directory (a wrong or spoofed FQDN, or replication not done), or org_auth is off on its virtual server; where the peer requires TLS, X-EXPS comes only after STARTTLS and a new EHLO") {
+		return steps
+	}
+	if o.Self == "" || o.Secret == "" {
+		add("X-EXPS LOGIN", "no credentials configured", false, "set organization.self and organization.password_file")
+		return steps
+	}
+	r, err := c.Cmd(ctx, o.Timeout, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(o.Self)))
+	if err == nil && r.Code == 334 {
+		r, err = c.Cmd(ctx, o.Timeout, "%s", base64.StdEncoding.EncodeToString([]byte(o.Secret)))
+	}
+	switch {
+	case err != nil:
+		add("X-EXPS LOGIN", err.Error(), false, "the connection dropped during authentication: firewall or packet loss")
+		return steps
+	case r.Code == 454:
+		add("X-EXPS LOGIN", r.String(), false, "temporary authentication failure (seed 003): the peer's directory does not know our account yet (replication), clock skew, a missing or duplicate SPN, or the KDC unreachable; see event 1035 on the peer")
+		return steps
+	case r.Code != 235:
+		add("X-EXPS LOGIN", r.String(), false, "credentials refused: reset this server's account secret (password_file here, password_hash in the directory)")
+		return steps
+	}
+	add("X-EXPS LOGIN", r.String(), true, "")
+	if r, err = c.Cmd(ctx, o.Timeout, "MAIL FROM:<>"); err != nil || r.Code != 250 {
+		add("MAIL FROM:<>", replyOr(r, err), false, "the peer refused the null sender")
+		return steps
+	}
+	if r, err = c.Cmd(ctx, o.Timeout, "RCPT TO:<%s>", o.Rcpt); err != nil || r.Code/100 != 2 {
+		add("RCPT TO:<"+o.Rcpt+">", replyOr(r, err), false, "pick a recipient the peer accepts with --rcpt")
+		return steps
+	}
+	blob, _ := (&orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: o.Self}}).Encode()
+	r, err = c.Cmd(ctx, o.Timeout, "XEXCH50 %d 2", len(blob))
+	if err == nil && r.Code == 354 {
+		if err = c.WriteRaw(blob); err == nil {
+			r, err = c.ReadReply(ctx, o.Timeout)
+		}
+	}
+	switch {
+	case err != nil && (errors.Is(err, io.EOF) || strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "timeout")):
+		add("XEXCH50", err.Error(), false, "the verb was blocked or the connection dropped (a firewall inspecting SMTP, or packet loss) — not a refusal by the peer")
+	case err != nil:
+		add("XEXCH50", err.Error(), false, "the connection failed during XEXCH50")
+	case r.Code == 504 || r.Code == 505:
+		add("XEXCH50", r.String(), false, "not authenticated for XEXCH50: authentication did not happen in this session (after STARTTLS it must be repeated)")
+	case r.Code == 550:
+		add("XEXCH50", r.String(), false, "a DENY send-as entry applies to this server (directly or through a group); see event 1711 on the peer")
+	case r.Code == 500 || r.Code == 502:
+		add("XEXCH50", r.String(), false, "the peer does not know XEXCH50: it is not an organization server")
+	case r.Code != 250:
+		add("XEXCH50", r.String(), false, "unexpected reply")
+	default:
+		add("XEXCH50", r.String(), true, "")
+	}
+	c.Cmd(ctx, o.Timeout, "RSET")
+	return steps
+}
+
+func replyOr(r deliver.Reply, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return r.String()
+}
+
+// WriteAuthReport prints the steps and a verdict; ok is false when a step failed.
+func WriteAuthReport(w io.Writer, steps []AuthStep) (ok bool) {
+	ok = true
+	for _, s := range steps {
+		mark := "ok  "
+		if !s.OK {
+			mark, ok = "FAIL", false
+		}
+		fmt.Fprintf(w, "%s %-28s %s\n", mark, s.Name, s.Reply)
+		if !s.OK {
+			fmt.Fprintf(w, "     likely cause: %s\n", s.Advice)
+		}
+	}
+	if ok {
+		fmt.Fprintln(w, "the organization path works: authenticated, and XEXCH50 accepted")
+	}
+	return ok
+}

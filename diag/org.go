@@ -1,0 +1,146 @@
+package diag
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"mailward/config"
+	"mailward/directory"
+)
+
+// WriteSPNReport lists the service principal names of one server (or of
+// all, when server is ""), as seed 003's "setspn -L" does, with what is
+// wrong with each: every expected SPN must be registered exactly once in
+// the whole directory. It returns the number of problems found.
+func WriteSPNReport(w io.Writer, org *directory.Org, server string) (int, error) {
+	problems := 0
+	dups := org.DuplicateSPNs()
+	found := false
+	for i := range org.Servers {
+		s := &org.Servers[i]
+		if server != "" && !strings.EqualFold(server, s.Name) && !strings.EqualFold(server, s.FQDN) {
+			continue
+		}
+		found = true
+		fmt.Fprintf(w, "Registered ServicePrincipalNames for %s (%s):\n", s.Name, s.FQDN)
+		have := map[string]bool{}
+		for _, spn := range s.SPNs {
+			have[strings.ToLower(spn)] = true
+			note := ""
+			if holders, ok := dups[strings.ToLower(spn)]; ok {
+				note = "  DUPLICATE: also on " + strings.Join(others(holders, s.Name), ", ")
+				problems++
+			}
+			fmt.Fprintf(w, "\t%s%s\n", spn, note)
+		}
+		for _, spn := range directory.ExpectedSPNs(s) {
+			if !have[strings.ToLower(spn)] {
+				fmt.Fprintf(w, "\t%s  MISSING: Kerberos authentication to this name fails (454 4.7.0)\n", spn)
+				problems++
+			}
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("diag spn: no server %q in the organization", server)
+	}
+	return problems, nil
+}
+
+func others(list []string, self string) []string {
+	var out []string
+	seen := false
+	for _, s := range list {
+		if s == self && !seen {
+			seen = true
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// WriteDuplicateSPNs searches the whole directory for SPNs registered more
+// than once (seed 003's "setspn -X") and prints each group; the last line
+// is "found N group(s) of duplicate SPNs." It returns N.
+func WriteDuplicateSPNs(w io.Writer, org *directory.Org) int {
+	dups := org.DuplicateSPNs()
+	keys := make([]string, 0, len(dups))
+	for k := range dups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(w, "Checking organization %q for duplicate SPNs\n", org.Name)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s is registered on: %s\n", k, strings.Join(dups[k], ", "))
+	}
+	fmt.Fprintf(w, "found %d group(s) of duplicate SPNs.\n", len(keys))
+	return len(keys)
+}
+
+// WriteFQDNReport checks the names this server gives itself against the
+// organization directory (seed 000: the EHLO name decides trust; a wrong
+// FQDN makes the other servers treat us as a stranger). It returns the
+// number of problems.
+func WriteFQDNReport(w io.Writer, cfg *config.Config, org *directory.Org) int {
+	problems := 0
+	self := cfg.Organization.Self
+	var entry *directory.OrgServer
+	if self != "" {
+		if s, ok := org.ServerByName(self); ok {
+			entry = s
+		}
+	}
+	fmt.Fprintf(w, "server.fqdn: %s\n", cfg.Server.FQDN)
+	switch {
+	case len(org.Servers) == 0:
+		fmt.Fprintln(w, "no organization configured: every peer is external")
+		return 0
+	case self == "":
+		fmt.Fprintln(w, "PROBLEM: organization.self is not set: this server does not know which directory entry it is")
+		problems++
+	case entry == nil:
+		fmt.Fprintf(w, "PROBLEM: organization.self %q is not a server of the organization\n", self)
+		problems++
+	default:
+		fmt.Fprintf(w, "directory entry %s: fqdn %s\n", entry.Name, entry.FQDN)
+	}
+	for _, l := range cfg.Listeners {
+		fmt.Fprintf(w, "virtual server %s: greets and sends EHLO as %s", l.Name, l.FQDN)
+		if entry != nil && !strings.EqualFold(l.FQDN, entry.FQDN) {
+			fmt.Fprintf(w, "  PROBLEM: not %s, the name the organization knows: peers will not offer X-EXPS and will refuse XEXCH50 with 504\n", entry.FQDN)
+			problems++
+			continue
+		}
+		fmt.Fprintln(w)
+	}
+	if entry != nil && !strings.EqualFold(cfg.Server.FQDN, entry.FQDN) {
+		fmt.Fprintf(w, "PROBLEM: outbound EHLO name %s is not %s: organization servers will treat this server as a stranger\n", cfg.Server.FQDN, entry.FQDN)
+		problems++
+	}
+	fmt.Fprintf(w, "%d problem(s) found\n", problems)
+	return problems
+}
+
+// MaxClockSkew is Kerberos's default tolerance (seed 003: all clocks
+// within 5 minutes).
+const MaxClockSkew = 5 * time.Minute
+
+// ParseGreetingTime reads the date an SMTP greeting carries ("220 host
+// ESMTP ... ready at Mon, 02 Jan 2006 15:04:05 -0700", as mailward and
+// Exchange give it).
+func ParseGreetingTime(greeting string) (time.Time, bool) {
+	fields := strings.Fields(greeting)
+	for i := 0; i+6 <= len(fields); i++ {
+		cand := strings.Join(fields[i:i+6], " ")
+		if t, err := time.Parse(time.RFC1123Z, cand); err == nil {
+			return t, true
+		}
+		if t, err := time.Parse(time.RFC1123, cand); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}

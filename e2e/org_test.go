@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An organization of two mailward servers on loopback (seed 000): mx1
+// relays example.test to mx2, which holds the mailboxes. LOGIN between
+// them (the Kerberos variant is in orgauth's tests).
+
+const orgDirectory = `
+[[server]]
+name = "mx1"
+fqdn = "mx1.example.test"
+auth = "login"
+password_hash = "$2a$10$.OVCvNJWJ/Oq8rRK1B5h1.DZaZXalHwFYqtaiBbingugcFgxnT7oG"
+[[server]]
+name = "mx7"
+fqdn = "mx7.example.test"
+auth = "login"
+password_hash = "$2a$10$.OVCvNJWJ/Oq8rRK1B5h1.DZaZXalHwFYqtaiBbingugcFgxnT7oG"
+[[server]]
+name = "mx2"
+fqdn = "mx2.example.test"
+addresses = ["127.0.0.1"]
+auth = "login"
+password_hash = "$2a$10$.OVCvNJWJ/Oq8rRK1B5h1.DZaZXalHwFYqtaiBbingugcFgxnT7oG"
+[[group]]
+name = "domain-servers"
+members = ["mx1", "mx2", "mx7"]
+[[group]]
+name = "infrastructure"
+members = ["domain-servers"]
+[[permission]]
+right = "send-as"
+principal = "domain-servers"
+type = "allow"
+`
+
+const orgMX2 = `
+[server]
+fqdn = "mx2.example.test"
+default_domain = "example.test"
+data_dir = "data"
+[diagnostics]
+smtp_receive = "maximum"
+auth = "maximum"
+[[domain]]
+name = "example.test"
+[[mailbox]]
+address = "bob@example.test"
+[[listener]]
+name = "default"
+address = "127.0.0.1:{{PORT}}"
+tls = "starttls"
+org_auth = ["LOGIN"]
+[organization]
+self = "mx2"
+file = "organization.toml"
+`
+
+const orgMX1 = `
+[server]
+fqdn = "%s"
+default_domain = "relay.example.test"
+data_dir = "data"
+[diagnostics]
+smtp_send = "medium"
+[[domain]]
+name = "relay.example.test"
+[[listener]]
+name = "default"
+address = "127.0.0.1:{{PORT}}"
+tls = "none"
+relay_networks = ["127.0.0.1/32"]
+[[route]]
+domain = "example.test"
+smart_host = "%s"
+[queue]
+retry_schedule = ["1s"]
+[organization]
+self = "%s"
+file = "organization.toml"
+password_file = "secret"
+`
+
+// startOrgServer writes the shared directory and secret beside the config.
+func startOrgServer(t *testing.T, cfg, directory string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "organization.toml"), []byte(directory), 0o600)
+	os.WriteFile(filepath.Join(dir, "secret"), []byte("mx1-secret\n"), 0o600)
+	return startServerIn(t, dir, cfg)
+}
+
+func startOrg(t *testing.T, mx1FQDN, mx1Self, mx2Directory string) (mx1, mx2 *server) {
+	t.Helper()
+	mx2 = startOrgServer(t, orgMX2, mx2Directory)
+	mx1 = startOrgServer(t, fmt.Sprintf(orgMX1, mx1FQDN, mx2.Addr, mx1Self), orgDirectory)
+	return mx1, mx2
+}
+
+func delivered(t *testing.T, s *server, addr string, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) for %s", n, addr), func() bool { return len(s.Maildir(addr)) >= n })
+}
+
+// The properties mx1 sends arrive attached on mx2, after X-EXPS.
+func TestOrgPropertiesArrive(t *testing.T) {
+	mx1, mx2 := startOrg(t, "mx1.example.test", "mx1", orgDirectory)
+	relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "org")
+	delivered(t, mx2, "bob@example.test", 1)
+	if len(mx2.EventsFor(1031, "mechanism", "X-EXPS LOGIN")) != 1 {
+		t.Errorf("mx2 did not log the X-EXPS authentication of mx1")
+	}
+	if recs := mx2.Events(1712); len(recs) != 1 || recs[0].Fields["server"] != "mx1" {
+		t.Errorf("mx2 did not accept organization properties from mx1: %+v", recs)
+	}
+	if n := len(mx1.Events(7004)) + len(mx1.Events(7006)); n != 0 {
+		t.Errorf("mx1 logged %d XEXCH50/auth failures", n)
+	}
+}
+
+// Seed 000: a wrong FQDN makes mx1 a stranger to mx2: no X-EXPS offered,
+// XEXCH50 refused with 504, events 7006 and 7004; the mail still arrives.
+func TestOrgWrongFQDN(t *testing.T) {
+	mx1, mx2 := startOrg(t, "wrong.example.test", "mx1", orgDirectory)
+	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "wrong fqdn")
+	delivered(t, mx2, "bob@example.test", 1)
+	recs := waitEvents(t, mx1, 7004, id, 1, 10*time.Second)
+	if !strings.Contains(recs[0].Message, "504 Need to authenticate first") {
+		t.Errorf("7004 does not carry the 504: %s", recs[0].Message)
+	}
+	if len(mx1.Events(7006)) == 0 || len(mx1.Events(7010)) == 0 {
+		t.Errorf("want events 7006 and 7010 on mx1")
+	}
+	if len(mx2.Events(1712)) != 0 {
+		t.Errorf("properties were accepted from a stranger")
+	}
+}
+
+// Seed 000: a DENY on the servers group, or on a group it is nested in,
+// refuses XEXCH50 with its own 5xx and event; the mail still arrives.
+func TestOrgDenySendAs(t *testing.T) {
+	for _, on := range []string{"domain-servers", "infrastructure"} {
+		t.Run(on, func(t *testing.T) {
+			deny := orgDirectory + "[[permission]]\nright = \"send-as\"\nprincipal = \"" + on + "\"\ntype = \"deny\"\n"
+			mx1, mx2 := startOrg(t, "mx1.example.test", "mx1", deny)
+			id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "deny")
+			delivered(t, mx2, "bob@example.test", 1)
+			recs := waitEvents(t, mx1, 7004, id, 1, 10*time.Second)
+			if !strings.Contains(recs[0].Message, "550 5.7.1 Permission denied: SendAs is denied for mx1") {
+				t.Errorf("7004: %s", recs[0].Message)
+			}
+			if r := mx2.Events(1711); len(r) != 1 || !strings.Contains(r[0].Message, on) {
+				t.Errorf("mx2 event 1711 should name the DENY on %s: %+v", on, r)
+			}
+		})
+	}
+}
+
+// Seed 003: mx2 cannot find mx1's account (directory replication not
+// done): 454 4.7.0, event 1035; mx1 keeps the message with the seed's
+// last error, and delivers once mx2 knows the account.
+func TestOrgTemporaryAuthFailure(t *testing.T) {
+	lagging := strings.Replace(orgDirectory, "name = \"mx7\"\nfqdn = \"mx7.example.test\"", "name = \"mx8\"\nfqdn = \"mx8.example.test\"", 1)
+	lagging = strings.Replace(lagging, `"mx1", "mx2", "mx7"`, `"mx1", "mx2", "mx8"`, 1)
+	// mx1 calls itself mx7 with mx7's FQDN; mx2's directory lacks mx7.
+	mx2 := startOrgServer(t, orgMX2, strings.Replace(lagging, `fqdn = "mx8.example.test"`, `fqdn = "mx7.example.test"`, 1))
+	mx1 := startOrgServer(t, fmt.Sprintf(orgMX1, "mx7.example.test", mx2.Addr, "mx7"), orgDirectory)
+	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "lag")
+	want := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
+	waitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+		got, _ := queueLastError(t, mx1, mx2.Addr, id)
+		return got == want
+	})
+	if r := mx2.Events(1035); len(r) == 0 || !strings.Contains(r[0].Message, "The authentication mechanism is LOGIN") {
+		t.Errorf("mx2 event 1035: %+v", r)
+	}
+	if len(mx2.Maildir("bob@example.test")) != 0 {
+		t.Fatal("delivered without authentication")
+	}
+	// Replication catches up: mx2 learns the account, restarts; the next
+	// retry delivers.
+	os.WriteFile(filepath.Join(mx2.Dir, "organization.toml"), []byte(orgDirectory), 0o600)
+	mx2.Restart()
+	delivered(t, mx2, "bob@example.test", 1)
+}
+
+// SuppressExternal (seed 000): a next hop outside the organization never
+// gets XEXCH50, even when it advertises it; turned off, it does.
+func TestOrgSuppressExternal(t *testing.T) {
+	for _, suppress := range []bool{true, false} {
+		t.Run(fmt.Sprint("suppress_external=", suppress), func(t *testing.T) {
+			// 127.0.0.3: not an address of any organization server.
+			port := freePortOn(t, "127.0.0.3")
+			ext := startFakeSMTP(t, fmt.Sprintf("127.0.0.3:%d", port), "mail.partner.test")
+			ext.SetExtensions("PIPELINING", "XEXCH50")
+			cfg := fmt.Sprintf(orgMX1, "mx1.example.test", fmt.Sprintf("127.0.0.3:%d", port), "mx1") +
+				fmt.Sprintf("suppress_external = %v\n", suppress)
+			mx1 := startOrgServer(t, strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1), orgDirectory)
+			relayMsg(t, mx1, "<alice@relay.example.test>", "<someone@partner.test>", "external")
+			waitFor(t, 10*time.Second, "delivery to the partner", func() bool { return ext.Count() == 1 })
+			if got := ext.CountCommands("XEXCH50"); (got == 0) != suppress {
+				t.Fatalf("XEXCH50 sent %d times with suppress_external=%v", got, suppress)
+			}
+		})
+	}
+}
