@@ -20,6 +20,10 @@ Usage:
                                           the queue viewer (mailward queue help)
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
   mailward diag    relay --host H --port P [--local-domain D]
+  mailward diag    spn [--server S] [--duplicates] --config FILE
+  mailward diag    fqdn --config FILE
+  mailward diag    clock HOST:PORT
+  mailward diag    auth HOST:PORT --config FILE [--rcpt ADDR]
   mailward version
 `
 

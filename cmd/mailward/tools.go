@@ -41,6 +41,11 @@ func cmdConfig(args []string) error {
 		for _, w := range warns {
 			fmt.Printf("warning: organization: %s\n", w)
 		}
+		if self := cfg.Organization.Self; self != "" && len(org.Servers) > 0 {
+			if _, ok := org.ServerByName(self); !ok {
+				errs = append(errs, fmt.Sprintf("organization.self %q is not a server of the organization", self))
+			}
+		}
 		if len(errs) > 0 {
 			return fmt.Errorf("organization: %s", strings.Join(errs, "; "))
 		}
