@@ -35,9 +35,14 @@ type OrgServer struct {
 	// SPNs are the service principal names registered for the server
 	// (seed 003: SMTP/<name>, SMTP/<fqdn>, SMTPSVC/<name>, SMTPSVC/<fqdn>).
 	SPNs []string `toml:"spns"`
-	// Auth is how it authenticates to the others: "gssapi" or "login".
+	// Auth is how the others authenticate to it — a sending server uses
+	// the *receiving* server's entry: "gssapi" (Kerberos, X-EXPS GSSAPI to
+	// SMTP/<fqdn>: the server has its SPNs and a keytab) or "login" (the
+	// sender gives its LOGIN secret, checked against the sender's own
+	// password_hash).
 	Auth string `toml:"auth"`
-	// PasswordHash is the bcrypt hash of its LOGIN secret.
+	// PasswordHash is the bcrypt hash of its LOGIN secret (what it proves
+	// itself with to servers whose entry says "login").
 	PasswordHash string `toml:"password_hash"`
 }
 

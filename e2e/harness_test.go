@@ -67,6 +67,8 @@ type server struct {
 	MailboxDir     string
 	Addr           string // 127.0.0.1:{{PORT}}
 	SubmissionAddr string // 127.0.0.1:{{SUBMISSION_PORT}} (if the config uses it)
+	// Env is added to the process environment at each (re)start.
+	Env []string
 
 	logPath string
 	mu      sync.Mutex
@@ -100,7 +102,14 @@ func startServer(t *testing.T, cfgTOML string) *server {
 // the configuration names beside it).
 func startServerIn(t *testing.T, dir, cfgTOML string) *server {
 	t.Helper()
-	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log")}
+	return startServerEnv(t, dir, cfgTOML, nil)
+}
+
+// startServerEnv is startServerIn with variables added to the server's
+// environment.
+func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
+	t.Helper()
+	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log"), Env: env}
 	port, sub := freePort(t), freePort(t)
 	for sub == port {
 		sub = freePort(t)
@@ -134,6 +143,9 @@ func (s *server) start() {
 	fmt.Fprintf(logf, "=== mailward serve --config %s (%s)\n", s.Config, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(binary, "serve", "--config", s.Config)
 	cmd.Dir = s.Dir
+	if len(s.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -34,9 +34,12 @@ type Initiator struct {
 	Clock   func() time.Time
 	AuthzID string // authorization identity to ask for ("" = none)
 
-	mu  sync.Mutex
-	cl  *client.Client
-	cfg *config.Config
+	mu    sync.Mutex
+	cl    *client.Client
+	users map[*client.Client]int // sessions being prepared with each client
+	// retired: clients Reset while in use, destroyed by their last user.
+	retired map[*client.Client]bool
+	cfg     *config.Config
 }
 
 func (i *Initiator) now() time.Time {
@@ -46,11 +49,14 @@ func (i *Initiator) now() time.Time {
 	return time.Now().UTC()
 }
 
-// client returns the logged-in gokrb5 client, logging in on first use.
+// client returns the logged-in gokrb5 client, logging in on first use,
+// and counts the caller as a user of it: release it when done, so that a
+// concurrent Reset never destroys a client in use.
 func (i *Initiator) client() (*client.Client, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.cl != nil {
+		i.use(i.cl)
 		return i.cl, nil
 	}
 	if i.Keytab == nil || i.Principal == "" {
@@ -79,18 +85,50 @@ func (i *Initiator) client() (*client.Client, error) {
 		return nil, classifyClient(err)
 	}
 	i.cl = cl
+	i.use(cl)
 	return cl, nil
 }
 
+func (i *Initiator) use(cl *client.Client) {
+	if i.users == nil {
+		i.users = map[*client.Client]int{}
+	}
+	i.users[cl]++
+}
+
+// release ends a use of cl; a client retired meanwhile is destroyed by
+// its last user.
+func (i *Initiator) release(cl *client.Client) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.users[cl]--; i.users[cl] > 0 {
+		return
+	}
+	delete(i.users, cl)
+	if i.retired[cl] {
+		delete(i.retired, cl)
+		cl.Destroy()
+	}
+}
+
 // Reset forgets the TGT and the cached service tickets: the next session
-// logs in again.
+// logs in again. Safe while other sessions are being prepared: their
+// client is destroyed when they are done with it.
 func (i *Initiator) Reset() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.cl != nil {
-		i.cl.Destroy()
-		i.cl = nil
+	if i.cl == nil {
+		return
 	}
+	if i.users[i.cl] > 0 {
+		if i.retired == nil {
+			i.retired = map[*client.Client]bool{}
+		}
+		i.retired[i.cl] = true
+	} else {
+		i.cl.Destroy()
+	}
+	i.cl = nil
 }
 
 // Close releases the cached credentials (same as Reset).
@@ -134,6 +172,7 @@ func (i *Initiator) NewClientSession(service, host string) (*ClientSession, erro
 	if err != nil {
 		return nil, err
 	}
+	defer i.release(cl)
 	spn := service + "/" + host
 	tkt, key, err := cl.GetServiceTicket(spn)
 	if err != nil {

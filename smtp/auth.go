@@ -18,6 +18,10 @@ func (s *session) cmdAuth(arg string) {
 	l := s.srv.l
 	mech, initial, _ := strings.Cut(strings.TrimSpace(arg), " ")
 	mech = strings.ToUpper(mech)
+	if mech == "GSSAPI" {
+		s.authGSSAPI(initial)
+		return
+	}
 	switch {
 	case len(l.Auth) == 0:
 		s.fail("502 5.5.1 AUTH not available")
@@ -66,6 +70,32 @@ func (s *session) cmdAuth(arg string) {
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
 	s.reply("235 2.7.0 Authentication successful")
+}
+
+// authGSSAPI is AUTH GSSAPI: the organization's Kerberos authentication
+// (as X-EXPS GSSAPI) for servers of the organization, which is how
+// ordinary SASL clients (Cyrus, MIT GSS-API) speak it. It sets the
+// organization peer, not a user login.
+func (s *session) authGSSAPI(initial string) {
+	l := s.srv.l
+	_, isOrg := s.orgServer()
+	switch {
+	case s.helo == "" || !s.esmtp:
+		s.fail("503 5.5.1 Send EHLO first")
+	case s.orgPeer != "" || s.authUser != "":
+		s.fail("503 5.5.1 Already authenticated")
+	case s.env != nil:
+		s.fail("503 5.5.1 AUTH not permitted during a mail transaction")
+	case s.srv.opt.Org == nil || !contains(l.OrgAuth, "GSSAPI"):
+		s.fail("504 5.5.4 Unrecognized authentication type")
+	case !isOrg:
+		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
+		s.fail("504 5.7.4 GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
+	case !s.tls && l.TLS != "none":
+		s.fail("538 5.7.11 Encryption required: STARTTLS, then EHLO, then AUTH")
+	default:
+		s.orgGSSAPI("AUTH", initial)
+	}
 }
 
 // challenge sends a 334 and reads the client's base64 answer. "*"

@@ -66,8 +66,17 @@ func (s *session) hello(arg string, extended bool) {
 	if s.srv.opt.TLS != nil && !s.tls {
 		lines = append(lines, "STARTTLS")
 	}
+	var auth []string
 	if s.authOffered() {
-		lines = append(lines, "AUTH "+strings.Join(l.Auth, " "))
+		auth = append(auth, l.Auth...)
+	}
+	if s.gssapiOffered() {
+		// Kerberos for servers of the organization only (seed 000: the
+		// EHLO name decides trust), as X-EXPS.
+		auth = append(auth, "GSSAPI")
+	}
+	if len(auth) > 0 {
+		lines = append(lines, "AUTH "+strings.Join(auth, " "))
 	}
 	if s.orgAuthOffered() {
 		lines = append(lines, "X-EXPS "+strings.Join(l.OrgAuth, " "))

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"strconv"
@@ -18,6 +19,12 @@ type Org interface {
 	ServerByFQDN(helo string) (string, bool)
 	CheckLogin(user, password string) (server string, ok bool, err error)
 	SendAs(server string) directory.Decision
+	// ServerByPrincipal maps a Kerberos client principal (and the
+	// authorization identity it asked for) to a server (GSSAPI).
+	ServerByPrincipal(principal, authzid string) (server string, err error)
+	// SPNProblem names what is wrong, in the directory, with the SPNs of
+	// the server answering as fqdn ("" when nothing is).
+	SPNProblem(fqdn string) string
 }
 
 // orgServer is the organization server the EHLO name claims to be, when
@@ -77,12 +84,115 @@ func (s *session) cmdXEXPS(arg string) {
 		}
 		server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
 		s.orgAuthResult(mech, user, server, good, err)
-	default:
-		// GSSAPI is wired by the Kerberos acceptor (orgauth) when a keytab
-		// is configured; without one the mechanism cannot work here.
-		s.srv.ev.Emit(events.OrgAuthTemporary, "connector", l.Name, "mechanism", mech, "ip", s.ip, "error", "NoKeytab")
+	case "GSSAPI":
+		s.orgGSSAPI("X-EXPS", initial)
+	}
+}
+
+// gssapiOffered: AUTH GSSAPI is offered on the same terms as X-EXPS (to
+// servers of the organization only, after TLS where the virtual server
+// has it), when the listener takes GSSAPI from them.
+func (s *session) gssapiOffered() bool {
+	return s.orgAuthOffered() && contains(s.srv.l.OrgAuth, "GSSAPI")
+}
+
+// orgGSSAPI runs SASL GSSAPI (RFC 4752) for an organization server, as
+// X-EXPS GSSAPI or AUTH GSSAPI: challenges are 334 lines in base64, an
+// empty one is "334 " (RFC 4954). The ticket is verified with the
+// listener's keytab for SMTP/<listener FQDN> (SMTPSVC/ and smtp/ too),
+// and the client principal must be a server of the organization.
+//
+// Temporary failures — no keytab, an SPN missing or duplicated in the
+// directory, clock skew, a stale or wrong keytab, a replay — answer 454
+// 4.7.0 with event 1035 naming the cause, so the sender keeps the message
+// (seed 003); a refused ticket or a principal that is not a server of the
+// organization answer 535 5.7.8 with event 1704.
+func (s *session) orgGSSAPI(verb, initial string) {
+	l := s.srv.l
+	const mech = "GSSAPI"
+	temporary := func(name, detail string) {
+		kv := []any{"connector", l.Name, "mechanism", mech, "ip", s.ip, "error", name, "helo", s.helo}
+		if detail != "" {
+			kv = append(kv, "detail", detail)
+		}
+		s.srv.ev.Emit(events.OrgAuthTemporary, kv...)
 		s.reply("454 4.7.0 Temporary authentication failure")
 	}
+	denied := func(who, name, detail string) {
+		kv := []any{"connector", l.Name, "server", who, "ip", s.ip, "mechanism", verb + " " + mech, "error", name}
+		if detail != "" {
+			kv = append(kv, "detail", detail)
+		}
+		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
+		s.sleep(s.srv.authDelay(s.ip, time.Now()))
+		s.fail("535 5.7.8 Authentication credentials invalid")
+	}
+	acc := s.srv.opt.GSSAPI
+	if acc == nil {
+		// Integrated (Kerberos) authentication is not enabled on this
+		// server: organization.keytab is not set.
+		temporary("NoKeytab", "organization.keytab is not set")
+		return
+	}
+	if p := s.srv.opt.Org.SPNProblem(l.FQDN); p != "" {
+		temporary(p, "")
+		return
+	}
+	var resp []byte
+	switch initial {
+	case "":
+		var ok bool
+		if resp, ok = s.challenge(""); !ok {
+			return
+		}
+	case "=":
+		resp = []byte{}
+	default:
+		var err error
+		if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
+			s.fail("501 5.5.2 Cannot decode response")
+			return
+		}
+	}
+	claimed, _ := s.orgServer()
+	ss := acc.NewServerSession("SMTP", l.FQDN)
+	// RFC 4752 takes three client messages; one more is a broken client.
+	for n := 0; ; n++ {
+		chal, done, err := ss.Step(resp)
+		if err != nil {
+			var ae *orgauth.AuthError
+			if !errors.As(err, &ae) {
+				ae = &orgauth.AuthError{Kind: orgauth.LogonDenied, Err: err}
+			}
+			if ae.Temporary() {
+				temporary(ae.Name(), ae.Error())
+			} else {
+				denied(claimed, ae.Name(), ae.Error())
+			}
+			return
+		}
+		if done {
+			break
+		}
+		if n == 3 {
+			denied(claimed, orgauth.LogonDeniedName, "SASL GSSAPI exchange did not finish")
+			return
+		}
+		var ok bool
+		if resp, ok = s.challenge(base64.StdEncoding.EncodeToString(chal)); !ok {
+			return
+		}
+	}
+	principal := ss.Principal()
+	server, err := s.srv.opt.Org.ServerByPrincipal(principal, ss.AuthzID())
+	if err != nil {
+		denied(principal, orgauth.LogonDeniedName, err.Error())
+		return
+	}
+	s.orgPeer = server
+	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
+		"principal", principal)
+	s.reply("235 2.7.0 Authentication successful")
 }
 
 // orgAuthResult answers an X-EXPS exchange. A failure to verify is

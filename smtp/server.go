@@ -21,6 +21,7 @@ import (
 
 	"mailward/config"
 	"mailward/events"
+	"mailward/orgauth"
 	"mailward/policy"
 	"mailward/queue"
 )
@@ -66,6 +67,10 @@ type Options struct {
 	// Org, when set, lets organization servers authenticate with X-EXPS
 	// and pass properties with XEXCH50 (listener org_auth).
 	Org Org
+	// GSSAPI verifies the Kerberos tickets of organization servers
+	// (X-EXPS GSSAPI, AUTH GSSAPI); nil when organization.keytab is not
+	// set, and GSSAPI then answers 454 (event 1035, NoKeytab).
+	GSSAPI *orgauth.Acceptor
 }
 
 // Server is one virtual server.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +92,9 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	hops := deliver.NewHops()
 	remote := newRemote(cfg, hops)
 	remote.Events = ev
+	// On by default even without an [organization]: a server that knows
+	// no organization has nobody to send properties to.
+	remote.SuppressExternal = *cfg.Organization.SuppressExternal
 	if trust != nil {
 		remote.Org, remote.Self = org, cfg.Organization.Self
 		remote.SuppressExternal = *cfg.Organization.SuppressExternal
@@ -101,6 +105,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 			}
 			remote.Secret = strings.TrimSpace(string(b))
 		}
+	}
+	acceptor, err := kerberos(cfg, trust, remote, logger)
+	if err != nil {
+		return err
 	}
 	defer remote.Close()
 	cat := &categorize.Categorizer{Dir: dir, Maildir: md, Events: ev, Remote: remote.Deliver,
@@ -155,6 +163,10 @@ func serve(ctx context.Context, cfg *config.Config) error {
 			Events: ev, Logger: logger, Version: version}
 		if trust != nil {
 			opt.Org = trust
+			opt.GSSAPI = acceptor
+			if acceptor == nil && slices.Contains(l.OrgAuth, "GSSAPI") {
+				logger.Warn("org_auth offers GSSAPI but organization.keytab is not set: it answers 454 (event 1035, NoKeytab)", "connector", l.Name)
+			}
 		}
 		if l.TLS != "none" {
 			opt.TLS = tlsConf
@@ -197,7 +209,49 @@ func loadOrg(cfg *config.Config) (*directory.Org, *orgauth.Trust, error) {
 			return nil, nil, fmt.Errorf("organization.self %q is not a server of the organization", cfg.Organization.Self)
 		}
 	}
-	return org, &orgauth.Trust{Org: org}, nil
+	return org, &orgauth.Trust{Org: org, Self: cfg.Organization.Self, Realm: cfg.Organization.Realm}, nil
+}
+
+// clockOffsetEnv is a test hook: it shifts the clock this server's
+// Kerberos acceptor and initiator use (a Go duration, "10m"), to stand in
+// for a server whose clock is off — a Go binary's clock cannot be shifted
+// from outside. Never set it in production.
+const clockOffsetEnv = "MAILWARD_TEST_CLOCK_OFFSET"
+
+// kerberos builds the GSSAPI acceptor (for the listeners) and the
+// initiator (for remote delivery to organization servers) from
+// organization.keytab, krb5_conf and realm. Without a keytab there is
+// neither. The initiator logs in to the KDC on first use, so a KDC that
+// is down at start costs nothing until mail needs it.
+func kerberos(cfg *config.Config, trust *orgauth.Trust, remote *deliver.Remote, logger *slog.Logger) (*orgauth.Acceptor, error) {
+	oc := cfg.Organization
+	if trust == nil || oc.Keytab == "" {
+		return nil, nil
+	}
+	kt, err := orgauth.LoadKeytab(oc.Keytab)
+	if err != nil {
+		return nil, fmt.Errorf("organization.keytab: %w", err)
+	}
+	var clock func() time.Time
+	if v := os.Getenv(clockOffsetEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", clockOffsetEnv, err)
+		}
+		logger.Warn("Kerberos clock shifted by a test hook", "env", clockOffsetEnv, "offset", d)
+		clock = func() time.Time { return time.Now().Add(d) }
+	}
+	krb5Conf := oc.Krb5Conf
+	if krb5Conf == "" {
+		// gokrb5 reads no environment: do what MIT's library does.
+		// (KRB5_CONFIG may list several files; gokrb5 reads one.)
+		if krb5Conf, _, _ = strings.Cut(os.Getenv("KRB5_CONFIG"), ":"); krb5Conf == "" {
+			krb5Conf = "/etc/krb5.conf"
+		}
+	}
+	remote.Kerberos = &orgauth.Initiator{Krb5Conf: krb5Conf, Keytab: kt, Principal: "SMTP/" + strings.ToLower(cfg.Server.FQDN),
+		Realm: oc.Realm, Clock: clock}
+	return &orgauth.Acceptor{Keytab: kt, Clock: clock}, nil
 }
 
 // newRemote builds remote delivery from [delivery], [dns] and [[route]].
