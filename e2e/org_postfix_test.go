@@ -1,0 +1,37 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailward/internal/peers"
+)
+
+// Seed 000: a server outside the organization (Debian's Postfix) is sent
+// no XEXCH50 and no X-EXPS, and the mail is delivered. mx1 has a full
+// organization configured; Postfix is simply not in it.
+func TestOrgExternalPostfixGetsNoXEXCH50(t *testing.T) {
+	p := startPostfix(t, peers.PostfixOptions{MyHostname: "postfix.partner.test", MyDomain: "partner.test", Mailboxes: []string{"carol"}})
+	cfg := fmt.Sprintf(orgMX1, "mx1.example.test", "[127.0.0.1]:"+strconv.Itoa(p.Port), "mx1")
+	cfg = strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1)
+	mx1 := startOrgServer(t, cfg, orgDirectory)
+	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<carol@partner.test>", "external")
+	waitFor(t, 20*time.Second, "the message in Postfix's Maildir", func() bool {
+		n, _ := p.MaildirCount("carol")
+		return n == 1
+	})
+	waitEvents(t, mx1, 3000, id, 1, 5*time.Second)
+	for _, ev := range []int{7004, 7006, 7010} {
+		if n := len(mx1.Events(ev)); n != 0 {
+			t.Errorf("event %d written %d times for an external peer", ev, n)
+		}
+	}
+	// Nothing of the organization verbs may reach Postfix (its log shows
+	// the session).
+	if strings.Contains(strings.ToUpper(p.Log()), "XEXCH50") || strings.Contains(strings.ToUpper(p.Log()), "X-EXPS") {
+		t.Errorf("Postfix saw an organization verb:\n%s", p.Log())
+	}
+}
