@@ -1,0 +1,202 @@
+package deliver
+
+// The organization side of remote delivery (seed 000): recognising a next
+// hop that is a server of the organization, authenticating to it with
+// X-EXPS, and the properties it gets with XEXCH50.
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"mailward/directory"
+	"mailward/orgauth"
+	"mailward/queue"
+)
+
+// orgPeer reports whether a next hop is a server of the organization, by
+// its name or one of its addresses, and returns its directory entry.
+func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
+	if r.Org == nil {
+		return nil, false
+	}
+	if s, ok := r.Org.ServerByFQDN(host); ok {
+		return s, true
+	}
+	ip, _, _ := net.SplitHostPort(addr)
+	for i := range r.Org.Servers {
+		for _, a := range r.Org.Servers[i].Addresses {
+			if a == ip {
+				return &r.Org.Servers[i], true
+			}
+		}
+	}
+	return nil, false
+}
+
+var errNotOffered = errors.New("X-EXPS not offered")
+
+// orgAuth authenticates this session to an organization server with
+// X-EXPS (once per session). The mechanism is the one the *peer's*
+// directory entry names: auth = "gssapi" means the peer has SPNs and a
+// keytab, and every server sending to it authenticates with Kerberos
+// (X-EXPS GSSAPI); auth = "login" means the sender proves itself with its
+// LOGIN secret, checked against the sender's password_hash.
+func (r *Remote) orgAuth(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
+	if c.orgAuthed {
+		return nil
+	}
+	mech := "LOGIN"
+	if peer.Auth == "gssapi" {
+		mech = "GSSAPI"
+	}
+	mechs, ok := c.Extensions()["X-EXPS"]
+	if !ok || !strings.Contains(" "+strings.ToUpper(mechs)+" ", " "+mech+" ") {
+		return fmt.Errorf("%w: organization server %s did not offer X-EXPS %s to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", errNotOffered, peer.Name, mech, r.HeloName)
+	}
+	if mech == "GSSAPI" {
+		if err := r.orgGSSAPI(ctx, c, peer); err != nil {
+			return err
+		}
+		c.orgAuthed = true
+		return nil
+	}
+	if r.Self == "" || r.Secret == "" {
+		return fmt.Errorf("no organization credentials configured (organization.self, organization.password_file)")
+	}
+	rep, err := c.Cmd(ctx, 0, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(r.Self)))
+	if err == nil && rep.Code == 334 {
+		rep, err = c.Cmd(ctx, 0, "%s", base64.StdEncoding.EncodeToString([]byte(r.Secret)))
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Code != 235 {
+		return errors.New(rep.String())
+	}
+	c.orgAuthed = true
+	return nil
+}
+
+// maxCommandLine is RFC 5321's guaranteed command line length (CRLF
+// included): an initial response that would make X-EXPS longer is sent
+// after an empty 334 instead (RFC 4954 §4).
+const maxCommandLine = 512
+
+// orgGSSAPI is X-EXPS GSSAPI (RFC 4752 over RFC 4954's exchange) to
+// SMTP/<peer FQDN> — the FQDN from the peer's directory entry, whatever
+// name or address the hop used. A KDC without SMTP/<fqdn> is asked for
+// SMTPSVC/<fqdn>, the other SPN form a mail server registers (seed 003).
+//
+// Failures keep the message queued (the caller records the reply or the
+// error as the hop's last error): the peer's 454 is seed 003's case; a
+// local Kerberos failure (KDC unreachable, clock skew with the KDC, our
+// own keytab) is reported by its name, and after a key or integrity
+// failure, or any refusal by the peer, the cached tickets are dropped so
+// that the next attempt asks the KDC again.
+func (r *Remote) orgGSSAPI(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
+	if r.Kerberos == nil {
+		return fmt.Errorf("organization server %s takes Kerberos (auth = \"gssapi\" in its directory entry), but organization.keytab is not set here", peer.Name)
+	}
+	cs, err := r.Kerberos.NewClientSession("SMTP", peer.FQDN)
+	var ae *orgauth.AuthError
+	if errors.As(err, &ae) && ae.Kind == orgauth.NoSuchService {
+		if cs2, err2 := r.Kerberos.NewClientSession("SMTPSVC", peer.FQDN); err2 == nil {
+			cs, err = cs2, nil
+		}
+	}
+	var tok []byte
+	if err == nil {
+		tok, err = cs.Start()
+	}
+	if err != nil {
+		r.resetKerberos(err)
+		return fmt.Errorf("Kerberos authentication to %s failed here, before X-EXPS: %w", peer.FQDN, err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(tok)
+	var rep Reply
+	if len("X-EXPS GSSAPI ")+len(b64)+2 <= maxCommandLine {
+		rep, err = c.Cmd(ctx, 0, "X-EXPS GSSAPI %s", b64)
+	} else {
+		rep, err = c.Cmd(ctx, 0, "X-EXPS GSSAPI")
+		if err == nil && rep.Code == 334 {
+			if len(rep.Lines) > 0 && rep.Lines[0] != "" {
+				c.Cmd(ctx, 0, "*")
+				return fmt.Errorf("X-EXPS GSSAPI: server sent a challenge %q before our first token", rep.Lines[0])
+			}
+			rep, err = c.Cmd(ctx, 0, "%s", b64)
+		}
+	}
+	done := false
+	// RFC 4752: two server challenges, then the outcome.
+	for n := 0; err == nil && rep.Code == 334; n++ {
+		if done || n == 3 {
+			c.Cmd(ctx, 0, "*")
+			return fmt.Errorf("X-EXPS GSSAPI: server %s sent more challenges than RFC 4752 allows", peer.FQDN)
+		}
+		text := ""
+		if len(rep.Lines) > 0 {
+			text = strings.TrimSpace(rep.Lines[0])
+		}
+		chal, derr := base64.StdEncoding.DecodeString(text)
+		if derr != nil {
+			c.Cmd(ctx, 0, "*")
+			return fmt.Errorf("X-EXPS GSSAPI: server challenge is not base64: %v", derr)
+		}
+		var resp []byte
+		var serr error
+		resp, done, serr = cs.Step(chal)
+		if serr != nil {
+			c.Cmd(ctx, 0, "*") // cancel (RFC 4954 §4); the reply is 501
+			r.resetKerberos(serr)
+			return fmt.Errorf("Kerberos authentication of %s failed here: %w", peer.FQDN, serr)
+		}
+		rep, err = c.Cmd(ctx, 0, "%s", base64.StdEncoding.EncodeToString(resp))
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Code != 235 {
+		// 454 (seed 003) or 535: the peer could not use our ticket. It may
+		// be stale (the peer re-keyed): ask the KDC afresh next time.
+		r.Kerberos.Reset()
+		return errors.New(rep.String())
+	}
+	if !done {
+		return fmt.Errorf("X-EXPS GSSAPI: %s answered %s before mutual authentication completed", peer.FQDN, rep.String())
+	}
+	return nil
+}
+
+// resetKerberos drops the cached tickets after a failure that a fresh
+// login may cure: a key the keytab lacks or holds in an old version, or
+// a message that does not decrypt.
+func (r *Remote) resetKerberos(err error) {
+	var ae *orgauth.AuthError
+	if errors.As(err, &ae) {
+		switch ae.Kind {
+		case orgauth.NoKey, orgauth.StaleKeytab, orgauth.Integrity:
+			r.Kerberos.Reset()
+		}
+	}
+}
+
+// props are the organization properties sent with XEXCH50: those that
+// came with the message from upstream, passed on as they are, or ours.
+func (r *Remote) props(m *queue.Message, idx []int) []byte {
+	if m.Env.OrgProps != nil {
+		return m.Env.OrgProps
+	}
+	p := orgauth.Props{Envelope: orgauth.EnvelopeProp{AuthSender: m.Env.AuthUser, OriginServer: r.Self}}
+	for _, i := range idx {
+		p.Recipients = append(p.Recipients, orgauth.RcptProp{Address: m.Env.Recipients[i].Addr})
+	}
+	b, err := p.Encode()
+	if err != nil {
+		return nil
+	}
+	return b
+}
