@@ -39,6 +39,17 @@ func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 
 var errNotOffered = errors.New("X-EXPS not offered")
 
+// OrgPeer is orgPeer for the diagnostics (mailward diag auth).
+func (r *Remote) OrgPeer(host, addr string) (*directory.OrgServer, bool) {
+	return r.orgPeer(host, addr)
+}
+
+// AuthenticateOrg runs the X-EXPS exchange delivery would run with peer on
+// c, for the diagnostics (mailward diag auth).
+func (r *Remote) AuthenticateOrg(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
+	return r.orgAuth(ctx, c, peer)
+}
+
 // orgAuth authenticates this session to an organization server with
 // X-EXPS (once per session). The mechanism is the one the *peer's*
 // directory entry names: auth = "gssapi" means the peer has SPNs and a

@@ -22,6 +22,10 @@ type AuthOptions struct {
 	Secret   string // our LOGIN secret
 	Rcpt     string // a recipient the peer accepts; default "postmaster"
 	Timeout  time.Duration
+	// Authenticate, when set, runs the X-EXPS exchange the way delivery
+	// does (deliver.Remote.AuthenticateOrg: LOGIN or Kerberos GSSAPI, as
+	// the peer's directory entry says); nil: X-EXPS LOGIN with Self/Secret.
+	Authenticate func(ctx context.Context, c *deliver.Conn) error
 }
 
 // AuthStep is one step of the check.
@@ -85,6 +89,15 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		"the peer did not offer X-EXPS: our EHLO name "+o.HeloName+" is not a server of the organization in its directory (a wrong or spoofed FQDN, or replication not done), or org_auth is off on its virtual server; where the peer requires TLS, X-EXPS comes only after STARTTLS and a new EHLO") {
 		return steps
 	}
+	if o.Authenticate != nil {
+		if err := o.Authenticate(ctx, c); err != nil {
+			add("X-EXPS", err.Error(), false, authAdvice(err.Error()))
+			return steps
+		}
+		add("X-EXPS", "235 authenticated", true, "")
+		xexch50Steps(ctx, c, o, add)
+		return steps
+	}
 	if o.Self == "" || o.Secret == "" {
 		add("X-EXPS LOGIN", "no credentials configured", false, "set organization.self and organization.password_file")
 		return steps
@@ -105,13 +118,41 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		return steps
 	}
 	add("X-EXPS LOGIN", r.String(), true, "")
+	xexch50Steps(ctx, c, o, add)
+	return steps
+}
+
+// authAdvice names the likely cause of a failed X-EXPS (seeds 000, 003).
+func authAdvice(e string) string {
+	u := strings.ToUpper(e)
+	switch {
+	case strings.Contains(u, "NOT OFFERED"):
+		return "the peer did not offer X-EXPS with the mechanism its directory entry names: our EHLO name is not a server of the organization there, or org_auth is off"
+	case strings.Contains(u, "KDC_UNREACH") || strings.Contains(u, "KDCUNREACHABLE") || strings.Contains(u, "CANNOT CONTACT"):
+		return "the KDC cannot be reached (Kerberos port 88 blocked, or the KDC down): check krb5_conf and the firewall"
+	case strings.Contains(u, "SKEW"):
+		return "clock skew over 5 minutes (KRB_AP_ERR_SKEW): synchronise the clocks (NTP)"
+	case strings.Contains(u, "PRINCIPAL_UNKNOWN") || strings.Contains(u, "NOSUCHSERVICE"):
+		return "the peer's service principal SMTP/<fqdn> is not registered (seed 003: run 'mailward diag spn' and register it exactly once)"
+	case strings.Contains(u, "KEYTAB") || strings.Contains(u, "BADKEYVER") || strings.Contains(u, "NOKEY"):
+		return "a keytab does not hold the current key: export it again (kadmin ktadd -norandkey) or reset the machine account"
+	case strings.Contains(u, "454"):
+		return "temporary authentication failure on the peer (seed 003): clock skew, a missing or duplicate SPN, its KDC unreachable, or our account not yet in its directory; see event 1035 on the peer"
+	}
+	return "credentials refused: reset this server's account (password_file / keytab here, the directory entry there); see event 1704 on the peer"
+}
+
+// xexch50Steps are the steps after authentication: a transaction and XEXCH50.
+func xexch50Steps(ctx context.Context, c *deliver.Conn, o AuthOptions, add func(string, string, bool, string) bool) {
+	var r deliver.Reply
+	var err error
 	if r, err = c.Cmd(ctx, o.Timeout, "MAIL FROM:<>"); err != nil || r.Code != 250 {
 		add("MAIL FROM:<>", replyOr(r, err), false, "the peer refused the null sender")
-		return steps
+		return
 	}
 	if r, err = c.Cmd(ctx, o.Timeout, "RCPT TO:<%s>", o.Rcpt); err != nil || r.Code/100 != 2 {
 		add("RCPT TO:<"+o.Rcpt+">", replyOr(r, err), false, "pick a recipient the peer accepts with --rcpt")
-		return steps
+		return
 	}
 	blob, _ := (&orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: o.Self}}).Encode()
 	r, err = c.Cmd(ctx, o.Timeout, "XEXCH50 %d 2", len(blob))
@@ -137,7 +178,6 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		add("XEXCH50", r.String(), true, "")
 	}
 	c.Cmd(ctx, o.Timeout, "RSET")
-	return steps
 }
 
 func replyOr(r deliver.Reply, err error) string {

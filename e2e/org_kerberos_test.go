@@ -196,10 +196,19 @@ func TestOrgKerberosKDCDown(t *testing.T) {
 	if len(mx2.Events(1031))+len(mx2.Events(1035)) != 0 {
 		t.Errorf("mx2 was asked to authenticate although mx1 had no ticket")
 	}
+	// mailward diag auth names the cause the way an administrator needs it.
+	out, err := mx1.Run("diag", "auth", mx2.Addr, "--config", mx1.Config, "--rcpt", "bob@example.test")
+	if err == nil || !strings.Contains(out, "FAIL X-EXPS") || !strings.Contains(out, "the KDC cannot be reached") {
+		t.Errorf("diag auth with the KDC down:\n%s", out)
+	}
 	if err := k.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	delivered(t, mx2, "bob@example.test", 1)
+	out, err = mx1.Run("diag", "auth", mx2.Addr, "--config", mx1.Config, "--rcpt", "bob@example.test")
+	if err != nil || !strings.Contains(out, "the organization path works") {
+		t.Errorf("diag auth with the KDC back (%v):\n%s", err, out)
+	}
 }
 
 // Seed 003's 454 from the receiving server, for each directory/realm

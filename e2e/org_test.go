@@ -212,3 +212,18 @@ func TestOrgSuppressExternal(t *testing.T) {
 		})
 	}
 }
+
+// mailward diag auth walks the organization path step by step and names
+// the first failing step with its likely cause (seed 000).
+func TestOrgDiagAuth(t *testing.T) {
+	mx1, mx2 := startOrg(t, "mx1.example.test", "mx1", orgDirectory)
+	out, err := mx1.Run("diag", "auth", mx2.Addr, "--config", mx1.Config, "--rcpt", "bob@example.test")
+	if err != nil || !strings.Contains(out, "ok   X-EXPS") || !strings.Contains(out, "ok   XEXCH50") {
+		t.Fatalf("diag auth between healthy servers (%v):\n%s", err, out)
+	}
+	wrong, mx2b := startOrg(t, "wrong.example.test", "mx1", orgDirectory)
+	out, err = wrong.Run("diag", "auth", mx2b.Addr, "--config", wrong.Config, "--rcpt", "bob@example.test")
+	if err == nil || !strings.Contains(out, "FAIL X-EXPS offered") || !strings.Contains(out, "our EHLO name wrong.example.test is not a server of the organization") {
+		t.Fatalf("diag auth with a wrong FQDN (%v):\n%s", err, out)
+	}
+}

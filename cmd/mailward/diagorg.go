@@ -4,12 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"mailward/config"
+	"mailward/deliver"
 	"mailward/diag"
 	"mailward/directory"
 )
@@ -76,6 +78,24 @@ func cmdDiagOrg(check string, args []string) error {
 				return fmt.Errorf("organization.password_file: %w", err)
 			}
 			o.Secret = strings.TrimSpace(string(b))
+		}
+		// Authenticate exactly as delivery would: the peer's directory
+		// entry picks LOGIN or Kerberos, with this server's credentials.
+		_, trust, err := loadOrg(cfg)
+		if err != nil {
+			return err
+		}
+		remote := newRemote(cfg, deliver.NewHops())
+		if _, err := orgRemote(cfg, org, trust, remote, slog.New(slog.DiscardHandler)); err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(peer)
+		o.Authenticate = func(ctx context.Context, c *deliver.Conn) error {
+			entry, ok := remote.OrgPeer(host, peer)
+			if !ok {
+				return fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)
+			}
+			return remote.AuthenticateOrg(ctx, c, entry)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

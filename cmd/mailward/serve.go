@@ -92,21 +92,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	hops := deliver.NewHops()
 	remote := newRemote(cfg, hops)
 	remote.Events = ev
-	// On by default even without an [organization]: a server that knows
-	// no organization has nobody to send properties to.
-	remote.SuppressExternal = *cfg.Organization.SuppressExternal
-	if trust != nil {
-		remote.Org, remote.Self = org, cfg.Organization.Self
-		remote.SuppressExternal = *cfg.Organization.SuppressExternal
-		if cfg.Organization.PasswordFile != "" {
-			b, err := os.ReadFile(cfg.Organization.PasswordFile)
-			if err != nil {
-				return fmt.Errorf("organization.password_file: %w", err)
-			}
-			remote.Secret = strings.TrimSpace(string(b))
-		}
-	}
-	acceptor, err := kerberos(cfg, trust, remote, logger)
+	acceptor, err := orgRemote(cfg, org, trust, remote, logger)
 	if err != nil {
 		return err
 	}
@@ -210,6 +196,27 @@ func loadOrg(cfg *config.Config) (*directory.Org, *orgauth.Trust, error) {
 		}
 	}
 	return org, &orgauth.Trust{Org: org, Self: cfg.Organization.Self, Realm: cfg.Organization.Realm}, nil
+}
+
+// orgRemote gives remote delivery what it needs to send to servers of the
+// organization (credentials, Kerberos) and returns the GSSAPI acceptor for
+// the listeners (nil without a keytab).
+func orgRemote(cfg *config.Config, org *directory.Org, trust *orgauth.Trust, remote *deliver.Remote, logger *slog.Logger) (*orgauth.Acceptor, error) {
+	// On by default even without an [organization]: a server that knows
+	// no organization has nobody to send properties to.
+	remote.SuppressExternal = *cfg.Organization.SuppressExternal
+	if trust == nil {
+		return nil, nil
+	}
+	remote.Org, remote.Self = org, cfg.Organization.Self
+	if cfg.Organization.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.Organization.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("organization.password_file: %w", err)
+		}
+		remote.Secret = strings.TrimSpace(string(b))
+	}
+	return kerberos(cfg, trust, remote, logger)
 }
 
 // clockOffsetEnv is a test hook: it shifts the clock this server's
