@@ -144,12 +144,15 @@ func TestOrgWrongFQDN(t *testing.T) {
 	}
 }
 
-// Seed 000: a DENY on the servers group, or on a group it is nested in,
-// refuses XEXCH50 with its own 5xx and event; the mail still arrives.
+// Seed 000: a DENY on the servers group, on another group mx1 is nested
+// in (site-a), or on a group the servers group is nested in
+// (infrastructure) refuses XEXCH50 with its own 5xx and event; the mail
+// still arrives.
 func TestOrgDenySendAs(t *testing.T) {
-	for _, on := range []string{"domain-servers", "infrastructure"} {
+	for _, on := range []string{"domain-servers", "site-a", "infrastructure"} {
 		t.Run(on, func(t *testing.T) {
-			deny := orgDirectory + "[[permission]]\nright = \"send-as\"\nprincipal = \"" + on + "\"\ntype = \"deny\"\n"
+			deny := orgDirectory + "[[group]]\nname = \"site-a\"\nmembers = [\"mx1\"]\n" +
+				"[[permission]]\nright = \"send-as\"\nprincipal = \"" + on + "\"\ntype = \"deny\"\n"
 			mx1, mx2 := startOrg(t, "mx1.example.test", "mx1", deny)
 			id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "deny")
 			delivered(t, mx2, "bob@example.test", 1)
