@@ -178,12 +178,17 @@ func (d Def) Format(fields map[string]string) string {
 			break
 		}
 		b.WriteString(t[:i])
-		if v, ok := fields[t[i+1:i+j]]; ok {
-			b.WriteString(v)
-		} else {
-			b.WriteString("?")
+		v, ok := fields[t[i+1:i+j]]
+		if !ok {
+			v = "?"
 		}
 		t = t[i+j+1:]
+		// A quoted reply that ends a sentence already has its full
+		// stop: "... failed: 550 unknown user.." reads badly.
+		if strings.HasPrefix(t, ".") {
+			v = strings.TrimSuffix(v, ".")
+		}
+		b.WriteString(v)
 	}
 	return b.String()
 }

@@ -249,3 +249,10 @@ func TestSeedXEXCH50EventsNeedMedium(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatNoDoubleFullStop(t *testing.T) {
+	d := Def{Text: "deferred: {error}. Next: {x}"}
+	if got := d.Format(map[string]string{"error": "disk full.", "x": "y"}); got != "deferred: disk full. Next: y" {
+		t.Fatalf("got %q", got)
+	}
+}
