@@ -13,7 +13,6 @@ type View struct {
 	ID         string     `json:"id"`
 	Arrival    time.Time  `json:"arrival"`
 	From       string     `json:"from"`
-	Size       int64      `json:"size,omitempty"`
 	NextRetry  time.Time  `json:"next_retry,omitzero"`
 	InFlight   bool       `json:"in_flight"`
 	Recipients []RcptView `json:"recipients"`
@@ -47,19 +46,25 @@ func (q *Queue) Messages() []View {
 	q.mu.Unlock()
 	out := make([]View, 0, len(ms))
 	for _, m := range ms {
-		v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From, NextRetry: next[m.Env.ID]}
-		m.mu.Lock()
-		v.InFlight = fl[m]
-		for i, r := range m.Env.Recipients {
-			s := m.Status[i]
-			v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,
-				Status: s.Status, LastError: s.Diag, RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
-		}
-		m.mu.Unlock()
+		v := m.view()
+		v.NextRetry, v.InFlight = next[m.Env.ID], fl[m]
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// view renders a message for the viewer (without scheduling facts).
+func (m *Message) view() View {
+	v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, r := range m.Env.Recipients {
+		s := m.Status[i]
+		v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,
+			Status: s.Status, LastError: s.Diag, RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
+	}
+	return v
 }
 
 // Retry makes the given deferred messages ready now (all deferred ones

@@ -118,7 +118,7 @@ func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*Opti
 }
 
 // queued returns the envelopes of committed messages.
-func (ts *testServer) queued(t *testing.T) []queue.Summary {
+func (ts *testServer) queued(t *testing.T) []queue.View {
 	t.Helper()
 	s, err := queue.Inspect(filepath.Join(ts.dir, "queue"))
 	if err != nil {

@@ -62,8 +62,6 @@ type Options struct {
 	TLS *tls.Config
 	// Sleep waits for tarpits and auth delays; replaceable in tests.
 	Sleep func(ctx context.Context, d time.Duration)
-	// Version is shown nowhere on the wire; it is for events.
-	Version string
 	// Org, when set, lets organization servers authenticate with X-EXPS
 	// and pass properties with XEXCH50 (listener org_auth).
 	Org Org

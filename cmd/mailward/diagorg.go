@@ -71,17 +71,11 @@ func cmdDiagOrg(check string, args []string) error {
 		if peer == "" {
 			return fmt.Errorf("diag auth: name the peer: mailward diag auth host:port --config FILE")
 		}
-		o := diag.AuthOptions{Addr: peer, HeloName: cfg.Server.FQDN, Self: cfg.Organization.Self, Rcpt: *rcpt, Timeout: *timeout}
-		if cfg.Organization.PasswordFile != "" {
-			b, err := os.ReadFile(cfg.Organization.PasswordFile)
-			if err != nil {
-				return fmt.Errorf("organization.password_file: %w", err)
-			}
-			o.Secret = strings.TrimSpace(string(b))
-		}
+		o := diag.AuthOptions{Addr: peer, HeloName: cfg.Server.FQDN, Rcpt: *rcpt, Timeout: *timeout}
 		// Authenticate exactly as delivery would: the peer's directory
-		// entry picks LOGIN or Kerberos, with this server's credentials.
-		_, trust, err := loadOrg(cfg)
+		// entry picks LOGIN or Kerberos, with this server's credentials
+		// (orgRemote reads them as serve does).
+		org, trust, err := loadOrg(cfg)
 		if err != nil {
 			return err
 		}

@@ -244,10 +244,10 @@ func (o *queueOut) result(kind string, r *admin.Result) error {
 
 // spool prints the messages read from the spool directory when the
 // server is not running (no next hops: they live in the server's memory).
-func (o *queueOut) spool(msgs []queue.Summary) error {
+func (o *queueOut) spool(msgs []queue.View) error {
 	if o.json {
 		if msgs == nil {
-			msgs = []queue.Summary{}
+			msgs = []queue.View{}
 		}
 		return o.encode(msgs)
 	}
@@ -259,8 +259,8 @@ func (o *queueOut) spool(msgs []queue.Summary) error {
 				fmt.Fprintf(o.w, " %s", r.Status)
 			}
 			fmt.Fprintf(o.w, ", %d attempt(s)\n", r.Attempts)
-			if r.Diag != "" {
-				fmt.Fprintf(o.w, "        last error: %s\n", oneLine(r.Diag))
+			if r.LastError != "" {
+				fmt.Fprintf(o.w, "        last error: %s\n", oneLine(r.LastError))
 			}
 		}
 	}

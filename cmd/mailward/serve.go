@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg *config.Config) error {
 	}()
 	for i, l := range cfg.Listeners {
 		opt := smtp.Options{Listener: l, Policy: pol, Auth: dir, Spool: smtp.QueueSpool{Q: q},
-			Events: ev, Logger: logger, Version: version}
+			Events: ev, Logger: logger}
 		if trust != nil {
 			opt.Org = trust
 			opt.GSSAPI = acceptor
