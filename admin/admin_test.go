@@ -20,6 +20,7 @@ import (
 	"mailward/deliver"
 	"mailward/events"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 // seedErr is seed 003's last error of a remote delivery queue.
@@ -109,7 +110,7 @@ func (r *rig) handle(ctx context.Context, m *queue.Message) []queue.Result {
 	}
 	var out []queue.Result
 	for _, i := range m.Pending() {
-		out = append(out, queue.Result{Index: i, State: queue.Pending, Status: "4.4.0", Diag: seedErr,
+		out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: seedReply(),
 			RemoteMTA: "mx1.example.net", Hop: hop})
 	}
 	r.hops.Record(hop, seedErr, time.Now())
@@ -488,4 +489,13 @@ func TestSummarize(t *testing.T) {
 	if len(qs) != 1 || len(msgs) != 2 || len(msgs[0].Recipients) != 1 || msgs[0].Recipients[0].Address != "x@local.test" {
 		t.Errorf("local detail: %+v %+v", qs, msgs)
 	}
+}
+
+// seedReply is KB979174's last error as the reply delivery records.
+func seedReply() reply.Reply {
+	r, ok := reply.Parse(seedErr)
+	if !ok {
+		panic("seedErr is not a reply")
+	}
+	return r
 }

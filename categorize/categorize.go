@@ -6,8 +6,6 @@ package categorize
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"strings"
 
@@ -15,6 +13,7 @@ import (
 	"mailward/directory"
 	"mailward/events"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 // Directory is what the categorizer needs to resolve recipients.
@@ -58,13 +57,13 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 		switch {
 		case err != nil:
 			// A directory outage defers: never a bounce, never a loss.
-			results = append(results, queue.Result{Index: i, State: queue.Pending, Status: "4.3.0",
-				Diag: "directory unavailable: " + err.Error(), Hop: deliver.LocalHop})
+			results = append(results, queue.Result{Index: i, State: queue.Pending, Hop: deliver.LocalHop,
+				Reply: reply.New(451, "4.3.0", "directory unavailable: %v", err)})
 		case !ok && c.UnresolvedHost != "" && c.Remote != nil:
 			remote = append(remote, deliver.Job{Index: i, Via: c.UnresolvedHost})
 		case !ok:
-			results = append(results, queue.Result{Index: i, State: queue.Failed, Status: "5.1.1",
-				Diag: fmt.Sprintf("550 5.1.1 %s... User unknown", rcpt), Hop: deliver.LocalHop})
+			results = append(results, queue.Result{Index: i, State: queue.Failed, Hop: deliver.LocalHop,
+				Reply: reply.New(550, "5.1.1", "%s... User unknown", rcpt)})
 		default:
 			local = append(local, queue.Result{Index: i})
 			mailboxes = append(mailboxes, mb.Address)
@@ -72,8 +71,8 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 	}
 	for k, r := range local {
 		if c.Hops != nil && c.Hops.Suspended(deliver.LocalHop) {
-			results = append(results, queue.Result{Index: r.Index, State: queue.Pending, Status: "4.4.0",
-				Diag: "delivery queue local is suspended by the administrator", Hop: deliver.LocalHop})
+			results = append(results, queue.Result{Index: r.Index, State: queue.Pending, Hop: deliver.LocalHop,
+				Reply: reply.New(451, "4.4.0", "delivery queue local is suspended by the administrator")})
 			continue
 		}
 		results = append(results, c.deliverLocal(m, r.Index, mailboxes[k]))
@@ -81,8 +80,8 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 	if len(remote) > 0 {
 		if c.Remote == nil {
 			for _, j := range remote {
-				results = append(results, queue.Result{Index: j.Index, State: queue.Pending, Status: "4.4.0",
-					Diag: "remote delivery is not configured on this server"})
+				results = append(results, queue.Result{Index: j.Index, State: queue.Pending,
+					Reply: reply.New(451, "4.4.0", "remote delivery is not configured on this server")})
 			}
 		} else {
 			results = append(results, c.Remote(ctx, m, remote)...)
@@ -97,7 +96,7 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queue.Result {
 	body, err := m.Open()
 	if err != nil {
-		return queue.Result{Index: i, State: queue.Pending, Status: "4.3.0", Diag: err.Error(), Hop: deliver.LocalHop}
+		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, "4.3.0", "%v", err), Hop: deliver.LocalHop}
 	}
 	defer body.Close()
 	it := deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From,
@@ -105,22 +104,22 @@ func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queu
 	path, err := c.Maildir.Deliver(it, io.Reader(body))
 	if err != nil {
 		status := "4.3.0"
-		if errors.Is(err, deliver.ErrTemporary) && strings.Contains(err.Error(), "no space") {
-			status = "4.3.1"
+		if queue.IsNoSpace(err) {
+			status = "4.3.1" // RFC 3463: mail system full
 		}
-		return queue.Result{Index: i, State: queue.Pending, Status: status, Diag: err.Error(), Hop: deliver.LocalHop}
+		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, status, "%v", err), Hop: deliver.LocalHop}
 	}
-	return queue.Result{Index: i, State: queue.Delivered, Status: "2.0.0", Diag: "delivered to maildir " + path, Hop: deliver.LocalHop}
+	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
 }
 
 func (c *Categorizer) report(m *queue.Message, r queue.Result) {
 	rcpt := m.Env.Recipients[r.Index].Addr
 	switch r.State {
 	case queue.Delivered:
-		c.Events.Emit(events.Delivered, "queue_id", m.Env.ID, "rcpt", rcpt, "where", r.Diag)
+		c.Events.Emit(events.Delivered, "queue_id", m.Env.ID, "rcpt", rcpt, "where", r.Reply.Text())
 	case queue.Failed:
-		c.Events.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", rcpt, "status", r.Status, "error", r.Diag)
+		c.Events.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", rcpt, "status", r.Reply.EnhancedStatus(), "error", r.Reply.String())
 	default:
-		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt, "error", r.Diag)
+		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt, "error", r.Reply.String())
 	}
 }

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"mailward/smtpclient"
 	"sync"
 	"time"
 )
@@ -13,7 +14,7 @@ type connCache struct {
 }
 
 type idleConn struct {
-	c     *Conn
+	c     *smtpclient.Conn
 	since time.Time
 }
 
@@ -22,7 +23,7 @@ const (
 	maxIdlePerH = 8
 )
 
-func (cc *connCache) get(addr string) *Conn {
+func (cc *connCache) get(addr string) *smtpclient.Conn {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	list := cc.idle[addr]
@@ -38,7 +39,7 @@ func (cc *connCache) get(addr string) *Conn {
 	return nil
 }
 
-func (cc *connCache) put(addr string, c *Conn) {
+func (cc *connCache) put(addr string, c *smtpclient.Conn) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.idle == nil {

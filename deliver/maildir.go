@@ -96,7 +96,7 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	if _, ok := md.made.Load(dir); !ok {
 		for _, sub := range []string{"tmp", "new", "cur"} {
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-				return "", fmt.Errorf("%w: maildir %s: %v", ErrTemporary, dir, err)
+				return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 			}
 		}
 		md.made.Store(dir, true)
@@ -105,7 +105,7 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	f, err := durable.OpenFile(tmp, syscall.O_CREAT|syscall.O_TRUNC|syscall.O_WRONLY, 0o600)
 	if err != nil {
 		md.made.Delete(dir) // removed behind our back? re-create next time
-		return "", fmt.Errorf("%w: %v", ErrTemporary, err)
+		return "", fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(f)
@@ -134,7 +134,7 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("%w: maildir %s: %v", ErrTemporary, dir, err)
+		return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 	}
 	return final, nil
 }

@@ -14,13 +14,15 @@ import (
 	"mailward/events"
 	"mailward/orgauth"
 	"mailward/queue"
+	"mailward/reply"
+	"mailward/smtpclient"
 )
 
 // Route is how mail for one destination leaves: through a smart host, or
 // (SmartHost empty) to the domain's MX hosts.
 type Route struct {
 	SmartHost string
-	TLS       TLSPolicy
+	TLS       smtpclient.TLSPolicy
 }
 
 // Job is one recipient to deliver remotely. Via, when set, overrides
@@ -39,7 +41,7 @@ type Remote struct {
 	Default           Route            // global: smart host or MX, and the TLS policy
 	Routes            map[string]Route // per destination domain
 	MaxPerDestination int
-	Timeouts          Timeouts
+	Timeouts          smtpclient.Timeouts
 	Hops              *Hops
 	// Dialer is for tests (nil: net.Dialer).
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -109,10 +111,10 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 	return out
 }
 
-func results(idx []int, st queue.State, status, diag, hop string) []queue.Result {
+func results(idx []int, st queue.State, r reply.Reply, hop string) []queue.Result {
 	out := make([]queue.Result, 0, len(idx))
 	for _, i := range idx {
-		out = append(out, queue.Result{Index: i, State: st, Status: status, Diag: diag, Hop: hop})
+		out = append(out, queue.Result{Index: i, State: st, Reply: r, Hop: hop})
 	}
 	return out
 }
@@ -121,7 +123,7 @@ func results(idx []int, st queue.State, status, diag, hop string) []queue.Result
 // final answer or every host has failed.
 func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain string, rt Route, idx []int) []queue.Result {
 	if r.Hops.Suspended(hop) {
-		return results(idx, queue.Pending, "4.4.0", "delivery queue "+hop+" is suspended by the administrator", hop)
+		return results(idx, queue.Pending, reply.New(451, "4.4.0", "delivery queue %s is suspended by the administrator", hop), hop)
 	}
 	targets, err := r.targets(ctx, domain, rt)
 	if err != nil {
@@ -129,13 +131,13 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 		switch {
 		case errors.Is(err, ErrNullMX):
 			// RFC 7505 §3: a null MX means the domain takes no mail.
-			res = results(idx, queue.Failed, "5.1.10", "domain "+domain+" accepts no mail (null MX, RFC 7505)", hop)
+			res = results(idx, queue.Failed, reply.New(550, "5.1.10", "domain %s accepts no mail (null MX, RFC 7505)", domain), hop)
 		case errors.Is(err, ErrNoDomain):
-			res = results(idx, queue.Failed, "5.1.2", "domain "+domain+" has no mail server (no MX, A or AAAA record)", hop)
+			res = results(idx, queue.Failed, reply.New(550, "5.1.2", "domain %s has no mail server (no MX, A or AAAA record)", domain), hop)
 		default:
-			diag := "451 4.4.3 DNS lookup for " + domain + " failed: " + err.Error()
-			r.Hops.Record(hop, diag, time.Now())
-			return results(idx, queue.Pending, "4.4.3", diag, hop)
+			why := reply.New(451, "4.4.3", "DNS lookup for %s failed: %v", domain, err)
+			r.Hops.Record(hop, why.String(), time.Now())
+			return results(idx, queue.Pending, why, hop)
 		}
 		r.Hops.Record(hop, "", time.Now())
 		return res
@@ -163,14 +165,14 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 		r.Hops.Record(hop, "", time.Now())
 		return out
 	}
-	diag := lastError(first)
-	r.Hops.Record(hop, diag, time.Now())
-	return append(out, results(remaining, queue.Pending, "4.4.0", diag, hop)...)
+	why := lastError(first)
+	r.Hops.Record(hop, why.String(), time.Now())
+	return append(out, results(remaining, queue.Pending, why, hop)...)
 }
 
-// lastError renders seed 003's queue-viewer text: the primary target's
-// reply (or connection error), then the failover verdict.
-func lastError(first string) string {
+// lastError is KB979174's queue-viewer text: the primary target's reply
+// (or connection error), then the failover verdict.
+func lastError(first string) reply.Reply {
 	if first == "" {
 		first = "no address could be tried"
 	}
@@ -182,8 +184,8 @@ func lastError(first string) string {
 		}
 		return r
 	}, strings.TrimSuffix(strings.TrimSpace(first), "."))
-	return "451 4.4.0 Primary target IP address responded with: \"" + first + ".\" Attempted failover to alternate host, " +
-		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts."
+	return reply.New(451, "4.4.0", "Primary target IP address responded with: \"%s.\" Attempted failover to alternate host, "+
+		"but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.", first)
 }
 
 // tryHost delivers the remaining recipients through one address. It
@@ -192,13 +194,13 @@ func lastError(first string) string {
 func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr string, rt Route, idx []int) ([]queue.Result, []int, string) {
 	c, err := r.conn(ctx, host, addr, rt.TLS)
 	if err != nil {
-		var re *ReplyError
+		var re *smtpclient.ReplyError
 		if errors.As(err, &re) {
 			return nil, idx, re.Reply.String()
 		}
 		return nil, idx, err.Error()
 	}
-	env := Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
+	env := smtpclient.Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
 		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
 	peer, isOrg := r.orgPeer(host, addr)
 	if isOrg {
@@ -207,7 +209,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// does not know our EHLO name: seed 000) still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
 		// X-EXPS fails keeps it queued (seed 003: 454 4.7.0 is temporary).
-		if err := r.orgAuth(ctx, c, peer); errors.Is(err, errNotOffered) {
+		if err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
 			c.Close()
@@ -220,7 +222,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	for _, i := range idx {
 		rc := m.Env.Recipients[i]
-		env.Recipients = append(env.Recipients, Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
+		env.Recipients = append(env.Recipients, smtpclient.Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
 	}
 	content, err := m.Open()
 	if err != nil {
@@ -248,7 +250,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		rr := res.Rcpts[k]
 		switch {
 		case rr.Code/100 == 5:
-			out = append(out, queue.Result{Index: i, State: queue.Failed, Status: statusOf(rr), Diag: rr.String(), RemoteMTA: mta, Hop: hop})
+			out = append(out, queue.Result{Index: i, State: queue.Failed, Reply: rr, RemoteMTA: mta, Hop: hop})
 		case rr.Code/100 == 4 || rr.Code == 0:
 			left = append(left, i)
 			if why == "" {
@@ -256,11 +258,11 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 			}
 		case res.Data.Code/100 == 2:
 			_, dsn := c.Extensions()["DSN"]
-			out = append(out, queue.Result{Index: i, State: queue.Delivered, Status: statusOf(res.Data),
-				Diag: "relayed to " + host + " [" + addr + "]: " + res.Data.String(), RemoteMTA: mta, Hop: hop,
+			done := reply.New(res.Data.Code, res.Data.EnhancedStatus(), "relayed to %s [%s]: %s", host, addr, res.Data.String())
+			out = append(out, queue.Result{Index: i, State: queue.Delivered, Reply: done, RemoteMTA: mta, Hop: hop,
 				NotifyPassed: dsn})
 		case res.Data.Code/100 == 5:
-			out = append(out, queue.Result{Index: i, State: queue.Failed, Status: statusOf(res.Data), Diag: res.Data.String(), RemoteMTA: mta, Hop: hop})
+			out = append(out, queue.Result{Index: i, State: queue.Failed, Reply: res.Data, RemoteMTA: mta, Hop: hop})
 		default:
 			left = append(left, i)
 			if why == "" {
@@ -269,13 +271,6 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		}
 	}
 	return out, left, why
-}
-
-func statusOf(r Reply) string {
-	if r.Enhanced != "" {
-		return r.Enhanced
-	}
-	return fmt.Sprintf("%d.0.0", r.Code/100)
 }
 
 // targets lists where a hop's mail goes: the smart host's addresses, or
@@ -305,18 +300,18 @@ func (r *Remote) targets(ctx context.Context, domain string, rt Route) ([]Target
 
 // conn returns a cached session to addr or dials one. Opportunistic TLS
 // whose handshake fails is retried once in clear (RFC 7435 §5).
-func (r *Remote) conn(ctx context.Context, host, addr string, tls TLSPolicy) (*Conn, error) {
+func (r *Remote) conn(ctx context.Context, host, addr string, tls smtpclient.TLSPolicy) (*smtpclient.Conn, error) {
 	if c := r.cache.get(addr); c != nil {
 		if c.Reset(ctx) == nil {
 			return c, nil
 		}
 		c.Close()
 	}
-	o := ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer}
-	c, err := Dial(ctx, addr, host, o)
-	if err != nil && tls == TLSOpportunistic && errors.Is(err, ErrTLSHandshake) {
-		o.TLS = TLSNone
-		c, err = Dial(ctx, addr, host, o)
+	o := smtpclient.ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer}
+	c, err := smtpclient.Dial(ctx, addr, host, o)
+	if err != nil && tls == smtpclient.TLSOpportunistic && errors.Is(err, smtpclient.ErrTLSHandshake) {
+		o.TLS = smtpclient.TLSNone
+		c, err = smtpclient.Dial(ctx, addr, host, o)
 	}
 	return c, err
 }
@@ -349,12 +344,12 @@ func (r *Remote) acquire(ctx context.Context, hop string) func() {
 func (r *Remote) Close() { r.cache.closeAll() }
 
 // ParseTLSPolicy maps the configuration word.
-func ParseTLSPolicy(s string) TLSPolicy {
+func ParseTLSPolicy(s string) smtpclient.TLSPolicy {
 	switch s {
 	case "required":
-		return TLSRequired
+		return smtpclient.TLSRequired
 	case "none":
-		return TLSNone
+		return smtpclient.TLSNone
 	}
-	return TLSOpportunistic
+	return smtpclient.TLSOpportunistic
 }

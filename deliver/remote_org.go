@@ -1,6 +1,6 @@
 package deliver
 
-// The organization side of remote delivery (seed 000): recognising a next
+// The organization side of remote delivery (KB843106): recognising a next
 // hop that is a server of the organization, authenticating to it with
 // X-EXPS, and the properties it gets with XEXCH50.
 
@@ -15,6 +15,8 @@ import (
 	"mailward/directory"
 	"mailward/orgauth"
 	"mailward/queue"
+	"mailward/reply"
+	"mailward/smtpclient"
 )
 
 // orgPeer reports whether a next hop is a server of the organization, by
@@ -37,7 +39,20 @@ func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	return nil, false
 }
 
-var errNotOffered = errors.New("X-EXPS not offered")
+// ErrOrgAuthNotOffered: an organization server did not offer X-EXPS
+// with the mechanism its directory entry names (it does not know our EHLO
+// name as a server of the organization: KB843106).
+var ErrOrgAuthNotOffered = errors.New("X-EXPS not offered")
+
+// ErrNoOrgCredentials: this server has no LOGIN secret to prove itself
+// with (organization.self, organization.password_file).
+var ErrNoOrgCredentials = errors.New("no organization credentials configured (organization.self, organization.password_file)")
+
+// OrgAuthRefused is an organization server's refusal of our X-EXPS: 454
+// 4.7.0 is KB979174's temporary failure, 535 a refused credential.
+type OrgAuthRefused struct{ Reply reply.Reply }
+
+func (e *OrgAuthRefused) Error() string { return e.Reply.String() }
 
 // OrgPeer is orgPeer for the diagnostics (mailward diag auth).
 func (r *Remote) OrgPeer(host, addr string) (*directory.OrgServer, bool) {
@@ -46,7 +61,7 @@ func (r *Remote) OrgPeer(host, addr string) (*directory.OrgServer, bool) {
 
 // AuthenticateOrg runs the X-EXPS exchange delivery would run with peer on
 // c, for the diagnostics (mailward diag auth).
-func (r *Remote) AuthenticateOrg(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
+func (r *Remote) AuthenticateOrg(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
 	return r.orgAuth(ctx, c, peer)
 }
 
@@ -56,8 +71,8 @@ func (r *Remote) AuthenticateOrg(ctx context.Context, c *Conn, peer *directory.O
 // keytab, and every server sending to it authenticates with Kerberos
 // (X-EXPS GSSAPI); auth = "login" means the sender proves itself with its
 // LOGIN secret, checked against the sender's password_hash.
-func (r *Remote) orgAuth(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
-	if c.orgAuthed {
+func (r *Remote) orgAuth(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
+	if c.Authenticated() {
 		return nil
 	}
 	mech := "LOGIN"
@@ -66,17 +81,17 @@ func (r *Remote) orgAuth(ctx context.Context, c *Conn, peer *directory.OrgServer
 	}
 	mechs, ok := c.Extensions()["X-EXPS"]
 	if !ok || !strings.Contains(" "+strings.ToUpper(mechs)+" ", " "+mech+" ") {
-		return fmt.Errorf("%w: organization server %s did not offer X-EXPS %s to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", errNotOffered, peer.Name, mech, r.HeloName)
+		return fmt.Errorf("%w: organization server %s did not offer X-EXPS %s to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", ErrOrgAuthNotOffered, peer.Name, mech, r.HeloName)
 	}
 	if mech == "GSSAPI" {
 		if err := r.orgGSSAPI(ctx, c, peer); err != nil {
 			return err
 		}
-		c.orgAuthed = true
+		c.MarkAuthenticated()
 		return nil
 	}
 	if r.Self == "" || r.Secret == "" {
-		return fmt.Errorf("no organization credentials configured (organization.self, organization.password_file)")
+		return ErrNoOrgCredentials
 	}
 	rep, err := c.Cmd(ctx, 0, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(r.Self)))
 	if err == nil && rep.Code == 334 {
@@ -86,9 +101,9 @@ func (r *Remote) orgAuth(ctx context.Context, c *Conn, peer *directory.OrgServer
 		return err
 	}
 	if rep.Code != 235 {
-		return errors.New(rep.String())
+		return &OrgAuthRefused{rep}
 	}
-	c.orgAuthed = true
+	c.MarkAuthenticated()
 	return nil
 }
 
@@ -100,15 +115,15 @@ const maxCommandLine = 512
 // orgGSSAPI is X-EXPS GSSAPI (RFC 4752 over RFC 4954's exchange) to
 // SMTP/<peer FQDN> — the FQDN from the peer's directory entry, whatever
 // name or address the hop used. A KDC without SMTP/<fqdn> is asked for
-// SMTPSVC/<fqdn>, the other SPN form a mail server registers (seed 003).
+// SMTPSVC/<fqdn>, the other SPN form a mail server registers (KB979174).
 //
 // Failures keep the message queued (the caller records the reply or the
-// error as the hop's last error): the peer's 454 is seed 003's case; a
+// error as the hop's last error): the peer's 454 is KB979174's case; a
 // local Kerberos failure (KDC unreachable, clock skew with the KDC, our
 // own keytab) is reported by its name, and after a key or integrity
 // failure, or any refusal by the peer, the cached tickets are dropped so
 // that the next attempt asks the KDC again.
-func (r *Remote) orgGSSAPI(ctx context.Context, c *Conn, peer *directory.OrgServer) error {
+func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
 	if r.Kerberos == nil {
 		return fmt.Errorf("organization server %s takes Kerberos (auth = \"gssapi\" in its directory entry), but organization.keytab is not set here", peer.Name)
 	}
@@ -128,7 +143,7 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *Conn, peer *directory.OrgServ
 		return fmt.Errorf("Kerberos authentication to %s failed here, before X-EXPS: %w", peer.FQDN, err)
 	}
 	b64 := base64.StdEncoding.EncodeToString(tok)
-	var rep Reply
+	var rep reply.Reply
 	if len("X-EXPS GSSAPI ")+len(b64)+2 <= maxCommandLine {
 		rep, err = c.Cmd(ctx, 0, "X-EXPS GSSAPI %s", b64)
 	} else {
@@ -171,10 +186,10 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *Conn, peer *directory.OrgServ
 		return err
 	}
 	if rep.Code != 235 {
-		// 454 (seed 003) or 535: the peer could not use our ticket. It may
+		// 454 (KB979174) or 535: the peer could not use our ticket. It may
 		// be stale (the peer re-keyed): ask the KDC afresh next time.
 		r.Kerberos.Reset()
-		return errors.New(rep.String())
+		return &OrgAuthRefused{rep}
 	}
 	if !done {
 		return fmt.Errorf("X-EXPS GSSAPI: %s answered %s before mutual authentication completed", peer.FQDN, rep.String())

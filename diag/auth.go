@@ -12,6 +12,8 @@ import (
 
 	"mailward/deliver"
 	"mailward/orgauth"
+	"mailward/reply"
+	"mailward/smtpclient"
 )
 
 // AuthOptions configure the organization authentication check.
@@ -25,7 +27,7 @@ type AuthOptions struct {
 	// Authenticate, when set, runs the X-EXPS exchange the way delivery
 	// does (deliver.Remote.AuthenticateOrg: LOGIN or Kerberos GSSAPI, as
 	// the peer's directory entry says); nil: X-EXPS LOGIN with Self/Secret.
-	Authenticate func(ctx context.Context, c *deliver.Conn) error
+	Authenticate func(ctx context.Context, c *smtpclient.Conn) error
 }
 
 // AuthStep is one step of the check.
@@ -38,7 +40,7 @@ type AuthStep struct {
 
 // RunAuthCheck walks the path a message between organization servers
 // takes — connect, EHLO, STARTTLS, X-EXPS, MAIL/RCPT, XEXCH50 — and stops
-// at the first step that fails, naming its likely cause (seeds 000, 003).
+// at the first step that fails, naming its likely cause (KB843106, KB979174).
 func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
@@ -52,14 +54,14 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		return ok
 	}
 	host, _, _ := net.SplitHostPort(o.Addr)
-	c, err := deliver.Dial(ctx, o.Addr, host, deliver.ClientOptions{HeloName: o.HeloName, TLS: deliver.TLSOpportunistic,
-		Timeouts: deliver.Timeouts{Connect: o.Timeout, Greeting: o.Timeout, Command: o.Timeout}})
+	c, err := smtpclient.Dial(ctx, o.Addr, host, smtpclient.ClientOptions{HeloName: o.HeloName, TLS: smtpclient.TLSOpportunistic,
+		Timeouts: smtpclient.Timeouts{Connect: o.Timeout, Greeting: o.Timeout, Command: o.Timeout}})
 	if err != nil {
-		var re *deliver.ReplyError
+		var re *smtpclient.ReplyError
 		switch {
 		case errors.As(err, &re):
 			add("connect, EHLO, STARTTLS", re.Error(), false, "the peer refused the session: see its reply")
-		case errors.Is(err, deliver.ErrTLSHandshake):
+		case errors.Is(err, smtpclient.ErrTLSHandshake):
 			add("STARTTLS", err.Error(), false, "the TLS handshake failed: certificates or TLS versions")
 		default:
 			add("connect", err.Error(), false, "connection refused or dropped: the service is down, or a firewall blocks port or verbs")
@@ -91,7 +93,7 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 	}
 	if o.Authenticate != nil {
 		if err := o.Authenticate(ctx, c); err != nil {
-			add("X-EXPS", err.Error(), false, authAdvice(err.Error()))
+			add("X-EXPS", err.Error(), false, authAdvice(err))
 			return steps
 		}
 		add("X-EXPS", "235 authenticated", true, "")
@@ -111,7 +113,7 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		add("X-EXPS LOGIN", err.Error(), false, "the connection dropped during authentication: firewall or packet loss")
 		return steps
 	case r.Code == 454:
-		add("X-EXPS LOGIN", r.String(), false, "temporary authentication failure (seed 003): the peer's directory does not know our account yet (replication), clock skew, a missing or duplicate SPN, or the KDC unreachable; see event 1035 on the peer")
+		add("X-EXPS LOGIN", r.String(), false, "temporary authentication failure (KB979174): the peer's directory does not know our account yet (replication), clock skew, a missing or duplicate SPN, or the KDC unreachable; see event 1035 on the peer")
 		return steps
 	case r.Code != 235:
 		add("X-EXPS LOGIN", r.String(), false, "credentials refused: reset this server's account secret (password_file here, password_hash in the directory)")
@@ -122,29 +124,40 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 	return steps
 }
 
-// authAdvice names the likely cause of a failed X-EXPS (seeds 000, 003).
-func authAdvice(e string) string {
-	u := strings.ToUpper(e)
+// authAdvice names the likely cause of a failed X-EXPS (KB843106,
+// KB979174), from what the failure is, never from its wording.
+func authAdvice(err error) string {
+	var ae *orgauth.AuthError
+	var refused *deliver.OrgAuthRefused
 	switch {
-	case strings.Contains(u, "NOT OFFERED"):
+	case errors.Is(err, deliver.ErrOrgAuthNotOffered):
 		return "the peer did not offer X-EXPS with the mechanism its directory entry names: our EHLO name is not a server of the organization there, or org_auth is off"
-	case strings.Contains(u, "KDC_UNREACH") || strings.Contains(u, "KDCUNREACHABLE") || strings.Contains(u, "CANNOT CONTACT"):
-		return "the KDC cannot be reached (Kerberos port 88 blocked, or the KDC down): check krb5_conf and the firewall"
-	case strings.Contains(u, "SKEW"):
-		return "clock skew over 5 minutes (KRB_AP_ERR_SKEW): synchronise the clocks (NTP)"
-	case strings.Contains(u, "PRINCIPAL_UNKNOWN") || strings.Contains(u, "NOSUCHSERVICE"):
-		return "the peer's service principal SMTP/<fqdn> is not registered (seed 003: run 'mailward diag spn' and register it exactly once)"
-	case strings.Contains(u, "KEYTAB") || strings.Contains(u, "BADKEYVER") || strings.Contains(u, "NOKEY"):
-		return "a keytab does not hold the current key: export it again (kadmin ktadd -norandkey) or reset the machine account"
-	case strings.Contains(u, "454"):
-		return "temporary authentication failure on the peer (seed 003): clock skew, a missing or duplicate SPN, its KDC unreachable, or our account not yet in its directory; see event 1035 on the peer"
+	case errors.Is(err, deliver.ErrNoOrgCredentials):
+		return "set organization.self and organization.password_file"
+	case errors.As(err, &ae):
+		switch ae.Kind {
+		case orgauth.KDCUnreachable:
+			return "the KDC cannot be reached (Kerberos port 88 blocked, or the KDC down): check krb5_conf and the firewall"
+		case orgauth.ClockSkew, orgauth.TicketExpired:
+			return "clock skew over 5 minutes (KRB_AP_ERR_SKEW): synchronise the clocks (NTP)"
+		case orgauth.NoSuchService:
+			return "the peer's service principal SMTP/<fqdn> is not registered (KB979174: run 'mailward diag spn' and register it exactly once)"
+		case orgauth.WrongPrincipal, orgauth.Integrity:
+			return "the peer's service principal is registered twice, or its key does not match (KB979174: run 'mailward diag spn --duplicates')"
+		case orgauth.NoKey, orgauth.StaleKeytab, orgauth.UnknownClient:
+			return "a keytab does not hold the current key: export it again (kadmin ktadd -norandkey) or reset the machine account"
+		case orgauth.Misconfigured:
+			return "the local Kerberos set-up is unusable: check organization.krb5_conf, keytab and realm"
+		}
+	case errors.As(err, &refused) && refused.Reply.Temporary():
+		return "temporary authentication failure on the peer (KB979174): clock skew, a missing or duplicate SPN, its KDC unreachable, or our account not yet in its directory; see event 1035 on the peer"
 	}
 	return "credentials refused: reset this server's account (password_file / keytab here, the directory entry there); see event 1704 on the peer"
 }
 
 // xexch50Steps are the steps after authentication: a transaction and XEXCH50.
-func xexch50Steps(ctx context.Context, c *deliver.Conn, o AuthOptions, add func(string, string, bool, string) bool) {
-	var r deliver.Reply
+func xexch50Steps(ctx context.Context, c *smtpclient.Conn, o AuthOptions, add func(string, string, bool, string) bool) {
+	var r reply.Reply
 	var err error
 	if r, err = c.Cmd(ctx, o.Timeout, "MAIL FROM:<>"); err != nil || r.Code != 250 {
 		add("MAIL FROM:<>", replyOr(r, err), false, "the peer refused the null sender")
@@ -180,7 +193,7 @@ func xexch50Steps(ctx context.Context, c *deliver.Conn, o AuthOptions, add func(
 	c.Cmd(ctx, o.Timeout, "RSET")
 }
 
-func replyOr(r deliver.Reply, err error) string {
+func replyOr(r reply.Reply, err error) string {
 	if err != nil {
 		return err.Error()
 	}

@@ -67,8 +67,6 @@ const (
 	// foreignIPLiteral is TEST-NET-1 (RFC 5737): an address that is never
 	// the server's own, unlike 127.0.0.1 when we test over loopback.
 	foreignIPLiteral = "192.0.2.1"
-	maxReplyLines    = 200
-	maxLineBytes     = 4096
 )
 
 // env is what a test's commands are built from; parts of it are only known

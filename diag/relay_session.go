@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // session is one SMTP connection with bounded reads.
@@ -52,85 +54,25 @@ func (s *session) read(c string) (int, string, error) {
 	return code, text, nil
 }
 
-// readReply reads lines "NNN-..." up to the final "NNN ...". Lines and
-// line counts are bounded so a hostile server cannot make us buffer
-// without end; each reply gets its own deadline, so a tarpit costs at most
-// timeout per reply.
+// readReply reads one reply with the project's one parser (package
+// reply), which bounds line length and line count so a hostile server
+// cannot make us buffer without end; each reply gets its own deadline,
+// so a tarpit costs at most timeout per reply. The text is the reply as
+// it was on the wire, one line per line, for the report.
 func readReply(br *bufio.Reader, conn net.Conn, timeout time.Duration) (int, string, error) {
 	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return 0, "", err
 	}
-	var lines []string
-	code := 0
-	for i := 0; i < maxReplyLines; i++ {
-		line, err := readLine(br)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("connection closed by server")
-			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				err = fmt.Errorf("no reply within %v", timeout)
-			}
-			return code, strings.Join(lines, "\n"), err
+	r, err := reply.Read(br)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("connection closed by server")
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			err = fmt.Errorf("no reply within %v", timeout)
 		}
-		lines = append(lines, line)
-		if len(line) < 3 || !isDigits(line[:3]) || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
-			return 0, strings.Join(lines, "\n"), fmt.Errorf("malformed reply line %q", truncate(line, 80))
-		}
-		c := int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
-		if code == 0 {
-			code = c
-		}
-		if len(line) == 3 || line[3] == ' ' {
-			return code, strings.Join(lines, "\n"), nil
-		}
+		return 0, "", err
 	}
-	return code, strings.Join(lines, "\n"), fmt.Errorf("reply longer than %d lines", maxReplyLines)
-}
-
-// readLine reads one line without its CRLF (or bare LF); an overlong line
-// is cut at maxLineBytes and the rest discarded.
-func readLine(br *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(b) < maxLineBytes {
-			room := maxLineBytes - len(b)
-			if len(frag) < room {
-				room = len(frag)
-			}
-			b = append(b, frag[:room]...)
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if len(b) > 0 && errors.Is(err, io.EOF) {
-				// A last line without newline before close: still
-				// report the close, the reply is incomplete.
-				return "", io.EOF
-			}
-			return "", err
-		}
-		break
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	return s, nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	return r.Code, strings.TrimSuffix(strings.ReplaceAll(string(r.Wire()), "\r\n", "\n"), "\n"), nil
 }
 
 // quit ends the session politely; its reply does not matter (some servers

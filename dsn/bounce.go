@@ -77,15 +77,12 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		}
 		s := m.Status[i]
 		r := m.Env.Recipients[i]
-		status := s.Status
-		if status == "" {
-			status = StatusFromReply(s.Diag)
-		}
-		if action == "delayed" && (status == "" || status[0] != '4') {
+		status := s.Reply.EnhancedStatus()
+		if action == "delayed" && status[0] != '4' {
 			status = "4.0.0"
 		}
 		rc := Recipient{Final: r.Addr, Original: r.ORCPT, Action: action,
-			Status: status, Diagnostic: s.Diag, RemoteMTA: s.RemoteMTA, LastAttempt: s.Last}
+			Status: status, Diagnostic: s.Reply.String(), RemoteMTA: s.RemoteMTA, LastAttempt: s.Last}
 		if action == "delayed" && b.MaxAge > 0 {
 			rc.WillRetryUntil = m.Env.Arrival.Add(b.MaxAge)
 		}

@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"fmt"
+	"mailward/reply"
 	"strings"
 	"time"
 )
@@ -73,7 +74,7 @@ func check(r Report) (*notice, error) {
 		if !actions[c.action] {
 			return nil, fmt.Errorf("dsn: recipient %d (%s): invalid Action %q", i+1, c.final, rr.Action)
 		}
-		if !validStatus(c.status) {
+		if !reply.ValidStatus(c.status) {
 			return nil, fmt.Errorf("dsn: recipient %d (%s): invalid Status %q, want class.subject.detail with class 2, 4 or 5 (RFC 3463)", i+1, c.final, rr.Status)
 		}
 		// Will-Retry-Until MUST NOT be given unless the action is

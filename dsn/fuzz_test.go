@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"bytes"
+	"mailward/reply"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func FuzzBuild(f *testing.F) {
 		if len(g) != 2 {
 			t.Fatalf("%d delivery-status groups, want 2:\n%q", len(g), p.parts[1].body)
 		}
-		if !strings.HasPrefix(g[1].Get("Final-Recipient"), "rfc822;") || g[1].Get("Action") == "" || !validStatus(g[1].Get("Status")) {
+		if !strings.HasPrefix(g[1].Get("Final-Recipient"), "rfc822;") || g[1].Get("Action") == "" || !reply.ValidStatus(g[1].Get("Status")) {
 			t.Fatalf("bad recipient group %v", g[1])
 		}
 		// Only the returned original may hold 8-bit data.

@@ -10,12 +10,12 @@
 package policy
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
 	"mailward/address"
 	"mailward/config"
+	"mailward/reply"
 )
 
 // Directory is what policy needs to know about local recipients.
@@ -71,26 +71,11 @@ const (
 // Decision is the answer to one RCPT.
 type Decision struct {
 	Kind Kind
-	// Code, Status and Text form the SMTP reply (Text without the address).
-	Code   int
-	Status string
-	Text   string
+	// Reply is what the client is told, in KB304897's wording.
+	Reply reply.Reply
 	// Tarpit is how long to wait before replying (anti-harvesting).
 	Tarpit time.Duration
 	Err    error
-}
-
-// Reply renders the SMTP reply line for address a, in the seed's wording.
-func (d Decision) Reply(a string) string {
-	switch d.Kind {
-	case Local, Relay:
-		return fmt.Sprintf("%d %s %s", d.Code, d.Status, a)
-	case Unknown:
-		return fmt.Sprintf("%d %s %s... User unknown", d.Code, d.Status, a)
-	case Denied:
-		return fmt.Sprintf("%d %s Unable to relay for %s", d.Code, d.Status, a)
-	}
-	return fmt.Sprintf("%d %s %s", d.Code, d.Status, d.Text)
 }
 
 // Policy holds the per-domain recipient settings.
@@ -121,27 +106,29 @@ func (p *Policy) Qualify(a address.Address) address.Address {
 // Recipient decides one RCPT. unknownSoFar counts the unknown recipients
 // this session already had; the tarpit grows with it.
 func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar int) Decision {
+	addr := rcpt.String()
+	accepted := Decision{Kind: Local, Reply: reply.New(250, "2.1.5", "%s", addr)}
 	if !p.dir.IsLocalDomain(rcpt.Domain) {
 		if r.MayRelay(c) {
-			return Decision{Kind: Relay, Code: 250, Status: "2.1.5"}
+			return Decision{Kind: Relay, Reply: accepted.Reply}
 		}
-		return Decision{Kind: Denied, Code: 550, Status: "5.7.1"}
+		return Decision{Kind: Denied, Reply: reply.New(550, "5.7.1", "Unable to relay for %s", addr)}
 	}
 	dom := p.domains[rcpt.Domain]
 	if dom.RecipientFiltering != nil && !*dom.RecipientFiltering {
-		// Seed 004's default Windows behaviour: accept for the domain,
+		// KB304897's default Windows behaviour: accept for the domain,
 		// and let the categorizer send an NDR if nobody is there.
-		return Decision{Kind: Local, Code: 250, Status: "2.1.5"}
+		return accepted
 	}
 	ok, err := p.dir.Exists(rcpt.Key())
 	if err != nil {
-		return Decision{Kind: TempFail, Code: 451, Status: "4.3.0",
-			Text: "Recipient lookup failed (directory unavailable), try again later", Err: err}
+		return Decision{Kind: TempFail, Err: err,
+			Reply: reply.New(451, "4.3.0", "Recipient lookup failed (directory unavailable), try again later")}
 	}
 	if ok {
-		return Decision{Kind: Local, Code: 250, Status: "2.1.5"}
+		return accepted
 	}
-	return Decision{Kind: Unknown, Code: 550, Status: "5.1.1", Tarpit: tarpit(dom, unknownSoFar)}
+	return Decision{Kind: Unknown, Reply: reply.New(550, "5.1.1", "%s... User unknown", addr), Tarpit: tarpit(dom, unknownSoFar)}
 }
 
 // tarpit grows linearly with the number of unknown recipients already

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"mailward/reply"
 	"sort"
 	"time"
 )
@@ -62,7 +63,7 @@ func (m *Message) view() View {
 	for i, r := range m.Env.Recipients {
 		s := m.Status[i]
 		v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,
-			Status: s.Status, LastError: s.Diag, RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
+			Status: viewStatus(s.Reply), LastError: s.Reply.String(), RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
 	}
 	return v
 }
@@ -135,8 +136,9 @@ func (q *Queue) Delete(id string, ndr bool) error {
 		m.mu.Lock()
 		for i, s := range m.Status {
 			if s.State == Pending {
-				r := Result{Index: i, State: Failed, Status: "5.0.0", Diag: "deleted from the queue by the administrator; last error: " + s.Diag, Hop: s.Hop}
-				m.Status[i].State, m.Status[i].Status, m.Status[i].Diag, m.Status[i].Last = r.State, r.Status, r.Diag, now
+				r := Result{Index: i, State: Failed, Hop: s.Hop,
+					Reply: reply.FromStatus("5.0.0", "deleted from the queue by the administrator; last error: "+s.Reply.String())}
+				m.Status[i].State, m.Status[i].Reply, m.Status[i].Last = r.State, r.Reply, now
 				lines = append(lines, resultLine(r, now))
 				failed = append(failed, i)
 			}
@@ -162,4 +164,13 @@ func (q *Queue) undelete(m *Message, err error) error {
 	q.mu.Unlock()
 	q.retryLater(m, q.now())
 	return err
+}
+
+// viewStatus is the enhanced status the viewer shows: none before the
+// first attempt, the class's own when the next hop gave none.
+func viewStatus(r reply.Reply) string {
+	if r.IsZero() {
+		return ""
+	}
+	return r.EnhancedStatus()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mailward/reply"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,7 +71,7 @@ func (r *recorder) handle(_ context.Context, m *Message) []Result {
 		return r.answer(m, r.calls)
 	}
 	for _, i := range m.Pending() {
-		out = append(out, Result{Index: i, State: Delivered, Status: "2.0.0"})
+		out = append(out, Result{Index: i, State: Delivered, Reply: reply.FromStatus("2.0.0", "")})
 	}
 	return out
 }
@@ -190,13 +191,13 @@ func TestDeferThenDeliver(t *testing.T) {
 	q := open(t, dir)
 	rec := &recorder{answer: func(m *Message, call int) []Result {
 		if call == 1 {
-			return []Result{{Index: 0, State: Delivered, Status: "2.0.0"},
-				{Index: 1, State: Pending, Status: "4.2.2", Diag: "mailbox full"}}
+			return []Result{{Index: 0, State: Delivered, Reply: reply.FromStatus("2.0.0", "")},
+				{Index: 1, State: Pending, Reply: reply.FromStatus("4.2.2", "mailbox full")}}
 		}
 		if p := m.Pending(); len(p) != 1 || p[0] != 1 {
 			t.Errorf("retry attempted %v, want only recipient 1", p)
 		}
-		return []Result{{Index: 1, State: Delivered, Status: "2.0.0"}}
+		return []Result{{Index: 1, State: Delivered, Reply: reply.FromStatus("2.0.0", "")}}
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
@@ -217,9 +218,9 @@ func TestBounceAndExpiry(t *testing.T) {
 		var out []Result
 		for _, i := range m.Pending() {
 			if i == 0 {
-				out = append(out, Result{Index: 0, State: Failed, Status: "5.1.1", Diag: "550 5.1.1 unknown"})
+				out = append(out, Result{Index: 0, State: Failed, Reply: reply.New(550, "5.1.1", "unknown")})
 			} else {
-				out = append(out, Result{Index: i, State: Pending, Status: "4.4.1", Diag: "connection refused"})
+				out = append(out, Result{Index: i, State: Pending, Reply: reply.FromStatus("4.4.1", "connection refused")})
 			}
 		}
 		return out
@@ -233,7 +234,7 @@ func TestBounceAndExpiry(t *testing.T) {
 		}
 		bounces = append(bounces, failed)
 		for _, i := range failed {
-			if i == 1 && (m.Status[1].Status != "5.4.7" || m.Status[1].State != Failed) {
+			if i == 1 && (m.Status[1].Reply.Status != "5.4.7" || m.Status[1].State != Failed) {
 				t.Errorf("expired recipient status %+v", m.Status[1])
 			}
 		}
@@ -262,8 +263,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	env.Recipients = append(env.Recipients, Recipient{Addr: "carol@example.test"})
 	bounced := 0
 	rec := &recorder{answer: func(m *Message, call int) []Result {
-		return []Result{{Index: 0, State: Delivered, Status: "2.0.0"},
-			{Index: 1, State: Failed, Status: "5.1.1"}, {Index: 2, State: Pending, Status: "4.0.0"}}
+		return []Result{{Index: 0, State: Delivered, Reply: reply.FromStatus("2.0.0", "")},
+			{Index: 1, State: Failed, Reply: reply.FromStatus("5.1.1", "")}, {Index: 2, State: Pending, Reply: reply.FromStatus("4.0.0", "")}}
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.Start(ctx, rec.handle, func(*Message, []int) error { bounced++; return nil }, nil)

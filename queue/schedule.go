@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/reply"
 )
 
 // retryHeap orders deferred messages by their next attempt.
@@ -188,13 +189,13 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 		if r.State == Pending && expired {
 			// RFC 3463 X.4.7: delivery time expired; the last
 			// temporary reason stays in the diagnostic.
-			r.State, r.Status = Failed, "5.4.7"
-			r.Diag = "delivery time expired after " + q.opt.MaxAge.String() + "; last error: " + r.Diag
+			r.State = Failed
+			r.Reply = reply.FromStatus("5.4.7", "delivery time expired after "+q.opt.MaxAge.String()+"; last error: "+r.Reply.String())
 			q.ev.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", m.Env.Recipients[r.Index].Addr,
-				"status", r.Status, "error", r.Diag)
+				"status", r.Reply.Status, "error", r.Reply.String())
 		}
 		s := &m.Status[r.Index]
-		s.State, s.Status, s.Diag, s.RemoteMTA, s.Last, s.Hop = r.State, r.Status, r.Diag, r.RemoteMTA, now, r.Hop
+		s.State, s.Reply, s.RemoteMTA, s.Last, s.Hop = r.State, r.Reply, r.RemoteMTA, now, r.Hop
 		s.Attempts++
 		lines = append(lines, resultLine(r, now))
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"bufio"
 	"fmt"
+	"mailward/reply"
 	"os"
 	"strconv"
 	"strings"
@@ -30,9 +31,10 @@ func (s State) String() string {
 
 // RcptStatus is what the queue knows about one recipient's delivery.
 type RcptStatus struct {
-	State     State
-	Status    string // enhanced status code of the last attempt, e.g. "4.2.2"
-	Diag      string // the reply or error text of the last attempt
+	State State
+	// Reply is the outcome of the last attempt: the next hop's reply, or
+	// the one local delivery made for its own outcome.
+	Reply     reply.Reply
 	RemoteMTA string
 	Attempts  int
 	Last      time.Time
@@ -45,8 +47,7 @@ type RcptStatus struct {
 type Result struct {
 	Index     int
 	State     State // Pending means deferred (temporary failure)
-	Status    string
-	Diag      string
+	Reply     reply.Reply
 	RemoteMTA string
 	Hop       string // the delivery queue (next hop) the recipient was tried through
 	// NotifyPassed: the next hop took the DSN request over (it offers
@@ -57,7 +58,7 @@ type Result struct {
 // The state file (<id>.state) is an append-only log beside the queue
 // file, one line per recipient outcome:
 //
-//	r <index> <state> <unix-seconds> <status> <remote-mta or -> <hop or -> <diag...>
+//	r <index> <state> <unix-seconds> <status> <remote-mta or -> <hop or -> <reply...>
 //	b <index>            (the NDR for this failed recipient is queued)
 //	w <index>            (the delay notice for this recipient is queued)
 //
@@ -87,8 +88,8 @@ func resultLine(r Result, now time.Time) string {
 			return ' '
 		}
 		return c
-	}, r.Diag)
-	return fmt.Sprintf("r %d %d %d %s %s %s %s\n", r.Index, r.State, now.Unix(), orDash(r.Status), mta, orDash(r.Hop), diag)
+	}, r.Reply.String())
+	return fmt.Sprintf("r %d %d %d %s %s %s %s\n", r.Index, r.State, now.Unix(), orDash(r.Reply.Status), mta, orDash(r.Hop), diag)
 }
 
 func orDash(s string) string {
@@ -96,6 +97,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// storedReply reads back the reply of a state line. Lines written before
+// outcomes were replies hold a bare text for local outcomes ("delivered
+// to maildir ..."): it is given the code its status (or, without one,
+// its state) implies.
+func storedReply(st State, status, text string) reply.Reply {
+	if r, ok := reply.Parse(text); ok {
+		return r
+	}
+	if status == "" {
+		status = map[State]string{Pending: "4.0.0", Delivered: "2.0.0", Failed: "5.0.0"}[st]
+	}
+	return reply.FromStatus(status, text)
 }
 
 func readState(path string, st []RcptStatus) error {
@@ -128,10 +143,9 @@ func readState(path string, st []RcptStatus) error {
 			ts, _ := strconv.ParseInt(fs[3], 10, 64)
 			st[i].State = State(s)
 			st[i].Last = time.Unix(ts, 0)
-			st[i].Status = strings.TrimPrefix(fs[4], "-")
+			st[i].Reply = storedReply(st[i].State, strings.TrimPrefix(fs[4], "-"), fs[7])
 			st[i].RemoteMTA = strings.TrimPrefix(fs[5], "-")
 			st[i].Hop = strings.TrimPrefix(fs[6], "-")
-			st[i].Diag = fs[7]
 			st[i].Attempts++
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/reply"
 )
 
 // maxAuthLine: RFC 4954 §4 requires accepting at least 12288 octets.
@@ -14,163 +15,145 @@ const maxAuthLine = 12288
 
 // cmdAuth implements AUTH PLAIN (RFC 4616) and LOGIN
 // (draft-murchison-sasl-login) per RFC 4954.
-func (s *session) cmdAuth(arg string) {
+func (s *session) cmdAuth(arg string) reply.Reply {
 	l := s.srv.l
 	mech, initial, _ := strings.Cut(strings.TrimSpace(arg), " ")
 	mech = strings.ToUpper(mech)
 	if mech == "GSSAPI" {
-		s.authGSSAPI(initial)
-		return
+		return s.authGSSAPI(initial)
 	}
 	switch {
 	case len(l.Auth) == 0:
-		s.fail("502 5.5.1 AUTH not available")
-		return
+		return reply.New(502, "5.5.1", "AUTH not available")
 	case s.helo == "" || !s.esmtp:
-		s.fail("503 5.5.1 Send EHLO first")
-		return
+		return replyNeedEHLO
 	case s.authUser != "":
-		s.fail("503 5.5.1 Already authenticated")
-		return
+		return replyAuthed
 	case s.env != nil:
-		s.fail("503 5.5.1 AUTH not permitted during a mail transaction")
-		return
+		return reply.New(503, "5.5.1", "AUTH not permitted during a mail transaction")
 	case !s.tls && !l.AuthPlaintext:
 		// RFC 4954 §4: no plaintext passwords over an unprotected
 		// channel; the reply code is RFC 4954 §6's.
-		s.fail("538 5.7.11 Encryption required for requested authentication mechanism")
-		return
+		return reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism")
 	case !contains(l.Auth, mech):
-		s.fail("504 5.5.4 Unrecognized authentication type")
-		return
+		return replyBadMech
 	}
 	var user, pass string
+	var bad reply.Reply
 	var ok bool
 	switch mech {
 	case "PLAIN":
-		user, pass, ok = s.authPlain(initial)
+		user, pass, bad, ok = s.authPlain(initial)
 	case "LOGIN":
-		user, pass, ok = s.authLogin(initial)
+		user, pass, bad, ok = s.authLogin(initial)
 	}
 	if !ok {
-		return // the exchange already answered (cancelled, bad encoding, lost)
+		return bad // cancelled, bad encoding, or the connection lost (zero)
 	}
 	good, err := s.srv.opt.Auth.Authenticate(user, pass)
 	if err != nil {
-		s.reply("454 4.7.0 Temporary authentication failure")
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
-		return
+		return replyAuthTemp
 	}
 	if !good {
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
 		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		s.fail("535 5.7.8 Authentication credentials invalid")
-		return
+		return replyAuthFailed
 	}
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
-	s.reply("235 2.7.0 Authentication successful")
+	return replyAuthOK
 }
 
 // authGSSAPI is AUTH GSSAPI: the organization's Kerberos authentication
 // (as X-EXPS GSSAPI) for servers of the organization, which is how
 // ordinary SASL clients (Cyrus, MIT GSS-API) speak it. It sets the
 // organization peer, not a user login.
-func (s *session) authGSSAPI(initial string) {
+func (s *session) authGSSAPI(initial string) reply.Reply {
 	l := s.srv.l
 	_, isOrg := s.orgServer()
 	switch {
 	case s.helo == "" || !s.esmtp:
-		s.fail("503 5.5.1 Send EHLO first")
+		return replyNeedEHLO
 	case s.orgPeer != "" || s.authUser != "":
-		s.fail("503 5.5.1 Already authenticated")
+		return replyAuthed
 	case s.env != nil:
-		s.fail("503 5.5.1 AUTH not permitted during a mail transaction")
+		return reply.New(503, "5.5.1", "AUTH not permitted during a mail transaction")
 	case s.srv.opt.Org == nil || !contains(l.OrgAuth, "GSSAPI"):
-		s.fail("504 5.5.4 Unrecognized authentication type")
+		return replyBadMech
 	case !isOrg:
 		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
-		s.fail("504 5.7.4 GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
+		return reply.New(504, "5.7.4", "GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
 	case !s.tls && l.TLS != "none":
-		s.fail("538 5.7.11 Encryption required: STARTTLS, then EHLO, then AUTH")
-	default:
-		s.orgGSSAPI("AUTH", initial)
+		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then AUTH")
 	}
+	return s.orgGSSAPI("AUTH", initial)
 }
 
 // challenge sends a 334 and reads the client's base64 answer. "*"
-// cancels (RFC 4954 §4).
-func (s *session) challenge(prompt string) ([]byte, bool) {
-	s.reply("334 %s", prompt)
+// cancels (RFC 4954 §4). When ok is false, bad is the reply to give (the
+// zero Reply when the connection is gone).
+func (s *session) challenge(prompt string) (data []byte, bad reply.Reply, ok bool) {
+	s.send(reply.New(334, "", "%s", prompt))
 	line, err := s.readLine(maxAuthLine)
 	if err == errLineTooLong {
-		s.fail("500 5.5.6 Authentication exchange line is too long")
-		return nil, false
+		return nil, reply.New(500, "5.5.6", "Authentication exchange line is too long"), false
 	}
 	if err != nil {
 		s.quit = true
-		return nil, false
+		return nil, reply.Reply{}, false
 	}
 	if line == "*" {
-		s.fail("501 5.0.0 Authentication cancelled")
-		return nil, false
+		return nil, reply.New(501, "5.0.0", "Authentication cancelled"), false
 	}
 	b, err := base64.StdEncoding.DecodeString(line)
 	if err != nil {
-		s.fail("501 5.5.2 Cannot decode response")
-		return nil, false
+		return nil, replyBadEncoding, false
 	}
-	return b, true
+	return b, reply.Reply{}, true
 }
 
-func (s *session) authPlain(initial string) (string, string, bool) {
+func (s *session) authPlain(initial string) (user, pass string, bad reply.Reply, ok bool) {
 	var resp []byte
-	if initial == "" {
-		var ok bool
-		if resp, ok = s.challenge(""); !ok {
-			return "", "", false
+	switch initial {
+	case "":
+		if resp, bad, ok = s.challenge(""); !ok {
+			return "", "", bad, false
 		}
-	} else if initial == "=" {
+	case "=":
 		resp = nil
-	} else {
+	default:
 		var err error
 		if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
-			s.fail("501 5.5.2 Cannot decode response")
-			return "", "", false
+			return "", "", replyBadEncoding, false
 		}
 	}
 	parts := bytes.Split(resp, []byte{0})
 	if len(parts) != 3 || len(parts[1]) == 0 {
-		s.fail("501 5.5.2 Malformed PLAIN response")
-		return "", "", false
+		return "", "", reply.New(501, "5.5.2", "Malformed PLAIN response"), false
 	}
 	authz, user, pass := string(parts[0]), string(parts[1]), string(parts[2])
 	if authz != "" && !strings.EqualFold(authz, user) {
-		s.fail("535 5.7.8 Authorization identity not permitted")
-		return "", "", false
+		return "", "", reply.New(535, "5.7.8", "Authorization identity not permitted"), false
 	}
-	return user, pass, true
+	return user, pass, reply.Reply{}, true
 }
 
-func (s *session) authLogin(initial string) (string, string, bool) {
+func (s *session) authLogin(initial string) (user, pass string, bad reply.Reply, ok bool) {
 	var u []byte
 	if initial != "" {
 		var err error
 		if u, err = base64.StdEncoding.DecodeString(initial); err != nil {
-			s.fail("501 5.5.2 Cannot decode response")
-			return "", "", false
+			return "", "", replyBadEncoding, false
 		}
-	} else {
-		var ok bool
-		if u, ok = s.challenge("VXNlcm5hbWU6"); !ok { // "Username:"
-			return "", "", false
-		}
+	} else if u, bad, ok = s.challenge("VXNlcm5hbWU6"); !ok { // "Username:"
+		return "", "", bad, false
 	}
-	p, ok := s.challenge("UGFzc3dvcmQ6") // "Password:"
+	p, bad, ok := s.challenge("UGFzc3dvcmQ6") // "Password:"
 	if !ok {
-		return "", "", false
+		return "", "", bad, false
 	}
-	return string(u), string(p), true
+	return string(u), string(p), reply.Reply{}, true
 }
 
 func contains(list []string, v string) bool {

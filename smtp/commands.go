@@ -9,6 +9,7 @@ import (
 	"mailward/events"
 	"mailward/policy"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 func defaultVerbs() map[string]verbFunc {
@@ -31,28 +32,39 @@ func defaultVerbs() map[string]verbFunc {
 	}
 }
 
-func (s *session) cmdEhlo(arg string) { s.hello(arg, true) }
-func (s *session) cmdHelo(arg string) { s.hello(arg, false) }
+// Replies several commands share.
+var (
+	replyOK          = reply.New(250, "2.0.0", "OK")
+	replyNeedHello   = reply.New(503, "5.5.1", "Send EHLO/HELO first")
+	replyNeedEHLO    = reply.New(503, "5.5.1", "Send EHLO first")
+	replyAuthed      = reply.New(503, "5.5.1", "Already authenticated")
+	replyBadMech     = reply.New(504, "5.5.4", "Unrecognized authentication type")
+	replyBadEncoding = reply.New(501, "5.5.2", "Cannot decode response")
+	replyAuthFailed  = reply.New(535, "5.7.8", "Authentication credentials invalid")
+	replyAuthTemp    = reply.New(454, "4.7.0", "Temporary authentication failure")
+	replyAuthOK      = reply.New(235, "2.7.0", "Authentication successful")
+)
+
+func (s *session) cmdEhlo(arg string) reply.Reply { return s.hello(arg, true) }
+func (s *session) cmdHelo(arg string) reply.Reply { return s.hello(arg, false) }
 
 // hello answers EHLO/HELO (RFC 5321 §4.1.1.1); it also resets any
 // transaction. The keywords depend on TLS state: AUTH is offered only
 // over TLS unless the listener allows plaintext (RFC 4954 §4).
-func (s *session) hello(arg string, extended bool) {
+func (s *session) hello(arg string, extended bool) reply.Reply {
 	arg = strings.TrimSpace(arg)
 	verb := "HELO"
 	if extended {
 		verb = "EHLO"
 	}
 	if arg == "" || strings.IndexFunc(arg, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		s.fail("501 5.5.4 Syntax: %s hostname", verb)
-		return
+		return reply.New(501, "5.5.4", "Syntax: %s hostname", verb)
 	}
 	s.resetTransaction()
 	s.helo, s.esmtp = arg, extended
 	l := s.srv.l
 	if !extended {
-		s.reply("250 %s", l.FQDN)
-		return
+		return reply.New(250, "", "%s", l.FQDN)
 	}
 	lines := []string{
 		fmt.Sprintf("%s Hello %s [%s]", l.FQDN, arg, s.ip),
@@ -71,7 +83,7 @@ func (s *session) hello(arg string, extended bool) {
 		auth = append(auth, l.Auth...)
 	}
 	if s.gssapiOffered() {
-		// Kerberos for servers of the organization only (seed 000: the
+		// Kerberos for servers of the organization only (KB843106: the
 		// EHLO name decides trust), as X-EXPS.
 		auth = append(auth, "GSSAPI")
 	}
@@ -83,11 +95,11 @@ func (s *session) hello(arg string, extended bool) {
 	}
 	if s.srv.opt.Org != nil && len(l.OrgAuth) > 0 {
 		// Advertised to everyone, as Exchange does: a stranger that
-		// tries it gets "504 Need to authenticate first" (seed 000).
+		// tries it gets "504 Need to authenticate first" (KB843106).
 		lines = append(lines, "XEXCH50")
 	}
 	lines = append(lines, "HELP")
-	s.replyLines(250, lines)
+	return reply.Reply{Code: 250, Lines: lines}
 }
 
 func (s *session) authOffered() bool {
@@ -95,27 +107,22 @@ func (s *session) authOffered() bool {
 	return len(l.Auth) > 0 && s.authUser == "" && (s.tls || l.AuthPlaintext)
 }
 
-func (s *session) cmdMail(arg string) {
+func (s *session) cmdMail(arg string) reply.Reply {
 	switch {
 	case s.helo == "":
-		s.fail("503 5.5.1 Send EHLO/HELO first")
-		return
+		return replyNeedHello
 	case s.srv.l.TLS == "required" && !s.tls:
-		s.fail("530 5.7.0 Must issue a STARTTLS command first")
-		return
+		return reply.New(530, "5.7.0", "Must issue a STARTTLS command first")
 	case s.env != nil:
-		s.fail("503 5.5.1 Sender already specified")
-		return
+		return reply.New(503, "5.5.1", "Sender already specified")
 	}
 	rest, ok := cutPrefixFold(arg, "FROM:")
 	if !ok {
-		s.fail("501 5.5.4 Syntax: MAIL FROM:<address>")
-		return
+		return reply.New(501, "5.5.4", "Syntax: MAIL FROM:<address>")
 	}
-	p, err := parseParams(rest, s.esmtp)
-	if err != nil {
-		s.fail("%s", err.Error())
-		return
+	p, bad := parseParams(rest, s.esmtp)
+	if !bad.IsZero() {
+		return bad
 	}
 	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, Listener: s.srv.l.Name, AuthUser: s.authUser, Body: "7BIT"}
 	utf8 := false
@@ -124,80 +131,65 @@ func (s *session) cmdMail(arg string) {
 		case "SIZE":
 			n, err := parseSize(kv.val)
 			if err != nil {
-				s.fail("501 5.5.4 Bad SIZE parameter")
-				return
+				return reply.New(501, "5.5.4", "Bad SIZE parameter")
 			}
 			// RFC 1870 §6: refuse at MAIL what will be refused at DATA.
 			if n > s.srv.l.MaxMessageSize {
-				s.fail("552 5.3.4 Message size exceeds fixed maximum message size (%d)", s.srv.l.MaxMessageSize)
-				return
+				return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", s.srv.l.MaxMessageSize)
 			}
 		case "BODY":
 			switch strings.ToUpper(kv.val) {
 			case "7BIT", "8BITMIME":
 				env.Body = strings.ToUpper(kv.val)
 			default:
-				s.fail("555 5.5.4 Unsupported BODY type %s", kv.val)
-				return
+				return reply.New(555, "5.5.4", "Unsupported BODY type %s", kv.val)
 			}
 		case "SMTPUTF8":
 			if kv.val != "" {
-				s.fail("501 5.5.4 SMTPUTF8 takes no value")
-				return
+				return reply.New(501, "5.5.4", "SMTPUTF8 takes no value")
 			}
 			utf8 = true
 		case "RET":
 			v := strings.ToUpper(kv.val)
 			if v != "FULL" && v != "HDRS" {
-				s.fail("501 5.5.4 Bad RET parameter")
-				return
+				return reply.New(501, "5.5.4", "Bad RET parameter")
 			}
 			env.Ret = v
 		case "ENVID":
 			v, ok := xtextDecode(kv.val)
 			if !ok || len(v) > 100 {
-				s.fail("501 5.5.4 Bad ENVID parameter")
-				return
+				return reply.New(501, "5.5.4", "Bad ENVID parameter")
 			}
 			env.EnvID = v
 		case "AUTH":
 			// RFC 4954 §5: the original submitter; we record our own
 			// authenticated user instead, so the value is not trusted.
 		default:
-			s.fail("555 5.5.4 Unsupported parameter %s", kv.key)
-			return
+			return reply.New(555, "5.5.4", "Unsupported parameter %s", kv.key)
 		}
 	}
 	a, _, err := address.ParsePath(p.path, true, utf8)
 	if err != nil {
-		s.fail("%s", addressError(err, "501 5.1.7 Bad sender address syntax"))
-		return
+		return addressError(err, reply.New(501, "5.1.7", "Bad sender address syntax"))
 	}
 	a = s.qualify(a)
 	env.From, env.SMTPUTF8 = a.String(), utf8
 	s.env, s.utf8, s.rcptSeen = env, utf8, map[string]bool{}
-	shown := env.From
-	if shown == "" {
-		shown = "<>"
-	}
-	// The seed's exact wording: "250 2.1.0 LocalUser@Domain....Sender OK".
-	s.reply("250 2.1.0 %s....Sender OK", shown)
+	// KB304897's exact wording: "250 2.1.0 LocalUser@Domain....Sender OK".
+	return reply.New(250, "2.1.0", "%s....Sender OK", orNull(env.From))
 }
 
-func (s *session) cmdRcpt(arg string) {
+func (s *session) cmdRcpt(arg string) reply.Reply {
 	if s.env == nil {
-		s.fail("503 5.5.1 Need MAIL before RCPT")
-		return
+		return reply.New(503, "5.5.1", "Need MAIL before RCPT")
 	}
 	rest, ok := cutPrefixFold(arg, "TO:")
 	if !ok {
-		s.fail("501 5.5.4 Syntax: RCPT TO:<address>")
-		return
+		return reply.New(501, "5.5.4", "Syntax: RCPT TO:<address>")
 	}
-	p, err := parseParams(rest, s.esmtp)
-	if err != nil {
-		s.fail("%s", err.Error())
-		return
+	p, bad := parseParams(rest, s.esmtp)
+	if !bad.IsZero() {
+		return bad
 	}
 	r := queue.Recipient{}
 	for _, kv := range p.list {
@@ -205,37 +197,31 @@ func (s *session) cmdRcpt(arg string) {
 		case "NOTIFY":
 			v, ok := parseNotify(kv.val)
 			if !ok {
-				s.fail("501 5.5.4 Bad NOTIFY parameter")
-				return
+				return reply.New(501, "5.5.4", "Bad NOTIFY parameter")
 			}
 			r.Notify = v
 		case "ORCPT":
 			v, ok := parseORCPT(kv.val)
 			if !ok {
-				s.fail("501 5.5.4 Bad ORCPT parameter")
-				return
+				return reply.New(501, "5.5.4", "Bad ORCPT parameter")
 			}
 			r.ORCPT = v
 		default:
-			s.fail("555 5.5.4 Unsupported parameter %s", kv.key)
-			return
+			return reply.New(555, "5.5.4", "Unsupported parameter %s", kv.key)
 		}
 	}
 	a, _, err := address.ParsePath(p.path, false, s.utf8)
 	if err != nil {
-		s.fail("%s", addressError(err, "501 5.1.3 Bad recipient address syntax"))
-		return
+		return addressError(err, reply.New(501, "5.1.3", "Bad recipient address syntax"))
 	}
 	a = s.qualify(a)
 	addr := a.String()
 	if s.rcptSeen[a.Key()] {
-		s.reply("250 2.1.5 %s", addr) // duplicate: deliver once
-		return
+		return reply.New(250, "2.1.5", "%s", addr) // duplicate: deliver once
 	}
 	if len(s.env.Recipients) >= s.srv.l.MaxRecipients {
 		// RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later.
-		s.reply("452 4.5.3 Too many recipients")
-		return
+		return reply.New(452, "4.5.3", "Too many recipients")
 	}
 	c := policy.Client{IP: s.ip, Authenticated: s.authUser != ""}
 	d := s.srv.opt.Policy.Recipient(c, s.srv.rules, a, s.unknown)
@@ -244,29 +230,26 @@ func (s *session) cmdRcpt(arg string) {
 		r.Addr = addr
 		s.env.Recipients = append(s.env.Recipients, r)
 		s.rcptSeen[a.Key()] = true
-		s.reply("%s", d.Reply(addr))
 	case policy.Denied:
 		s.srv.ev.Emit(events.RelayDenied, "connector", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
 			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)
-		s.fail("%s", d.Reply(addr))
 	case policy.Unknown:
 		s.unknown++
 		s.srv.ev.Emit(events.UnknownRecipient, "connector", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
 		s.sleep(d.Tarpit)
-		s.fail("%s", d.Reply(addr))
 	default:
 		s.srv.ev.Emit(events.DirectoryUnavailable, "error", d.Err)
-		s.reply("%s", d.Reply(addr))
 	}
+	return d.Reply
 }
 
 // addressError gives each address fault its own reply.
-func addressError(err error, syntax string) string {
+func addressError(err error, syntax reply.Reply) reply.Reply {
 	switch {
 	case errors.Is(err, address.ErrNonASCII):
-		return "553 5.6.7 Non-ASCII address needs SMTPUTF8 (RFC 6531)"
+		return reply.New(553, "5.6.7", "Non-ASCII address needs SMTPUTF8 (RFC 6531)")
 	case errors.Is(err, address.ErrTooLong):
-		return "501 5.5.4 Address too long (RFC 5321 section 4.5.3.1)"
+		return reply.New(501, "5.5.4", "Address too long (RFC 5321 section 4.5.3.1)")
 	}
 	return syntax
 }
@@ -278,35 +261,33 @@ func orNull(a string) string {
 	return a
 }
 
-func (s *session) cmdRset(arg string) {
+func (s *session) cmdRset(arg string) reply.Reply {
 	if strings.TrimSpace(arg) != "" {
-		s.fail("501 5.5.4 Syntax: RSET")
-		return
+		return reply.New(501, "5.5.4", "Syntax: RSET")
 	}
 	s.resetTransaction()
-	s.reply("250 2.0.0 Resetting")
+	return reply.New(250, "2.0.0", "Resetting")
 }
 
-func (s *session) cmdNoop(string) { s.reply("250 2.0.0 OK") }
+func (s *session) cmdNoop(string) reply.Reply { return replyOK }
 
-func (s *session) cmdQuit(string) {
-	s.reply("221 2.0.0 %s closing connection", s.srv.l.FQDN)
+func (s *session) cmdQuit(string) reply.Reply {
 	s.quit = true
+	return reply.New(221, "2.0.0", "%s closing connection", s.srv.l.FQDN)
 }
 
-// VRFY never lists users (harvesting, seed 004); RFC 5321 §3.5.3 allows 252.
-func (s *session) cmdVrfy(arg string) {
+// VRFY never lists users (harvesting, KB304897); RFC 5321 §3.5.3 allows 252.
+func (s *session) cmdVrfy(arg string) reply.Reply {
 	if strings.TrimSpace(arg) == "" {
-		s.fail("501 5.5.4 Syntax: VRFY address")
-		return
+		return reply.New(501, "5.5.4", "Syntax: VRFY address")
 	}
-	s.reply("252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery")
+	return reply.New(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery")
 }
 
-func (s *session) cmdExpn(string) { s.fail("502 5.5.1 EXPN not available") }
+func (s *session) cmdExpn(string) reply.Reply { return reply.New(502, "5.5.1", "EXPN not available") }
 
-func (s *session) cmdHelp(string) {
-	s.reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
+func (s *session) cmdHelp(string) reply.Reply {
+	return reply.New(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -8,30 +8,27 @@ import (
 
 	"mailward/events"
 	"mailward/queue"
+	"mailward/reply"
 )
 
-func (s *session) cmdData(arg string) {
+func (s *session) cmdData(arg string) reply.Reply {
 	switch {
 	case strings.TrimSpace(arg) != "":
-		s.fail("501 5.5.4 Syntax: DATA")
-		return
+		return reply.New(501, "5.5.4", "Syntax: DATA")
 	case s.env == nil:
-		s.fail("503 5.5.1 Need MAIL command")
-		return
+		return reply.New(503, "5.5.1", "Need MAIL command")
 	case len(s.env.Recipients) == 0:
-		s.fail("554 5.5.1 No valid recipients")
-		return
+		return reply.New(554, "5.5.1", "No valid recipients")
 	}
 	w, err := s.srv.opt.Spool.Create(s.env)
 	if err != nil {
-		s.spoolFailed(err)
-		return
+		return s.spoolFailed(err)
 	}
-	s.reply("354 Start mail input; end with <CRLF>.<CRLF>")
+	s.send(reply.New(354, "", "Start mail input; end with <CRLF>.<CRLF>"))
 	if err := s.flush(); err != nil {
 		w.Abort()
 		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	fmt.Fprint(w, s.receivedHeader(w.ID(), time.Now()))
 	l := s.srv.l
@@ -40,12 +37,12 @@ func (s *session) cmdData(arg string) {
 		// Connection lost or timed out mid-message: nothing was
 		// acknowledged, so nothing is kept.
 		w.Abort()
+		s.quit = true
 		var ne net.Error
 		if ok := asNetErr(err, &ne); ok && ne.Timeout() {
-			s.reply("421 4.4.2 %s Timeout during DATA, closing connection", l.FQDN)
+			return reply.New(421, "4.4.2", "%s Timeout during DATA, closing connection", l.FQDN)
 		}
-		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	env := s.env
 	s.resetTransaction()
@@ -53,8 +50,7 @@ func (s *session) cmdData(arg string) {
 	case res.TooBig:
 		w.Abort()
 		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", res.Size, "max", l.MaxMessageSize)
-		s.fail("552 5.3.4 Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
-		return
+		return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
 	case (res.BareLF || res.BareCR) && l.BareLF != "normalize":
 		w.Abort()
 		what := "bare LF"
@@ -64,36 +60,32 @@ func (s *session) cmdData(arg string) {
 			what = "bare LF and bare CR"
 		}
 		s.srv.ev.Emit(events.BareLineEnding, "ip", s.ip, "connector", l.Name, "what", what)
-		s.fail("550 5.6.0 Message refused: %s in message text; lines must end with CRLF (RFC 5321 section 2.3.8)", what)
-		return
+		return reply.New(550, "5.6.0", "Message refused: %s in message text; lines must end with CRLF (RFC 5321 section 2.3.8)", what)
 	case res.NUL:
 		w.Abort()
-		s.fail("550 5.6.0 Message refused: NUL octet in message text (RFC 5321 section 2.3.8)")
-		return
+		return reply.New(550, "5.6.0", "Message refused: NUL octet in message text (RFC 5321 section 2.3.8)")
 	}
 	if err := w.Commit(); err != nil {
-		s.spoolFailed(err)
-		return
+		return s.spoolFailed(err)
 	}
 	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
 		"recipients", len(env.Recipients), "size", res.Size, "connector", l.Name, "ip", s.ip)
-	s.reply("250 2.6.0 %s Queued mail for delivery", env.ID)
+	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 
 // spoolFailed answers a queue write failure with a temporary error: the
 // client keeps the message and retries, so nothing is lost.
-func (s *session) spoolFailed(err error) {
+func (s *session) spoolFailed(err error) reply.Reply {
 	s.resetTransaction()
 	s.srv.log.Error("smtp: spool write failed", "ip", s.ip, "err", err)
 	if queue.IsNoSpace(err) {
-		s.reply("452 4.3.1 Insufficient system storage, try again later")
-		return
+		return reply.New(452, "4.3.1", "Insufficient system storage, try again later")
 	}
-	s.reply("451 4.3.0 Error writing message to the queue, try again later")
+	return reply.New(451, "4.3.0", "Error writing message to the queue, try again later")
 }
 
 // receivedHeader is our trace field (RFC 5321 §4.4), with the virtual
-// server's FQDN (seed 000) and the RFC 3848 protocol keyword.
+// server's FQDN (KB843106) and the RFC 3848 protocol keyword.
 func (s *session) receivedHeader(id string, now time.Time) string {
 	proto := "SMTP"
 	if s.esmtp {

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,13 +107,16 @@ func FuzzSession(f *testing.F) {
 		f.Fatal(err)
 	}
 	dir := directory.New(cfg)
+	panics := &panicLog{}
 	srv := New(Options{Listener: cfg.Listeners[0], Policy: policy.New(cfg, dir), Auth: fastAuth{},
-		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: func(context.Context, time.Duration) {}})
+		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: func(context.Context, time.Duration) {},
+		Logger: slog.New(panics)})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := &pipeConn{r: bytes.NewReader(in)}
-		s := newSession(context.Background(), srv, c, remoteIP(c))
-		s.panics = true
-		s.run()
+		newSession(context.Background(), srv, c, remoteIP(c)).run()
+		if p := panics.take(); p != "" {
+			t.Fatalf("session panicked on %q:\n%s", in, p)
+		}
 		for _, line := range strings.SplitAfter(c.out.String(), "\r\n") {
 			if line == "" {
 				continue
@@ -131,3 +137,37 @@ func FuzzSession(f *testing.F) {
 type fastAuth struct{}
 
 func (fastAuth) Authenticate(user, pass string) (bool, error) { return user == "u" && pass == "p", nil }
+
+// panicLog is a slog handler that keeps what the session's recovery
+// logs, so a fuzz input that panics fails the test although the server
+// survives it.
+type panicLog struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
+func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *panicLog) WithGroup(string) slog.Handler            { return p }
+func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "smtp: session panic" {
+		return nil
+	}
+	var b strings.Builder
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, "%s: %v\n", a.Key, a.Value)
+		return true
+	})
+	p.mu.Lock()
+	p.last = b.String()
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *panicLog) take() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.last
+	p.last = ""
+	return s
+}

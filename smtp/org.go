@@ -11,6 +11,7 @@ import (
 	"mailward/directory"
 	"mailward/events"
 	"mailward/orgauth"
+	"mailward/reply"
 )
 
 // Org is what the receive side needs from the organization (orgauth.Trust
@@ -37,7 +38,7 @@ func (s *session) orgServer() (string, bool) {
 }
 
 // orgAuthOffered: X-EXPS is offered only to servers of the organization
-// (seed 000: the EHLO name decides trust) and, where the virtual server
+// (KB843106: the EHLO name decides trust) and, where the virtual server
 // has TLS, only after STARTTLS and a new EHLO.
 func (s *session) orgAuthOffered() bool {
 	_, ok := s.orgServer()
@@ -45,48 +46,39 @@ func (s *session) orgAuthOffered() bool {
 }
 
 // cmdXEXPS is X-EXPS: AUTH for servers of the organization.
-func (s *session) cmdXEXPS(arg string) {
+func (s *session) cmdXEXPS(arg string) reply.Reply {
 	l := s.srv.l
 	mech, initial, _ := strings.Cut(strings.TrimSpace(arg), " ")
 	mech = strings.ToUpper(mech)
 	switch {
 	case s.srv.opt.Org == nil || len(l.OrgAuth) == 0:
-		s.fail("502 5.5.1 X-EXPS not available")
-		return
+		return reply.New(502, "5.5.1", "X-EXPS not available")
 	case s.helo == "" || !s.esmtp:
-		s.fail("503 5.5.1 Send EHLO first")
-		return
+		return replyNeedEHLO
 	case s.orgPeer != "":
-		s.fail("503 5.5.1 Already authenticated")
-		return
+		return replyAuthed
 	case s.env != nil:
-		s.fail("503 5.5.1 X-EXPS not permitted during a mail transaction")
-		return
+		return reply.New(503, "5.5.1", "X-EXPS not permitted during a mail transaction")
 	}
 	if _, ok := s.orgServer(); !ok {
 		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
-		s.fail("504 5.7.4 X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
-		return
+		return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
 	}
 	if !s.tls && l.TLS != "none" {
-		s.fail("538 5.7.11 Encryption required: STARTTLS, then EHLO, then X-EXPS")
-		return
+		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then X-EXPS")
 	}
 	if !contains(l.OrgAuth, mech) {
-		s.fail("504 5.5.4 Unrecognized authentication type")
-		return
+		return replyBadMech
 	}
-	switch mech {
-	case "LOGIN":
-		user, pass, ok := s.authLogin(initial)
-		if !ok {
-			return
-		}
-		server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
-		s.orgAuthResult(mech, user, server, good, err)
-	case "GSSAPI":
-		s.orgGSSAPI("X-EXPS", initial)
+	if mech == "GSSAPI" {
+		return s.orgGSSAPI("X-EXPS", initial)
 	}
+	user, pass, bad, ok := s.authLogin(initial)
+	if !ok {
+		return bad
+	}
+	server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
+	return s.orgAuthResult(mech, user, server, good, err)
 }
 
 // gssapiOffered: AUTH GSSAPI is offered on the same terms as X-EXPS (to
@@ -105,53 +97,51 @@ func (s *session) gssapiOffered() bool {
 // Temporary failures — no keytab, an SPN missing or duplicated in the
 // directory, clock skew, a stale or wrong keytab, a replay — answer 454
 // 4.7.0 with event 1035 naming the cause, so the sender keeps the message
-// (seed 003); a refused ticket or a principal that is not a server of the
+// (KB979174); a refused ticket or a principal that is not a server of the
 // organization answer 535 5.7.8 with event 1704.
-func (s *session) orgGSSAPI(verb, initial string) {
+func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 	l := s.srv.l
 	const mech = "GSSAPI"
-	temporary := func(name, detail string) {
+	temporary := func(name, detail string) reply.Reply {
 		kv := []any{"connector", l.Name, "mechanism", mech, "ip", s.ip, "error", name, "helo", s.helo}
 		if detail != "" {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthTemporary, kv...)
-		s.reply("454 4.7.0 Temporary authentication failure")
+		return replyAuthTemp
 	}
-	denied := func(who, name, detail string) {
+	denied := func(who, name, detail string) reply.Reply {
 		kv := []any{"connector", l.Name, "server", who, "ip", s.ip, "mechanism", verb + " " + mech, "error", name}
 		if detail != "" {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
 		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		s.fail("535 5.7.8 Authentication credentials invalid")
+		return replyAuthFailed
 	}
 	acc := s.srv.opt.GSSAPI
 	if acc == nil {
 		// Integrated (Kerberos) authentication is not enabled on this
 		// server: organization.keytab is not set.
-		temporary("NoKeytab", "organization.keytab is not set")
-		return
+		return temporary("NoKeytab", "organization.keytab is not set")
 	}
 	if p := s.srv.opt.Org.SPNProblem(l.FQDN); p != "" {
-		temporary(p, "")
-		return
+		return temporary(p, "")
 	}
 	var resp []byte
 	switch initial {
 	case "":
+		var bad reply.Reply
 		var ok bool
-		if resp, ok = s.challenge(""); !ok {
-			return
+		if resp, bad, ok = s.challenge(""); !ok {
+			return bad
 		}
 	case "=":
 		resp = []byte{}
 	default:
 		var err error
 		if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
-			s.fail("501 5.5.2 Cannot decode response")
-			return
+			return replyBadEncoding
 		}
 	}
 	claimed, _ := s.orgServer()
@@ -165,108 +155,97 @@ func (s *session) orgGSSAPI(verb, initial string) {
 				ae = &orgauth.AuthError{Kind: orgauth.LogonDenied, Err: err}
 			}
 			if ae.Temporary() {
-				temporary(ae.Name(), ae.Error())
-			} else {
-				denied(claimed, ae.Name(), ae.Error())
+				return temporary(ae.Name(), ae.Error())
 			}
-			return
+			return denied(claimed, ae.Name(), ae.Error())
 		}
 		if done {
 			break
 		}
 		if n == 3 {
-			denied(claimed, orgauth.LogonDeniedName, "SASL GSSAPI exchange did not finish")
-			return
+			return denied(claimed, orgauth.LogonDeniedName, "SASL GSSAPI exchange did not finish")
 		}
+		var bad reply.Reply
 		var ok bool
-		if resp, ok = s.challenge(base64.StdEncoding.EncodeToString(chal)); !ok {
-			return
+		if resp, bad, ok = s.challenge(base64.StdEncoding.EncodeToString(chal)); !ok {
+			return bad
 		}
 	}
 	principal := ss.Principal()
 	server, err := s.srv.opt.Org.ServerByPrincipal(principal, ss.AuthzID())
 	if err != nil {
-		denied(principal, orgauth.LogonDeniedName, err.Error())
-		return
+		return denied(principal, orgauth.LogonDeniedName, err.Error())
 	}
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
 		"principal", principal)
-	s.reply("235 2.7.0 Authentication successful")
+	return replyAuthOK
 }
 
 // orgAuthResult answers an X-EXPS exchange. A failure to verify is
 // temporary (454 4.7.0, event 1035) so the sender keeps the message
-// (seed 003); wrong credentials are permanent (535, event 1704).
-func (s *session) orgAuthResult(mech, user, server string, good bool, err error) {
+// (KB979174); wrong credentials are permanent (535, event 1704).
+func (s *session) orgAuthResult(mech, user, server string, good bool, err error) reply.Reply {
 	l := s.srv.l
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		s.srv.ev.Emit(events.OrgAuthTemporary, "connector", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
-		s.reply("454 4.7.0 Temporary authentication failure")
+		return replyAuthTemp
 	case err != nil:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)
 		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		s.fail("535 5.7.8 Authentication credentials invalid")
+		return replyAuthFailed
 	case !good:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech,
 			"error", "SEC_E_LOGON_DENIED (0x8009030c)")
 		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		s.fail("535 5.7.8 Authentication credentials invalid")
-	default:
-		s.orgPeer = server
-		s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
-		s.reply("235 2.7.0 Authentication successful")
+		return replyAuthFailed
 	}
+	s.orgPeer = server
+	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
+	return replyAuthOK
 }
 
-// cmdXEXCH50 receives organization properties (seed 000):
+// cmdXEXCH50 receives organization properties (KB843106):
 // "XEXCH50 <size> <flag>", after RCPT; an authenticated organization peer
 // holding SendAs gets 354, sends exactly <size> octets, and gets 250.
-func (s *session) cmdXEXCH50(arg string) {
+func (s *session) cmdXEXCH50(arg string) reply.Reply {
 	f := strings.Fields(arg)
 	if len(f) != 2 {
-		s.fail("501 5.5.4 Syntax: XEXCH50 <size> <flag>")
-		return
+		return reply.New(501, "5.5.4", "Syntax: XEXCH50 <size> <flag>")
 	}
 	size, err := strconv.Atoi(f[0])
 	if err != nil || size <= 0 {
-		s.fail("501 5.5.4 Syntax: XEXCH50 <size> <flag>")
-		return
+		return reply.New(501, "5.5.4", "Syntax: XEXCH50 <size> <flag>")
 	}
 	if s.env == nil || len(s.env.Recipients) == 0 {
-		s.fail("503 5.5.1 Need RCPT before XEXCH50")
-		return
+		return reply.New(503, "5.5.1", "Need RCPT before XEXCH50")
 	}
 	if s.orgPeer == "" {
-		// The seed's exact words; no blob follows.
-		s.fail("504 Need to authenticate first")
-		return
+		// KB843106's exact words; no blob follows.
+		return reply.New(504, "", "Need to authenticate first")
 	}
 	if d := s.srv.opt.Org.SendAs(s.orgPeer); !d.Allowed {
 		s.srv.ev.Emit(events.SendAsDenied, "server", s.orgPeer, "reason", d.Reason)
-		s.fail("550 5.7.1 Permission denied: SendAs is denied for %s (%s)", s.orgPeer, d.Reason)
-		return
+		return reply.New(550, "5.7.1", "Permission denied: SendAs is denied for %s (%s)", s.orgPeer, d.Reason)
 	}
 	if size > orgauth.MaxBlob {
-		s.fail("552 5.3.4 XEXCH50 data too large (limit %d)", orgauth.MaxBlob)
-		return
+		return reply.New(552, "5.3.4", "XEXCH50 data too large (limit %d)", orgauth.MaxBlob)
 	}
-	s.reply("354 Send binary data")
+	s.send(reply.New(354, "", "Send binary data"))
 	if err := s.flush(); err != nil {
 		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	blob := make([]byte, size)
 	if _, err := io.ReadFull(s.br, blob); err != nil {
 		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	if _, err := orgauth.Decode(blob); err != nil {
-		s.fail("501 5.5.4 Malformed XEXCH50 data")
-		return
+		return reply.New(501, "5.5.4", "Malformed XEXCH50 data")
 	}
 	s.env.OrgProps = blob
 	s.srv.ev.Emit(events.XEXCH50Accepted, "server", s.orgPeer, "size", size)
-	s.reply("250 2.0.0 XEXCH50 OK")
+	return reply.New(250, "2.0.0", "XEXCH50 OK")
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"mailward/address"
+	"mailward/reply"
 )
 
 type param struct{ key, val string }
@@ -17,14 +18,14 @@ type pathAndParams struct {
 
 // parseParams splits "<path> K=V K2" (RFC 5321 §4.1.2 Mail-parameters).
 // The path part may be unbracketed (seed 004's examples are).
-func parseParams(s string, esmtp bool) (pathAndParams, error) {
+func parseParams(s string, esmtp bool) (pathAndParams, reply.Reply) {
 	s = strings.TrimLeft(s, " ")
 	var out pathAndParams
 	rest := ""
 	if strings.HasPrefix(s, "<") {
 		end := pathEnd(s)
 		if end < 0 {
-			return out, errors.New("501 5.5.4 Syntax error in address: missing '>'")
+			return out, reply.New(501, "5.5.4", "Syntax error in address: missing '>'")
 		}
 		out.path, rest = s[:end+1], s[end+1:]
 	} else {
@@ -33,19 +34,19 @@ func parseParams(s string, esmtp bool) (pathAndParams, error) {
 	}
 	rest = strings.TrimSpace(rest)
 	if rest == "" {
-		return out, nil
+		return out, reply.Reply{}
 	}
 	if !esmtp {
-		return out, errors.New("555 5.5.4 Parameters need EHLO, not HELO")
+		return out, reply.New(555, "5.5.4", "Parameters need EHLO, not HELO")
 	}
 	for _, f := range strings.Fields(rest) {
 		k, v, _ := strings.Cut(f, "=")
 		if k == "" {
-			return out, errors.New("501 5.5.4 Syntax error in parameters")
+			return out, reply.New(501, "5.5.4", "Syntax error in parameters")
 		}
 		out.list = append(out.list, param{strings.ToUpper(k), v})
 	}
-	return out, nil
+	return out, reply.Reply{}
 }
 
 // pathEnd finds the '>' closing a bracketed path, skipping quoted strings.

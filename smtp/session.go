@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"mailward/address"
 	"mailward/events"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 // session is one SMTP conversation.
@@ -34,8 +34,6 @@ type session struct {
 	errors   int
 	unknown  int // unknown recipients so far (tarpit grows with it)
 	quit     bool
-	// panics lets a fuzz test see a panic instead of the recovery below.
-	panics bool
 
 	// The mail transaction (RFC 5321 §3.3); nil env means none.
 	env      *queue.Envelope
@@ -43,10 +41,7 @@ type session struct {
 	utf8     bool
 }
 
-var (
-	errLineTooLong = errors.New("line too long")
-	errClosed      = errors.New("session closed")
-)
+var errLineTooLong = errors.New("line too long")
 
 func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *session {
 	return &session{srv: srv, ctx: ctx, conn: c, ip: ip,
@@ -54,36 +49,61 @@ func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *se
 		bw: bufio.NewWriterSize(c, 4<<10)}
 }
 
-// verbFunc handles one command; arg is the text after the verb.
-type verbFunc func(s *session, arg string)
+// verbFunc handles one command; arg is the text after the verb. It
+// returns the reply to send; the zero Reply when it has already ended
+// the exchange itself (the connection is gone).
+type verbFunc func(s *session, arg string) reply.Reply
 
 func (s *session) run() {
 	defer s.conn.Close()
 	defer func() {
 		// No input may crash the server; a bug here ends one session.
-		if s.panics {
-			return
-		}
 		if r := recover(); r != nil {
 			s.srv.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	// The date in the greeting, as Exchange and sendmail give it, lets a
 	// peer check the clocks (mailward diag clock; Kerberos allows 5 min).
-	s.reply("220 %s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z))
+	s.send(reply.New(220, "", "%s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z)))
 	for !s.quit {
 		line, err := s.readLine(s.srv.l.MaxLineLength)
 		if err == errLineTooLong {
-			s.fail("500 5.5.2 Line too long (limit %d octets, RFC 5321 section 4.5.3.1.4)", s.srv.l.MaxLineLength)
+			s.send(reply.New(500, "5.5.2", "Line too long (limit %d octets, RFC 5321 section 4.5.3.1.4)", s.srv.l.MaxLineLength))
 			continue
 		}
 		if err != nil {
 			s.readFailed(err)
 			return
 		}
-		s.dispatch(line)
+		s.send(s.dispatch(line))
 	}
 	s.flush()
+}
+
+// send queues a reply; it goes out before the next read. It is the one
+// place where replies are written and where errors are counted:
+//   - every permanent negative reply (5xx) is a client error and counts
+//     toward max_errors; past it the session ends with 421 (RFC 5321
+//     §4.2.2 permits closing after 421);
+//   - a temporary one (4xx) is this server's condition or limit (the
+//     directory is down, the disk is full, too many recipients) and does
+//     not count: the client did nothing wrong;
+//   - a 421 ends the session (RFC 5321 §3.8).
+func (s *session) send(r reply.Reply) {
+	if r.IsZero() {
+		return
+	}
+	s.bw.Write(r.Wire())
+	switch {
+	case r.Code == 421:
+		s.quit = true
+	case r.Permanent():
+		s.errors++
+		if s.errors >= s.srv.l.MaxErrors {
+			s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "connector", s.srv.l.Name, "errors", s.errors)
+			s.send(reply.New(421, "4.7.0", "%s Too many errors, closing connection", s.srv.l.FQDN))
+		}
+	}
 }
 
 // readFailed closes a session whose read failed, saying why when the
@@ -92,7 +112,7 @@ func (s *session) readFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.l.IdleTimeout.Duration)
-		s.reply("421 4.4.2 %s Idle timeout, closing connection", s.srv.l.FQDN)
+		s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
 		s.flush()
 	}
 	if s.env != nil && s.ctx.Err() == nil && !errors.Is(err, io.EOF) && (ne == nil || !ne.Timeout()) {
@@ -100,10 +120,9 @@ func (s *session) readFailed(err error) {
 	}
 }
 
-func (s *session) dispatch(line string) {
+func (s *session) dispatch(line string) reply.Reply {
 	if strings.IndexByte(line, 0) >= 0 {
-		s.fail("500 5.5.2 Syntax error: NUL byte in command")
-		return
+		return reply.New(500, "5.5.2", "Syntax error: NUL byte in command")
 	}
 	verb, arg, _ := strings.Cut(line, " ")
 	verb = strings.ToUpper(verb)
@@ -112,14 +131,11 @@ func (s *session) dispatch(line string) {
 		// A browser or proxy talking to the SMTP port: stop at once,
 		// as Postfix does, rather than answer every header line.
 		if verb == "GET" || verb == "POST" || verb == "CONNECT" || strings.HasSuffix(verb, ":") {
-			s.reply("421 4.7.0 %s This is an SMTP server, closing connection", s.srv.l.FQDN)
-			s.quit = true
-			return
+			return reply.New(421, "4.7.0", "%s This is an SMTP server, closing connection", s.srv.l.FQDN)
 		}
-		s.fail("500 5.5.2 Command unrecognized")
-		return
+		return reply.New(500, "5.5.2", "Command unrecognized")
 	}
-	h(s, arg)
+	return h(s, arg)
 }
 
 // readLine reads one CRLF- (or LF-) terminated command line of at most
@@ -162,54 +178,12 @@ func (s *session) readLine(max int) (string, error) {
 	return string(buf), nil
 }
 
-// reply queues one reply line; it is sent before the next read. Client
-// text echoed in a reply can never break the reply into two lines.
-func (s *session) reply(format string, a ...any) {
-	s.bw.WriteString(oneLine(fmt.Sprintf(format, a...)))
-	s.bw.WriteString("\r\n")
-}
-
-func oneLine(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return '?'
-		}
-		return r
-	}, v)
-}
-
-// replyLines sends a multi-line reply (RFC 5321 §4.2.1).
-func (s *session) replyLines(code int, lines []string) {
-	for i, l := range lines {
-		sep := "-"
-		if i == len(lines)-1 {
-			sep = " "
-		}
-		fmt.Fprintf(s.bw, "%d%s%s\r\n", code, sep, oneLine(l))
-	}
-}
-
 func (s *session) flush() error {
 	if s.bw.Buffered() == 0 {
 		return nil
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(s.srv.l.IdleTimeout.Duration))
 	return s.bw.Flush()
-}
-
-// fail sends an error reply and counts it; past max_errors the session
-// ends with 421 (RFC 5321 §4.2.2 permits closing after 421).
-func (s *session) fail(format string, a ...any) {
-	s.reply(format, a...)
-	s.errors++
-	if s.errors >= s.srv.l.MaxErrors {
-		s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "connector", s.srv.l.Name, "errors", s.errors)
-		s.reply("421 4.7.0 %s Too many errors, closing connection", s.srv.l.FQDN)
-		s.quit = true
-	}
 }
 
 // sleep waits (tarpit, auth delay) after sending what is queued, so the
@@ -227,7 +201,7 @@ func (s *session) resetTransaction() {
 	s.env, s.rcptSeen, s.utf8 = nil, nil, false
 }
 
-// qualify applies the default domain (seed 004).
+// qualify applies the default domain (KB304897).
 func (s *session) qualify(a address.Address) address.Address {
 	return s.srv.opt.Policy.Qualify(a)
 }

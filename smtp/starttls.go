@@ -5,25 +5,24 @@ import (
 	"crypto/tls"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // cmdStartTLS implements RFC 3207.
-func (s *session) cmdStartTLS(arg string) {
+func (s *session) cmdStartTLS(arg string) reply.Reply {
 	switch {
 	case s.srv.opt.TLS == nil:
-		s.fail("502 5.5.1 STARTTLS not available")
-		return
+		return reply.New(502, "5.5.1", "STARTTLS not available")
 	case s.tls:
-		s.fail("503 5.5.1 TLS already active")
-		return
+		return reply.New(503, "5.5.1", "TLS already active")
 	case strings.TrimSpace(arg) != "":
-		s.fail("501 5.5.4 Syntax: STARTTLS")
-		return
+		return reply.New(501, "5.5.4", "Syntax: STARTTLS")
 	}
-	s.reply("220 2.0.0 Ready to start TLS")
+	s.send(reply.New(220, "2.0.0", "Ready to start TLS"))
 	if err := s.flush(); err != nil {
 		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	// Anything the client pipelined after STARTTLS arrived in plaintext
 	// and could have been injected by a man in the middle
@@ -33,7 +32,7 @@ func (s *session) cmdStartTLS(arg string) {
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		s.srv.log.Debug("smtp: TLS handshake failed", "ip", s.ip, "err", err)
 		s.quit = true
-		return
+		return reply.Reply{}
 	}
 	tc.SetDeadline(time.Time{})
 	s.conn = tc
@@ -41,7 +40,8 @@ func (s *session) cmdStartTLS(arg string) {
 	s.bw = bufio.NewWriterSize(tc, 4<<10)
 	s.tls = true
 	// RFC 3207 §4.2: forget everything learnt before TLS; a new EHLO is
-	// required, and so is a new AUTH (seed 000: authenticate after TLS).
+	// required, and so is a new AUTH (KB843106: authenticate after TLS).
 	s.resetTransaction()
 	s.helo, s.esmtp, s.authUser, s.orgPeer = "", false, "", ""
+	return reply.Reply{}
 }

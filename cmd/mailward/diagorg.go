@@ -14,6 +14,7 @@ import (
 	"mailward/deliver"
 	"mailward/diag"
 	"mailward/directory"
+	"mailward/smtpclient"
 )
 
 // cmdDiagOrg runs the organization diagnostics the seed articles have
@@ -84,7 +85,7 @@ func cmdDiagOrg(check string, args []string) error {
 			return err
 		}
 		host, _, _ := net.SplitHostPort(peer)
-		o.Authenticate = func(ctx context.Context, c *deliver.Conn) error {
+		o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) error {
 			entry, ok := remote.OrgPeer(host, peer)
 			if !ok {
 				return fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)

@@ -16,6 +16,7 @@ import (
 	"mailward/config"
 	"mailward/deliver"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 const seedErr = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
@@ -91,7 +92,7 @@ func TestQueueCommands(t *testing.T) {
 		calls.Add(1)
 		var out []queue.Result
 		for _, i := range m.Pending() {
-			out = append(out, queue.Result{Index: i, State: queue.Pending, Status: "4.4.0", Diag: seedErr,
+			out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: seedReply(),
 				RemoteMTA: "mx1.example.net", Hop: "example.net"})
 		}
 		hops.Record("example.net", seedErr, time.Now())
@@ -253,4 +254,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// seedReply is KB979174's last error as the reply delivery records.
+func seedReply() reply.Reply {
+	r, ok := reply.Parse(seedErr)
+	if !ok {
+		panic("seedErr is not a reply")
+	}
+	return r
 }

@@ -30,6 +30,7 @@ import (
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/smtp"
+	"mailward/smtpclient"
 )
 
 func cmdServe(args []string) error {
@@ -267,7 +268,7 @@ func newRemote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
 		Port: cfg.Delivery.RemotePort, MaxPerDestination: cfg.Delivery.MaxPerDestination, Hops: hops,
 		Default:  deliver.Route{SmartHost: cfg.Delivery.SmartHost, TLS: deliver.ParseTLSPolicy(cfg.Delivery.TLS)},
 		Routes:   map[string]deliver.Route{},
-		Timeouts: deliver.Timeouts{Connect: cfg.Delivery.ConnectTimeout.Duration}}
+		Timeouts: smtpclient.Timeouts{Connect: cfg.Delivery.ConnectTimeout.Duration}}
 	for _, rt := range cfg.Routes {
 		r.Routes[rt.Domain] = deliver.Route{SmartHost: rt.SmartHost, TLS: deliver.ParseTLSPolicy(rt.TLS)}
 	}

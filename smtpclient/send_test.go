@@ -1,4 +1,4 @@
-package deliver
+package smtpclient
 
 import (
 	"bufio"
@@ -46,7 +46,7 @@ func TestPipelinedSend(t *testing.T) {
 	if res.Mail.Code != 250 || res.Rcpts[0].Code != 250 || res.Rcpts[1].Code != 550 || res.Data.Code != 250 {
 		t.Errorf("result %+v", res)
 	}
-	if r := res.Rcpts[1]; r.Enhanced != "5.1.1" || !r.Permanent() || r.String() != "550 5.1.1 <e@d.test>: user unknown" {
+	if r := res.Rcpts[1]; r.Status != "5.1.1" || !r.Permanent() || r.String() != "550 5.1.1 <e@d.test>: user unknown" {
 		t.Errorf("refused recipient %q", r)
 	}
 	if err := c.Reset(testCtx(t)); err != nil {
@@ -292,7 +292,7 @@ func TestParameters(t *testing.T) {
 			t.Errorf("SMTPUTF8 not offered: %+v, %v", res, err)
 		}
 		for _, r := range res.Rcpts {
-			if r.Code != 553 || r.Enhanced != "5.6.7" {
+			if r.Code != 553 || r.Status != "5.6.7" {
 				t.Errorf("recipient reply %q, want 553 5.6.7", r)
 			}
 		}
@@ -305,7 +305,7 @@ func TestParameters(t *testing.T) {
 		})
 		c := mustDial(t, addr, opts())
 		res, err := c.Send(testCtx(t), env, strings.NewReader("x\r\n"))
-		if err != nil || res.Rcpts[0].Code != 552 || res.Rcpts[0].Enhanced != "5.3.4" {
+		if err != nil || res.Rcpts[0].Code != 552 || res.Rcpts[0].Status != "5.3.4" {
 			t.Errorf("Send = %+v, %v", res, err)
 		}
 		c.Quit()

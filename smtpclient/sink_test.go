@@ -1,4 +1,4 @@
-package deliver
+package smtpclient
 
 import (
 	"bytes"
@@ -106,7 +106,7 @@ func TestSmtpSink(t *testing.T) {
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
-		if res.Mail.Code != 250 || res.Rcpts[0].Code != 250 || res.Rcpts[1].Code != 250 || res.Data.Code != 250 || res.Data.Enhanced != "2.0.0" {
+		if res.Mail.Code != 250 || res.Rcpts[0].Code != 250 || res.Rcpts[1].Code != 250 || res.Data.Code != 250 || res.Data.Status != "2.0.0" {
 			t.Errorf("message %d: %+v", i, res)
 		}
 	}

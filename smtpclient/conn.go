@@ -1,9 +1,9 @@
-package deliver
-
-// Our own SMTP client (RFC 5321), not net/smtp: remote delivery needs
-// PIPELINING, per-stage timeouts, full replies with enhanced codes, and
-// room for the organization's verbs (XEXCH50, X-EXPS) through Cmd,
-// WriteRaw and ReadReply.
+// Package smtpclient is mailward's SMTP client (RFC 5321), used by remote
+// delivery and by the diagnostics. It is ours, not net/smtp: delivery needs
+// PIPELINING, per-stage timeouts, full replies with enhanced codes
+// (package reply), and room for the organization's verbs (XEXCH50,
+// X-EXPS) through Cmd, WriteRaw and ReadReply.
+package smtpclient
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"mailward/reply"
 	"net"
 	"strings"
 	"time"
@@ -89,14 +90,14 @@ type Conn struct {
 	host     string // name given to Dial, for SNI and messages
 	addr     string // "ip:port" dialed
 	o        ClientOptions
-	greeting Reply
+	greeting reply.Reply
 	ext      map[string]string
 	tls      bool
 	broken   error // set by a transport or protocol error: the session is out of step
 	closed   bool
-	// orgAuthed: this session authenticated with X-EXPS (it survives
-	// RSET, so a cached session need not do it again).
-	orgAuthed bool
+	// authed: the caller authenticated this session (AUTH, X-EXPS); it
+	// survives RSET, so a cached session need not do it again.
+	authed bool
 }
 
 // Dial connects to addr, reads the greeting, says EHLO (HELO when EHLO
@@ -143,7 +144,7 @@ func (c *Conn) open(ctx context.Context) error {
 		return c.errorf("greeting", err)
 	}
 	c.greeting = r
-	if !r.positive() {
+	if !r.Positive() {
 		return &ReplyError{Stage: "greeting", Reply: r}
 	}
 	if err := c.hello(ctx); err != nil {
@@ -161,7 +162,7 @@ func (c *Conn) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.positive() {
+	if r.Positive() {
 		c.ext = parseEHLO(r)
 		return nil
 	}
@@ -172,7 +173,7 @@ func (c *Conn) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !r.positive() {
+	if !r.Positive() {
 		return &ReplyError{Stage: "HELO", Reply: r}
 	}
 	c.ext = map[string]string{}
@@ -205,7 +206,7 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	if c.br.Buffered() > 0 {
 		// Plaintext sent after "220" would be read as if it came over
 		// TLS (the CVE-2011-0411 command injection): refuse the session.
-		return c.errorf("STARTTLS", fmt.Errorf("%w: data after the 220 reply, before the TLS handshake", errProtocol))
+		return c.errorf("STARTTLS", fmt.Errorf("%w: data after the 220 reply, before the TLS handshake", reply.ErrProtocol))
 	}
 	cfg := c.o.TLSConfig
 	if cfg == nil {
@@ -238,7 +239,15 @@ func (c *Conn) Extensions() map[string]string { return c.ext }
 func (c *Conn) TLS() bool { return c.tls }
 
 // Greeting returns the server's 220 greeting.
-func (c *Conn) Greeting() Reply { return c.greeting }
+func (c *Conn) Greeting() reply.Reply { return c.greeting }
+
+// MarkAuthenticated records that the caller authenticated this session
+// (with AUTH or X-EXPS, which the client does not run itself).
+func (c *Conn) MarkAuthenticated() { c.authed = true }
+
+// Authenticated reports whether MarkAuthenticated was called; RSET does
+// not undo an authentication (RFC 4954 §4).
+func (c *Conn) Authenticated() bool { return c.authed }
 
 // RemoteName returns the host name given to Dial.
 func (c *Conn) RemoteName() string { return c.host }
@@ -247,15 +256,15 @@ func (c *Conn) RemoteName() string { return c.host }
 // timeout (0 => Timeouts.Command). It is the door for verbs the client
 // does not know by name (AUTH, X-EXPS, XEXCH50). A negative reply is not
 // an error; err is a transport or protocol failure.
-func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, args ...any) (Reply, error) {
+func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, args ...any) (reply.Reply, error) {
 	line := fmt.Sprintf(format, args...)
 	verb, _, _ := strings.Cut(line, " ")
 	verb = strings.ToUpper(verb) // only the verb goes in errors: AUTH lines carry secrets
 	if err := c.usable(); err != nil {
-		return Reply{}, err
+		return reply.Reply{}, err
 	}
 	if err := checkLine(line); err != nil {
-		return Reply{}, fmt.Errorf("smtp %s[%s]: %s: %w", c.host, c.addr, verb, err)
+		return reply.Reply{}, fmt.Errorf("smtp %s[%s]: %s: %w", c.host, c.addr, verb, err)
 	}
 	if timeout <= 0 {
 		timeout = c.o.Timeouts.Command
@@ -265,11 +274,11 @@ func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, ar
 	c.bw.WriteString(line)
 	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
-		return Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
+		return reply.Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
 	}
-	r, err := readReply(c.br)
+	r, err := reply.Read(c.br)
 	if err != nil {
-		return Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
+		return reply.Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
 	}
 	return r, nil
 }
@@ -289,18 +298,18 @@ func (c *Conn) WriteRaw(p []byte) error {
 }
 
 // ReadReply reads one reply within timeout (0 => Timeouts.Command).
-func (c *Conn) ReadReply(ctx context.Context, timeout time.Duration) (Reply, error) {
+func (c *Conn) ReadReply(ctx context.Context, timeout time.Duration) (reply.Reply, error) {
 	if err := c.usable(); err != nil {
-		return Reply{}, err
+		return reply.Reply{}, err
 	}
 	if timeout <= 0 {
 		timeout = c.o.Timeouts.Command
 	}
 	stop := c.arm(ctx, timeout)
 	defer stop()
-	r, err := readReply(c.br)
+	r, err := reply.Read(c.br)
 	if err != nil {
-		return Reply{}, c.errorf("reading reply", c.ctxErr(ctx, err))
+		return reply.Reply{}, c.errorf("reading reply", c.ctxErr(ctx, err))
 	}
 	return r, nil
 }

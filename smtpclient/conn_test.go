@@ -1,4 +1,4 @@
-package deliver
+package smtpclient
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"mailward/reply"
 	"math/big"
 	"net"
 	"os"
@@ -216,7 +217,7 @@ func TestGreetingRefused(t *testing.T) {
 	})
 	_, err := Dial(testCtx(t), addr, "mx.example.test", opts())
 	var re *ReplyError
-	if !errors.As(err, &re) || re.Stage != "greeting" || re.Reply.Code != 554 || re.Reply.Enhanced != "5.3.2" {
+	if !errors.As(err, &re) || re.Stage != "greeting" || re.Reply.Code != 554 || re.Reply.Status != "5.3.2" {
 		t.Fatalf("err = %v, want a greeting ReplyError 554 5.3.2", err)
 	}
 	if want := "greeting: 554 5.3.2 fake.test no service; go away"; err.Error() != want {
@@ -416,7 +417,7 @@ func TestSTARTTLSInjection(t *testing.T) {
 	o := opts()
 	o.TLS = TLSOpportunistic
 	_, err := Dial(testCtx(t), addr, "mx.example.test", o)
-	if !errors.Is(err, errProtocol) || errors.Is(err, ErrTLSHandshake) {
+	if !errors.Is(err, reply.ErrProtocol) || errors.Is(err, ErrTLSHandshake) {
 		t.Fatalf("err = %v, want a protocol error", err)
 	}
 }
@@ -503,7 +504,7 @@ func TestMalformedReplies(t *testing.T) {
 			s.br.ReadString('\n')
 		})
 		_, err := Dial(testCtx(t), addr, "mx.example.test", opts())
-		if !errors.Is(err, errProtocol) {
+		if !errors.Is(err, reply.ErrProtocol) {
 			t.Errorf("reply %.30q: err = %v, want a protocol error", bad, err)
 		}
 	}

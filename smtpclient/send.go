@@ -1,10 +1,11 @@
-package deliver
+package smtpclient
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"mailward/reply"
 	"strconv"
 	"strings"
 	"time"
@@ -32,12 +33,12 @@ type Rcpt struct{ Addr, Notify, ORCPT string }
 
 // SendResult is the outcome of one transaction.
 type SendResult struct {
-	Mail  Reply   // reply to MAIL
-	Rcpts []Reply // one per recipient, same order; a copy of Mail when MAIL was refused
-	Data  Reply   // reply to the end of data, or to DATA when that was refused; zero if DATA was not reached
+	Mail  reply.Reply   // reply to MAIL
+	Rcpts []reply.Reply // one per recipient, same order; a copy of Mail when MAIL was refused
+	Data  reply.Reply   // reply to the end of data, or to DATA when that was refused; zero if DATA was not reached
 	// XEXCH50 is the final reply to XEXCH50 (354 then 250 on success);
 	// zero when it was not sent. A refusal does not stop the message.
-	XEXCH50 Reply
+	XEXCH50 reply.Reply
 }
 
 // Send runs one transaction: MAIL, RCPTs, DATA, content, end of data.
@@ -58,12 +59,12 @@ type SendResult struct {
 // Conn as unusable. Before a new transaction on a reused Conn the caller
 // calls Reset.
 func (c *Conn) Send(ctx context.Context, env Envelope, content io.Reader) (SendResult, error) {
-	res := SendResult{Rcpts: make([]Reply, len(env.Recipients))}
+	res := SendResult{Rcpts: make([]reply.Reply, len(env.Recipients))}
 	if err := c.usable(); err != nil {
 		return res, err
 	}
 	if len(env.Recipients) == 0 {
-		return res, errors.New("deliver: Send without recipients")
+		return res, errors.New("smtpclient: Send without recipients")
 	}
 	if r, refused := c.refuseLocally(env); refused {
 		res.Mail = r
@@ -98,21 +99,21 @@ func (c *Conn) Send(ctx context.Context, env Envelope, content io.Reader) (SendR
 
 // refuseLocally returns the reply the server would give to a message it
 // cannot take, decided from EHLO alone, without sending anything.
-func (c *Conn) refuseLocally(env Envelope) (Reply, bool) {
+func (c *Conn) refuseLocally(env Envelope) (reply.Reply, bool) {
 	if _, ok := c.ext["SMTPUTF8"]; env.SMTPUTF8 && !ok {
 		// RFC 6531 §3.5: no downgrade of internationalized addresses.
-		return Reply{Code: 553, Enhanced: "5.6.7", Lines: []string{
+		return reply.Reply{Code: 553, Status: "5.6.7", Lines: []string{
 			fmt.Sprintf("SMTPUTF8 required, but %s does not support it", c.host)}}, true
 	}
 	if v, ok := c.ext["SIZE"]; ok && env.Size > 0 {
 		// RFC 1870 §6: the client should not send what the server
 		// announced it will refuse.
 		if limit, err := strconv.ParseInt(v, 10, 64); err == nil && limit > 0 && env.Size > limit {
-			return Reply{Code: 552, Enhanced: "5.3.4", Lines: []string{
+			return reply.Reply{Code: 552, Status: "5.3.4", Lines: []string{
 				fmt.Sprintf("message size %d exceeds fixed maximum message size %d of %s", env.Size, limit, c.host)}}, true
 		}
 	}
-	return Reply{}, false
+	return reply.Reply{}, false
 }
 
 // envelopeCommands renders MAIL and RCPT lines with the parameters the
@@ -207,7 +208,7 @@ func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string,
 	if res.Mail, err = c.Cmd(ctx, 0, "%s", mail); err != nil {
 		return false, err
 	}
-	if !res.Mail.positive() {
+	if !res.Mail.Positive() {
 		c.settle(res)
 		return false, nil
 	}
@@ -248,14 +249,14 @@ func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string,
 // settle copies a refused MAIL's reply to every recipient and reports
 // whether any recipient was accepted.
 func (c *Conn) settle(res *SendResult) bool {
-	if !res.Mail.positive() {
+	if !res.Mail.Positive() {
 		for i := range res.Rcpts {
 			res.Rcpts[i] = res.Mail
 		}
 		return false
 	}
 	for _, r := range res.Rcpts {
-		if r.positive() {
+		if r.Positive() {
 			return true
 		}
 	}
@@ -275,7 +276,7 @@ func (c *Conn) resetQuietly(ctx context.Context) {
 // writeContent sends the message after 354 and reads the reply to the
 // final dot. If content cannot be read, the connection is closed without
 // the dot, so a partial message is never delivered.
-func (c *Conn) writeContent(ctx context.Context, content io.Reader) (Reply, error) {
+func (c *Conn) writeContent(ctx context.Context, content io.Reader) (reply.Reply, error) {
 	t := c.o.Timeouts
 	nc := c.nc
 	unhook := context.AfterFunc(ctx, func() { nc.SetDeadline(longAgo) })
@@ -287,7 +288,7 @@ func (c *Conn) writeContent(ctx context.Context, content io.Reader) (Reply, erro
 		if n > 0 {
 			c.deadline(ctx, t.DataBlock)
 			if err := s.write(buf[:n]); err != nil {
-				return Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
+				return reply.Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
 			}
 		}
 		if rerr == io.EOF {
@@ -296,19 +297,19 @@ func (c *Conn) writeContent(ctx context.Context, content io.Reader) (Reply, erro
 		if rerr != nil {
 			err := c.errorf("DATA content", fmt.Errorf("reading the message: %w", rerr))
 			c.Close()
-			return Reply{}, err
+			return reply.Reply{}, err
 		}
 	}
 	c.deadline(ctx, t.DataBlock)
 	if err := s.end(); err != nil {
-		return Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
+		return reply.Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
 	}
 	if err := c.bw.Flush(); err != nil {
-		return Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
+		return reply.Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
 	}
 	r, err := c.ReadReply(ctx, t.DataTerm)
 	if err != nil {
-		return Reply{}, err
+		return reply.Reply{}, err
 	}
 	return r, nil
 }
