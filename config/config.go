@@ -20,19 +20,19 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server       Server            `toml:"server"`
-	Log          Log               `toml:"log"`
-	Diagnostics  map[string]string `toml:"diagnostics"`
-	TLS          TLS               `toml:"tls"`
-	Queue        Queue             `toml:"queue"`
-	Delivery     Delivery          `toml:"delivery"`
-	Directory    Directory         `toml:"directory"`
-	DNS          DNS               `toml:"dns"`
-	Organization Organization      `toml:"organization"`
-	Routes       []Route           `toml:"route"`
-	Domains      []Domain          `toml:"domain"`
-	Mailboxes    []Mailbox         `toml:"mailbox"`
-	Listeners    []Listener        `toml:"listener"`
+	Server       Server               `toml:"server"`
+	Log          Log                  `toml:"log"`
+	Diagnostics  map[string]DiagLevel `toml:"diagnostics"`
+	TLS          TLS                  `toml:"tls"`
+	Queue        Queue                `toml:"queue"`
+	Delivery     Delivery             `toml:"delivery"`
+	Directory    Directory            `toml:"directory"`
+	DNS          DNS                  `toml:"dns"`
+	Organization Organization         `toml:"organization"`
+	Routes       []Route              `toml:"route"`
+	Domains      []Domain             `toml:"domain"`
+	Mailboxes    []Mailbox            `toml:"mailbox"`
+	Listeners    []Listener           `toml:"listener"`
 
 	// path is the file this configuration was read from; relative paths
 	// in the file are resolved against its directory.
@@ -54,9 +54,9 @@ type Server struct {
 
 // Log configures structured logging.
 type Log struct {
-	Level  string `toml:"level"`  // debug, info, warn, error
-	Format string `toml:"format"` // json or text
-	File   string `toml:"file"`   // empty: standard error
+	Level  LogLevel  `toml:"level"`  // debug, info, warn, error
+	Format LogFormat `toml:"format"` // json or text
+	File   string    `toml:"file"`   // empty: standard error
 }
 
 // TLS names the certificate used by every listener that offers TLS.
@@ -82,7 +82,7 @@ type Queue struct {
 	// covers every message written meanwhile) or "fsync" (fdatasync per
 	// file plus a grouped directory fsync; for a data_dir on a file system
 	// shared with heavy unrelated writers).
-	Sync string `toml:"sync"`
+	Sync SyncMode `toml:"sync"`
 }
 
 // Delivery configures local and remote delivery.
@@ -101,7 +101,7 @@ type Delivery struct {
 	RemotePort int `toml:"remote_port"`
 	// TLS is the STARTTLS policy towards next hops: "opportunistic"
 	// (default, RFC 7435), "required" or "none".
-	TLS string `toml:"tls"`
+	TLS DeliveryTLS `toml:"tls"`
 	// MaxPerDestination bounds concurrent connections to one next hop.
 	MaxPerDestination int `toml:"max_per_destination"`
 	// ConnectTimeout bounds each TCP connect (RFC 5321 §4.5.3.2 leaves
@@ -117,9 +117,9 @@ type DNS struct {
 
 // Route overrides delivery for one destination domain.
 type Route struct {
-	Domain    string `toml:"domain"`
-	SmartHost string `toml:"smart_host"`
-	TLS       string `toml:"tls"`
+	Domain    string      `toml:"domain"`
+	SmartHost string      `toml:"smart_host"`
+	TLS       DeliveryTLS `toml:"tls"`
 }
 
 // Directory names an optional external recipients file. When set, it is
@@ -156,7 +156,7 @@ type Listener struct {
 	FQDN string `toml:"fqdn"`
 	// TLS: "none", "starttls" (offer STARTTLS) or "required" (STARTTLS
 	// must come before MAIL).
-	TLS string `toml:"tls"`
+	TLS ListenerTLS `toml:"tls"`
 	// Auth lists SASL mechanisms offered: PLAIN, LOGIN.
 	Auth []string `toml:"auth"`
 	// AuthPlaintext allows AUTH before TLS (RFC 4954 §4 says no).
@@ -175,7 +175,7 @@ type Listener struct {
 	MaxConnections      int      `toml:"max_connections"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	// BareLF is "reject" (default) or "normalize" (RFC 5321 §2.3.8).
-	BareLF string `toml:"bare_lf"`
+	BareLF BareLF `toml:"bare_lf"`
 	// OrgAuth lists the mechanisms offered with X-EXPS to servers of the
 	// organization ("LOGIN", "GSSAPI"); empty: this virtual server takes
 	// no organization mail (seed 000: integrated authentication must be

@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 	if c.Server.FQDN != "mx1.example.test" || c.Server.DefaultDomain != "example.test" || c.Server.Postmaster != "postmaster@example.test" {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
-	if l.FQDN != "mx1.example.test" || l.TLS != "starttls" || l.BareLF != "reject" || l.MaxLineLength != 1000 ||
+	if l.FQDN != "mx1.example.test" || l.TLS != ListenerTLSStartTLS || l.BareLF != BareLFReject || l.MaxLineLength != 1000 ||
 		l.MaxRecipients != 100 || l.MaxMessageSize != 25<<20 || l.IdleTimeout.Duration != 5*time.Minute {
 		t.Fatalf("listener defaults: %+v", l)
 	}
@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 	if d := c.Domains[0]; !*d.RecipientFiltering || d.Tarpit.Duration != DefaultTarpit {
 		t.Fatalf("domain defaults: %+v", d)
 	}
-	if c.Diagnostics["smtp_receive"] != "minimum" || len(c.Queue.RetrySchedule) == 0 {
+	if c.Diagnostics["smtp_receive"] != DiagMinimum || len(c.Queue.RetrySchedule) == 0 {
 		t.Fatalf("diagnostics/queue defaults: %v %v", c.Diagnostics, c.Queue)
 	}
 }
@@ -72,11 +72,35 @@ func TestValidation(t *testing.T) {
 		"mailbox elsewhere":  minimal + "[[mailbox]]\naddress = \"a@other.test\"\n",
 		"plaintext password": minimal + "[[mailbox]]\naddress = \"a@example.test\"\npassword_hash = \"secret\"\n",
 		"duplicate listener": minimal + "[[listener]]\nname = \"default\"\naddress = \"127.0.0.1:2526\"\n",
+		// Option words are typed when parsed: anything else is refused,
+		// integers too.
+		"tls as a number":  minimal + "tls = 1\n",
+		"bad delivery tls": "[delivery]\ntls = \"sometimes\"\n" + minimal,
+		"bad route tls":    minimal + "[[route]]\ndomain = \"x.test\"\ntls = \"yes\"\n",
+		"bad queue sync":   "[queue]\nsync = \"never\"\n" + minimal,
+		"bad log level":    "[log]\nlevel = \"verbose\"\n" + minimal,
+		"bad log format":   "[log]\nformat = \"xml\"\n" + minimal,
 	}
 	for name, toml := range cases {
 		if _, err := Parse([]byte(toml)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A word is matched without regard to case and kept as the typed value.
+func TestWordsAreTyped(t *testing.T) {
+	c, err := Parse([]byte("[delivery]\ntls = \"Required\"\n[queue]\nsync = \"fsync\"\n" + minimal + "tls = \"NONE\"\nbare_lf = \"normalize\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Listeners[0]
+	if c.Delivery.TLS != DeliveryTLSRequired || c.Queue.Sync != FSync || l.TLS != ListenerTLSNone || l.BareLF != BareLFNormalize {
+		t.Fatalf("words: delivery %v, sync %v, listener %v, bare_lf %v", c.Delivery.TLS, c.Queue.Sync, l.TLS, l.BareLF)
+	}
+	_, err = Parse([]byte(minimal + "tls = \"maybe\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 9`) || !strings.Contains(err.Error(), `"maybe" is not one of: none, starttls, required`) {
+		t.Fatalf("bad word error: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"mailward/smtpclient"
 	"net"
 	"net/netip"
 	"strconv"
@@ -34,8 +35,8 @@ var DefaultRetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * ti
 // Diagnostic categories (Exchange's MSExchangeTransport categories, seed 000).
 var Categories = []string{"service", "smtp_receive", "smtp_send", "auth", "queue", "categorizer", "delivery", "dsn"}
 
-// DiagnosticLevels in increasing verbosity (seed 000: none, minimum, medium, maximum).
-var DiagnosticLevels = []string{"none", "minimum", "medium", "maximum"}
+// DiagnosticLevels in increasing verbosity (KB843106: none, minimum, medium, maximum).
+var DiagnosticLevels = []DiagLevel{DiagNone, DiagMinimum, DiagMedium, DiagMaximum}
 
 func (c *Config) applyDefaults() {
 	if c.Organization.SuppressExternal == nil {
@@ -56,18 +57,18 @@ func (c *Config) applyDefaults() {
 	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
 		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
 	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
+	if c.Log.Level == (LogLevel{}) {
+		c.Log.Level = LogInfo
 	}
-	if c.Log.Format == "" {
-		c.Log.Format = "json"
+	if c.Log.Format == (LogFormat{}) {
+		c.Log.Format = LogJSON
 	}
 	if c.Diagnostics == nil {
-		c.Diagnostics = map[string]string{}
+		c.Diagnostics = map[string]DiagLevel{}
 	}
 	for _, cat := range Categories {
 		if _, ok := c.Diagnostics[cat]; !ok {
-			c.Diagnostics[cat] = "minimum"
+			c.Diagnostics[cat] = DiagMinimum
 		}
 	}
 	if c.Queue.Workers == 0 {
@@ -78,8 +79,8 @@ func (c *Config) applyDefaults() {
 			c.Queue.RetrySchedule = append(c.Queue.RetrySchedule, Duration{d})
 		}
 	}
-	if c.Queue.Sync == "" {
-		c.Queue.Sync = "syncfs"
+	if c.Queue.Sync == (SyncMode{}) {
+		c.Queue.Sync = SyncFS
 	}
 	if c.Queue.MaxAge.Duration == 0 {
 		c.Queue.MaxAge.Duration = DefaultMaxAge
@@ -90,19 +91,19 @@ func (c *Config) applyDefaults() {
 	if c.Delivery.RemotePort == 0 {
 		c.Delivery.RemotePort = 25
 	}
-	if c.Delivery.TLS == "" {
-		c.Delivery.TLS = "opportunistic"
+	if c.Delivery.TLS == (DeliveryTLS{}) {
+		c.Delivery.TLS = DeliveryTLSOpportunistic
 	}
 	if c.Delivery.MaxPerDestination == 0 {
 		c.Delivery.MaxPerDestination = 20
 	}
 	if c.Delivery.ConnectTimeout.Duration == 0 {
-		c.Delivery.ConnectTimeout.Duration = 30 * time.Second
+		c.Delivery.ConnectTimeout.Duration = smtpclient.DefaultTimeouts.Connect
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		r.Domain = strings.ToLower(strings.TrimSuffix(r.Domain, "."))
-		if r.TLS == "" {
+		if r.TLS == (DeliveryTLS{}) {
 			r.TLS = c.Delivery.TLS
 		}
 	}
@@ -128,8 +129,8 @@ func (c *Config) applyDefaults() {
 		if l.FQDN == "" {
 			l.FQDN = c.Server.FQDN
 		}
-		if l.TLS == "" {
-			l.TLS = "starttls"
+		if l.TLS == (ListenerTLS{}) {
+			l.TLS = ListenerTLSStartTLS
 		}
 		if l.MaxMessageSize == 0 {
 			l.MaxMessageSize = DefaultMaxMessageSize
@@ -152,8 +153,8 @@ func (c *Config) applyDefaults() {
 		if l.MaxConnectionsPerIP == 0 {
 			l.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
 		}
-		if l.BareLF == "" {
-			l.BareLF = "reject"
+		if l.BareLF == (BareLF{}) {
+			l.BareLF = BareLFReject
 		}
 		if l.AuthFailureDelay.Duration == 0 {
 			l.AuthFailureDelay.Duration = DefaultAuthFailureDelay
@@ -205,29 +206,13 @@ func (c *Config) validate() error {
 			bad("mailbox %q: password_hash must be a bcrypt hash (mailward config hash-password)", m.Address)
 		}
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "text":
-	default:
-		bad("log.format %q: want json or text", c.Log.Format)
-	}
-	for cat, lvl := range c.Diagnostics {
+	for cat := range c.Diagnostics {
 		if !contains(Categories, cat) {
 			bad("diagnostics.%s: unknown category (known: %s)", cat, strings.Join(Categories, ", "))
-		}
-		if !contains(DiagnosticLevels, lvl) {
-			bad("diagnostics.%s = %q: want none, minimum, medium or maximum", cat, lvl)
 		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
-	}
-	if c.Queue.Sync != "syncfs" && c.Queue.Sync != "fsync" {
-		bad("queue.sync %q: want syncfs or fsync", c.Queue.Sync)
 	}
 	if c.Queue.Workers < 0 {
 		bad("queue.workers %d must be positive", c.Queue.Workers)
@@ -236,10 +221,6 @@ func (c *Config) validate() error {
 		if d.Duration < time.Second {
 			bad("queue.retry_schedule entry %s is below 1s", d.Duration)
 		}
-	}
-	okTLS := func(v string) bool { return v == "opportunistic" || v == "required" || v == "none" }
-	if !okTLS(c.Delivery.TLS) {
-		bad("delivery.tls %q: want opportunistic, required or none", c.Delivery.TLS)
 	}
 	for _, hp := range []struct{ key, v string }{{"delivery.smart_host", c.Delivery.SmartHost}, {"delivery.unresolved_host", c.Delivery.UnresolvedHost}} {
 		if hp.v != "" && !validHostPort(hp.v) {
@@ -265,8 +246,6 @@ func (c *Config) validate() error {
 			bad("route for %q: it is a local domain", r.Domain)
 		case r.SmartHost != "" && !validHostPort(r.SmartHost):
 			bad("route %q: smart_host %q: want host, host:port or [ip]:port", r.Domain, r.SmartHost)
-		case !okTLS(r.TLS):
-			bad("route %q: tls %q: want opportunistic, required or none", r.Domain, r.TLS)
 		}
 		seenRoute[r.Domain] = true
 	}
@@ -286,11 +265,6 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
 			bad("%s: address %q: %v", where, l.Address, err)
 		}
-		switch l.TLS {
-		case "none", "starttls", "required":
-		default:
-			bad("%s: tls %q: want none, starttls or required", where, l.TLS)
-		}
 		for _, m := range l.Auth {
 			if m != "PLAIN" && m != "LOGIN" {
 				bad("%s: auth mechanism %q: want PLAIN or LOGIN", where, m)
@@ -301,7 +275,7 @@ func (c *Config) validate() error {
 				bad("%s: org_auth mechanism %q: want LOGIN or GSSAPI", where, m)
 			}
 		}
-		if len(l.Auth) > 0 && l.TLS == "none" && !l.AuthPlaintext {
+		if len(l.Auth) > 0 && l.TLS == ListenerTLSNone && !l.AuthPlaintext {
 			bad("%s: auth without TLS needs auth_plaintext = true (RFC 4954 §4)", where)
 		}
 		for _, n := range l.RelayNetworks {
@@ -310,11 +284,6 @@ func (c *Config) validate() error {
 					bad("%s: relay_networks entry %q is not an address or CIDR", where, n)
 				}
 			}
-		}
-		switch l.BareLF {
-		case "reject", "normalize":
-		default:
-			bad("%s: bare_lf %q: want reject or normalize", where, l.BareLF)
 		}
 		for _, n := range []struct {
 			key string

@@ -1,7 +1,9 @@
 package config
 
+import "mailward/directory"
+
 // Organization is the [organization] section: the mail servers of the
-// organization that trust each other (seeds 000–003), which one this is,
+// organization that trust each other (KB843106, KB979174), which one this is,
 // and how it proves itself to the others. The directory logic (nested
 // groups, effective rights, SPN checks) is in package directory.
 type Organization struct {
@@ -18,43 +20,11 @@ type Organization struct {
 	Keytab   string `toml:"keytab"`
 	Krb5Conf string `toml:"krb5_conf"`
 	Realm    string `toml:"realm"`
-	// SuppressExternal (seed 000): never send XEXCH50 to a server outside
+	// SuppressExternal (KB843106): never send XEXCH50 to a server outside
 	// the organization. On by default.
 	SuppressExternal *bool `toml:"suppress_external"`
 
-	Servers     []OrgServer  `toml:"server"`
-	Groups      []OrgGroup   `toml:"group"`
-	Permissions []Permission `toml:"permission"`
-}
-
-// OrgServer is one mail server of the organization.
-type OrgServer struct {
-	Name      string   `toml:"name"`
-	FQDN      string   `toml:"fqdn"`
-	Addresses []string `toml:"addresses"`
-	// SPNs are the service principal names registered for the server
-	// (seed 003: SMTP/<name>, SMTP/<fqdn>, SMTPSVC/<name>, SMTPSVC/<fqdn>).
-	SPNs []string `toml:"spns"`
-	// Auth is how the others authenticate to it — a sending server uses
-	// the *receiving* server's entry: "gssapi" (Kerberos, X-EXPS GSSAPI to
-	// SMTP/<fqdn>: the server has its SPNs and a keytab) or "login" (the
-	// sender gives its LOGIN secret, checked against the sender's own
-	// password_hash).
-	Auth string `toml:"auth"`
-	// PasswordHash is the bcrypt hash of its LOGIN secret (what it proves
-	// itself with to servers whose entry says "login").
-	PasswordHash string `toml:"password_hash"`
-}
-
-// OrgGroup is a named set of servers and groups.
-type OrgGroup struct {
-	Name    string   `toml:"name"`
-	Members []string `toml:"members"`
-}
-
-// Permission is one ALLOW or DENY entry on the organization.
-type Permission struct {
-	Right     string `toml:"right"`     // "send-as"
-	Principal string `toml:"principal"` // a server or a group
-	Type      string `toml:"type"`      // "allow" or "deny"
+	Servers     []directory.OrgServer  `toml:"server"`
+	Groups      []directory.OrgGroup   `toml:"group"`
+	Permissions []directory.Permission `toml:"permission"`
 }

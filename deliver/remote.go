@@ -40,7 +40,7 @@ type Remote struct {
 	Port              int              // MX port, 25
 	Default           Route            // global: smart host or MX, and the TLS policy
 	Routes            map[string]Route // per destination domain
-	MaxPerDestination int
+	MaxPerDestination int // concurrent connections per next hop; 0: no bound
 	Timeouts          smtpclient.Timeouts
 	Hops              *Hops
 	// Dialer is for tests (nil: net.Dialer).
@@ -322,13 +322,13 @@ func (r *Remote) acquire(ctx context.Context, hop string) func() {
 	if r.slots == nil {
 		r.slots = map[string]chan struct{}{}
 	}
+	if r.MaxPerDestination <= 0 {
+		r.mu.Unlock()
+		return func() {} // no bound
+	}
 	s, ok := r.slots[hop]
 	if !ok {
-		n := r.MaxPerDestination
-		if n <= 0 {
-			n = 20
-		}
-		s = make(chan struct{}, n)
+		s = make(chan struct{}, r.MaxPerDestination)
 		r.slots[hop] = s
 	}
 	r.mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"mailward/config"
 	"mailward/directory"
 )
 
@@ -80,20 +79,33 @@ func WriteDuplicateSPNs(w io.Writer, org *directory.Org) int {
 	return len(keys)
 }
 
+// Names are the names a server gives itself.
+type Names struct {
+	// Outbound is its EHLO name when it sends (server.fqdn).
+	Outbound string
+	// Self is its name in the directory (organization.self).
+	Self string
+	// Listeners are the names each listener greets with.
+	Listeners []ListenerName
+}
+
+// ListenerName is one listener's name and the FQDN it greets with.
+type ListenerName struct{ Name, FQDN string }
+
 // WriteFQDNReport checks the names this server gives itself against the
-// organization directory (seed 000: the EHLO name decides trust; a wrong
+// organization directory (KB843106: the EHLO name decides trust; a wrong
 // FQDN makes the other servers treat us as a stranger). It returns the
 // number of problems.
-func WriteFQDNReport(w io.Writer, cfg *config.Config, org *directory.Org) int {
+func WriteFQDNReport(w io.Writer, names Names, org *directory.Org) int {
 	problems := 0
-	self := cfg.Organization.Self
+	self := names.Self
 	var entry *directory.OrgServer
 	if self != "" {
 		if s, ok := org.ServerByName(self); ok {
 			entry = s
 		}
 	}
-	fmt.Fprintf(w, "server.fqdn: %s\n", cfg.Server.FQDN)
+	fmt.Fprintf(w, "server.fqdn: %s\n", names.Outbound)
 	switch {
 	case len(org.Servers) == 0:
 		fmt.Fprintln(w, "no organization configured: every peer is external")
@@ -107,7 +119,7 @@ func WriteFQDNReport(w io.Writer, cfg *config.Config, org *directory.Org) int {
 	default:
 		fmt.Fprintf(w, "directory entry %s: fqdn %s\n", entry.Name, entry.FQDN)
 	}
-	for _, l := range cfg.Listeners {
+	for _, l := range names.Listeners {
 		fmt.Fprintf(w, "virtual server %s: greets and sends EHLO as %s", l.Name, l.FQDN)
 		if entry != nil && !strings.EqualFold(l.FQDN, entry.FQDN) {
 			fmt.Fprintf(w, "  PROBLEM: not %s, the name the organization knows: peers will not offer X-EXPS and will refuse XEXCH50 with 504\n", entry.FQDN)
@@ -116,8 +128,8 @@ func WriteFQDNReport(w io.Writer, cfg *config.Config, org *directory.Org) int {
 		}
 		fmt.Fprintln(w)
 	}
-	if entry != nil && !strings.EqualFold(cfg.Server.FQDN, entry.FQDN) {
-		fmt.Fprintf(w, "PROBLEM: outbound EHLO name %s is not %s: organization servers will treat this server as a stranger\n", cfg.Server.FQDN, entry.FQDN)
+	if entry != nil && !strings.EqualFold(names.Outbound, entry.FQDN) {
+		fmt.Fprintf(w, "PROBLEM: outbound EHLO name %s is not %s: organization servers will treat this server as a stranger\n", names.Outbound, entry.FQDN)
 		problems++
 	}
 	fmt.Fprintf(w, "%d problem(s) found\n", problems)

@@ -15,6 +15,7 @@ import (
 
 	"mailward/config"
 	"mailward/directory"
+	"mailward/internal/setup"
 	"mailward/orgauth"
 )
 
@@ -140,11 +141,20 @@ fqdn = "mx2.example.test"
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := directory.NewOrg(cfg)
+	org, err := setup.OrgDirectory(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg, org
+}
+
+// namesOf are the names a configuration gives its server.
+func namesOf(cfg *config.Config) Names {
+	n := Names{Outbound: cfg.Server.FQDN, Self: cfg.Organization.Self}
+	for _, l := range cfg.Listeners {
+		n.Listeners = append(n.Listeners, ListenerName{l.Name, l.FQDN})
+	}
+	return n
 }
 
 func TestWriteFQDNReport(t *testing.T) {
@@ -172,7 +182,7 @@ func TestWriteFQDNReport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, org := fqdnConfig(t, tc.fqdn, tc.self, tc.extra)
 			var b bytes.Buffer
-			if n := WriteFQDNReport(&b, cfg, org); n != tc.problems {
+			if n := WriteFQDNReport(&b, namesOf(cfg), org); n != tc.problems {
 				t.Errorf("problems = %d, want %d:\n%s", n, tc.problems, b.String())
 			}
 			for _, w := range tc.want {
@@ -188,9 +198,9 @@ func TestWriteFQDNReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, _ := directory.NewOrg(cfg)
+	org, _ := setup.OrgDirectory(cfg)
 	var b bytes.Buffer
-	if n := WriteFQDNReport(&b, cfg, org); n != 0 || !strings.Contains(b.String(), "no organization configured") {
+	if n := WriteFQDNReport(&b, namesOf(cfg), org); n != 0 || !strings.Contains(b.String(), "no organization configured") {
 		t.Errorf("no organization: %d problems:\n%s", n, b.String())
 	}
 }

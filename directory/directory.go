@@ -4,7 +4,7 @@
 // Domains and mailboxes come from the configuration file; an optional
 // recipients file (directory.file) adds mailboxes and is re-read whenever
 // it changes. While that file cannot be read every lookup returns an
-// error, and the SMTP layer answers 451 4.3.0: seed 004 requires that a
+// error, and the SMTP layer answers 451 4.3.0: KB304897 requires that a
 // directory outage never turn into accepted-then-lost mail or into relay.
 package directory
 
@@ -19,8 +19,6 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"golang.org/x/crypto/bcrypt"
-
-	"mailward/config"
 )
 
 // ErrUnavailable wraps every failure to read the directory.
@@ -53,24 +51,32 @@ type stamp struct {
 // FileFormat is the recipients file: the same [[mailbox]] tables as the
 // main configuration, and nothing else (strictly parsed).
 type FileFormat struct {
-	Mailboxes []config.Mailbox `toml:"mailbox"`
+	Mailboxes []FileMailbox `toml:"mailbox"`
 }
 
-// New builds the directory from the configuration.
-func New(c *config.Config) *Directory {
-	d := &Directory{domains: map[string]bool{}, static: map[string]Mailbox{}, file: c.Directory.File}
-	for _, dom := range c.Domains {
-		d.domains[dom.Name] = true
+// FileMailbox is one [[mailbox]] table of the recipients file.
+type FileMailbox struct {
+	Address      string `toml:"address"`
+	PasswordHash string `toml:"password_hash"`
+}
+
+// New builds the directory from the local domains, the configured
+// mailboxes and the recipients file (file may be "").
+func New(domains []string, mailboxes []Mailbox, file string) *Directory {
+	d := &Directory{domains: map[string]bool{}, static: map[string]Mailbox{}, file: file}
+	for _, dom := range domains {
+		d.domains[strings.ToLower(dom)] = true
 	}
-	for _, m := range c.Mailboxes {
-		d.static[strings.ToLower(m.Address)] = Mailbox{Address: strings.ToLower(m.Address), PasswordHash: m.PasswordHash}
+	for _, m := range mailboxes {
+		a := strings.ToLower(m.Address)
+		d.static[a] = Mailbox{Address: a, PasswordHash: m.PasswordHash}
 	}
 	return d
 }
 
 // IsLocalDomain reports whether mail for domain is delivered here. Only
 // configured domains are local: not IP literals, not "localhost", not our
-// own host name (seed 004: none of those is a licence to relay).
+// own host name (KB304897: none of those is a licence to relay).
 func (d *Directory) IsLocalDomain(domain string) bool {
 	return d.domains[strings.ToLower(domain)]
 }

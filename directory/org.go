@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
-
-	"mailward/config"
 )
 
 // The organization (seeds 000–003): the mail servers that trust each
@@ -24,12 +22,37 @@ const RightSendAs = "send-as"
 // DefaultServersGroup holds every server and ALLOW send-as by default.
 const DefaultServersGroup = "domain-servers"
 
-// The organization's entries are the configuration's types.
-type (
-	OrgServer  = config.OrgServer
-	OrgGroup   = config.OrgGroup
-	Permission = config.Permission
-)
+// OrgServer is one mail server of the organization.
+type OrgServer struct {
+	Name      string   `toml:"name"`
+	FQDN      string   `toml:"fqdn"`
+	Addresses []string `toml:"addresses"`
+	// SPNs are the service principal names registered for the server
+	// (KB979174: SMTP/<name>, SMTP/<fqdn>, SMTPSVC/<name>, SMTPSVC/<fqdn>).
+	SPNs []string `toml:"spns"`
+	// Auth is how the others authenticate to it — a sending server uses
+	// the *receiving* server's entry: "gssapi" (Kerberos, X-EXPS GSSAPI to
+	// SMTP/<fqdn>: the server has its SPNs and a keytab) or "login" (the
+	// sender gives its LOGIN secret, checked against the sender's own
+	// password_hash).
+	Auth string `toml:"auth"`
+	// PasswordHash is the bcrypt hash of its LOGIN secret (what it proves
+	// itself with to servers whose entry says "login").
+	PasswordHash string `toml:"password_hash"`
+}
+
+// OrgGroup is a named set of servers and groups.
+type OrgGroup struct {
+	Name    string   `toml:"name"`
+	Members []string `toml:"members"`
+}
+
+// Permission is one ALLOW or DENY entry on the organization.
+type Permission struct {
+	Right     string `toml:"right"`     // "send-as"
+	Principal string `toml:"principal"` // a server or a group
+	Type      string `toml:"type"`      // "allow" or "deny"
+}
 
 // Org is the organization directory.
 type Org struct {
@@ -289,15 +312,15 @@ type OrgFile struct {
 	Permissions []Permission `toml:"permission"`
 }
 
-// NewOrg builds the organization from the configuration and the file it
-// names. Validation is separate (Validate), so that a directory in a bad
-// but real state (duplicate SPNs) can still be loaded and diagnosed.
-func NewOrg(c *config.Config) (*Org, error) {
-	oc := c.Organization
-	o := &Org{Name: oc.Name, Servers: append([]OrgServer(nil), oc.Servers...),
-		Groups: append([]OrgGroup(nil), oc.Groups...), Permissions: append([]Permission(nil), oc.Permissions...)}
-	if oc.File != "" {
-		b, err := os.ReadFile(oc.File)
+// NewOrg builds the organization from the entries of the
+// configuration's [organization] section and the file it names (file may
+// be ""). Validation is separate (Validate), so that a directory in a
+// bad but real state (duplicate SPNs) can still be loaded and diagnosed.
+func NewOrg(name string, entries OrgFile, file string) (*Org, error) {
+	o := &Org{Name: name, Servers: append([]OrgServer(nil), entries.Servers...),
+		Groups: append([]OrgGroup(nil), entries.Groups...), Permissions: append([]Permission(nil), entries.Permissions...)}
+	if file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("organization: %w", err)
 		}
@@ -305,7 +328,7 @@ func NewOrg(c *config.Config) (*Org, error) {
 		dec := toml.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			return nil, fmt.Errorf("organization: %s: %w", oc.File, err)
+			return nil, fmt.Errorf("organization: %s: %w", file, err)
 		}
 		o.Servers = append(o.Servers, f.Servers...)
 		o.Groups = append(o.Groups, f.Groups...)

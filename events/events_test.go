@@ -92,7 +92,7 @@ func TestParseLevel(t *testing.T) {
 	}
 	// Every level word the configuration accepts must parse.
 	for _, w := range config.DiagnosticLevels {
-		if _, err := ParseLevel(w); err != nil {
+		if _, err := ParseLevel(w.String()); err != nil {
 			t.Errorf("config level %q: %v", w, err)
 		}
 	}

@@ -1,5 +1,5 @@
 // Package policy decides, recipient by recipient, what a client may do:
-// deliver locally, relay, or be refused (seed 004).
+// deliver locally, relay, or be refused (KB304897).
 //
 // The rule that keeps mailward from being an open relay lives here and
 // only here: a recipient outside the local domains is accepted only from a
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"mailward/address"
-	"mailward/config"
 	"mailward/reply"
 )
 
@@ -36,11 +35,6 @@ type Client struct {
 type Rules struct {
 	RelayAuthenticated bool
 	RelayNetworks      []netip.Prefix
-}
-
-// RulesFor extracts the relay rules of a listener.
-func RulesFor(l *config.Listener) Rules {
-	return Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()}
 }
 
 // MayRelay reports whether the client may send to non-local domains.
@@ -78,24 +72,32 @@ type Decision struct {
 	Err    error
 }
 
+// Domain is one local domain's recipient settings (KB304897).
+type Domain struct {
+	// RecipientFiltering refuses unknown recipients at RCPT; without it
+	// every address of the domain is accepted and the unknown ones get a
+	// non-delivery report later.
+	RecipientFiltering bool
+	// Tarpit is the wait before the first "User unknown" of a session;
+	// each further one waits one Tarpit more, up to TarpitMax.
+	Tarpit, TarpitMax time.Duration
+}
+
 // Policy holds the per-domain recipient settings.
 type Policy struct {
 	dir           Directory
 	defaultDomain string
-	domains       map[string]config.Domain
+	domains       map[string]Domain
 }
 
-// New builds the policy from the configuration.
-func New(c *config.Config, dir Directory) *Policy {
-	p := &Policy{dir: dir, defaultDomain: c.Server.DefaultDomain, domains: map[string]config.Domain{}}
-	for _, d := range c.Domains {
-		p.domains[d.Name] = d
-	}
-	return p
+// New builds the policy: the default domain appended to bare local
+// parts, and the settings of each local domain by name.
+func New(defaultDomain string, domains map[string]Domain, dir Directory) *Policy {
+	return &Policy{dir: dir, defaultDomain: defaultDomain, domains: domains}
 }
 
 // Qualify appends the default local domain to an address that has none
-// (seed 004: "MAIL FROM:LocalUser" is LocalUser@<default domain>).
+// (KB304897: "MAIL FROM:LocalUser" is LocalUser@<default domain>).
 func (p *Policy) Qualify(a address.Address) address.Address {
 	if !a.Null() && a.Domain == "" {
 		a.Domain = p.defaultDomain
@@ -114,8 +116,8 @@ func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar
 		}
 		return Decision{Kind: Denied, Reply: reply.New(550, "5.7.1", "Unable to relay for %s", addr)}
 	}
-	dom := p.domains[rcpt.Domain]
-	if dom.RecipientFiltering != nil && !*dom.RecipientFiltering {
+	dom, ok := p.domains[rcpt.Domain]
+	if ok && !dom.RecipientFiltering {
 		// KB304897's default Windows behaviour: accept for the domain,
 		// and let the categorizer send an NDR if nobody is there.
 		return accepted
@@ -134,13 +136,10 @@ func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar
 // tarpit grows linearly with the number of unknown recipients already
 // seen in the session: one wrong address costs a typo little, a harvest
 // run of hundreds costs the harvester minutes.
-func tarpit(d config.Domain, unknownSoFar int) time.Duration {
-	if d.Tarpit == nil {
-		return 0
-	}
-	t := d.Tarpit.Duration * time.Duration(unknownSoFar+1)
-	if d.TarpitMax != nil && t > d.TarpitMax.Duration {
-		t = d.TarpitMax.Duration
+func tarpit(d Domain, unknownSoFar int) time.Duration {
+	t := d.Tarpit * time.Duration(unknownSoFar+1)
+	if d.TarpitMax > 0 && t > d.TarpitMax {
+		t = d.TarpitMax
 	}
 	return t
 }

@@ -97,11 +97,13 @@ type Bouncer func(m *Message, failed []int) error
 type Options struct {
 	Dir           string
 	Workers       int
-	RetrySchedule []time.Duration
-	MaxAge        time.Duration
-	Events        *events.Log
+	RetrySchedule []time.Duration // the waits between attempts; the last repeats
+	// MaxAge: a message still undelivered this long after arrival
+	// bounces (5.4.7); 0 never.
+	MaxAge time.Duration
+	Events *events.Log
 	// DelayWarning: a recipient still pending this long after arrival gets
-	// a "delayed" DSN (RFC 3464), once. Default 4h.
+	// a "delayed" DSN (RFC 3464), once; 0 never.
 	DelayWarning time.Duration
 	// FSSync, when set, makes commits durable with a group syncfs of the
 	// spool's file system instead of a per-file fdatasync plus a grouped
@@ -140,17 +142,10 @@ type Queue struct {
 
 // Open creates the spool directories if needed.
 func Open(opt Options) (*Queue, error) {
-	if opt.Workers <= 0 {
-		opt.Workers = 8
-	}
-	if len(opt.RetrySchedule) == 0 {
-		opt.RetrySchedule = []time.Duration{time.Minute}
-	}
-	if opt.MaxAge == 0 {
-		opt.MaxAge = 48 * time.Hour
-	}
-	if opt.DelayWarning == 0 {
-		opt.DelayWarning = 4 * time.Hour
+	// The defaults live in the configuration (config/defaults.go); the
+	// queue takes what it is given.
+	if opt.Workers <= 0 || len(opt.RetrySchedule) == 0 {
+		return nil, fmt.Errorf("queue: need at least one worker and a retry schedule")
 	}
 	q := &Queue{
 		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),

@@ -182,7 +182,7 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 	if ctx.Err() != nil {
 		return // shutting down: the message stays on disk for next start
 	}
-	expired := now.Sub(m.Env.Arrival) > q.opt.MaxAge
+	expired := q.opt.MaxAge > 0 && now.Sub(m.Env.Arrival) > q.opt.MaxAge
 	var lines []string
 	m.mu.Lock()
 	for _, r := range results {
@@ -210,7 +210,7 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 		if s.State == Failed && !s.Bounced {
 			unbounced = append(unbounced, i)
 		}
-		if s.State == Pending && !s.Warned && now.Sub(m.Env.Arrival) >= q.opt.DelayWarning {
+		if s.State == Pending && !s.Warned && q.opt.DelayWarning > 0 && now.Sub(m.Env.Arrival) >= q.opt.DelayWarning {
 			unwarned = append(unwarned, i)
 		}
 	}

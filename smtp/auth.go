@@ -84,7 +84,7 @@ func (s *session) authGSSAPI(initial string) reply.Reply {
 	case !isOrg:
 		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
-	case !s.tls && l.TLS != "none":
+	case !s.tls && s.srv.opt.TLS != nil:
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then AUTH")
 	}
 	return s.orgGSSAPI("AUTH", initial)

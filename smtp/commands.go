@@ -111,7 +111,7 @@ func (s *session) cmdMail(arg string) reply.Reply {
 	switch {
 	case s.helo == "":
 		return replyNeedHello
-	case s.srv.l.TLS == "required" && !s.tls:
+	case s.srv.l.RequireTLS && !s.tls:
 		return reply.New(530, "5.7.0", "Must issue a STARTTLS command first")
 	case s.env != nil:
 		return reply.New(503, "5.5.1", "Sender already specified")
@@ -224,7 +224,7 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 		return reply.New(452, "4.5.3", "Too many recipients")
 	}
 	c := policy.Client{IP: s.ip, Authenticated: s.authUser != ""}
-	d := s.srv.opt.Policy.Recipient(c, s.srv.rules, a, s.unknown)
+	d := s.srv.opt.Policy.Recipient(c, s.srv.l.Relay, a, s.unknown)
 	switch d.Kind {
 	case policy.Local, policy.Relay:
 		r.Addr = addr

@@ -32,7 +32,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 	}
 	fmt.Fprint(w, s.receivedHeader(w.ID(), time.Now()))
 	l := s.srv.l
-	res, err := ReadData(s.br, w, l.MaxMessageSize, l.BareLF == "normalize")
+	res, err := ReadData(s.br, w, l.MaxMessageSize, l.NormalizeBareLF)
 	if err != nil {
 		// Connection lost or timed out mid-message: nothing was
 		// acknowledged, so nothing is kept.
@@ -51,7 +51,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 		w.Abort()
 		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", res.Size, "max", l.MaxMessageSize)
 		return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
-	case (res.BareLF || res.BareCR) && l.BareLF != "normalize":
+	case (res.BareLF || res.BareCR) && !l.NormalizeBareLF:
 		w.Abort()
 		what := "bare LF"
 		if !res.BareLF {

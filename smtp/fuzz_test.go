@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"mailward/config"
 	"mailward/directory"
 	"mailward/events"
 	"mailward/policy"
@@ -98,17 +97,20 @@ func FuzzSession(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	cfg, err := config.Parse([]byte(baseConfig + "\n[[listener]]\nname = \"fuzz\"\naddress = \"127.0.0.1:0\"\ntls = \"none\"\nauth = [\"PLAIN\", \"LOGIN\"]\nauth_plaintext = true\nmax_line_length = 600\n"))
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(f.TempDir(), "q"), Workers: 1, RetrySchedule: []time.Duration{time.Minute}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(f.TempDir(), "q")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	dir := directory.New(cfg)
+	// The quick start's directory: example.test filters recipients,
+	// open.test takes any local part.
+	dir := directory.New([]string{"example.test", "open.test"},
+		[]directory.Mailbox{{Address: "alice@example.test"}, {Address: "bob@example.test"}}, "")
+	pol := policy.New("example.test", map[string]policy.Domain{"example.test": {RecipientFiltering: true}}, dir)
+	set := Settings{Name: "fuzz", FQDN: "mx1.example.test", Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true,
+		Limits: Limits{MaxMessageSize: 25 << 20, MaxRecipients: 100, MaxLineLength: 600, MaxErrors: 20,
+			IdleTimeout: time.Minute, MaxConnections: 10, MaxConnectionsPerIP: 10, AuthFailureDelay: time.Second}}
 	panics := &panicLog{}
-	srv := New(Options{Listener: cfg.Listeners[0], Policy: policy.New(cfg, dir), Auth: fastAuth{},
+	srv := New(Options{Settings: set, Policy: pol, Auth: fastAuth{},
 		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: func(context.Context, time.Duration) {},
 		Logger: slog.New(panics)})
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -1,4 +1,4 @@
-package smtp
+package smtp_test
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"mailward/smtp"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -16,10 +17,9 @@ import (
 	"time"
 
 	"mailward/config"
-	"mailward/directory"
 	"mailward/events"
 	"mailward/internal/certs"
-	"mailward/policy"
+	"mailward/internal/setup"
 	"mailward/queue"
 )
 
@@ -73,28 +73,30 @@ func (s *sleepLog) all() []time.Duration {
 
 // startServer runs the listener described by listenerTOML (a
 // [[listener]] table without address) with baseConfig plus extra.
-func startServer(t *testing.T, listenerTOML string, mods ...func(*Options)) *testServer {
+func startServer(t *testing.T, listenerTOML string, mods ...func(*smtp.Options)) *testServer {
 	t.Helper()
 	return startServerWith(t, baseConfig, listenerTOML, mods...)
 }
 
 // startServerWith is startServer over another base configuration.
-func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*Options)) *testServer {
+func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*smtp.Options)) *testServer {
 	t.Helper()
 	cfg, err := config.Parse([]byte(base + "\n[[listener]]\naddress = \"127.0.0.1:0\"\n" + listenerTOML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	tmp := t.TempDir()
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(tmp, "queue")})
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(tmp, "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := directory.New(cfg)
+	// The directory, policy and listener settings the server would
+	// build from this configuration (package setup).
+	dir := setup.Directory(cfg)
 	ts := &testServer{queue: q, dir: tmp, sleeps: &sleepLog{}, done: make(chan struct{})}
-	opt := Options{Listener: cfg.Listeners[0], Policy: policy.New(cfg, dir), Auth: dir,
-		Spool: QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep}
-	if cfg.Listeners[0].TLS != "none" {
+	opt := smtp.Options{Settings: setup.ListenerSettings(cfg.Listeners[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
+		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep}
+	if cfg.Listeners[0].TLS != config.ListenerTLSNone {
 		tc, err := certs.Load("", "", tmp, cfg.Server.FQDN)
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +113,7 @@ func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*Opti
 	ts.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel
-	srv := New(opt)
+	srv := smtp.New(opt)
 	go func() { srv.Serve(ctx, ln, time.Second); close(ts.done) }()
 	t.Cleanup(func() { cancel(); <-ts.done })
 	return ts

@@ -42,7 +42,7 @@ func (s *session) orgServer() (string, bool) {
 // has TLS, only after STARTTLS and a new EHLO.
 func (s *session) orgAuthOffered() bool {
 	_, ok := s.orgServer()
-	return ok && s.orgPeer == "" && (s.tls || s.srv.l.TLS == "none")
+	return ok && s.orgPeer == "" && (s.tls || s.srv.opt.TLS == nil)
 }
 
 // cmdXEXPS is X-EXPS: AUTH for servers of the organization.
@@ -64,7 +64,7 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
 	}
-	if !s.tls && l.TLS != "none" {
+	if !s.tls && s.srv.opt.TLS != nil {
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then X-EXPS")
 	}
 	if !contains(l.OrgAuth, mech) {

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"mailward/config"
 	"mailward/events"
 	"mailward/orgauth"
 	"mailward/policy"
@@ -52,7 +51,7 @@ type Authenticator interface {
 
 // Options wire a Server to the rest of mailward.
 type Options struct {
-	Listener config.Listener
+	Settings Settings
 	Policy   *policy.Policy
 	Auth     Authenticator
 	Spool    Spool
@@ -74,8 +73,7 @@ type Options struct {
 // Server is one virtual server.
 type Server struct {
 	opt   Options
-	l     *config.Listener
-	rules policy.Rules
+	l     *Settings
 	ev    *events.Log
 	log   *slog.Logger
 	verbs map[string]verbFunc
@@ -107,10 +105,11 @@ func New(opt Options) *Server {
 		opt.Sleep = sleepCtx
 	}
 	s := &Server{
-		opt: opt, l: &opt.Listener, rules: policy.RulesFor(&opt.Listener), ev: opt.Events,
-		log: opt.Logger.With("connector", opt.Listener.Name), perIP: map[netip.Addr]int{},
+		opt: opt, ev: opt.Events,
+		log: opt.Logger.With("connector", opt.Settings.Name), perIP: map[netip.Addr]int{},
 		authFail: map[netip.Addr]authFailures{}, sessions: map[net.Conn]struct{}{},
 	}
+	s.l = &s.opt.Settings
 	s.verbs = defaultVerbs()
 	return s
 }
@@ -239,7 +238,7 @@ func (s *Server) authDelay(ip netip.Addr, now time.Time) time.Duration {
 			}
 		}
 	}
-	base := s.l.AuthFailureDelay.Duration
+	base := s.l.AuthFailureDelay
 	d := base
 	for i := 1; i < f.n && d < 30*base; i++ {
 		d *= 2

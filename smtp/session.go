@@ -45,7 +45,7 @@ var errLineTooLong = errors.New("line too long")
 
 func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *session {
 	return &session{srv: srv, ctx: ctx, conn: c, ip: ip,
-		br: bufio.NewReaderSize(deadlineReader{c, srv.l.IdleTimeout.Duration}, 16<<10),
+		br: bufio.NewReaderSize(deadlineReader{c, srv.l.IdleTimeout}, 16<<10),
 		bw: bufio.NewWriterSize(c, 4<<10)}
 }
 
@@ -111,7 +111,7 @@ func (s *session) send(r reply.Reply) {
 func (s *session) readFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.l.IdleTimeout.Duration)
+		s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.l.IdleTimeout)
 		s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
 		s.flush()
 	}
@@ -182,7 +182,7 @@ func (s *session) flush() error {
 	if s.bw.Buffered() == 0 {
 		return nil
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.srv.l.IdleTimeout.Duration))
+	s.conn.SetWriteDeadline(time.Now().Add(s.srv.l.IdleTimeout))
 	return s.bw.Flush()
 }
 

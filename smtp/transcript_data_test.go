@@ -1,7 +1,8 @@
-package smtp
+package smtp_test
 
 import (
 	"io"
+	"mailward/smtp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,10 +151,10 @@ tls = "none"`)
 // failingSpool makes the queue fail at a chosen step.
 type failingSpool struct {
 	createErr, commitErr error
-	inner                Spool
+	inner                smtp.Spool
 }
 
-func (f failingSpool) Create(env *queueEnvelope) (MessageWriter, error) {
+func (f failingSpool) Create(env *queueEnvelope) (smtp.MessageWriter, error) {
 	if f.createErr != nil {
 		return nil, f.createErr
 	}
@@ -165,7 +166,7 @@ func (f failingSpool) Create(env *queueEnvelope) (MessageWriter, error) {
 }
 
 type failingWriter struct {
-	MessageWriter
+	smtp.MessageWriter
 	err error
 }
 

@@ -1,7 +1,8 @@
-package smtp
+package smtp_test
 
 import (
 	"encoding/base64"
+	"mailward/smtp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,8 +50,8 @@ func ehloGSS(name string, offered bool) string {
 
 // withGSSAPI sets an acceptor whose keytab is empty (no ticket can pass,
 // and none is needed for these tests) and an event log in a file.
-func withGSSAPI(acc *orgauth.Acceptor, evPath string) func(*Options) {
-	return func(o *Options) {
+func withGSSAPI(acc *orgauth.Acceptor, evPath string) func(*smtp.Options) {
+	return func(o *smtp.Options) {
 		o.GSSAPI = acc
 		if evPath != "" {
 			f, err := events.Open(evPath)
@@ -152,7 +153,7 @@ S: 454 4.7.0 Temporary authentication failure`)
 // ServerByPrincipal: the principal's instance names the server; other
 // principals, realms and authorization identities are refused.
 func TestServerByPrincipal(t *testing.T) {
-	opt := Options{}
+	opt := smtp.Options{}
 	withOrg(t, gssBase)(&opt)
 	tr := opt.Org.(*orgauth.Trust)
 	tr.Realm = "EXAMPLE.TEST"

@@ -1,9 +1,10 @@
-package smtp
+package smtp_test
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"mailward/smtp"
 	"net"
 	"strings"
 	"syscall"
@@ -171,7 +172,7 @@ func TestTranscriptSpoolFailure(t *testing.T) {
 		{"disk full", nil, fmt.Errorf("queue: fsync X: %w", syscall.ENOSPC), "452 4.3.1 Insufficient system storage, try again later"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ts := startServer(t, "name = \"default\"\ntls = \"none\"", func(o *Options) {
+			ts := startServer(t, "name = \"default\"\ntls = \"none\"", func(o *smtp.Options) {
 				o.Spool = failingSpool{createErr: c.create, commitErr: c.commit, inner: o.Spool}
 			})
 			script := greeting + ehloPlain + `

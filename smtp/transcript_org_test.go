@@ -1,15 +1,16 @@
-package smtp
+package smtp_test
 
 import (
 	"encoding/base64"
 	"fmt"
+	"mailward/internal/setup"
+	"mailward/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"mailward/config"
-	"mailward/directory"
 	"mailward/orgauth"
 )
 
@@ -41,17 +42,17 @@ principal = "domain-servers"
 type = "allow"
 `
 
-func withOrg(t *testing.T, base string) func(*Options) {
-	return func(o *Options) {
+func withOrg(t *testing.T, base string) func(*smtp.Options) {
+	return func(o *smtp.Options) {
 		cfg, err := config.Parse([]byte(base + "\n[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		org, err := directory.NewOrg(cfg)
+		org, err := setup.Organization(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Org = &orgauth.Trust{Org: org}
+		o.Org = org.Trust
 	}
 }
 

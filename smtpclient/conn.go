@@ -52,18 +52,25 @@ type Timeouts struct {
 	DataTerm  time.Duration // reply to the final dot: 10m
 }
 
+// DefaultTimeouts are RFC 5321 §4.5.3.2's, and Postfix's 30 s connect
+// (smtp_connect_timeout); the configuration's delivery.connect_timeout
+// defaults to the same.
+var DefaultTimeouts = Timeouts{Connect: 30 * time.Second, Greeting: 5 * time.Minute, Command: 5 * time.Minute,
+	DataInit: 2 * time.Minute, DataBlock: 3 * time.Minute, DataTerm: 10 * time.Minute}
+
 func (t Timeouts) withDefaults() Timeouts {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&t.Connect, 30*time.Second)
-	def(&t.Greeting, 5*time.Minute)
-	def(&t.Command, 5*time.Minute)
-	def(&t.DataInit, 2*time.Minute)
-	def(&t.DataBlock, 3*time.Minute)
-	def(&t.DataTerm, 10*time.Minute)
+	d := DefaultTimeouts
+	def(&t.Connect, d.Connect)
+	def(&t.Greeting, d.Greeting)
+	def(&t.Command, d.Command)
+	def(&t.DataInit, d.DataInit)
+	def(&t.DataBlock, d.DataBlock)
+	def(&t.DataTerm, d.DataTerm)
 	return t
 }
 

@@ -4,16 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"mailward/config"
-	"mailward/deliver"
 	"mailward/diag"
-	"mailward/directory"
+	"mailward/internal/setup"
 	"mailward/smtpclient"
 )
 
@@ -45,7 +43,7 @@ func cmdDiagOrg(check string, args []string) error {
 	if err != nil {
 		return err
 	}
-	org, err := directory.NewOrg(cfg)
+	org, err := setup.OrgDirectory(cfg)
 	if err != nil {
 		return err
 	}
@@ -65,7 +63,11 @@ func cmdDiagOrg(check string, args []string) error {
 			return exitError{1, fmt.Sprintf("%d SPN problem(s)", n)}
 		}
 	case "fqdn":
-		if n := diag.WriteFQDNReport(os.Stdout, cfg, org); n > 0 {
+		names := diag.Names{Outbound: cfg.Server.FQDN, Self: cfg.Organization.Self}
+		for _, l := range cfg.Listeners {
+			names.Listeners = append(names.Listeners, diag.ListenerName{Name: l.Name, FQDN: l.FQDN})
+		}
+		if n := diag.WriteFQDNReport(os.Stdout, names, org); n > 0 {
 			return exitError{1, fmt.Sprintf("%d FQDN problem(s)", n)}
 		}
 	case "auth":
@@ -73,17 +75,14 @@ func cmdDiagOrg(check string, args []string) error {
 			return fmt.Errorf("diag auth: name the peer: mailward diag auth host:port --config FILE")
 		}
 		o := diag.AuthOptions{Addr: peer, HeloName: cfg.Server.FQDN, Rcpt: *rcpt, Timeout: *timeout}
-		// Authenticate exactly as delivery would: the peer's directory
-		// entry picks LOGIN or Kerberos, with this server's credentials
-		// (orgRemote reads them as serve does).
-		org, trust, err := loadOrg(cfg)
+		// Authenticate exactly as delivery would: the same stages, built
+		// by the same setup (the peer's directory entry picks LOGIN or
+		// Kerberos, with this server's credentials).
+		st, err := setup.Build(cfg)
 		if err != nil {
 			return err
 		}
-		remote := newRemote(cfg, deliver.NewHops())
-		if _, err := orgRemote(cfg, org, trust, remote, slog.New(slog.DiscardHandler)); err != nil {
-			return err
-		}
+		remote := st.Remote
 		host, _, _ := net.SplitHostPort(peer)
 		o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) error {
 			entry, ok := remote.OrgPeer(host, peer)

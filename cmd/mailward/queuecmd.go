@@ -14,6 +14,7 @@ import (
 
 	"mailward/admin"
 	"mailward/config"
+	"mailward/internal/setup"
 	"mailward/queue"
 )
 
@@ -26,7 +27,7 @@ const queueUsage = `usage: mailward queue COMMAND [--config FILE] [--json]
   delete MESSAGE-ID [--ndr] remove a message (with --ndr, its sender gets a non-delivery report)`
 
 // adminSocket is where the running server's admin API listens.
-func adminSocket(cfg *config.Config) string { return filepath.Join(cfg.Server.DataDir, "admin.sock") }
+func adminSocket(cfg *config.Config) string { return setup.AdminSocket(cfg) }
 
 func cmdQueue(args []string) error { return runQueue(os.Stdout, os.Stderr, args) }
 

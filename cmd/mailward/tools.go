@@ -14,8 +14,8 @@ import (
 
 	"mailward/config"
 	"mailward/diag"
-	"mailward/directory"
 	"mailward/events"
+	"mailward/internal/setup"
 )
 
 func cmdConfig(args []string) error {
@@ -33,22 +33,17 @@ func cmdConfig(args []string) error {
 		if err != nil {
 			return err
 		}
-		org, err := directory.NewOrg(cfg)
+		// Build what serve builds (the organization with its password
+		// file and keytab, a configured certificate), so that a
+		// configuration check approves only what serve will run.
+		st, err := setup.Build(cfg)
 		if err != nil {
 			return err
 		}
-		errs, warns := org.Validate()
-		for _, w := range warns {
+		for _, w := range st.Org.Warnings {
 			fmt.Printf("warning: organization: %s\n", w)
 		}
-		if self := cfg.Organization.Self; self != "" && len(org.Servers) > 0 {
-			if _, ok := org.ServerByName(self); !ok {
-				errs = append(errs, fmt.Sprintf("organization.self %q is not a server of the organization", self))
-			}
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("organization: %s", strings.Join(errs, "; "))
-		}
+		org := st.Org.Dir
 		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s), %d organization server(s))\n",
 			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.Listeners), len(org.Servers))
 		for _, l := range cfg.Listeners {
@@ -103,7 +98,7 @@ func cmdEvents(args []string) error {
 			return fmt.Errorf("events: --since %q: want a duration (1h) or an RFC 3339 time", *since)
 		}
 	}
-	recs, err := events.Read(eventLogPath(cfg), events.Filter{ID: *id, Since: after})
+	recs, err := events.Read(setup.EventLogPath(cfg), events.Filter{ID: *id, Since: after})
 	if err != nil {
 		return err
 	}

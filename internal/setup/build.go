@@ -1,0 +1,227 @@
+package setup
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"mailward/categorize"
+	"mailward/config"
+	"mailward/deliver"
+	"mailward/directory"
+	"mailward/dsn"
+	"mailward/events"
+	"mailward/internal/certs"
+	"mailward/internal/durable"
+	"mailward/policy"
+	"mailward/queue"
+	"mailward/smtp"
+)
+
+// Listener is one [[listener]]: where it listens and what it is.
+type Listener struct {
+	Address  string
+	Settings smtp.Settings
+	// OffersTLS: the listener offers STARTTLS (tls is not "none").
+	OffersTLS bool
+}
+
+// Stages are the stages of one server, in the order a message flows
+// through them:
+//
+//	smtp (Listeners) -> policy -> queue -> categorize -> deliver -> dsn
+//
+// Build makes everything that needs no data directory, so that `config
+// check` and the diagnostics can build exactly what `serve` builds; Open
+// then opens the durable parts (log files, spool, mailboxes, keys).
+type Stages struct {
+	Config    *config.Config
+	Directory *directory.Directory
+	Policy    *policy.Policy
+	Org       *Org
+	Hops      *deliver.Hops
+	Remote    *deliver.Remote
+	Listeners []Listener
+
+	// Set by Open.
+	Logger      *slog.Logger
+	Events      *events.Log
+	Queue       *queue.Queue
+	Maildir     *deliver.Maildir
+	Categorizer *categorize.Categorizer
+	Bouncer     *dsn.Bouncer
+	TLS         *tls.Config
+
+	closers []func()
+}
+
+// Build checks and builds every stage that needs no data directory: the
+// directory, the policy, the organization with this server's credentials
+// (password file, keytab), remote delivery and the listeners' settings. A
+// configured TLS certificate is loaded too. Every error `serve` would
+// stop on at start is found here.
+func Build(cfg *config.Config) (*Stages, error) {
+	s := &Stages{Config: cfg, Directory: Directory(cfg), Hops: deliver.NewHops()}
+	s.Policy = Policy(cfg, s.Directory)
+	org, err := Organization(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Org = org
+	s.Remote = Remote(cfg, s.Hops)
+	org.Equip(s.Remote)
+	for _, l := range cfg.Listeners {
+		s.Listeners = append(s.Listeners, Listener{Address: l.Address, Settings: ListenerSettings(l),
+			OffersTLS: l.TLS != config.ListenerTLSNone})
+	}
+	if cfg.TLS.CertFile != "" {
+		if _, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Open opens the durable stages: the data directory, the process log,
+// the event log, the spool, the mailboxes and the TLS certificate (a
+// self-signed one is made on first start when none is configured). Close
+// releases them.
+func (s *Stages) Open() error {
+	cfg := s.Config
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	logger, closeLog, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, closeLog)
+	s.Logger = logger
+	ev, closeEv, err := newEvents(cfg, logger)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.closers = append(s.closers, closeEv)
+	s.Events = ev
+	s.Remote.Events = ev
+	s.closers = append(s.closers, s.Remote.Close)
+	spoolSync, boxSync, err := syncGroups(cfg)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.Queue, err = queue.Open(queue.Options{Dir: filepath.Join(cfg.Server.DataDir, "queue"), Workers: cfg.Queue.Workers,
+		RetrySchedule: RetrySchedule(cfg), MaxAge: cfg.Queue.MaxAge.Duration, DelayWarning: cfg.Queue.DelayWarning.Duration,
+		Events: ev, FSSync: spoolSync})
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
+	s.Maildir.FSSync = boxSync
+	s.Categorizer = &categorize.Categorizer{Dir: s.Directory, Maildir: s.Maildir, Events: ev, Remote: s.Remote.Deliver,
+		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops}
+	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
+		MaxAge: cfg.Queue.MaxAge.Duration}
+	s.Queue.OnSuccess(s.Bouncer.Success)
+	for _, l := range s.Listeners {
+		if l.OffersTLS {
+			if s.TLS, err = certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
+				s.Close()
+				return err
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// SMTP returns the receive side's options for listener i (after Open).
+func (s *Stages) SMTP(i int) smtp.Options {
+	l := s.Listeners[i]
+	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Directory, Spool: smtp.QueueSpool{Q: s.Queue},
+		Events: s.Events, Logger: s.Logger}
+	if s.Org.Trust != nil {
+		opt.Org = s.Org.Trust
+		opt.GSSAPI = s.Org.Acceptor
+	}
+	if l.OffersTLS {
+		opt.TLS = s.TLS
+	}
+	return opt
+}
+
+// Close releases what Open opened, last first.
+func (s *Stages) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// syncGroups returns the group-syncfs committers for the spool and the
+// mailboxes (one shared group when both are on one file system), or nils
+// for queue.sync = "fsync".
+func syncGroups(cfg *config.Config) (spool, boxes *durable.Group, err error) {
+	if cfg.Queue.Sync != config.SyncFS {
+		return nil, nil, nil
+	}
+	if err := os.MkdirAll(cfg.MailboxDir(), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("mailbox dir: %w", err)
+	}
+	if spool, err = durable.NewFSSync(cfg.Server.DataDir); err != nil {
+		return nil, nil, err
+	}
+	if durable.SameFS(cfg.Server.DataDir, cfg.MailboxDir()) {
+		return spool, spool, nil
+	}
+	boxes, err = durable.NewFSSync(cfg.MailboxDir())
+	return spool, boxes, err
+}
+
+func newLogger(cfg *config.Config) (*slog.Logger, func(), error) {
+	var w io.Writer = os.Stderr
+	closeFn := func() {}
+	if cfg.Log.File != "" {
+		f, err := os.OpenFile(cfg.Log.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	var lv slog.Level
+	lv.UnmarshalText([]byte(cfg.Log.Level.String()))
+	o := &slog.HandlerOptions{Level: lv}
+	if cfg.Log.Format == config.LogText {
+		return slog.New(slog.NewTextHandler(w, o)), closeFn, nil
+	}
+	return slog.New(slog.NewJSONHandler(w, o)), closeFn, nil
+}
+
+// EventLogPath is where the event log is.
+func EventLogPath(cfg *config.Config) string { return filepath.Join(cfg.Server.DataDir, "events.log") }
+
+// AdminSocket is where the queue viewer's socket is.
+func AdminSocket(cfg *config.Config) string { return filepath.Join(cfg.Server.DataDir, "admin.sock") }
+
+func newEvents(cfg *config.Config, logger *slog.Logger) (*events.Log, func(), error) {
+	levels := map[string]events.Level{}
+	for cat, v := range cfg.Diagnostics {
+		l, err := events.ParseLevel(v.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		levels[cat] = l
+	}
+	f, err := events.Open(EventLogPath(cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	// Each event is one write(2), unbuffered: the event log is what an
+	// administrator reads after a crash, so a SIGKILL must not eat its end.
+	return events.New(logger, levels, f), func() { f.Close() }, nil
+}

@@ -1,0 +1,109 @@
+// Package setup turns a loaded configuration into mailward's stages: the
+// one place where configuration tables and words become the plain values
+// and interfaces each stage takes. `mailward serve`, `mailward config
+// check` and the diagnostics all build through it, so that what `config
+// check` approves is what `serve` runs (docs/configuration.md).
+package setup
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"mailward/config"
+	"mailward/deliver"
+	"mailward/directory"
+	"mailward/policy"
+	"mailward/smtp"
+	"mailward/smtpclient"
+)
+
+// Directory is the local directory: the [[domain]]s, the [[mailbox]]es
+// and the recipients file.
+func Directory(cfg *config.Config) *directory.Directory {
+	var domains []string
+	for _, d := range cfg.Domains {
+		domains = append(domains, d.Name)
+	}
+	var boxes []directory.Mailbox
+	for _, m := range cfg.Mailboxes {
+		boxes = append(boxes, directory.Mailbox{Address: m.Address, PasswordHash: m.PasswordHash})
+	}
+	return directory.New(domains, boxes, cfg.Directory.File)
+}
+
+// Policy is the recipient policy of the [[domain]]s over dir.
+func Policy(cfg *config.Config, dir policy.Directory) *policy.Policy {
+	domains := map[string]policy.Domain{}
+	for _, d := range cfg.Domains {
+		// applyDefaults gives every domain its filtering and tarpits.
+		domains[d.Name] = policy.Domain{RecipientFiltering: *d.RecipientFiltering,
+			Tarpit: d.Tarpit.Duration, TarpitMax: d.TarpitMax.Duration}
+	}
+	return policy.New(cfg.Server.DefaultDomain, domains, dir)
+}
+
+// ListenerSettings are the settings of one [[listener]].
+func ListenerSettings(l config.Listener) smtp.Settings {
+	return smtp.Settings{
+		Name: l.Name, FQDN: l.FQDN, RequireTLS: l.TLS == config.ListenerTLSRequired,
+		Auth: l.Auth, AuthPlaintext: l.AuthPlaintext, OrgAuth: l.OrgAuth,
+		Relay:           policy.Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()},
+		NormalizeBareLF: l.BareLF == config.BareLFNormalize,
+		Limits: smtp.Limits{
+			MaxMessageSize: l.MaxMessageSize, MaxRecipients: l.MaxRecipients, MaxLineLength: l.MaxLineLength,
+			MaxErrors: l.MaxErrors, IdleTimeout: l.IdleTimeout.Duration, MaxConnections: l.MaxConnections,
+			MaxConnectionsPerIP: l.MaxConnectionsPerIP, AuthFailureDelay: l.AuthFailureDelay.Duration,
+		},
+	}
+}
+
+// TLSPolicy is the client's STARTTLS policy for a delivery.tls word.
+func TLSPolicy(v config.DeliveryTLS) smtpclient.TLSPolicy {
+	switch v {
+	case config.DeliveryTLSRequired:
+		return smtpclient.TLSRequired
+	case config.DeliveryTLSNone:
+		return smtpclient.TLSNone
+	}
+	return smtpclient.TLSOpportunistic
+}
+
+// Remote is remote delivery from [delivery], [dns] and [[route]].
+func Remote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
+	r := &deliver.Remote{Resolver: deliver.NewResolver(cfg.DNS.Server), HeloName: cfg.Server.FQDN,
+		Port: cfg.Delivery.RemotePort, MaxPerDestination: cfg.Delivery.MaxPerDestination, Hops: hops,
+		Default:  deliver.Route{SmartHost: cfg.Delivery.SmartHost, TLS: TLSPolicy(cfg.Delivery.TLS)},
+		Routes:   map[string]deliver.Route{},
+		Timeouts: smtpclient.Timeouts{Connect: cfg.Delivery.ConnectTimeout.Duration},
+		// On by default even without an [organization]: a server that
+		// knows no organization has nobody to send properties to.
+		SuppressExternal: *cfg.Organization.SuppressExternal}
+	for _, rt := range cfg.Routes {
+		r.Routes[rt.Domain] = deliver.Route{SmartHost: rt.SmartHost, TLS: TLSPolicy(rt.TLS)}
+	}
+	return r
+}
+
+// RetrySchedule is [queue] retry_schedule as durations.
+func RetrySchedule(cfg *config.Config) []time.Duration {
+	var sched []time.Duration
+	for _, d := range cfg.Queue.RetrySchedule {
+		sched = append(sched, d.Duration)
+	}
+	return sched
+}
+
+// krb5Conf is the Kerberos configuration file to read: organization.
+// krb5_conf, else what MIT's library would read.
+func krb5Conf(cfg *config.Config) string {
+	if p := cfg.Organization.Krb5Conf; p != "" {
+		return p
+	}
+	// gokrb5 reads no environment: do what MIT's library does.
+	// (KRB5_CONFIG may list several files; gokrb5 reads one.)
+	if p, _, _ := strings.Cut(os.Getenv("KRB5_CONFIG"), ":"); p != "" {
+		return p
+	}
+	return "/etc/krb5.conf"
+}

@@ -1,0 +1,48 @@
+package smtp
+
+import (
+	"time"
+
+	"mailward/policy"
+)
+
+// Settings are one listener's settings as plain values; the setup
+// package makes them from a [[listener]] table (docs/configuration.md).
+type Settings struct {
+	// Name identifies the listener in events and logs.
+	Name string
+	// FQDN is the name in the greeting, the EHLO reply and Received:
+	// (KB843106: it is how the organization's servers know each other).
+	FQDN string
+	// RequireTLS refuses MAIL before STARTTLS. STARTTLS itself is
+	// offered when Options.TLS is set.
+	RequireTLS bool
+	// Auth lists the SASL mechanisms offered to users: PLAIN, LOGIN.
+	Auth []string
+	// AuthPlaintext allows AUTH before TLS (RFC 4954 §4 says no).
+	AuthPlaintext bool
+	// OrgAuth lists the X-EXPS mechanisms offered to servers of the
+	// organization (LOGIN, GSSAPI); empty: no organization mail here.
+	OrgAuth []string
+	// Relay says who may relay through this listener (KB304897).
+	Relay policy.Rules
+	// NormalizeBareLF stores a bare LF or CR as CRLF instead of refusing
+	// the message (RFC 5321 §2.3.8).
+	NormalizeBareLF bool
+	Limits
+}
+
+// Limits bound what one client may take (docs/configuration.md lists
+// each with its reply).
+type Limits struct {
+	MaxMessageSize      int64
+	MaxRecipients       int
+	MaxLineLength       int
+	MaxErrors           int
+	IdleTimeout         time.Duration
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// AuthFailureDelay is the wait before answering a failed AUTH; it
+	// doubles with each further failure from the client address.
+	AuthFailureDelay time.Duration
+}
