@@ -182,12 +182,16 @@ func (l *Log) Emit(id int, kv ...any) {
 	}
 	d := definition(id)
 	rec := newRecord(d, l.now(), kv)
-	if l.lim != nil && RateLimited(id) {
+	switch {
+	case l.lim == nil:
+	case RateLimited(id):
 		ok, due := l.lim.allow(rec.Time, id, d.Severity, rec.Fields)
 		l.summarize(due)
 		if !ok {
 			return
 		}
+	default:
+		l.summarize(l.lim.poll(rec.Time))
 	}
 	l.write(rec, d)
 }

@@ -82,11 +82,7 @@ func newLimiter(limit int, wake func()) *limiter {
 func (lm *limiter) allow(now time.Time, id int, sev Severity, fields map[string]string) (bool, []summary) {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
-	var due []summary
-	if now.Sub(lm.swept) >= sweepEvery || now.Before(lm.swept) {
-		due = lm.sweep(now, false)
-		lm.swept = now
-	}
+	due := lm.sweepDue(now)
 	k := limitKey{id: id, ip: fields["ip"]}
 	if sev == Error {
 		k.cause = causeOf(fields)
@@ -113,6 +109,23 @@ func (lm *limiter) allow(now time.Time, id int, sev Severity, fields map[string]
 		lm.timer = time.AfterFunc(wait(b.start.Add(rateWindow).Sub(now)), lm.wake)
 	}
 	return false, due
+}
+
+// poll returns the summaries of ended windows, for an event that is not
+// rate limited itself.
+func (lm *limiter) poll(now time.Time) []summary {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	return lm.sweepDue(now)
+}
+
+// sweepDue sweeps at most once per sweepEvery.
+func (lm *limiter) sweepDue(now time.Time) []summary {
+	if now.Sub(lm.swept) < sweepEvery && !now.Before(lm.swept) {
+		return nil
+	}
+	lm.swept = now
+	return lm.sweep(now, false)
 }
 
 // get returns k's bucket if its window is still open; an ended one is
