@@ -110,7 +110,9 @@ func TestRateLimitErrorsByKind(t *testing.T) {
 		"write": func(id string) string {
 			return fmt.Sprintf("write %s: write /var/lib/mailward/queue/tmp/%s: no space left on device", id, id)
 		},
-		"state":  func(id string) string { return fmt.Sprintf("state of %s: write %s.state: no space left on device", id, id) },
+		"state": func(id string) string {
+			return fmt.Sprintf("state of %s: write %s.state: no space left on device", id, id)
+		},
 		"fsync":  func(id string) string { return fmt.Sprintf("fsync spool directory for %s: input/output error", id) },
 		"create": func(string) string { return "open /var/lib/mailward/queue/tmp/x: read-only file system" },
 	}

@@ -40,6 +40,7 @@ type logFile struct {
 	size     int64     // bytes written (the file's size)
 	first    time.Time // time of the file's first record; zero when empty
 	allocEnd int64     // space is allocated up to here
+	checkAt  time.Time // next top-up of the reserve, at the latest
 	noFalloc bool      // the file system has no fallocate: no reserve
 	// rotateAt: no rotation before then (after a failed one).
 	rotateAt time.Time
@@ -119,12 +120,10 @@ func (w *logFile) write(rec Record, important bool) ([]Record, error) {
 		return nil, os.ErrClosed
 	}
 	var notes []Record
-	if w.full && !now.Before(w.retryAt) {
+	if w.full && w.reserving() && !now.Before(w.retryAt) {
 		w.retryAt = now.Add(time.Second)
 		if w.extend() == nil {
-			notes = w.note(notes, now, EventLogSpaceBack, "since", w.fullSince.Format(time.RFC3339),
-				"withheld", w.withheld, "lost", w.lost)
-			w.full, w.withheld, w.lost = false, 0, 0
+			notes = w.spaceBack(notes, now)
 		}
 	}
 	if !w.full && w.rotateDue(now, len(b)) {
@@ -133,20 +132,37 @@ func (w *logFile) write(rec Record, important bool) ([]Record, error) {
 			notes = w.note(notes, now, EventLogRotateFailed, "file", w.path, "error", err)
 		}
 	}
-	if w.full && !important {
+	if w.full && w.reserving() && !important {
 		w.withheld++
 		return notes, nil
 	}
 	err = w.put(b, now)
-	if err != nil && isNoSpace(err) {
+	switch {
+	case err != nil && isNoSpace(err):
 		w.lost++
 		if !w.full {
 			// No reserve: none configured, unsupported, or used up.
 			w.enterFull(now)
 			notes = w.note(notes, now, EventLogFull, "file", w.path, "reserve", max(w.allocEnd-w.size, 0))
 		}
+	case err == nil && w.full && !w.reserving():
+		// Without a reserve to extend, a write that succeeds is the
+		// sign of space.
+		notes = w.spaceBack(notes, now)
 	}
 	return w.keepReserve(now, notes), err
+}
+
+// reserving reports whether this file keeps a reserve.
+func (w *logFile) reserving() bool { return w.path != "" && w.opt.Reserve > 0 && !w.noFalloc }
+
+// spaceBack leaves the full state with event 1007.
+func (w *logFile) spaceBack(notes []Record, now time.Time) []Record {
+	w.full = false
+	notes = w.note(notes, now, EventLogSpaceBack, "since", w.fullSince.Format(time.RFC3339),
+		"withheld", w.withheld, "lost", w.lost)
+	w.withheld, w.lost = 0, 0
+	return notes
 }
 
 // put writes one line with one write(2): a line is never split between
@@ -184,11 +200,18 @@ func (w *logFile) enterFull(now time.Time) {
 	w.full, w.fullSince, w.retryAt = true, now, now.Add(time.Second)
 }
 
-// keepReserve extends the reserve when less than half of it is left.
+// keepReserve tops the reserve up when a sixteenth of it is used, and
+// at least once a second: an attempt that fails is how a full file system
+// is noticed, within a second or reserve/16 bytes written, and from then
+// on the rest of the reserve is kept for important records.
 func (w *logFile) keepReserve(now time.Time, notes []Record) []Record {
-	if w.path == "" || w.opt.Reserve <= 0 || w.noFalloc || w.full || w.allocEnd-w.size >= w.opt.Reserve/2 {
+	if !w.reserving() || w.full {
 		return notes
 	}
+	if w.allocEnd-w.size > w.opt.Reserve-w.opt.Reserve/16 && now.Before(w.checkAt) && !now.Before(w.checkAt.Add(-time.Second)) {
+		return notes
+	}
+	w.checkAt = now.Add(time.Second)
 	switch err := w.extend(); {
 	case err == nil:
 	case isNoSpace(err):
@@ -262,9 +285,12 @@ func (w *logFile) rotate() error {
 		os.Rename(rotatedName(w.path, 1), w.path)
 		return abort(err)
 	}
-	// The rotated file gives its reserve back.
+	// The rotated file gives its reserve back: ext4 frees blocks past the
+	// end on a truncate to the same size (it punches no hole there), tmpfs
+	// only on a punched hole.
 	if w.allocEnd > w.size {
 		fallocate(w.f, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, w.size, w.allocEnd-w.size)
+		w.f.Truncate(w.size)
 	}
 	w.f.Close()
 	w.f, w.size, w.first, w.allocEnd = nf, 0, time.Time{}, alloc
