@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,30 @@ func TestEventLogValidation(t *testing.T) {
 	// The bounds themselves are accepted.
 	if _, err := Parse([]byte(minimal + "[event_log]\nmax_size = 65536\nmax_age = \"1m\"\nkeep = 1000\nrate_limit = 1\nreserve = 65536\n")); err != nil {
 		t.Fatalf("bounds refused: %v", err)
+	}
+}
+
+// Every [event_log] key is documented in its section of
+// docs/configuration.md.
+func TestEventLogKeysDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "\n## [event_log]\n")
+	if start < 0 {
+		t.Fatal("docs/configuration.md has no [event_log] section")
+	}
+	section := doc[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	typ := reflect.TypeOf(EventLog{})
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("toml")
+		if !strings.Contains(section, "| `"+key+"` |") {
+			t.Errorf("event_log.%s is not in the [event_log] table of docs/configuration.md", key)
+		}
 	}
 }

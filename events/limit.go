@@ -9,11 +9,12 @@ import (
 	"unicode"
 )
 
-// The rate limit. A flood of refused connections once wrote 951 events
-// (307 KB) in minutes, and a full disk then silenced the errors that
-// mattered. So each key (event ID and client) may write limit events per
-// window; the rest are counted, and one summary (event 1005) per key and
-// window says how many were held back and quotes the last one.
+// The rate limit. A client that is refused a thousand times would write a
+// thousand events, and a flood could fill the disk the spool needs and
+// push the events that matter out of the rotated files. So each key
+// (event ID and client) may write limit events per window; the rest are
+// counted, and one summary (event 1005) per key and window says how many
+// were held back and quotes the last one.
 //
 // The key is chosen for what an administrator needs to tell apart:
 //   - an event with a client (its ip field): ID and client, so one noisy

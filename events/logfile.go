@@ -20,7 +20,8 @@ import (
 //
 // Why a reserve, and why this one: when the disk is full the spool's
 // failures (event 2001) are what the administrator needs, and they are
-// exactly what a plain append cannot write (17 of 155 reached the log).
+// exactly what a plain append cannot write: it needs a new block for
+// each few lines, and the spool's writers race it for every block freed.
 // fallocate(2) with FALLOC_FL_KEEP_SIZE allocates blocks past the end of
 // the file without changing its size; a later write into them needs no new
 // block, so it succeeds on a full file system (ext4 keeps reserved
@@ -165,9 +166,10 @@ func (w *logFile) spaceBack(notes []Record, now time.Time) []Record {
 	return notes
 }
 
-// put writes one line with one write(2): a line is never split between
-// calls, so concurrent writers never interleave and a SIGKILL leaves at
-// most a torn last line, which Read skips.
+// put writes one line with one write(2) (os.File repeats only a short
+// write), under w.mu and with O_APPEND: lines of concurrent writers never
+// interleave, and a SIGKILL leaves at most a torn last line, which Read
+// skips.
 func (w *logFile) put(b []byte, now time.Time) error {
 	if w.torn {
 		b = append([]byte{'\n'}, b...)
@@ -208,7 +210,10 @@ func (w *logFile) keepReserve(now time.Time, notes []Record) []Record {
 	if !w.reserving() || w.full {
 		return notes
 	}
-	if w.allocEnd-w.size > w.opt.Reserve-w.opt.Reserve/16 && now.Before(w.checkAt) && !now.Before(w.checkAt.Add(-time.Second)) {
+	used := w.allocEnd-w.size <= w.opt.Reserve-w.opt.Reserve/16
+	// (A check time more than a second ahead means the clock went back.)
+	due := !now.Before(w.checkAt) || now.Before(w.checkAt.Add(-time.Second))
+	if !used && !due {
 		return notes
 	}
 	w.checkAt = now.Add(time.Second)
@@ -293,7 +298,7 @@ func (w *logFile) rotate() error {
 		w.f.Truncate(w.size)
 	}
 	w.f.Close()
-	w.f, w.size, w.first, w.allocEnd = nf, 0, time.Time{}, alloc
+	w.f, w.size, w.first, w.allocEnd, w.torn = nf, 0, time.Time{}, alloc, false
 	return nil
 }
 
