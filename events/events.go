@@ -181,19 +181,19 @@ func (l *Log) Emit(id int, kv ...any) {
 		return
 	}
 	d := definition(id)
-	rec := newRecord(d, l.now(), kv)
+	now, fields := l.now(), fieldMap(kv)
 	switch {
 	case l.lim == nil:
 	case RateLimited(id):
-		ok, due := l.lim.allow(rec.Time, id, d.Severity, rec.Fields)
+		ok, due := l.lim.allow(now, id, d.Severity, fields)
 		l.summarize(due)
 		if !ok {
 			return
 		}
 	default:
-		l.summarize(l.lim.poll(rec.Time))
+		l.summarize(l.lim.poll(now))
 	}
-	l.write(rec, d)
+	l.write(record(d, now, fields), d)
 }
 
 func definition(id int) Def {
@@ -203,14 +203,20 @@ func definition(id int) Def {
 	return Def{ID: id, Severity: Error, Category: "service", Text: "unknown event"}
 }
 
-func newRecord(d Def, now time.Time, kv []any) Record {
+func fieldMap(kv []any) map[string]string {
 	fields := make(map[string]string, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		fields[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
 	}
+	return fields
+}
+
+func record(d Def, now time.Time, fields map[string]string) Record {
 	return Record{Time: now.UTC(), ID: d.ID, Severity: d.Severity, Category: d.Category,
 		Message: d.Format(fields), Fields: fields}
 }
+
+func newRecord(d Def, now time.Time, kv []any) Record { return record(d, now, fieldMap(kv)) }
 
 // write sends a record to the server log and the event log file.
 func (l *Log) write(rec Record, d Def) {

@@ -80,7 +80,7 @@ func TestEventLogDiskFull(t *testing.T) {
 	for _, fsType := range []string{"tmpfs", "ext4"} {
 		t.Run(fsType, func(t *testing.T) {
 			if os.Geteuid() != 0 {
-				needComponent(t, "mounting a %s needs root", fsType)
+				needComponent(t, "mounting a %s file system needs root", fsType)
 			}
 			tools := []string{"unshare"}
 			if fsType == "ext4" {
