@@ -23,6 +23,7 @@ type Config struct {
 	Server       Server               `toml:"server"`
 	Log          Log                  `toml:"log"`
 	Diagnostics  map[string]DiagLevel `toml:"diagnostics"`
+	EventLog     EventLog             `toml:"event_log"`
 	TLS          TLS                  `toml:"tls"`
 	Queue        Queue                `toml:"queue"`
 	Delivery     Delivery             `toml:"delivery"`
@@ -57,6 +58,25 @@ type Log struct {
 	Level  LogLevel  `toml:"level"`  // debug, info, warn, error
 	Format LogFormat `toml:"format"` // json or text
 	File   string    `toml:"file"`   // empty: standard error
+}
+
+// EventLog bounds the event log <data_dir>/events.log, which a flood of
+// refused connections or a full disk must not turn into a full disk or a
+// silent log (docs/configuration.md#event_log).
+type EventLog struct {
+	// MaxSize: the file is rotated before a write would take it past
+	// this many bytes.
+	MaxSize int64 `toml:"max_size"`
+	// MaxAge: the file is rotated when its first record is this old.
+	MaxAge Duration `toml:"max_age"`
+	// Keep is the number of rotated files kept (events.log.1 to .<keep>).
+	Keep int `toml:"keep"`
+	// RateLimit is the number of events written a minute per event ID
+	// and client address (per kind of error for errors without one).
+	RateLimit int `toml:"rate_limit"`
+	// Reserve is the space kept allocated past the end of the file, into
+	// which errors are written when the file system is full.
+	Reserve int64 `toml:"reserve"`
 }
 
 // TLS names the certificate used by every listener that offers TLS.

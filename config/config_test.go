@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,90 @@ func TestShippedExamplesParse(t *testing.T) {
 	for _, f := range files {
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestEventLogDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := EventLog{MaxSize: 10 << 20, MaxAge: Duration{24 * time.Hour}, Keep: 7, RateLimit: 10, Reserve: 1 << 20}
+	if c.EventLog != want {
+		t.Fatalf("event_log defaults %+v, want %+v", c.EventLog, want)
+	}
+}
+
+func TestEventLogSettings(t *testing.T) {
+	c, err := Parse([]byte(minimal + `
+[event_log]
+max_size = 1048576
+max_age = "2h"
+keep = 3
+rate_limit = 100
+reserve = 262144
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := EventLog{MaxSize: 1 << 20, MaxAge: Duration{2 * time.Hour}, Keep: 3, RateLimit: 100, Reserve: 256 << 10}
+	if c.EventLog != want {
+		t.Fatalf("event_log %+v, want %+v", c.EventLog, want)
+	}
+	// Strict parsing covers the new table too.
+	if _, err := Parse([]byte(minimal + "[event_log]\nmax_files = 3\n")); err == nil || !strings.Contains(err.Error(), `"event_log.max_files"`) {
+		t.Fatalf("unknown event_log key: %v", err)
+	}
+}
+
+func TestEventLogValidation(t *testing.T) {
+	cases := []struct{ line, want string }{
+		{"max_size = -1", "event_log.max_size"},
+		{"max_size = 4096", "event_log.max_size"},
+		{`max_age = "30s"`, "event_log.max_age"},
+		{"keep = -2", "event_log.keep"},
+		{"keep = 1001", "event_log.keep"},
+		{"rate_limit = -1", "event_log.rate_limit"},
+		{"reserve = -1", "event_log.reserve"},
+		{"reserve = 1024", "event_log.reserve"},
+		{"reserve = 2147483648", "event_log.reserve"},
+		{`max_size = "10M"`, "line 10"},
+		{"max_age = 86400", "invalid duration"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(minimal + "[event_log]\n" + c.line + "\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.line, err, c.want)
+		}
+	}
+	// The bounds themselves are accepted.
+	if _, err := Parse([]byte(minimal + "[event_log]\nmax_size = 65536\nmax_age = \"1m\"\nkeep = 1000\nrate_limit = 1\nreserve = 65536\n")); err != nil {
+		t.Fatalf("bounds refused: %v", err)
+	}
+}
+
+// Every [event_log] key is documented in its section of
+// docs/configuration.md.
+func TestEventLogKeysDocumented(t *testing.T) {
+	b, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "\n## [event_log]\n")
+	if start < 0 {
+		t.Fatal("docs/configuration.md has no [event_log] section")
+	}
+	section := doc[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	typ := reflect.TypeOf(EventLog{})
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("toml")
+		if !strings.Contains(section, "| `"+key+"` |") {
+			t.Errorf("event_log.%s is not in the [event_log] table of docs/configuration.md", key)
 		}
 	}
 }

@@ -28,6 +28,23 @@ const (
 	DefaultMaxAge              = 48 * time.Hour
 )
 
+// Event log defaults ([event_log]). A line is about 320 bytes, so a 10 MiB
+// file holds some 30,000 events. One file a day and seven kept: a week of
+// history on a quiet server (a Monday still shows the Friday before), and
+// events, which name client addresses and mail addresses, are gone after
+// about eight days. The disk use is bounded by (keep+1) * max_size +
+// reserve, 81 MiB. Ten events a minute per event and client show what a
+// client does without letting it write 300 KB of refusals; 1 MiB of
+// reserve holds some 3,000 errors, an hour and more of a full disk at the
+// rate the rate limit lets spool failures through.
+const (
+	DefaultEventLogMaxSize   = 10 << 20
+	DefaultEventLogMaxAge    = 24 * time.Hour
+	DefaultEventLogKeep      = 7
+	DefaultEventLogRateLimit = 10
+	DefaultEventLogReserve   = 1 << 20
+)
+
 // DefaultRetrySchedule is the wait before each retry of a deferred
 // recipient; the last entry repeats until MaxAge.
 var DefaultRetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
@@ -70,6 +87,21 @@ func (c *Config) applyDefaults() {
 		if _, ok := c.Diagnostics[cat]; !ok {
 			c.Diagnostics[cat] = DiagMinimum
 		}
+	}
+	if c.EventLog.MaxSize == 0 {
+		c.EventLog.MaxSize = DefaultEventLogMaxSize
+	}
+	if c.EventLog.MaxAge.Duration == 0 {
+		c.EventLog.MaxAge.Duration = DefaultEventLogMaxAge
+	}
+	if c.EventLog.Keep == 0 {
+		c.EventLog.Keep = DefaultEventLogKeep
+	}
+	if c.EventLog.RateLimit == 0 {
+		c.EventLog.RateLimit = DefaultEventLogRateLimit
+	}
+	if c.EventLog.Reserve == 0 {
+		c.EventLog.Reserve = DefaultEventLogReserve
 	}
 	if c.Queue.Workers == 0 {
 		c.Queue.Workers = DefaultWorkers
@@ -211,6 +243,7 @@ func (c *Config) validate() error {
 			bad("diagnostics.%s: unknown category (known: %s)", cat, strings.Join(Categories, ", "))
 		}
 	}
+	c.validateEventLog(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}
@@ -303,6 +336,36 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Bounds of [event_log]: a smaller file would rotate every few hundred
+// events, a smaller reserve holds too few errors to be worth it, and more
+// rotated files than Read walks would never be read.
+const (
+	minEventLogSize    = 64 << 10
+	minEventLogReserve = 64 << 10
+	maxEventLogReserve = 1 << 30
+	maxEventLogKeep    = 1000
+	minEventLogAge     = time.Minute
+)
+
+func (c *Config) validateEventLog(bad func(string, ...any)) {
+	e := c.EventLog
+	if e.MaxSize < minEventLogSize {
+		bad("event_log.max_size %d is below %d (64 KiB)", e.MaxSize, minEventLogSize)
+	}
+	if e.MaxAge.Duration < minEventLogAge {
+		bad("event_log.max_age %s is below %s", e.MaxAge.Duration, minEventLogAge)
+	}
+	if e.Keep < 1 || e.Keep > maxEventLogKeep {
+		bad("event_log.keep %d: want 1 to %d", e.Keep, maxEventLogKeep)
+	}
+	if e.RateLimit < 1 {
+		bad("event_log.rate_limit %d must be positive", e.RateLimit)
+	}
+	if e.Reserve < minEventLogReserve || e.Reserve > maxEventLogReserve {
+		bad("event_log.reserve %d: want %d (64 KiB) to %d (1 GiB)", e.Reserve, minEventLogReserve, maxEventLogReserve)
+	}
 }
 
 // RelayPrefixes parses a listener's relay networks; a bare address is a /32 or /128.

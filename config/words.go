@@ -20,9 +20,11 @@ var (
 	ListenerTLSRequired = ListenerTLS{"required"} // STARTTLS before MAIL
 )
 
-func (v ListenerTLS) String() string                 { return v.w }
-func (v ListenerTLS) MarshalText() ([]byte, error)   { return []byte(v.w), nil }
-func (v *ListenerTLS) UnmarshalText(b []byte) error { return word(&v.w, b, "none", "starttls", "required") }
+func (v ListenerTLS) String() string               { return v.w }
+func (v ListenerTLS) MarshalText() ([]byte, error) { return []byte(v.w), nil }
+func (v *ListenerTLS) UnmarshalText(b []byte) error {
+	return word(&v.w, b, "none", "starttls", "required")
+}
 
 // DeliveryTLS is the STARTTLS policy towards next hops.
 type DeliveryTLS struct{ w string }
@@ -48,8 +50,8 @@ var (
 	BareLFNormalize = BareLF{"normalize"}
 )
 
-func (v BareLF) String() string                 { return v.w }
-func (v BareLF) MarshalText() ([]byte, error)   { return []byte(v.w), nil }
+func (v BareLF) String() string                { return v.w }
+func (v BareLF) MarshalText() ([]byte, error)  { return []byte(v.w), nil }
 func (v *BareLF) UnmarshalText(b []byte) error { return word(&v.w, b, "reject", "normalize") }
 
 // SyncMode is how queue writes are made durable.
@@ -60,8 +62,8 @@ var (
 	FSync  = SyncMode{"fsync"}  // fdatasync per file
 )
 
-func (v SyncMode) String() string                 { return v.w }
-func (v SyncMode) MarshalText() ([]byte, error)   { return []byte(v.w), nil }
+func (v SyncMode) String() string                { return v.w }
+func (v SyncMode) MarshalText() ([]byte, error)  { return []byte(v.w), nil }
 func (v *SyncMode) UnmarshalText(b []byte) error { return word(&v.w, b, "syncfs", "fsync") }
 
 // LogLevel is the level of the process log.
@@ -88,8 +90,8 @@ var (
 	LogText = LogFormat{"text"}
 )
 
-func (v LogFormat) String() string                 { return v.w }
-func (v LogFormat) MarshalText() ([]byte, error)   { return []byte(v.w), nil }
+func (v LogFormat) String() string                { return v.w }
+func (v LogFormat) MarshalText() ([]byte, error)  { return []byte(v.w), nil }
 func (v *LogFormat) UnmarshalText(b []byte) error { return word(&v.w, b, "json", "text") }
 
 // DiagLevel is a category's diagnostic logging level (KB843106: none,

@@ -16,11 +16,17 @@ type Def struct {
 // Event IDs. Those the seed articles name will keep their seed numbers
 // (1035, 1704, 1706, 7004, 7006, 7010); the rest are mailward's own,
 // grouped by thousands: 1xxx receive and service, 2xxx queue, 3xxx
-// delivery, 4xxx DSN, 7xxx sending to the organization.
+// delivery, 4xxx DSN, 7xxx sending to the organization. 1005-1009 are the
+// event log's own (rate limit, full disk, rotation).
 const (
 	ServiceStarted       = 1000
 	ServiceStopped       = 1001
 	ListenerFailed       = 1002
+	EventsSuppressed     = 1005
+	EventLogFull         = 1006
+	EventLogSpaceBack    = 1007
+	EventLogRotateFailed = 1008
+	EventLogNoReserve    = 1009
 	ConnectionRefused    = 1010
 	ErrorLimit           = 1011
 	IdleTimeout          = 1012
@@ -66,6 +72,26 @@ var Catalogue = map[int]Def{
 		"Virtual server {connector} cannot listen on {address}: {error}.",
 		"The address is in use by another program or is not configured on this host.",
 		"Free the port or change the listener's address, then restart."},
+	EventsSuppressed: {EventsSuppressed, Warning, "service", None,
+		"Event {event} {from}: {count} more in the {window} after {since} were not written (rate limit: {limit} a minute). The last one: {last}",
+		"An event repeated more often than event_log.rate_limit allows for one event ID and client address (for errors, for one kind of error): a flood of refused connections, a password-guessing client, or a failure that repeats for every message. The first events of each minute are written; the rest are only counted here, and are not in the server log either.",
+		"Look at the written events of that ID for the cause and act on it. Raise event_log.rate_limit only if every single event is needed."},
+	EventLogFull: {EventLogFull, Error, "service", None,
+		"The file system of the event log {file} is full. Until there is space again only errors and level-none events are written, into the {reserve} bytes reserved for them; the other events go to the server log only.",
+		"The file system of data_dir has no free space (the spool reports it as event 2001). mailward keeps event_log.reserve bytes allocated past the end of the event log for this case.",
+		"Free space on the file system of data_dir. Event 1007 follows when the event log has space again."},
+	EventLogSpaceBack: {EventLogSpaceBack, Information, "service", None,
+		"The event log has space again. While its file system was full (since {since}), {withheld} event(s) went to the server log only and {lost} could not be written at all.",
+		"Space was freed on the file system of data_dir after event 1006.",
+		"None needed. The events not written here are in the server log ([log]) if that is on another file system."},
+	EventLogRotateFailed: {EventLogRotateFailed, Error, "service", None,
+		"The event log {file} cannot be rotated: {error}. It is written on, past event_log.max_size, and rotation is tried again in a minute.",
+		"The data directory is not writable, or its file system has no room for the new file's reserve (event_log.reserve).",
+		"Check the permissions of data_dir and the free space of its file system."},
+	EventLogNoReserve: {EventLogNoReserve, Warning, "service", None,
+		"No space can be reserved past the end of the event log {file}: {error}. When its file system is full, events are lost.",
+		"The file system of data_dir does not support fallocate(2), as some network file systems do not.",
+		"Put data_dir on a local file system such as ext4, XFS or tmpfs, or accept that a full disk silences the event log."},
 	ConnectionRefused: {ConnectionRefused, Warning, "smtp_receive", Minimum,
 		"Connection from [{ip}] to virtual server {connector} refused: {limit} limit of {max} reached.",
 		"Too many simultaneous connections in total or from one client address.",
@@ -178,3 +204,22 @@ var Catalogue = map[int]Def{
 		"The message came from the null sender <> (RFC 5321 §6.1: never bounce a bounce) or asked for no notice.",
 		"None needed."},
 }
+
+// notRateLimited lists the events that the rate limit (event_log.rate_limit)
+// never holds back: the record of mail flow, one event per message or
+// recipient, which an administrator traces a message with and whose number
+// is bounded by the mail the server accepted; the audit trail of the queue
+// viewer's actions; start and stop; and the event log's own notices, which
+// are few by construction. Every other event, including one a programming
+// slip leaves out of the catalogue, is rate limited: forgetting to list an
+// event here costs a summary, not a full disk.
+var notRateLimited = map[int]bool{
+	ServiceStarted: true, ServiceStopped: true,
+	EventsSuppressed: true, EventLogFull: true, EventLogSpaceBack: true, EventLogRotateFailed: true, EventLogNoReserve: true,
+	MessageQueued: true, SpoolRecovered: true, QueueAction: true,
+	Delivered: true, DeliveryDeferred: true, DeliveryFailed: true,
+	NDRSent: true, NDRSuppressed: true, DelayNoticeSent: true, SuccessNoticeSent: true,
+}
+
+// RateLimited reports whether event id is subject to the rate limit.
+func RateLimited(id int) bool { return !notRateLimited[id] }

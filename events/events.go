@@ -11,13 +11,12 @@ package events
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -71,25 +70,89 @@ type Log struct {
 	slog   *slog.Logger
 	levels map[string]Level
 
-	mu   sync.Mutex
-	file *os.File
+	file *logFile // nil: no event log file
+	lim  *limiter // nil: no rate limit
 	// now is replaceable in tests.
 	now func() time.Time
 }
 
+// Options configure the event log file of OpenLog ([event_log] in the
+// configuration; the defaults are there).
+type Options struct {
+	// MaxSize: the file is rotated before a write would take it past
+	// this many bytes. 0: never by size.
+	MaxSize int64
+	// MaxAge: the file is rotated when its first record is this old.
+	// 0: never by age.
+	MaxAge time.Duration
+	// Keep is the number of rotated files kept (path.1 to path.Keep); at
+	// least 1.
+	Keep int
+	// RateLimit is the number of events written per key (event ID and
+	// client, see limit.go) and minute. 0: no rate limit.
+	RateLimit int
+	// Reserve is the space kept allocated past the end of the file for
+	// the errors of a full disk. 0: none.
+	Reserve int64
+}
+
 // New returns an event log. levels maps category to level; a category not
-// in the map logs at Minimum. file may be nil (no event log file).
+// in the map logs at Minimum. file may be nil (no event log file); it is
+// written as it is, without rotation, rate limit or reserve, and stays the
+// caller's to close. The server uses OpenLog.
 func New(logger *slog.Logger, levels map[string]Level, file *os.File) *Log {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{slog: logger, levels: levels, file: file, now: time.Now}
+	l := &Log{slog: logger, levels: levels, now: time.Now}
+	if file != nil {
+		l.file = &logFile{f: file}
+		if st, err := file.Stat(); err == nil {
+			l.file.size = st.Size()
+		}
+	}
+	return l
+}
+
+// OpenLog returns an event log writing to the file path (created if
+// missing, appended to), rotated, rate limited and with a reserve as opt
+// says. Close it to write the pending rate-limit summaries.
+func OpenLog(logger *slog.Logger, levels map[string]Level, path string, opt Options) (*Log, error) {
+	l := New(logger, levels, nil)
+	f, notes, err := openLogFile(path, opt, l.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	l.file = f
+	if opt.RateLimit > 0 {
+		l.lim = newLimiter(opt.RateLimit, l.wake)
+	}
+	for _, n := range notes {
+		l.toSlog(n)
+	}
+	return l, nil
+}
+
+// Close writes the summaries of the rate limit's open windows and closes
+// the file OpenLog opened. Events emitted after Close go to the server log
+// only.
+func (l *Log) Close() error {
+	if l == nil {
+		return nil
+	}
+	if l.lim != nil {
+		l.summarize(l.lim.close(l.now()))
+	}
+	if l.file != nil {
+		return l.file.close()
+	}
+	return nil
 }
 
 // Discard is an event log that writes nothing; for tests and tools.
 func Discard() *Log { return New(nil, map[string]Level{}, nil) }
 
-// Open opens (creating) the event log file for appending.
+// Open opens (creating) a file for appending, for New.
 func Open(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -117,48 +180,97 @@ func (l *Log) Emit(id int, kv ...any) {
 	if l == nil || !l.Enabled(id) {
 		return
 	}
-	d, ok := Catalogue[id]
-	if !ok {
-		d = Def{ID: id, Severity: Error, Category: "service", Text: "unknown event"}
+	d := definition(id)
+	now, fields := l.now(), fieldMap(kv)
+	switch {
+	case l.lim == nil:
+	case RateLimited(id):
+		ok, due := l.lim.allow(now, id, d.Severity, fields)
+		l.summarize(due)
+		if !ok {
+			return
+		}
+	default:
+		l.summarize(l.lim.poll(now))
 	}
+	l.write(record(d, now, fields), d)
+}
+
+func definition(id int) Def {
+	if d, ok := Catalogue[id]; ok {
+		return d
+	}
+	return Def{ID: id, Severity: Error, Category: "service", Text: "unknown event"}
+}
+
+func fieldMap(kv []any) map[string]string {
 	fields := make(map[string]string, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		fields[fmt.Sprint(kv[i])] = fmt.Sprint(kv[i+1])
 	}
-	rec := Record{Time: l.now().UTC(), ID: id, Severity: d.Severity, Category: d.Category,
-		Message: d.Format(fields), Fields: fields}
+	return fields
+}
 
-	attrs := make([]any, 0, 4+len(fields))
-	attrs = append(attrs, slog.Int("event_id", id), slog.String("category", d.Category))
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
+func record(d Def, now time.Time, fields map[string]string) Record {
+	return Record{Time: now.UTC(), ID: d.ID, Severity: d.Severity, Category: d.Category,
+		Message: d.Format(fields), Fields: fields}
+}
+
+func newRecord(d Def, now time.Time, kv []any) Record { return record(d, now, fieldMap(kv)) }
+
+// write sends a record to the server log and the event log file.
+func (l *Log) write(rec Record, d Def) {
+	l.toSlog(rec)
+	if l.file == nil {
+		return
+	}
+	notes, err := l.file.write(rec, d.Severity == Error || d.Level == None)
+	for _, n := range notes {
+		l.toSlog(n)
+	}
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		l.slog.Error("events: cannot write event log", "err", err, "event_id", rec.ID)
+	}
+}
+
+// summarize writes the rate limit's summaries (event 1005).
+func (l *Log) summarize(due []summary) {
+	for _, s := range due {
+		d := definition(s.key.id)
+		kv := []any{"event", s.key.id, "from", s.key.from(), "count", s.b.suppressed,
+			"window", s.end.Sub(s.b.start).Round(time.Second), "since", s.b.start.UTC().Format(time.RFC3339),
+			"limit", l.lim.limit, "last", d.Format(s.b.last)}
+		if s.key.ip != "" {
+			kv = append(kv, "ip", s.key.ip)
+		}
+		l.write(newRecord(Catalogue[EventsSuppressed], l.now(), kv), Catalogue[EventsSuppressed])
+	}
+}
+
+// wake is the rate limit's timer: summaries of windows that ended while
+// no event came.
+func (l *Log) wake() { l.summarize(l.lim.woken(l.now())) }
+
+// toSlog writes a record to the server log.
+func (l *Log) toSlog(rec Record) {
+	attrs := make([]any, 0, 2+len(rec.Fields))
+	attrs = append(attrs, slog.Int("event_id", rec.ID), slog.String("category", rec.Category))
+	keys := make([]string, 0, len(rec.Fields))
+	for k := range rec.Fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		attrs = append(attrs, slog.String(k, fields[k]))
+		attrs = append(attrs, slog.String(k, rec.Fields[k]))
 	}
 	lv := slog.LevelInfo
-	switch d.Severity {
+	switch rec.Severity {
 	case Warning:
 		lv = slog.LevelWarn
 	case Error:
 		lv = slog.LevelError
 	}
 	l.slog.Log(context.Background(), lv, rec.Message, attrs...)
-
-	if l.file != nil {
-		b, err := json.Marshal(rec)
-		if err == nil {
-			b = append(b, '\n')
-			l.mu.Lock()
-			_, err = l.file.Write(b)
-			l.mu.Unlock()
-		}
-		if err != nil {
-			l.slog.Error("events: cannot write event log", "err", err)
-		}
-	}
 }
 
 // Format fills the definition's {field} placeholders; a missing field

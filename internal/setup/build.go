@@ -217,11 +217,13 @@ func newEvents(cfg *config.Config, logger *slog.Logger) (*events.Log, func(), er
 		}
 		levels[cat] = l
 	}
-	f, err := events.Open(EventLogPath(cfg))
+	// Each event is one write(2), unbuffered: the event log is what an
+	// administrator reads after a crash, so a SIGKILL must not eat its end.
+	e := cfg.EventLog
+	ev, err := events.OpenLog(logger, levels, EventLogPath(cfg), events.Options{MaxSize: e.MaxSize,
+		MaxAge: e.MaxAge.Duration, Keep: e.Keep, RateLimit: e.RateLimit, Reserve: e.Reserve})
 	if err != nil {
 		return nil, nil, err
 	}
-	// Each event is one write(2), unbuffered: the event log is what an
-	// administrator reads after a crash, so a SIGKILL must not eat its end.
-	return events.New(logger, levels, f), func() { f.Close() }, nil
+	return ev, func() { ev.Close() }, nil
 }
