@@ -51,6 +51,10 @@ type Server struct {
 	DataDir string `toml:"data_dir"`
 	// Postmaster is the From: of generated NDRs; default postmaster@DefaultDomain.
 	Postmaster string `toml:"postmaster"`
+	// MaxHops is the most trace fields (Received:, Delivered-To:) a
+	// message may carry: past it, it is refused at DATA with 554 5.4.6, or
+	// bounced with 5.4.6 if already queued (RFC 5321 §6.3: mail loops).
+	MaxHops int `toml:"max_hops"`
 }
 
 // Log configures structured logging.

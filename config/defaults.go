@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"mailward/message"
 	"mailward/smtpclient"
 	"net"
 	"net/netip"
@@ -73,6 +74,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
 		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
+	}
+	if c.Server.MaxHops == 0 {
+		c.Server.MaxHops = message.DefaultMaxHops
 	}
 	if c.Log.Level == (LogLevel{}) {
 		c.Log.Level = LogInfo
@@ -237,6 +241,9 @@ func (c *Config) validate() error {
 		if m.PasswordHash != "" && !strings.HasPrefix(m.PasswordHash, "$2") {
 			bad("mailbox %q: password_hash must be a bcrypt hash (mailward config hash-password)", m.Address)
 		}
+	}
+	if c.Server.MaxHops < 0 {
+		bad("server.max_hops %d must be positive", c.Server.MaxHops)
 	}
 	for cat := range c.Diagnostics {
 		if !contains(Categories, cat) {
