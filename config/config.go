@@ -24,6 +24,7 @@ type Config struct {
 	Log          Log                  `toml:"log"`
 	Diagnostics  map[string]DiagLevel `toml:"diagnostics"`
 	EventLog     EventLog             `toml:"event_log"`
+	AuthLimits   AuthLimits           `toml:"auth_limits"`
 	TLS          TLS                  `toml:"tls"`
 	Queue        Queue                `toml:"queue"`
 	Delivery     Delivery             `toml:"delivery"`
@@ -191,11 +192,20 @@ type Listener struct {
 	// never an open relay.
 	RelayNetworks []string `toml:"relay_networks"`
 
-	MaxMessageSize      int64    `toml:"max_message_size"`
-	MaxRecipients       int      `toml:"max_recipients"`
-	MaxLineLength       int      `toml:"max_line_length"`
-	MaxErrors           int      `toml:"max_errors"`
-	IdleTimeout         Duration `toml:"idle_timeout"`
+	MaxMessageSize    int64 `toml:"max_message_size"`
+	MaxRecipients     int   `toml:"max_recipients"`
+	MaxLineLength     int   `toml:"max_line_length"`
+	MaxDataLineLength int   `toml:"max_data_line_length"`
+	MaxErrors         int   `toml:"max_errors"`
+	// IdleTimeout bounds each whole command line; StressIdleTimeout
+	// replaces it while the listener is nearly full.
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	StressIdleTimeout Duration `toml:"stress_idle_timeout"`
+	// MinDataRate (octets/s) paces the DATA phase's deadline.
+	MinDataRate int64 `toml:"min_data_rate"`
+	// MaxSessionDuration and MaxCommands bound one session.
+	MaxSessionDuration  Duration `toml:"max_session_duration"`
+	MaxCommands         int      `toml:"max_commands"`
 	MaxConnections      int      `toml:"max_connections"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	// BareLF is "reject" (default) or "normalize" (RFC 5321 §2.3.8).
@@ -208,6 +218,18 @@ type Listener struct {
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
 	// with each further failure in the session, up to 30 times its value.
 	AuthFailureDelay Duration `toml:"auth_failure_delay"`
+}
+
+// AuthLimits lock a client address or an account out of AUTH and
+// X-EXPS for a while after repeated failures, across sessions and
+// listeners (docs/configuration.md#auth_limits).
+type AuthLimits struct {
+	// FailuresPerIP and FailuresPerAccount within Window start a lockout;
+	// a negative value turns that lockout off.
+	FailuresPerIP      int      `toml:"failures_per_ip"`
+	FailuresPerAccount int      `toml:"failures_per_account"`
+	Window             Duration `toml:"window"`
+	Lockout            Duration `toml:"lockout"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").

@@ -20,11 +20,23 @@ const (
 	DefaultMaxLineLength       = 1000     // RFC 5321 §4.5.3.1.4/6, CRLF included
 	DefaultMaxErrors           = 20
 	DefaultIdleTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultStressIdleTimeout   = 10 * time.Second // Postfix's smtpd_timeout under stress
+	DefaultMinDataRate         = 500              // octets/s, Postfix's smtpd_min_data_rate
+	DefaultMaxSessionDuration  = 30 * time.Minute
+	DefaultMaxCommands         = 10000
+	DefaultMaxDataLineLength   = 1000 // RFC 5321 §4.5.3.1.6: 998 + CRLF
 	DefaultMaxConnections      = 200
 	DefaultMaxConnectionsPerIP = 50
 	DefaultTarpit              = 2 * time.Second
 	DefaultTarpitMax           = 20 * time.Second
 	DefaultAuthFailureDelay    = 1 * time.Second
+	// A client address gets 5 tries in 15 minutes and an account 10
+	// from anywhere (a user with a stale password on two devices is not
+	// locked out at once); then 15 minutes of 454 4.7.0.
+	DefaultAuthFailuresPerIP      = 5
+	DefaultAuthFailuresPerAccount = 10
+	DefaultAuthWindow             = 15 * time.Minute
+	DefaultAuthLockout            = 15 * time.Minute
 	DefaultWorkers             = 32
 	DefaultMaxAge              = 48 * time.Hour
 )
@@ -74,6 +86,19 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
 		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
+	}
+	al := &c.AuthLimits
+	if al.FailuresPerIP == 0 {
+		al.FailuresPerIP = DefaultAuthFailuresPerIP
+	}
+	if al.FailuresPerAccount == 0 {
+		al.FailuresPerAccount = DefaultAuthFailuresPerAccount
+	}
+	if al.Window.Duration == 0 {
+		al.Window.Duration = DefaultAuthWindow
+	}
+	if al.Lockout.Duration == 0 {
+		al.Lockout.Duration = DefaultAuthLockout
 	}
 	if c.Server.MaxHops == 0 {
 		c.Server.MaxHops = message.DefaultMaxHops
@@ -182,6 +207,21 @@ func (c *Config) applyDefaults() {
 		}
 		if l.IdleTimeout.Duration == 0 {
 			l.IdleTimeout.Duration = DefaultIdleTimeout
+		}
+		if l.StressIdleTimeout.Duration == 0 {
+			l.StressIdleTimeout.Duration = min(DefaultStressIdleTimeout, l.IdleTimeout.Duration)
+		}
+		if l.MinDataRate == 0 {
+			l.MinDataRate = DefaultMinDataRate
+		}
+		if l.MaxSessionDuration.Duration == 0 {
+			l.MaxSessionDuration.Duration = DefaultMaxSessionDuration
+		}
+		if l.MaxCommands == 0 {
+			l.MaxCommands = DefaultMaxCommands
+		}
+		if l.MaxDataLineLength == 0 {
+			l.MaxDataLineLength = DefaultMaxDataLineLength
 		}
 		if l.MaxConnections == 0 {
 			l.MaxConnections = DefaultMaxConnections
@@ -334,6 +374,14 @@ func (c *Config) validate() error {
 			if n.v < 0 {
 				bad("%s: %s %d must be positive", where, n.key, n.v)
 			}
+		}
+		if l.MaxDataLineLength < 0 || l.MinDataRate < 0 || l.MaxCommands < 0 {
+			bad("%s: max_data_line_length, min_data_rate and max_commands must be positive", where)
+		} else if l.MaxDataLineLength < 1000 {
+			bad("%s: max_data_line_length %d is below RFC 5321's 1000", where, l.MaxDataLineLength)
+		}
+		if l.StressIdleTimeout.Duration > l.IdleTimeout.Duration {
+			bad("%s: stress_idle_timeout %s is longer than idle_timeout %s", where, l.StressIdleTimeout.Duration, l.IdleTimeout.Duration)
 		}
 		if l.MaxLineLength < 512 {
 			bad("%s: max_line_length %d is below RFC 5321's 512", where, l.MaxLineLength)

@@ -30,18 +30,25 @@ const (
 	ConnectionRefused    = 1010
 	ErrorLimit           = 1011
 	IdleTimeout          = 1012
+	SessionTimeLimit     = 1013
+	CommandLimit         = 1014
+	DataTimeout          = 1015
 	RelayDenied          = 1020
 	UnknownRecipient     = 1021
 	DirectoryUnavailable = 1022
 	BareLineEnding       = 1023
 	MessageTooBig        = 1024
+	DataLineTooLong      = 1025
+	TooManyHops          = 1026
 	AuthFailed           = 1030
 	AuthSucceeded        = 1031
+	AuthLockout          = 1032
 	OrgAuthTemporary     = 1035 // seed 003
 	OrgAuthFailed        = 1704 // seed 000
 	OrgAuthRefused       = 1706 // seed 000
 	SendAsDenied         = 1711
 	XEXCH50Accepted      = 1712
+	XEXCH50Refused       = 1713
 	MessageQueued        = 2000
 	SpoolWriteFailed     = 2001
 	SpoolRecovered       = 2002
@@ -103,6 +110,18 @@ var Catalogue = map[int]Def{
 	IdleTimeout: {IdleTimeout, Information, "smtp_receive", Medium,
 		"Session from [{ip}] on virtual server {connector} closed after {timeout} idle.",
 		"The client sent nothing for longer than idle_timeout.", "None needed."},
+	SessionTimeLimit: {SessionTimeLimit, Warning, "smtp_receive", Minimum,
+		"Session from [{ip}] on virtual server {connector} closed: it lasted longer than max_session_duration ({limit}).",
+		"A client kept its connection longer than a session may last: a very slow client, or one holding a connection slot on purpose (slowloris).",
+		"None, unless a legitimate client sends huge messages over a slow link: then raise max_session_duration for its listener."},
+	CommandLimit: {CommandLimit, Warning, "smtp_receive", Minimum,
+		"Session from [{ip}] on virtual server {connector} closed after {limit} commands (max_commands).",
+		"A client sent more commands in one session than max_commands allows: a loop in a client, or an attempt to keep a slot busy.",
+		"None, unless a legitimate bulk sender is affected: then raise max_commands for its listener."},
+	DataTimeout: {DataTimeout, Warning, "smtp_receive", Minimum,
+		"Session from [{ip}] on virtual server {connector} closed during DATA after {octets} octets in {elapsed}: slower than min_data_rate ({rate} octets/s) allows.",
+		"The client sent the message text too slowly, or stopped sending it: a broken link, or a client holding the slot on purpose (slowloris).",
+		"None, unless a legitimate client on a slow link is affected: then lower min_data_rate or raise idle_timeout for its listener."},
 	RelayDenied: {RelayDenied, Warning, "smtp_receive", Minimum,
 		"Relay denied on virtual server {connector} to client [{ip}] (EHLO {helo}, authenticated as {user}): sender {from}, recipient {rcpt}.",
 		"A client that may not relay gave a recipient outside the local domains (seed 004).",
@@ -122,10 +141,22 @@ var Catalogue = map[int]Def{
 	MessageTooBig: {MessageTooBig, Information, "smtp_receive", Medium,
 		"Message from [{ip}] on virtual server {connector} refused: {size} bytes exceeds the limit of {max}.",
 		"The message is larger than max_message_size.", "Raise max_message_size if such messages are expected."},
+	DataLineTooLong: {DataLineTooLong, Warning, "smtp_receive", Minimum,
+		"Message from [{ip}] on virtual server {connector} refused: a line of {length} octets is longer than max_data_line_length ({max}).",
+		"RFC 5321 section 4.5.3.1.6 allows 1000 octets per text line, CRLF included; a longer line would be refused or cut by the next hops, so the message is refused here, where the sender still learns why.",
+		"The sending software should encode long lines (quoted-printable or base64); or raise max_data_line_length for its listener, knowing that next hops may refuse the message."},
+	TooManyHops: {TooManyHops, Warning, "smtp_receive", Minimum,
+		"Message from [{ip}] on virtual server {connector} refused: {hops} trace fields (Received:, Delivered-To:), more than max_hops ({max}): a mail loop.",
+		"The message has gone round between servers more often than server.max_hops allows (RFC 5321 section 6.3): two servers forward the domain to each other, or a smart host points back at this server.",
+		"Find the loop in the message's Received: fields and fix the routing (smart_host, [[route]], MX records)."},
 	AuthFailed: {AuthFailed, Warning, "auth", Minimum,
 		"Authentication failed on virtual server {connector}: mechanism {mechanism}, user {user}, source IP [{ip}]: {error}.",
 		"Wrong credentials, an unknown user, or a password-guessing client.",
 		"Check the user's password; many failures from one address are an attack and are slowed down by auth_failure_delay."},
+	AuthLockout: {AuthLockout, Warning, "auth", Minimum,
+		"Authentication from [{ip}] for {account} refused for {duration}: {failures} failures within {window} ({by}).",
+		"Too many failed logins from one client address, or for one account from anywhere: password guessing, possibly spread over many sessions. Until the cooling-off period ends, AUTH answers 454 4.7.0 without checking the password.",
+		"If the client is legitimate, fix its stored password and wait for the period to end; otherwise block the address. The limits are in [auth_limits]."},
 	AuthSucceeded: {AuthSucceeded, Information, "auth", Maximum,
 		"Client [{ip}] authenticated on virtual server {connector} as {user} with {mechanism}.",
 		"A successful AUTH.", "None needed."},
@@ -145,6 +176,10 @@ var Catalogue = map[int]Def{
 		"XEXCH50 from {server} refused: SendAs is denied ({reason}).",
 		"A DENY entry for send-as applies to the server directly or through a group it is (transitively) in (seed 000: a DENY wins over an ALLOW).",
 		"Remove the DENY entry, or take the server out of the group that carries it."},
+	XEXCH50Refused: {XEXCH50Refused, Warning, "smtp_receive", Medium,
+		"XEXCH50 from [{ip}] (EHLO {helo}) on virtual server {connector} refused with {reply}: {reason}.",
+		"A client sent XEXCH50 without having authenticated as a server of the organization (KB843106): a server outside the organization that does not suppress XEXCH50, or an organization server whose EHLO name this server does not know, or which skipped X-EXPS after STARTTLS.",
+		"If the client is a server of the organization, run 'mailward diag auth' on it against this server; otherwise set SuppressExternal on the sending side."},
 	XEXCH50Accepted: {XEXCH50Accepted, Information, "smtp_receive", Maximum,
 		"Organization properties ({size} octets) accepted from {server} with XEXCH50.",
 		"An authenticated organization server passed message properties.", "None needed."},

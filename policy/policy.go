@@ -29,6 +29,9 @@ type Directory interface {
 type Client struct {
 	IP            netip.Addr
 	Authenticated bool
+	// OrgServer: the client authenticated as a server of the
+	// organization holding send-as (KB843106's X-EXPS).
+	OrgServer bool
 }
 
 // Rules are a virtual server's relay settings.
@@ -37,9 +40,12 @@ type Rules struct {
 	RelayNetworks      []netip.Prefix
 }
 
-// MayRelay reports whether the client may send to non-local domains.
+// MayRelay reports whether the client may send to non-local domains: a
+// server of the organization always (mail between them is relayed by
+// design), an authenticated user where the listener lets them, and the
+// listener's relay networks.
 func (r Rules) MayRelay(c Client) bool {
-	if c.Authenticated && r.RelayAuthenticated {
+	if c.OrgServer || (c.Authenticated && r.RelayAuthenticated) {
 		return true
 	}
 	ip := c.IP.Unmap()

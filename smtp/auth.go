@@ -38,6 +38,9 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	case !contains(l.Auth, mech):
 		return replyBadMech
 	}
+	if r, locked := s.lockedOut(""); locked {
+		return r
+	}
 	var user, pass string
 	var bad reply.Reply
 	var ok bool
@@ -50,6 +53,9 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	if !ok {
 		return bad // cancelled, bad encoding, or the connection lost (zero)
 	}
+	if r, locked := s.lockedOut(user); locked {
+		return r
+	}
 	good, err := s.srv.opt.Auth.Authenticate(user, pass)
 	if err != nil {
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
@@ -57,9 +63,9 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	}
 	if !good {
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
-		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		return replyAuthFailed
+		return s.authFailed(user)
 	}
+	s.srv.opt.AuthGuard.Succeeded(user)
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
 	return replyAuthOK
@@ -87,7 +93,47 @@ func (s *session) authGSSAPI(initial string) reply.Reply {
 	case !s.tls && s.srv.opt.TLS != nil:
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then AUTH")
 	}
+	if r, locked := s.lockedOut(""); locked {
+		return r
+	}
 	return s.orgGSSAPI("AUTH", initial)
+}
+
+// replyLockedOut answers a login from a client address or for an
+// account that failed too often lately: temporary, so a legitimate
+// client retries later, and given before any password is checked, so
+// that guessing goes no further meanwhile.
+var replyLockedOut = reply.New(454, "4.7.0", "Temporary authentication failure (too many failed attempts; try again later)")
+
+// lockedOut refuses a login while the client address, or the account
+// (when not ""), is locked out (AuthGuard).
+func (s *session) lockedOut(account string) (reply.Reply, bool) {
+	lo, locked := s.srv.opt.AuthGuard.Locked(s.ip, account)
+	if !locked {
+		return reply.Reply{}, false
+	}
+	s.lockoutEvent(account, lo)
+	return replyLockedOut, true
+}
+
+// authFailed records a failed login (across sessions and listeners),
+// waits the delay its count has grown to, and refuses.
+func (s *session) authFailed(account string) reply.Reply {
+	n, started := s.srv.opt.AuthGuard.Failed(s.ip, account)
+	if started != nil {
+		s.lockoutEvent(account, *started)
+	}
+	s.sleep(s.srv.authDelay(n))
+	return replyAuthFailed
+}
+
+func (s *session) lockoutEvent(account string, lo Lockout) {
+	if account == "" {
+		account = "any account"
+	}
+	lim := s.srv.opt.AuthGuard.lim
+	s.srv.ev.Emit(events.AuthLockout, "ip", s.ip, "account", account, "connector", s.srv.l.Name,
+		"duration", time.Until(lo.Until).Round(time.Second), "failures", lo.N, "window", lim.Window, "by", lo.By)
 }
 
 // challenge sends a 334 and reads the client's base64 answer. "*"

@@ -216,20 +216,25 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	}
 	a = s.qualify(a)
 	addr := a.String()
-	if s.rcptSeen[a.Key()] {
-		return reply.New(250, "2.1.5", "%s", addr) // duplicate: deliver once
-	}
-	if len(s.env.Recipients) >= s.srv.l.MaxRecipients {
+	// Every accepted RCPT counts, a repeated one too (Postfix's
+	// smtpd_recipient_limit): 5,000 copies of one address are 5,000
+	// commands to answer, even if the envelope keeps one.
+	if s.rcpts >= s.srv.l.MaxRecipients {
 		// RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later.
 		return reply.New(452, "4.5.3", "Too many recipients")
 	}
-	c := policy.Client{IP: s.ip, Authenticated: s.authUser != ""}
+	if s.rcptSeen[a.Key()] {
+		s.rcpts++
+		return reply.New(250, "2.1.5", "%s", addr) // duplicate: deliver once
+	}
+	c := policy.Client{IP: s.ip, Authenticated: s.authUser != "", OrgServer: s.orgRelay()}
 	d := s.srv.opt.Policy.Recipient(c, s.srv.l.Relay, a, s.unknown)
 	switch d.Kind {
 	case policy.Local, policy.Relay:
 		r.Addr = addr
 		s.env.Recipients = append(s.env.Recipients, r)
 		s.rcptSeen[a.Key()] = true
+		s.rcpts++
 	case policy.Denied:
 		s.srv.ev.Emit(events.RelayDenied, "connector", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
 			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)

@@ -32,6 +32,11 @@ func (s *session) cmdData(arg string) reply.Reply {
 	}
 	fmt.Fprint(w, s.receivedHeader(w.ID(), time.Now()))
 	l := s.srv.l
+	// The whole message must arrive within the idle timeout plus one
+	// second per min_data_rate octets: a client trickling a byte at a
+	// time cannot keep the slot (slowloris).
+	s.rd.startData(s.srv.idle(), l.MinDataRate)
+	start := time.Now()
 	res, err := ReadData(s.br, w, l.MaxMessageSize, l.NormalizeBareLF)
 	if err != nil {
 		// Connection lost or timed out mid-message: nothing was
@@ -40,10 +45,17 @@ func (s *session) cmdData(arg string) reply.Reply {
 		s.quit = true
 		var ne net.Error
 		if ok := asNetErr(err, &ne); ok && ne.Timeout() {
+			if r := s.sessionLimits(); !r.IsZero() {
+				return r
+			}
+			s.srv.ev.Emit(events.DataTimeout, "ip", s.ip, "connector", l.Name, "octets", res.Size,
+				"elapsed", time.Since(start).Round(time.Second), "rate", l.MinDataRate)
 			return reply.New(421, "4.4.2", "%s Timeout during DATA, closing connection", l.FQDN)
 		}
 		return reply.Reply{}
 	}
+	// Our own Received: field is one hop too.
+	hops := res.Hops + 1
 	env := s.env
 	s.resetTransaction()
 	switch {
@@ -64,6 +76,19 @@ func (s *session) cmdData(arg string) reply.Reply {
 	case res.NUL:
 		w.Abort()
 		return reply.New(550, "5.6.0", "Message refused: NUL octet in message text (RFC 5321 section 2.3.8)")
+	case l.MaxDataLineLength > 0 && res.LongestLine > int64(l.MaxDataLineLength):
+		// Refused rather than re-wrapped: folding changes the message
+		// (and breaks its signatures), and a next hop with a smaller
+		// limit would reset every attempt until the message expired.
+		// Here the sender still learns why (docs/configuration.md).
+		w.Abort()
+		s.srv.ev.Emit(events.DataLineTooLong, "ip", s.ip, "connector", l.Name, "length", res.LongestLine, "max", l.MaxDataLineLength)
+		return reply.New(552, "5.3.4", "Message refused: a line of %d octets is longer than %d (RFC 5321 section 4.5.3.1.6); encode long lines",
+			res.LongestLine, l.MaxDataLineLength)
+	case l.MaxHops > 0 && hops > l.MaxHops:
+		w.Abort()
+		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "connector", l.Name, "hops", hops, "max", l.MaxHops)
+		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
@@ -93,8 +118,8 @@ func (s *session) receivedHeader(id string, now time.Time) string {
 		if s.tls {
 			proto += "S"
 		}
-		if s.authUser != "" {
-			proto += "A"
+		if s.authenticated() {
+			proto += "A" // RFC 3848: AUTH, or X-EXPS
 		}
 	}
 	var b strings.Builder

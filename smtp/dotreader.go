@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+
+	"mailward/message"
 )
 
 // DataResult describes a DATA section once its end was found.
@@ -13,6 +15,12 @@ type DataResult struct {
 	BareCR bool  // a CR not followed by LF
 	NUL    bool  // a NUL octet
 	TooBig bool  // more than the limit; content past it was discarded
+	// LongestLine is the longest line's length in octets, its line
+	// ending included (RFC 5321 §4.5.3.1.6 allows 1000).
+	LongestLine int64
+	// Hops counts the trace fields (Received:, Delivered-To:) in the
+	// message's header (RFC 5321 §6.3).
+	Hops int
 }
 
 // ReadData copies a DATA section from r to w, undoing dot-stuffing
@@ -26,15 +34,23 @@ type DataResult struct {
 // bare CR are recorded so the caller can refuse the message (the default)
 // or, with normalize, stored as CRLF.
 //
-// At most max octets are written; the rest is read and discarded so the
+// At most limit octets are written; the rest is read and discarded so the
 // session stays in step. The error is an I/O error only.
-func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResult, error) {
+func ReadData(r *bufio.Reader, w io.Writer, limit int64, normalize bool) (DataResult, error) {
 	var res DataResult
 	atStart := true    // the previous line ended in CRLF
 	pendingCR := false // the previous chunk ended in CR (a CRLF may span chunks)
+	midLine := false   // the previous chunk did not end its line
+	inHeader := true   // no empty line seen yet (RFC 5322 §2.1)
+	var lineLen int64
+	endLine := func(n int) {
+		lineLen += int64(n)
+		res.LongestLine = max(res.LongestLine, lineLen)
+		lineLen, midLine = 0, false
+	}
 	out := func(p []byte) {
 		res.Size += int64(len(p))
-		if res.Size > max {
+		if res.Size > limit {
 			res.TooBig = true
 		}
 		if !res.TooBig {
@@ -52,6 +68,7 @@ func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResu
 			if len(chunk) > 0 && chunk[0] == '\n' {
 				// The CRLF that ended the previous (partial) line.
 				out(crlf)
+				endLine(2)
 				chunk = chunk[1:]
 				atStart = true
 				if len(chunk) == 0 {
@@ -61,8 +78,10 @@ func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResu
 				res.BareCR = true
 				if normalize {
 					out(crlf)
+					endLine(2)
 				} else {
 					out(cr)
+					lineLen++
 				}
 				atStart = false
 			}
@@ -93,6 +112,13 @@ func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResu
 			}
 			atStart = false
 		}
+		if !midLine && inHeader {
+			if len(body) == 0 && ending != nil {
+				inHeader = false
+			} else if message.IsHop(body) {
+				res.Hops++
+			}
+		}
 		if bytes.IndexByte(body, 0) >= 0 {
 			res.NUL = true
 		}
@@ -103,8 +129,13 @@ func ReadData(r *bufio.Reader, w io.Writer, max int64, normalize bool) (DataResu
 			}
 		}
 		out(body)
+		lineLen += int64(len(body))
 		if ending != nil {
 			out(ending)
+			endLine(len(ending))
+		} else {
+			midLine = true
+			res.LongestLine = max(res.LongestLine, lineLen)
 		}
 	}
 }

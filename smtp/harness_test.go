@@ -94,8 +94,8 @@ func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*smtp
 	// build from this configuration (package setup).
 	dir := setup.Directory(cfg)
 	ts := &testServer{queue: q, dir: tmp, sleeps: &sleepLog{}, done: make(chan struct{})}
-	opt := smtp.Options{Settings: setup.ListenerSettings(cfg.Listeners[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
-		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep}
+	opt := smtp.Options{Settings: setup.ListenerSettings(cfg, cfg.Listeners[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
+		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep, AuthGuard: setup.AuthGuard(cfg)}
 	if cfg.Listeners[0].TLS != config.ListenerTLSNone {
 		tc, err := certs.Load("", "", tmp, cfg.Server.FQDN)
 		if err != nil {
@@ -136,12 +136,24 @@ func (ts *testServer) queued(t *testing.T) []queue.View {
 //	S: text     the server's next line is exactly text
 //	S~ regexp   the server's next line matches regexp (anchored)
 //	TLS         the client starts TLS
+//	PAUSE d     the client waits d (a Go duration) before going on
 //	CLOSED      the server closes the connection
 //
 // Lines starting with # and blank lines are ignored.
 func play(t *testing.T, addr, script string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	playFrom(t, "", addr, script)
+}
+
+// playFrom is play from a given loopback source address ("127.0.0.2"),
+// for limits kept per client address.
+func playFrom(t *testing.T, from, addr, script string) {
+	t.Helper()
+	d := net.Dialer{}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +202,12 @@ func play(t *testing.T, addr, script string) {
 				t.Fatalf("%s: %v", where, err)
 			}
 			conn, r = tc, bufio.NewReader(tc)
+		case strings.HasPrefix(line, "PAUSE "):
+			d, err := time.ParseDuration(line[6:])
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			time.Sleep(d)
 		case line == "CLOSED":
 			got, err := r.ReadString('\n')
 			if err == nil || !(errors.Is(err, io.EOF) || isReset(err)) {
@@ -205,6 +223,22 @@ func isReset(err error) bool { return strings.Contains(err.Error(), "connection 
 
 type queueEnvelope = queue.Envelope
 
+// withEvents writes the server's events, at the given level for every
+// category, to a file it returns the path of.
+func withEvents(t *testing.T, level events.Level) (func(*smtp.Options), string) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	f, err := events.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	levels := map[string]events.Level{}
+	for _, c := range config.Categories {
+		levels[c] = level
+	}
+	return func(o *smtp.Options) { o.Events = events.New(nil, levels, f) }, path
+}
+
 // waitFor polls cond for up to 5 seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -215,4 +249,18 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// dialGreeted connects and reads the greeting; the caller closes.
+func dialGreeted(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

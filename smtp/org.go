@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"mailward/directory"
 	"mailward/events"
@@ -45,6 +44,14 @@ func (s *session) orgAuthOffered() bool {
 	return ok && s.orgPeer == "" && (s.tls || s.srv.opt.TLS == nil)
 }
 
+// orgRelay reports whether the client is a server of the organization
+// that authenticated and holds send-as: it may relay, as Exchange lets
+// its authenticated servers send to any recipient (a bridgehead depends
+// on it).
+func (s *session) orgRelay() bool {
+	return s.orgPeer != "" && s.srv.opt.Org != nil && s.srv.opt.Org.SendAs(s.orgPeer).Allowed
+}
+
 // cmdXEXPS is X-EXPS: AUTH for servers of the organization.
 func (s *session) cmdXEXPS(arg string) reply.Reply {
 	l := s.srv.l
@@ -70,12 +77,18 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	if !contains(l.OrgAuth, mech) {
 		return replyBadMech
 	}
+	if r, locked := s.lockedOut(""); locked {
+		return r
+	}
 	if mech == "GSSAPI" {
 		return s.orgGSSAPI("X-EXPS", initial)
 	}
 	user, pass, bad, ok := s.authLogin(initial)
 	if !ok {
 		return bad
+	}
+	if r, locked := s.lockedOut(user); locked {
+		return r
 	}
 	server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
 	return s.orgAuthResult(mech, user, server, good, err)
@@ -116,8 +129,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
-		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		return replyAuthFailed
+		return s.authFailed(who)
 	}
 	acc := s.srv.opt.GSSAPI
 	if acc == nil {
@@ -193,14 +205,13 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error)
 		return replyAuthTemp
 	case err != nil:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)
-		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		return replyAuthFailed
+		return s.authFailed(user)
 	case !good:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech,
 			"error", "SEC_E_LOGON_DENIED (0x8009030c)")
-		s.sleep(s.srv.authDelay(s.ip, time.Now()))
-		return replyAuthFailed
+		return s.authFailed(user)
 	}
+	s.srv.opt.AuthGuard.Succeeded(user)
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
 	return replyAuthOK
@@ -222,7 +233,20 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 		return reply.New(503, "5.5.1", "Need RCPT before XEXCH50")
 	}
 	if s.orgPeer == "" {
-		// KB843106's exact words; no blob follows.
+		// KB843106's exact words; no blob follows. The receiving side
+		// says so too, at level medium, as it does for 7004 on the
+		// sending side: who tried, under which name, and why.
+		why := "the client did not authenticate as a server of the organization (X-EXPS)"
+		switch _, known := s.orgServer(); {
+		case s.srv.opt.Org == nil || len(s.srv.l.OrgAuth) == 0:
+			why = "this virtual server takes no organization mail (org_auth is empty)"
+		case !known:
+			why = "its EHLO name is not a server of the organization, so X-EXPS was not offered to it"
+		case s.authUser != "":
+			why = "it authenticated as user " + s.authUser + ", not as a server of the organization"
+		}
+		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "connector", s.srv.l.Name,
+			"reply", "504 Need to authenticate first", "reason", why)
 		return reply.New(504, "", "Need to authenticate first")
 	}
 	if d := s.srv.opt.Org.SendAs(s.orgPeer); !d.Allowed {

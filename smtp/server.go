@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailward/events"
@@ -61,6 +62,10 @@ type Options struct {
 	TLS *tls.Config
 	// Sleep waits for tarpits and auth delays; replaceable in tests.
 	Sleep func(ctx context.Context, d time.Duration)
+	// AuthGuard remembers failed logins across sessions; share one
+	// between the listeners of a server. Nil: this listener keeps its
+	// own, which never locks out.
+	AuthGuard *AuthGuard
 	// Org, when set, lets organization servers authenticate with X-EXPS
 	// and pass properties with XEXCH50 (listener org_auth).
 	Org Org
@@ -78,19 +83,15 @@ type Server struct {
 	log   *slog.Logger
 	verbs map[string]verbFunc
 
-	mu       sync.Mutex
-	total    int
+	mu    sync.Mutex
+	total int
+	// active mirrors total for idle(), which every read asks.
+	active   atomic.Int64
 	perIP    map[netip.Addr]int
-	authFail map[netip.Addr]authFailures
 	sessions map[net.Conn]struct{}
 	wg       sync.WaitGroup
 	ln       net.Listener
 	ctx      context.Context
-}
-
-type authFailures struct {
-	n    int
-	last time.Time
 }
 
 // New builds a virtual server; Serve runs it.
@@ -104,10 +105,13 @@ func New(opt Options) *Server {
 	if opt.Sleep == nil {
 		opt.Sleep = sleepCtx
 	}
+	if opt.AuthGuard == nil {
+		opt.AuthGuard = NewAuthGuard(AuthLimits{})
+	}
 	s := &Server{
 		opt: opt, ev: opt.Events,
 		log: opt.Logger.With("connector", opt.Settings.Name), perIP: map[netip.Addr]int{},
-		authFail: map[netip.Addr]authFailures{}, sessions: map[net.Conn]struct{}{},
+		sessions: map[net.Conn]struct{}{},
 	}
 	s.l = &s.opt.Settings
 	s.verbs = defaultVerbs()
@@ -192,6 +196,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 		return
 	}
 	s.total++
+	s.active.Add(1)
 	s.perIP[ip]++
 	s.sessions[c] = struct{}{}
 	s.wg.Add(1)
@@ -200,6 +205,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 		defer func() {
 			s.mu.Lock()
 			s.total--
+			s.active.Add(-1)
 			if s.perIP[ip]--; s.perIP[ip] <= 0 {
 				delete(s.perIP, ip)
 			}
@@ -211,6 +217,21 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 	}()
 }
 
+// idle is the time a client gets for each command line: IdleTimeout, or
+// StressIdleTimeout while the listener holds 80% or more of its
+// connections. Under a flood of slow clients (slowloris) the slots then
+// free themselves in seconds, as Postfix's stress-dependent smtpd_timeout
+// (10s instead of 300s) does, while a quiet server stays patient with
+// slow legitimate peers.
+func (s *Server) idle() time.Duration {
+	l := s.l
+	if l.StressIdleTimeout > 0 && l.StressIdleTimeout < l.IdleTimeout && l.MaxConnections > 0 &&
+		s.active.Load()*5 >= int64(l.MaxConnections)*4 {
+		return l.StressIdleTimeout
+	}
+	return l.IdleTimeout
+}
+
 func remoteIP(c net.Conn) netip.Addr {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		return ap.Addr().Unmap()
@@ -218,33 +239,14 @@ func remoteIP(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// authDelay records a failed AUTH from ip and returns how long to wait
-// before answering: it doubles per failure from that address (across
-// sessions, so reconnecting does not reset it), up to 30× the base.
-func (s *Server) authDelay(ip netip.Addr, now time.Time) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.authFail[ip]
-	if now.Sub(f.last) > 15*time.Minute {
-		f.n = 0
-	}
-	f.n++
-	f.last = now
-	s.authFail[ip] = f
-	if len(s.authFail) > 10000 { // bound memory under a distributed attack
-		for k, v := range s.authFail {
-			if now.Sub(v.last) > 15*time.Minute {
-				delete(s.authFail, k)
-			}
-		}
-	}
+// authDelay is how long to wait before answering a failed login that is
+// the n-th failure of its client address or account: it doubles with
+// each, up to 30 times the listener's auth_failure_delay.
+func (s *Server) authDelay(n int) time.Duration {
 	base := s.l.AuthFailureDelay
 	d := base
-	for i := 1; i < f.n && d < 30*base; i++ {
+	for i := 1; i < n && d < 30*base; i++ {
 		d *= 2
 	}
-	if d > 30*base {
-		d = 30 * base
-	}
-	return d
+	return min(d, 30*base)
 }

@@ -22,6 +22,7 @@ type session struct {
 	srv  *Server
 	ctx  context.Context
 	conn net.Conn
+	rd   *clientReader
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	ip   netip.Addr
@@ -32,20 +33,26 @@ type session struct {
 	authUser string
 	orgPeer  string // the organization server authenticated with X-EXPS
 	errors   int
+	commands int
 	unknown  int // unknown recipients so far (tarpit grows with it)
 	quit     bool
 
 	// The mail transaction (RFC 5321 §3.3); nil env means none.
 	env      *queue.Envelope
 	rcptSeen map[string]bool
+	rcpts    int // RCPTs accepted in the transaction, duplicates included
 	utf8     bool
 }
 
 var errLineTooLong = errors.New("line too long")
 
 func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *session {
-	return &session{srv: srv, ctx: ctx, conn: c, ip: ip,
-		br: bufio.NewReaderSize(deadlineReader{c, srv.l.IdleTimeout}, 16<<10),
+	rd := &clientReader{c: c}
+	if srv.l.MaxSessionTime > 0 {
+		rd.end = time.Now().Add(srv.l.MaxSessionTime)
+	}
+	return &session{srv: srv, ctx: ctx, conn: c, ip: ip, rd: rd,
+		br: bufio.NewReaderSize(rd, 16<<10),
 		bw: bufio.NewWriterSize(c, 4<<10)}
 }
 
@@ -66,6 +73,10 @@ func (s *session) run() {
 	// peer check the clocks (mailward diag clock; Kerberos allows 5 min).
 	s.send(reply.New(220, "", "%s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z)))
 	for !s.quit {
+		if r := s.sessionLimits(); !r.IsZero() {
+			s.send(r)
+			break
+		}
 		line, err := s.readLine(s.srv.l.MaxLineLength)
 		if err == errLineTooLong {
 			s.send(reply.New(500, "5.5.2", "Line too long (limit %d octets, RFC 5321 section 4.5.3.1.4)", s.srv.l.MaxLineLength))
@@ -75,9 +86,26 @@ func (s *session) run() {
 			s.readFailed(err)
 			return
 		}
+		s.commands++
 		s.send(s.dispatch(line))
 	}
 	s.flush()
+}
+
+// sessionLimits ends a session that has run too long or sent too many
+// commands, each with its own 421 and event: a client may not keep a
+// connection slot however slowly or busily it talks.
+func (s *session) sessionLimits() reply.Reply {
+	l := s.srv.l
+	switch {
+	case s.rd.sessionOver(time.Now()):
+		s.srv.ev.Emit(events.SessionTimeLimit, "ip", s.ip, "connector", l.Name, "limit", l.MaxSessionTime)
+		return reply.New(421, "4.4.2", "%s Session time limit (%s) exceeded, closing connection", l.FQDN, l.MaxSessionTime)
+	case l.MaxCommands > 0 && s.commands >= l.MaxCommands:
+		s.srv.ev.Emit(events.CommandLimit, "ip", s.ip, "connector", l.Name, "limit", l.MaxCommands)
+		return reply.New(421, "4.4.2", "%s Too many commands (%d) in one session, closing connection", l.FQDN, l.MaxCommands)
+	}
+	return reply.Reply{}
 }
 
 // send queues a reply; it goes out before the next read. It is the one
@@ -111,8 +139,12 @@ func (s *session) send(r reply.Reply) {
 func (s *session) readFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.l.IdleTimeout)
-		s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
+		if r := s.sessionLimits(); !r.IsZero() {
+			s.send(r)
+		} else {
+			s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.idle())
+			s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
+		}
 		s.flush()
 	}
 	if s.env != nil && s.ctx.Err() == nil && !errors.Is(err, io.EOF) && (ne == nil || !ne.Timeout()) {
@@ -142,6 +174,7 @@ func (s *session) dispatch(line string) reply.Reply {
 // max octets including the line end. A longer line is consumed to its
 // end and reported as errLineTooLong, so the session stays in step.
 func (s *session) readLine(max int) (string, error) {
+	s.rd.lineDeadline(s.srv.idle())
 	if s.br.Buffered() == 0 {
 		// PIPELINING (RFC 2920 §3.2): answers are sent when the client
 		// has nothing more queued, so a pipelined group costs one write.
@@ -182,7 +215,7 @@ func (s *session) flush() error {
 	if s.bw.Buffered() == 0 {
 		return nil
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.srv.l.IdleTimeout))
+	s.conn.SetWriteDeadline(time.Now().Add(s.srv.idle()))
 	return s.bw.Flush()
 }
 
@@ -198,7 +231,7 @@ func (s *session) sleep(d time.Duration) {
 
 // resetTransaction forgets MAIL and RCPT (RSET, after DATA, STARTTLS).
 func (s *session) resetTransaction() {
-	s.env, s.rcptSeen, s.utf8 = nil, nil, false
+	s.env, s.rcptSeen, s.rcpts, s.utf8 = nil, nil, 0, false
 }
 
 // qualify applies the default domain (KB304897).
@@ -206,9 +239,18 @@ func (s *session) qualify(a address.Address) address.Address {
 	return s.srv.opt.Policy.Qualify(a)
 }
 
+// user is who the client authenticated as, for events: a user, or a
+// server of the organization.
 func (s *session) user() string {
-	if s.authUser == "" {
-		return "(none)"
+	switch {
+	case s.authUser != "":
+		return s.authUser
+	case s.orgPeer != "":
+		return "organization server " + s.orgPeer
 	}
-	return s.authUser
+	return "(none)"
 }
+
+// authenticated reports whether the client authenticated at all (AUTH,
+// or X-EXPS as a server of the organization).
+func (s *session) authenticated() bool { return s.authUser != "" || s.orgPeer != "" }

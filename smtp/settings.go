@@ -35,14 +35,33 @@ type Settings struct {
 // Limits bound what one client may take (docs/configuration.md lists
 // each with its reply).
 type Limits struct {
-	MaxMessageSize      int64
-	MaxRecipients       int
-	MaxLineLength       int
-	MaxErrors           int
-	IdleTimeout         time.Duration
+	MaxMessageSize int64
+	// MaxRecipients counts every accepted RCPT of a transaction,
+	// duplicates too (Postfix's smtpd_recipient_limit).
+	MaxRecipients int
+	// MaxLineLength bounds a command line; MaxDataLineLength a line of
+	// message text (RFC 5321 §4.5.3.1.4, §4.5.3.1.6; CRLF included).
+	MaxLineLength     int
+	MaxDataLineLength int
+	// MaxHops is the most trace fields a message may carry, ours
+	// included (RFC 5321 §6.3).
+	MaxHops   int
+	MaxErrors int
+	// IdleTimeout bounds the whole of each command line, however it
+	// trickles in; StressIdleTimeout replaces it while the listener is
+	// nearly full (Postfix's stress-dependent smtpd_timeout).
+	IdleTimeout, StressIdleTimeout time.Duration
+	// MinDataRate: the DATA phase must end within IdleTimeout plus one
+	// second per MinDataRate octets received (Postfix's
+	// smtpd_min_data_rate).
+	MinDataRate int64
+	// MaxSessionTime and MaxCommands bound a whole session.
+	MaxSessionTime      time.Duration
+	MaxCommands         int
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	// AuthFailureDelay is the wait before answering a failed AUTH; it
-	// doubles with each further failure from the client address.
+	// doubles with each further failure from the client address or for
+	// the account (AuthGuard).
 	AuthFailureDelay time.Duration
 }

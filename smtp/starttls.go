@@ -36,7 +36,8 @@ func (s *session) cmdStartTLS(arg string) reply.Reply {
 	}
 	tc.SetDeadline(time.Time{})
 	s.conn = tc
-	s.br = bufio.NewReaderSize(deadlineReader{tc, s.srv.l.IdleTimeout}, 16<<10)
+	s.rd = &clientReader{c: tc, end: s.rd.end}
+	s.br = bufio.NewReaderSize(s.rd, 16<<10)
 	s.bw = bufio.NewWriterSize(tc, 4<<10)
 	s.tls = true
 	// RFC 3207 §4.2: forget everything learnt before TLS; a new EHLO is

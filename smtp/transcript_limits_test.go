@@ -40,12 +40,37 @@ C: RCPT TO:<x@remote.test>
 S: 250 2.1.5 x@remote.test
 C: RCPT TO:<bob@example.test>
 S: 452 4.5.3 Too many recipients
+# A repeated recipient counts too (issue 7 A6: Postfix's
+# smtpd_recipient_limit), though the envelope keeps it once.
 C: RCPT TO:<alice@example.test>
-S: 250 2.1.5 alice@example.test
+S: 452 4.5.3 Too many recipients
 C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: two\r\n\r\n.\r\n
 S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
+}
+
+// 5,000 copies of one recipient: the first max_recipients are accepted
+// (the envelope keeps one), every later one is answered 452.
+func TestTranscriptDuplicateRecipientsCount(t *testing.T) {
+	ts := startServer(t, `name = "default"
+tls = "none"`)
+	var b strings.Builder
+	b.WriteString(greeting + ehloPlain + "C: MAIL FROM:<a@example.test>\nS: 250 2.1.0 a@example.test....Sender OK\n")
+	for i := range 5000 {
+		b.WriteString("C: RCPT TO:<alice@example.test>\n")
+		if i < 100 { // the default max_recipients
+			b.WriteString("S: 250 2.1.5 alice@example.test\n")
+		} else {
+			b.WriteString("S: 452 4.5.3 Too many recipients\n")
+		}
+	}
+	b.WriteString("C: DATA\nS: 354 Start mail input; end with <CRLF>.<CRLF>\nW: Subject: once\\r\\n\\r\\n.\\r\\n\nS~ 250 2\\.6\\.0 [0-9A-F]{19} Queued mail for delivery\n")
+	play(t, ts.addr, b.String())
+	q := ts.queued(t)
+	if len(q) != 1 || len(q[0].Recipients) != 1 || q[0].Recipients[0].Addr != "alice@example.test" {
+		t.Fatalf("queued: %+v", q)
+	}
 }
 
 func TestTranscriptErrorLimit(t *testing.T) {

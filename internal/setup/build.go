@@ -45,6 +45,9 @@ type Stages struct {
 	Hops      *deliver.Hops
 	Remote    *deliver.Remote
 	Listeners []Listener
+	// AuthGuard is shared by all listeners: a guessing client is slowed
+	// and locked out whichever listener it tries.
+	AuthGuard *smtp.AuthGuard
 
 	// Set by Open.
 	Logger      *slog.Logger
@@ -64,7 +67,7 @@ type Stages struct {
 // configured TLS certificate is loaded too. Every error `serve` would
 // stop on at start is found here.
 func Build(cfg *config.Config) (*Stages, error) {
-	s := &Stages{Config: cfg, Directory: Directory(cfg), Hops: deliver.NewHops()}
+	s := &Stages{Config: cfg, Directory: Directory(cfg), Hops: deliver.NewHops(), AuthGuard: AuthGuard(cfg)}
 	s.Policy = Policy(cfg, s.Directory)
 	org, err := Organization(cfg)
 	if err != nil {
@@ -74,7 +77,7 @@ func Build(cfg *config.Config) (*Stages, error) {
 	s.Remote = Remote(cfg, s.Hops)
 	org.Equip(s.Remote)
 	for _, l := range cfg.Listeners {
-		s.Listeners = append(s.Listeners, Listener{Address: l.Address, Settings: ListenerSettings(l),
+		s.Listeners = append(s.Listeners, Listener{Address: l.Address, Settings: ListenerSettings(cfg, l),
 			OffersTLS: l.TLS != config.ListenerTLSNone})
 	}
 	if cfg.TLS.CertFile != "" {
@@ -144,7 +147,7 @@ func (s *Stages) Open() error {
 func (s *Stages) SMTP(i int) smtp.Options {
 	l := s.Listeners[i]
 	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Directory, Spool: smtp.QueueSpool{Q: s.Queue},
-		Events: s.Events, Logger: s.Logger}
+		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust
 		opt.GSSAPI = s.Org.Acceptor

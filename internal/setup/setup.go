@@ -43,8 +43,8 @@ func Policy(cfg *config.Config, dir policy.Directory) *policy.Policy {
 	return policy.New(cfg.Server.DefaultDomain, domains, dir)
 }
 
-// ListenerSettings are the settings of one [[listener]].
-func ListenerSettings(l config.Listener) smtp.Settings {
+// ListenerSettings are the settings of one [[listener]] of cfg.
+func ListenerSettings(cfg *config.Config, l config.Listener) smtp.Settings {
 	return smtp.Settings{
 		Name: l.Name, FQDN: l.FQDN, RequireTLS: l.TLS == config.ListenerTLSRequired,
 		Auth: l.Auth, AuthPlaintext: l.AuthPlaintext, OrgAuth: l.OrgAuth,
@@ -52,10 +52,21 @@ func ListenerSettings(l config.Listener) smtp.Settings {
 		NormalizeBareLF: l.BareLF == config.BareLFNormalize,
 		Limits: smtp.Limits{
 			MaxMessageSize: l.MaxMessageSize, MaxRecipients: l.MaxRecipients, MaxLineLength: l.MaxLineLength,
-			MaxErrors: l.MaxErrors, IdleTimeout: l.IdleTimeout.Duration, MaxConnections: l.MaxConnections,
-			MaxConnectionsPerIP: l.MaxConnectionsPerIP, AuthFailureDelay: l.AuthFailureDelay.Duration,
+			MaxDataLineLength: l.MaxDataLineLength, MaxHops: cfg.Server.MaxHops, MaxErrors: l.MaxErrors,
+			IdleTimeout: l.IdleTimeout.Duration, StressIdleTimeout: l.StressIdleTimeout.Duration,
+			MinDataRate: l.MinDataRate, MaxSessionTime: l.MaxSessionDuration.Duration, MaxCommands: l.MaxCommands,
+			MaxConnections: l.MaxConnections, MaxConnectionsPerIP: l.MaxConnectionsPerIP,
+			AuthFailureDelay: l.AuthFailureDelay.Duration,
 		},
 	}
+}
+
+// AuthGuard is the one memory of failed logins that every listener of
+// the server shares ([auth_limits]).
+func AuthGuard(cfg *config.Config) *smtp.AuthGuard {
+	a := cfg.AuthLimits
+	return smtp.NewAuthGuard(smtp.AuthLimits{PerIP: max(a.FailuresPerIP, 0), PerAccount: max(a.FailuresPerAccount, 0),
+		Window: a.Window.Duration, Lockout: a.Lockout.Duration})
 }
 
 // TLSPolicy is the client's STARTTLS policy for a delivery.tls word.
