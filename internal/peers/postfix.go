@@ -153,7 +153,7 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("postfix peer: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte("created by mailward internal/peers\n"), 0o644); err != nil {
+	if err := writeFile(filepath.Join(dir, markerFile), []byte("created by mailward internal/peers\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("postfix peer: %w", err)
 	}
 
@@ -185,6 +185,9 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	if err := os.MkdirAll(p.MaildirBase, 0o755); err != nil {
 		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
 	}
+	if err := os.Chmod(p.MaildirBase, 0o755); err != nil { // whatever the umask
+		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
+	}
 	if err := os.Chown(p.MaildirBase, uid, gid); err != nil {
 		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
 	}
@@ -195,7 +198,7 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	// own because postfix-script warns about every file below
 	// config_directory that is not root's, queue and Maildirs included.
 	for _, d := range []string{"queue", "etc"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("postfix peer: %w", err)
 		}
 	}
@@ -210,6 +213,25 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	}
 	ok = true
 	return p, nil
+}
+
+// writeFile and mkdir give exactly the mode asked for, whatever the
+// umask: Postfix's daemons run as user postfix (virtual(8) as nobody) and
+// must walk into and read what root makes here, also when the tests run
+// under a umask such as 077 (postsuper then stops with "scan_dir_push:
+// open directory defer: Permission denied").
+func writeFile(name string, data []byte, mode os.FileMode) error {
+	if err := os.WriteFile(name, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(name, mode)
+}
+
+func mkdir(name string, mode os.FileMode) error {
+	if err := os.Mkdir(name, mode); err != nil {
+		return err
+	}
+	return os.Chmod(name, mode)
 }
 
 // Stop stops the instance, waits for its processes and removes Dir.
