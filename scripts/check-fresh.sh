@@ -35,7 +35,7 @@
 # (apt-get install -y debootstrap), util-linux's unshare, Go 1.26 on this
 # machine, and network access to the Debian mirror and the Go module proxy.
 # The network configuration of this machine is copied in: /etc/resolv.conf,
-# /usr/local/share/ca-certificates/* and the CA bundle ($SSL_CERT_FILE,
+# /etc/hosts, /usr/local/share/ca-certificates/* and the CA bundle ($SSL_CERT_FILE,
 # default /etc/ssl/certs/ca-certificates.crt), for machines that reach the
 # registries through a proxy with its own CA.
 #
@@ -137,8 +137,10 @@ if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
 	cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/"
 	: >"$ROOT/etc/apt/sources.list"
 fi
-# The network: name resolution and the CAs this machine trusts.
+# The network: name resolution (the chroot keeps this machine's host
+# name, so its /etc/hosts too) and the CAs this machine trusts.
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp -L /etc/hosts "$ROOT/etc/hosts"
 if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
 	cp -r /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/"
 fi
@@ -154,6 +156,7 @@ inner=$(cat <<'EOF'
 set -uo pipefail
 cd /src/mailward
 if [ "$BARE" = 1 ]; then
+	t0=$(date +%s)
 	echo "check-fresh: --- bare: go test ./... without the components (each test using one must skip) ---"
 	go test -count=1 -timeout 20m -json ./... >/tmp/bare.json 2>/tmp/bare.err
 	bare=$?
@@ -161,11 +164,15 @@ if [ "$BARE" = 1 ]; then
 	grep -h 'missing component' /tmp/bare.json | grep -o 'missing component: [^"]*' | sed 's/\\n$//' | sort | uniq -c | sed 's/^/check-fresh: bare: /'
 	grep -h '"Action":"fail"' /tmp/bare.json | grep -o '"Package":"[^"]*","Test":"[^"]*"' | sed 's/^/check-fresh: bare FAIL: /'
 	cat /tmp/bare.err
-	echo "check-fresh: bare go test exit status $bare"
+	echo "check-fresh: bare go test exit status $bare ($(( $(date +%s) - t0 )) s)"
 	[ $bare -eq 0 ] || echo "check-fresh: BARE RUN FAILED: a test fails without its component instead of skipping"
 fi
 echo "check-fresh: --- ./scripts/test.sh ---"
+t0=$(date +%s)
 ./scripts/test.sh
+rc=$?
+echo "check-fresh: ./scripts/test.sh exit status $rc ($(( $(date +%s) - t0 )) s)"
+exit $rc
 EOF
 )
 say "running ./scripts/test.sh as root in the new system"

@@ -105,7 +105,7 @@ func RequireCheck(t testing.TB, pkg string, check func() error) {
 func RequireRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		unavailable(t, fmt.Sprintf("not running as root, and %s; run the tests as root (as ./scripts/test.sh does on CI)", why))
+		unavailable(t, fmt.Sprintf("root (this runs as uid %d): %s; run the tests as root, as CI does", os.Geteuid(), why))
 	}
 }
 
