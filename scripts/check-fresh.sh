@@ -39,9 +39,10 @@
 # default /etc/ssl/certs/ca-certificates.crt), for machines that reach the
 # registries through a proxy with its own CA.
 #
-# Takes: about 70 s to bootstrap (about 210 MB), then the whole suite as
-# ./scripts/test.sh runs it (package installation, go vet, go test, the
-# fuzz targets): about 8 minutes in all on 2 cores; --bare adds a few more.
+# Takes: about a minute to bootstrap (about 340 MB, in /var/tmp), then the
+# whole suite as ./scripts/test.sh runs it (package installation, go vet,
+# go test, the fuzz targets): 5 to 7 minutes in all on 2 busy cores;
+# --bare adds one or two.
 #
 # Exit status: that of ./scripts/test.sh (0: the README's test command
 # passes on a fresh machine); 2 for a problem of this script itself.
