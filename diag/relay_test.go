@@ -175,9 +175,7 @@ func run(t *testing.T, port string, o RelayOptions) ([]RelayResult, string) {
 // (a) Debian's Postfix with 127.0.0.1 outside mynetworks must pass every
 // test: this checks the tester against a known-good implementation.
 func TestRelayAgainstPostfix(t *testing.T) {
-	if err := peers.RequirePostfix(); err != nil {
-		t.Fatal(err)
-	}
+	peers.Require(t)
 	p, err := peers.StartPostfix(peers.PostfixOptions{Mailboxes: []string{"user"}})
 	if err != nil {
 		t.Fatal(err)

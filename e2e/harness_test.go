@@ -368,17 +368,6 @@ func (l *lockedBuffer) Bytes() []byte {
 	return append([]byte(nil), l.b...)
 }
 
-// requireTool fails (never skips) the test when an external program is
-// missing, saying which Debian package provides it.
-func requireTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s missing: install with apt-get install -y %s", name, pkg)
-	}
-	return p
-}
-
 // waitFor polls cond every 20 ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

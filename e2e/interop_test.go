@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // submissionConfig is the quick-start layout: a port-25 style listener
@@ -79,10 +82,44 @@ func header(msg string) string {
 	return h
 }
 
-// swaks runs swaks against the submission listener with extra arguments.
-func swaks(t *testing.T, s *server, args ...string) (string, error) {
+// requireSwaks finds swaks and checks that it can do what the tests ask
+// of it: STARTTLS needs the Perl module Net::SSLeay, which Debian's swaks
+// only recommends (without it swaks --tls says "TLS not available:
+// requires Net::SSLeay" and exits 10), and AUTH PLAIN/LOGIN needs
+// MIME::Base64 from perl. It returns the program's path.
+func requireSwaks(t *testing.T) string {
 	t.Helper()
-	path := requireTool(t, "swaks", "swaks")
+	path := testkit.RequireProgram(t, "swaks", "swaks")
+	var support string
+	supports := func(feature string) func() error {
+		return func() error {
+			if support == "" {
+				out, err := runBounded(exec.Command(path, "--support"), 30*time.Second)
+				if err != nil {
+					return fmt.Errorf("swaks --support: %v\n%s", err, out)
+				}
+				support = string(out)
+			}
+			if strings.Contains(support, "=== "+feature+" supported") {
+				return nil
+			}
+			for _, line := range strings.Split(support, "\n") {
+				if strings.HasPrefix(line, "*** "+feature+" not available") {
+					return fmt.Errorf("swaks --support: %s", strings.TrimPrefix(line, "*** "))
+				}
+			}
+			return fmt.Errorf("swaks --support does not list %q as supported:\n%s", feature, support)
+		}
+	}
+	testkit.RequireCheck(t, "libnet-ssleay-perl", supports("TLS"))
+	testkit.RequireCheck(t, "perl", supports("Basic AUTH"))
+	return path
+}
+
+// swaks runs swaks (the path from requireSwaks) against the submission
+// listener with extra arguments.
+func swaks(t *testing.T, path string, s *server, args ...string) (string, error) {
+	t.Helper()
 	host, port, _ := strings.Cut(s.SubmissionAddr, ":")
 	base := []string{"--server", host, "--port", port, "--ehlo", "swaks.client.test", "--timeout", "10",
 		"--from", "alice@example.test", "--to", "bob@example.test"}
@@ -94,10 +131,11 @@ func swaks(t *testing.T, s *server, args ...string) (string, error) {
 // STARTTLS then AUTH LOGIN and AUTH PLAIN, and the mail arrives; a wrong
 // password gets 535 5.7.8; without STARTTLS swaks is offered no AUTH.
 func TestSwaksSubmission(t *testing.T) {
+	bin := requireSwaks(t)
 	s := startSubmission(t)
 	for _, mech := range []string{"LOGIN", "PLAIN"} {
 		token := "swaks-" + strings.ToLower(mech) + "-token"
-		out, err := swaks(t, s, "--tls", "--auth", mech, "--auth-user", "alice@example.test",
+		out, err := swaks(t, bin, s, "--tls", "--auth", mech, "--auth-user", "alice@example.test",
 			"--auth-password", alicePassword, "--header", "Subject: "+token, "--body", "sent by swaks "+token)
 		if err != nil {
 			t.Fatalf("swaks AUTH %s: %v\n%s", mech, err, out)
@@ -114,7 +152,7 @@ func TestSwaksSubmission(t *testing.T) {
 	}
 
 	// A wrong password: 535 5.7.8, nothing queued, event 1030.
-	out, err := swaks(t, s, "--tls", "--auth", "LOGIN", "--auth-user", "alice@example.test",
+	out, err := swaks(t, bin, s, "--tls", "--auth", "LOGIN", "--auth-user", "alice@example.test",
 		"--auth-password", "wrong-password", "--header", "Subject: swaks-wrong")
 	if err == nil {
 		t.Errorf("swaks with a wrong password succeeded:\n%s", out)
@@ -131,7 +169,7 @@ func TestSwaksSubmission(t *testing.T) {
 
 	// Without --tls: the server does not offer AUTH, so swaks cannot
 	// authenticate (and the message is never sent).
-	out, err = swaks(t, s, "--auth", "PLAIN", "--auth-user", "alice@example.test",
+	out, err = swaks(t, bin, s, "--auth", "PLAIN", "--auth-user", "alice@example.test",
 		"--auth-password", alicePassword, "--header", "Subject: swaks-plaintext")
 	if err == nil {
 		t.Errorf("swaks without STARTTLS authenticated:\n%s", out)
@@ -237,7 +275,8 @@ print("python-ok")
 // sendmail(); the message arrives with Return-Path, Delivered-To and a
 // Received: naming the submission listener's FQDN and ESMTPSA.
 func TestPythonSmtplib(t *testing.T) {
-	py := requireTool(t, "python3", "python3")
+	// smtplib and ssl are in libpython3-stdlib, a dependency of python3.
+	py := testkit.RequireProgram(t, "python3", "python3")
 	s := startSubmission(t)
 	host, port, _ := strings.Cut(s.SubmissionAddr, ":")
 	token := "python-smtplib-token"

@@ -95,9 +95,7 @@ var mx2Principals = []string{"SMTP/mx2.example.test", "SMTPSVC/mx2.example.test"
 // startRealm starts EXAMPLE.TEST with mx1's and mx2's principals.
 func startRealm(t *testing.T, opts ...testkdc.Option) *testkdc.KDC {
 	t.Helper()
-	if err := testkdc.Require(); err != nil {
-		t.Fatal(err) // names the missing programs and the apt-get line
-	}
+	testkdc.Require(t) // names the missing programs and the apt-get line
 	k, err := testkdc.Start(krbRealm, append(opts, testkdc.WithDir(filepath.Join(t.TempDir(), "kdc")))...)
 	if err != nil {
 		t.Fatal(err)
@@ -389,10 +387,7 @@ cmd("QUIT")
 // SASL clients do) authenticates to mailward's AUTH GSSAPI, offered to an
 // organization server's EHLO name and to no one else.
 func TestOrgKerberosMITClient(t *testing.T) {
-	py, err := testkdc.RequirePythonGSSAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	py := testkdc.RequirePythonGSSAPI(t)
 	k := startRealm(t)
 	mx1, mx2 := startKrbOrg(t, k, krbDirectory, nil)
 	cc := filepath.Join(t.TempDir(), "mx1.ccache")

@@ -31,9 +31,7 @@ type realm struct {
 // mx1 and the receiving server mx2 with its three SPNs.
 func newRealm(t *testing.T, opts ...testkdc.Option) *realm {
 	t.Helper()
-	if err := testkdc.Require(); err != nil {
-		t.Fatal(err)
-	}
+	testkdc.Require(t)
 	dir := t.TempDir()
 	k, err := testkdc.Start(testRealm, append(opts, testkdc.WithDir(filepath.Join(dir, "kdc")))...)
 	if err != nil {

@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and the benchmarks use as
-# real peers: Postfix (and its smtp-source/smtp-sink), swaks, Python's
-# smtplib (python3), MIT Kerberos (krb5kdc, kdb5_util, kadmin.local, kinit:
-# throwaway realms for the GSSAPI tests) and python3-gssapi (MIT's GSS-API
-# as an interoperability peer). Safe to run again: it installs only what is
-# missing.
+# real peers. Safe to run again: it installs only what is missing. Needs
+# root when something is missing (it runs apt-get).
+#
+# Packages are installed with --no-install-recommends, so a *Recommends*
+# a test relies on must be named here itself. Why each one is here (the
+# table with the tests that use them is docs/testing.md):
+#
+#   postfix             a private Postfix peer (internal/peers) and its
+#                       smtp-sink / smtp-source (in /usr/sbin)
+#   swaks               an independent SMTP submission client (e2e)
+#   libnet-ssleay-perl  swaks's STARTTLS; only a Recommends of swaks, and
+#                       without it swaks --tls says "TLS not available:
+#                       requires Net::SSLeay"
+#   python3             Python's smtplib as a second independent client;
+#                       also Postfix's Recommends (not needed by it here)
+#   ca-certificates     Postfix's other Recommends; kept for the Go module
+#                       downloads of a fresh machine
+#   krb5-kdc            krb5kdc, kdb5_util: throwaway MIT realms
+#                       (internal/testkdc) for the GSSAPI tests
+#   krb5-admin-server   kadmin.local: principals and keytabs in those realms
+#   krb5-user           kinit, klist
+#   python3-gssapi      MIT's GSS-API from Python, an interoperability peer
+#
+# Recommends checked and left out: swaks's libio-socket-inet6-perl (IPv6;
+# the tests use 127.0.0.1) and libnet-dns-perl (MX lookups; the tests name
+# the server); krb5-user's krb5-config (a Depends of krb5-kdc anyway).
 set -euo pipefail
 
-pkgs=(postfix swaks python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi)
+pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

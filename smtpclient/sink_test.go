@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // lockedBuffer collects a subprocess's output while the test reads it.
@@ -35,10 +37,7 @@ func (l *lockedBuffer) String() string {
 // returns its address and its verbose transcript.
 func startSmtpSink(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
-	const bin = "/usr/sbin/smtp-sink"
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s not found: install postfix: apt-get install -y postfix", bin)
-	}
+	bin := testkit.RequireProgram(t, "postfix", "smtp-sink")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

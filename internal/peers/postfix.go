@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // PostfixOptions configures one private Postfix instance.
@@ -52,42 +54,48 @@ type Postfix struct {
 // StopPostfixDir never removes a directory it was merely pointed at.
 const markerFile = "mailward-postfix-peer"
 
-// Where Debian installs the programs. PATH may lack /usr/sbin for non-root
-// shells, so the absolute paths are tried as well.
-const (
-	postfixBin    = "/usr/sbin/postfix"
-	smtpSourceBin = "/usr/sbin/smtp-source"
-	smtpSinkBin   = "/usr/sbin/smtp-sink"
-)
+// Package is the Debian package with everything a private instance needs.
+const Package = "postfix"
 
 // installHint is the one-line fix for a machine without Postfix.
-const installHint = "install with: apt-get install -y postfix"
+const installHint = "install with: apt-get install -y " + Package
 
-// RequirePostfix reports whether everything a private instance and the
-// benchmarks need is present: the programs and the accounts Postfix runs
-// its daemons and set-gid programs as.
-func RequirePostfix() error {
+// CheckInstalled reports whether what a private instance and the
+// benchmarks need is installed: the programs, and the accounts
+// Postfix runs its daemons and set-gid programs as (the package's
+// postinst creates them). The error says what is missing, not how to
+// install it: see Require and CheckPostfix.
+func CheckInstalled() error {
 	var missing []string
-	for _, p := range []string{postfixBin, smtpSourceBin, smtpSinkBin} {
-		if _, err := os.Stat(p); err != nil {
-			if _, err2 := exec.LookPath(filepath.Base(p)); err2 != nil {
-				missing = append(missing, p)
-			}
+	for _, p := range []string{"postfix", "smtp-source", "smtp-sink"} {
+		if _, err := testkit.LookProgram(p); err != nil {
+			missing = append(missing, p)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("postfix peer: missing %s; %s", strings.Join(missing, ", "), installHint)
+		return fmt.Errorf("postfix peer: missing %s", strings.Join(missing, ", "))
 	}
 	if _, err := user.Lookup("postfix"); err != nil {
-		return fmt.Errorf("postfix peer: no 'postfix' user (%v); %s", err, installHint)
+		return fmt.Errorf("postfix peer: no 'postfix' user (%v)", err)
 	}
 	if _, err := user.LookupGroup("postdrop"); err != nil {
-		return fmt.Errorf("postfix peer: no 'postdrop' group (%v); %s", err, installHint)
+		return fmt.Errorf("postfix peer: no 'postdrop' group (%v)", err)
+	}
+	return nil
+}
+
+// rootReason is why a private instance needs root.
+const rootReason = "postfix start runs master(8), which must start as root: it binds, and virtual(8) changes to the mailbox owner's uid"
+
+// CheckPostfix reports whether a private instance can start here:
+// Postfix installed (CheckInstalled) and this process running as root.
+// Tests use Require instead, which skips or fails through testkit.
+func CheckPostfix() error {
+	if err := CheckInstalled(); err != nil {
+		return fmt.Errorf("%v; %s", err, installHint)
 	}
 	if os.Geteuid() != 0 {
-		// master(8) must start as root: it binds, and virtual(8) changes
-		// to the mailbox owner's uid.
-		return errors.New("postfix peer: must run as root (postfix start needs it)")
+		return errors.New("postfix peer: must run as root (" + rootReason + ")")
 	}
 	return nil
 }
@@ -95,7 +103,7 @@ func RequirePostfix() error {
 // StartPostfix writes a private configuration, starts the instance and
 // waits (at most 30 s) until its smtpd answers 220.
 func StartPostfix(opts PostfixOptions) (*Postfix, error) {
-	if err := RequirePostfix(); err != nil {
+	if err := CheckPostfix(); err != nil {
 		return nil, err
 	}
 	o := opts
@@ -145,7 +153,7 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("postfix peer: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte("created by mailward internal/peers\n"), 0o644); err != nil {
+	if err := writeFile(filepath.Join(dir, markerFile), []byte("created by mailward internal/peers\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("postfix peer: %w", err)
 	}
 
@@ -177,6 +185,9 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	if err := os.MkdirAll(p.MaildirBase, 0o755); err != nil {
 		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
 	}
+	if err := os.Chmod(p.MaildirBase, 0o755); err != nil { // whatever the umask
+		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
+	}
 	if err := os.Chown(p.MaildirBase, uid, gid); err != nil {
 		return nil, fmt.Errorf("postfix peer: maildir base: %w", err)
 	}
@@ -187,7 +198,7 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	// own because postfix-script warns about every file below
 	// config_directory that is not root's, queue and Maildirs included.
 	for _, d := range []string{"queue", "etc"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("postfix peer: %w", err)
 		}
 	}
@@ -202,6 +213,25 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	}
 	ok = true
 	return p, nil
+}
+
+// writeFile and mkdir give exactly the mode asked for, whatever the
+// umask: Postfix's daemons run as user postfix (virtual(8) as nobody) and
+// must walk into and read what root makes here, also when the tests run
+// under a umask such as 077 (postsuper then stops with "scan_dir_push:
+// open directory defer: Permission denied").
+func writeFile(name string, data []byte, mode os.FileMode) error {
+	if err := os.WriteFile(name, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(name, mode)
+}
+
+func mkdir(name string, mode os.FileMode) error {
+	if err := os.Mkdir(name, mode); err != nil {
+		return err
+	}
+	return os.Chmod(name, mode)
 }
 
 // Stop stops the instance, waits for its processes and removes Dir.
@@ -309,11 +339,11 @@ func mailboxOwner() (int, int, error) {
 
 // postfixCmd runs `postfix -c dir <args>` with a bounded run time.
 func postfixCmd(dir string, args ...string) ([]byte, error) {
-	bin := postfixBin
-	if _, err := os.Stat(bin); err != nil {
-		if lp, err2 := exec.LookPath("postfix"); err2 == nil {
-			bin = lp
-		}
+	// Debian installs postfix in /usr/sbin, which a non-root PATH may
+	// lack; LookProgram searches it as well.
+	bin, lerr := testkit.LookProgram("postfix")
+	if lerr != nil {
+		return nil, fmt.Errorf("%v; %s", lerr, installHint)
 	}
 	cmd := exec.Command(bin, append([]string{"-c", dir}, args...)...)
 	// MAIL_CONFIG would override -c for some helper scripts.

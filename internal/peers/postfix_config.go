@@ -2,7 +2,6 @@ package peers
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -55,7 +54,7 @@ func writeConfig(p *Postfix, o PostfixOptions, uid, gid int) error {
 	for _, lp := range o.Mailboxes {
 		fmt.Fprintf(&vm, "%s@%s %s/%s/\n", lp, o.MyDomain, o.MyDomain, lp)
 	}
-	if err := os.WriteFile(vmap, []byte(vm.String()), 0o644); err != nil {
+	if err := writeFile(vmap, []byte(vm.String()), 0o644); err != nil {
 		return fmt.Errorf("postfix peer: %w", err)
 	}
 
@@ -141,11 +140,11 @@ func writeConfig(p *Postfix, o PostfixOptions, uid, gid int) error {
 	for _, kv := range main {
 		fmt.Fprintf(&mc, "%s = %s\n", kv[0], kv[1])
 	}
-	if err := os.WriteFile(filepath.Join(p.ConfigDir, "main.cf"), []byte(mc.String()), 0o644); err != nil {
+	if err := writeFile(filepath.Join(p.ConfigDir, "main.cf"), []byte(mc.String()), 0o644); err != nil {
 		return fmt.Errorf("postfix peer: %w", err)
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", p.Port)
-	if err := os.WriteFile(filepath.Join(p.ConfigDir, "master.cf"), []byte(fmt.Sprintf(masterCF, listen)), 0o644); err != nil {
+	if err := writeFile(filepath.Join(p.ConfigDir, "master.cf"), []byte(fmt.Sprintf(masterCF, listen)), 0o644); err != nil {
 		return fmt.Errorf("postfix peer: %w", err)
 	}
 	return nil

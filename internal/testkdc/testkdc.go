@@ -29,39 +29,44 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // InstallHint is the one-line fix for a machine without the MIT programs.
 const InstallHint = "install with: apt-get install -y krb5-kdc krb5-admin-server krb5-user"
 
-// PythonInstallHint is the fix for a machine without python3-gssapi.
-const PythonInstallHint = "install with: apt-get install -y python3-gssapi"
+// PythonPackage is the Debian package of MIT's GSS-API for Python.
+const PythonPackage = "python3-gssapi"
 
-// The programs, by name; Debian puts the server ones in /usr/sbin, which a
-// non-root PATH may lack, so those directories are searched as well.
-var programs = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit", "klist"}
-
-func lookProgram(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", name)
+// packages maps each Debian package to the programs of it a realm uses.
+var packages = []struct {
+	pkg      string
+	programs []string
+}{
+	{"krb5-kdc", []string{"krb5kdc", "kdb5_util"}},
+	{"krb5-admin-server", []string{"kadmin.local"}},
+	{"krb5-user", []string{"kinit", "klist"}},
 }
 
-// Require reports whether the MIT KDC, admin and client programs are
+// lookProgram finds one of the programs; Debian puts the server ones in
+// /usr/sbin, which a non-root PATH may lack, and testkit looks there too.
+func lookProgram(name string) (string, error) {
+	return testkit.LookProgram(name)
+}
+
+// Check reports whether the MIT KDC, admin and client programs are
 // installed; the error names what is missing and how to install it.
-func Require() error {
+// Tests use Require.
+func Check() error {
 	var missing []string
-	for _, p := range programs {
-		if _, err := lookProgram(p); err != nil {
-			missing = append(missing, p)
+	for _, p := range packages {
+		for _, prog := range p.programs {
+			if _, err := lookProgram(prog); err != nil {
+				missing = append(missing, prog)
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -70,10 +75,21 @@ func Require() error {
 	return nil
 }
 
-// RequirePythonGSSAPI finds a python3 that can import gssapi (Debian's
+// Require skips the test when the MIT programs are missing, or fails it
+// with MAILWARD_REQUIRE_COMPONENTS=1 (see internal/testkit), naming the
+// package of each missing program.
+func Require(t testing.TB) {
+	t.Helper()
+	for _, p := range packages {
+		testkit.Require(t, p.pkg, p.programs...)
+	}
+}
+
+// FindPythonGSSAPI finds a python3 that can import gssapi (Debian's
 // python3-gssapi installs into /usr/bin/python3, which may not be the
-// python3 first on PATH) and returns its path.
-func RequirePythonGSSAPI() (string, error) {
+// python3 first on PATH) and returns its path. Tests use
+// RequirePythonGSSAPI.
+func FindPythonGSSAPI() (string, error) {
 	var cands []string
 	cands = append(cands, "/usr/bin/python3")
 	if p, err := exec.LookPath("python3"); err == nil {
@@ -87,7 +103,20 @@ func RequirePythonGSSAPI() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("testkdc: no python3 with the gssapi module; %s", PythonInstallHint)
+	return "", fmt.Errorf("testkdc: no python3 (of %s) can import gssapi", strings.Join(cands, ", "))
+}
+
+// RequirePythonGSSAPI returns the path of a python3 with the gssapi
+// module, or skips (fails with MAILWARD_REQUIRE_COMPONENTS=1) the test,
+// naming python3-gssapi.
+func RequirePythonGSSAPI(t testing.TB) string {
+	t.Helper()
+	var py string
+	testkit.RequireCheck(t, PythonPackage, func() (err error) {
+		py, err = FindPythonGSSAPI()
+		return err
+	})
+	return py
 }
 
 // Option configures Start.
@@ -130,7 +159,7 @@ type KDC struct {
 
 // Start creates the realm in a scratch directory and starts its KDC.
 func Start(realm string, opts ...Option) (*KDC, error) {
-	if err := Require(); err != nil {
+	if err := Check(); err != nil {
 		return nil, err
 	}
 	if realm == "" || strings.ContainsAny(realm, " \t\n\"'{}[]=/@") {

@@ -12,9 +12,7 @@ import (
 // TestRealmLifecycle starts a realm, adds principals, takes keytabs, gets
 // a ticket with kinit, and survives a stop/restart on the same port.
 func TestRealmLifecycle(t *testing.T) {
-	if err := Require(); err != nil {
-		t.Fatal(err)
-	}
+	Require(t)
 	k, err := Start("EXAMPLE.TEST", WithDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +79,7 @@ func TestRealmLifecycle(t *testing.T) {
 
 // TestBusyPortRefused: a realm never starts on a port something holds.
 func TestBusyPortRefused(t *testing.T) {
-	if err := Require(); err != nil {
-		t.Fatal(err)
-	}
+	Require(t)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

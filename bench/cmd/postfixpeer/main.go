@@ -44,7 +44,7 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "check":
-		return peers.RequirePostfix()
+		return peers.CheckPostfix()
 	case "freeport":
 		p, err := peers.FreePort()
 		if err != nil {
