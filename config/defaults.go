@@ -282,6 +282,9 @@ func (c *Config) validate() error {
 			bad("mailbox %q: password_hash must be a bcrypt hash (mailward config hash-password)", m.Address)
 		}
 	}
+	if c.AuthLimits.FailuresPerIP < -1 || c.AuthLimits.FailuresPerAccount < -1 {
+		bad("auth_limits: failures_per_ip and failures_per_account must be positive, or -1 for never")
+	}
 	if c.Server.MaxHops < 0 {
 		bad("server.max_hops %d must be positive", c.Server.MaxHops)
 	}

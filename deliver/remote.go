@@ -40,7 +40,7 @@ type Remote struct {
 	Port              int              // MX port, 25
 	Default           Route            // global: smart host or MX, and the TLS policy
 	Routes            map[string]Route // per destination domain
-	MaxPerDestination int // concurrent connections per next hop; 0: no bound
+	MaxPerDestination int              // concurrent connections per next hop; 0: no bound
 	Timeouts          smtpclient.Timeouts
 	Hops              *Hops
 	// Dialer is for tests (nil: net.Dialer).
@@ -49,7 +49,9 @@ type Remote struct {
 	// The organization (seed 000): next hops that are its servers get
 	// X-EXPS and XEXCH50; SuppressExternal keeps XEXCH50 from everyone
 	// else.
-	Org              *directory.Org
+	// Org is the organization directory in force (a reload replaces
+	// it); nil without an organization.
+	Org              func() *directory.Org
 	Self             string // our server name, the X-EXPS LOGIN user
 	Secret           string // our LOGIN secret
 	SuppressExternal bool

@@ -25,14 +25,15 @@ func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	if r.Org == nil {
 		return nil, false
 	}
-	if s, ok := r.Org.ServerByFQDN(host); ok {
+	org := r.Org()
+	if s, ok := org.ServerByFQDN(host); ok {
 		return s, true
 	}
 	ip, _, _ := net.SplitHostPort(addr)
-	for i := range r.Org.Servers {
-		for _, a := range r.Org.Servers[i].Addresses {
+	for i := range org.Servers {
+		for _, a := range org.Servers[i].Addresses {
 			if a == ip {
-				return &r.Org.Servers[i], true
+				return &org.Servers[i], true
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -32,15 +33,23 @@ type Mailbox struct {
 
 // Directory answers "is this domain ours" and "does this mailbox exist".
 type Directory struct {
-	domains map[string]bool
-	static  map[string]Mailbox
+	// cur is replaced whole by Replace (a reload of the configuration);
+	// a lookup sees the old contents or the new, never a mix.
+	cur atomic.Pointer[contents]
 
-	file string
-	mu   sync.Mutex
+	mu sync.Mutex
 	// from the recipients file, valid while fileStamp matches the file
+	// and filePath is the current file
+	filePath  string
 	fileBoxes map[string]Mailbox
 	fileStamp stamp
 	fileErr   error
+}
+
+type contents struct {
+	domains map[string]bool
+	static  map[string]Mailbox
+	file    string
 }
 
 type stamp struct {
@@ -63,29 +72,38 @@ type FileMailbox struct {
 // New builds the directory from the local domains, the configured
 // mailboxes and the recipients file (file may be "").
 func New(domains []string, mailboxes []Mailbox, file string) *Directory {
-	d := &Directory{domains: map[string]bool{}, static: map[string]Mailbox{}, file: file}
+	d := &Directory{}
+	d.Replace(domains, mailboxes, file)
+	return d
+}
+
+// Replace swaps in new domains, mailboxes and recipients file (a reload
+// of the configuration, SIGHUP): lookups from then on see only them.
+func (d *Directory) Replace(domains []string, mailboxes []Mailbox, file string) {
+	c := &contents{domains: map[string]bool{}, static: map[string]Mailbox{}, file: file}
 	for _, dom := range domains {
-		d.domains[strings.ToLower(dom)] = true
+		c.domains[strings.ToLower(dom)] = true
 	}
 	for _, m := range mailboxes {
 		a := strings.ToLower(m.Address)
-		d.static[a] = Mailbox{Address: a, PasswordHash: m.PasswordHash}
+		c.static[a] = Mailbox{Address: a, PasswordHash: m.PasswordHash}
 	}
-	return d
+	d.cur.Store(c)
 }
 
 // IsLocalDomain reports whether mail for domain is delivered here. Only
 // configured domains are local: not IP literals, not "localhost", not our
 // own host name (KB304897: none of those is a licence to relay).
 func (d *Directory) IsLocalDomain(domain string) bool {
-	return d.domains[strings.ToLower(domain)]
+	return d.cur.Load().domains[strings.ToLower(domain)]
 }
 
 // Lookup finds a mailbox by its lower-case address.
 func (d *Directory) Lookup(addr string) (Mailbox, bool, error) {
 	addr = strings.ToLower(addr)
-	if d.file != "" {
-		boxes, err := d.fileMailboxes()
+	c := d.cur.Load()
+	if c.file != "" {
+		boxes, err := d.fileMailboxes(c)
 		if err != nil {
 			return Mailbox{}, false, err
 		}
@@ -93,7 +111,7 @@ func (d *Directory) Lookup(addr string) (Mailbox, bool, error) {
 			return m, true, nil
 		}
 	}
-	m, ok := d.static[addr]
+	m, ok := c.static[addr]
 	return m, ok, nil
 }
 
@@ -116,10 +134,13 @@ var dummyHash = []byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z2ZS9sf1dn4o0/fMWQ7p
 
 // fileMailboxes returns the recipients file's mailboxes, re-reading the
 // file when its size or modification time changed.
-func (d *Directory) fileMailboxes() (map[string]Mailbox, error) {
+func (d *Directory) fileMailboxes(c *contents) (map[string]Mailbox, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fi, err := os.Stat(d.file)
+	if d.filePath != c.file {
+		d.filePath, d.fileBoxes, d.fileErr, d.fileStamp = c.file, nil, nil, stamp{}
+	}
+	fi, err := os.Stat(c.file)
 	if err != nil {
 		d.fileBoxes, d.fileErr = nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		d.fileStamp = stamp{}
@@ -130,7 +151,7 @@ func (d *Directory) fileMailboxes() (map[string]Mailbox, error) {
 		return d.fileBoxes, d.fileErr
 	}
 	d.fileStamp = st
-	d.fileBoxes, d.fileErr = readFile(d.file, d.domains)
+	d.fileBoxes, d.fileErr = readFile(c.file, c.domains)
 	return d.fileBoxes, d.fileErr
 }
 

@@ -22,6 +22,8 @@ const (
 	ServiceStarted       = 1000
 	ServiceStopped       = 1001
 	ListenerFailed       = 1002
+	ConfigReloaded       = 1003
+	ConfigReloadFailed   = 1004
 	EventsSuppressed     = 1005
 	EventLogFull         = 1006
 	EventLogSpaceBack    = 1007
@@ -79,6 +81,14 @@ var Catalogue = map[int]Def{
 		"Virtual server {connector} cannot listen on {address}: {error}.",
 		"The address is in use by another program or is not configured on this host.",
 		"Free the port or change the listener's address, then restart."},
+	ConfigReloaded: {ConfigReloaded, Information, "service", None,
+		"Configuration reloaded from {file} (SIGHUP); {report}.",
+		"The server received SIGHUP (a reload, e.g. from logrotate or the init system) and applied what can change without a restart: domains, mailboxes, the recipients file, the organization directory, diagnostic levels and the TLS certificate. Sessions in progress go on undisturbed.",
+		"If the event names sections applied only by a restart, restart mailward when convenient (docs/configuration.md, Reloading)."},
+	ConfigReloadFailed: {ConfigReloadFailed, Error, "service", None,
+		"Reload of {file} (SIGHUP) failed; the running configuration is kept: {error}.",
+		"The configuration file no longer loads or validates (a typo, an unknown key, a missing file it names).",
+		"Run 'mailward config check --config FILE', fix what it reports, and send SIGHUP again."},
 	EventsSuppressed: {EventsSuppressed, Warning, "service", None,
 		"Event {event} {from}: {count} more in the {window} after {since} were not written (rate limit: {limit} a minute). The last one: {last}",
 		"An event repeated more often than event_log.rate_limit allows for one event ID and client address (for errors, for one kind of error): a flood of refused connections, a password-guessing client, or a failure that repeats for every message. The first events of each minute are written; the rest are only counted here, and are not in the server log either.",

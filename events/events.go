@@ -17,6 +17,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,8 +68,10 @@ type Record struct {
 
 // Log writes events to a slog logger and to the event log file.
 type Log struct {
-	slog   *slog.Logger
-	levels map[string]Level
+	slog *slog.Logger
+	// levels maps category to level; replaced whole by SetLevels (a
+	// reload), never changed in place.
+	levels atomic.Pointer[map[string]Level]
 
 	file *logFile // nil: no event log file
 	lim  *limiter // nil: no rate limit
@@ -104,7 +107,8 @@ func New(logger *slog.Logger, levels map[string]Level, file *os.File) *Log {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{slog: logger, levels: levels, now: time.Now}
+	l := &Log{slog: logger, now: time.Now}
+	l.SetLevels(levels)
 	if file != nil {
 		l.file = &logFile{f: file}
 		if st, err := file.Stat(); err == nil {
@@ -161,13 +165,23 @@ func Open(path string) (*os.File, error) {
 	return f, nil
 }
 
+// SetLevels replaces the diagnostic levels (a reload of the
+// configuration); events already being written keep the old ones.
+func (l *Log) SetLevels(levels map[string]Level) {
+	m := make(map[string]Level, len(levels))
+	for k, v := range levels {
+		m[k] = v
+	}
+	l.levels.Store(&m)
+}
+
 // Enabled reports whether event id would be written at the current levels.
 func (l *Log) Enabled(id int) bool {
 	d, ok := Catalogue[id]
 	if !ok {
 		return true
 	}
-	lvl, ok := l.levels[d.Category]
+	lvl, ok := (*l.levels.Load())[d.Category]
 	if !ok {
 		lvl = Minimum
 	}

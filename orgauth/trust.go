@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -12,22 +13,37 @@ import (
 
 // Trust answers the receive side's questions about a peer server.
 type Trust struct {
-	Org *directory.Org
-	// Self is this server's name in Org (organization.self): whose SPNs
-	// SPNProblem checks when no server has the listener's FQDN.
+	// org is replaced whole by SetOrg (a reload of the configuration).
+	org atomic.Pointer[directory.Org]
+	// Self is this server's name in the directory (organization.self):
+	// whose SPNs SPNProblem checks when no server has the listener's FQDN.
 	Self string
 	// Realm, when set, is the only Kerberos realm whose principals
 	// ServerByPrincipal maps to servers.
 	Realm string
 }
 
+// NewTrust returns the trust in the servers of org.
+func NewTrust(org *directory.Org, self, realm string) *Trust {
+	t := &Trust{Self: self, Realm: realm}
+	t.SetOrg(org)
+	return t
+}
+
+// Org is the organization directory in force.
+func (t *Trust) Org() *directory.Org { return t.org.Load() }
+
+// SetOrg swaps in a new organization directory: sessions and deliveries
+// from then on see only it.
+func (t *Trust) SetOrg(org *directory.Org) { t.org.Store(org) }
+
 // ServerByFQDN reports whether an EHLO name is a server of the
 // organization (seed 000: the EHLO name decides trust).
 func (t *Trust) ServerByFQDN(helo string) (string, bool) {
-	if t == nil || t.Org == nil {
+	if t == nil || t.Org() == nil {
 		return "", false
 	}
-	s, ok := t.Org.ServerByFQDN(helo)
+	s, ok := t.Org().ServerByFQDN(helo)
 	if !ok {
 		return "", false
 	}
@@ -42,9 +58,10 @@ var ErrUnknownServer = fmt.Errorf("server account not found in the directory (re
 // the server's name or FQDN, optionally as "name$" (a machine account).
 func (t *Trust) CheckLogin(user, password string) (string, bool, error) {
 	u := strings.ToLower(strings.TrimSuffix(user, "$"))
-	s, ok := t.Org.ServerByName(u)
+	org := t.Org()
+	s, ok := org.ServerByName(u)
 	if !ok {
-		s, ok = t.Org.ServerByFQDN(u)
+		s, ok = org.ServerByFQDN(u)
 	}
 	if !ok {
 		return "", false, ErrUnknownServer
@@ -60,7 +77,7 @@ func (t *Trust) CheckLogin(user, password string) (string, bool, error) {
 
 // SendAs decides whether server may pass organization properties.
 func (t *Trust) SendAs(server string) directory.Decision {
-	return t.Org.Effective(server, directory.RightSendAs)
+	return t.Org().Effective(server, directory.RightSendAs)
 }
 
 // ServerByPrincipal maps an authenticated Kerberos client principal to
@@ -71,7 +88,7 @@ func (t *Trust) SendAs(server string) directory.Decision {
 // one (RFC 4752), must name the same server. The error says why the
 // principal is not accepted; the caller answers 535.
 func (t *Trust) ServerByPrincipal(principal, authzid string) (string, error) {
-	if t == nil || t.Org == nil {
+	if t == nil || t.Org() == nil {
 		return "", fmt.Errorf("no organization directory")
 	}
 	name, realm, ok := strings.Cut(principal, "@")
@@ -85,9 +102,9 @@ func (t *Trust) ServerByPrincipal(principal, authzid string) (string, error) {
 	svc, inst, two := strings.Cut(name, "/")
 	switch {
 	case two && !strings.Contains(inst, "/") && (strings.EqualFold(svc, "SMTP") || strings.EqualFold(svc, "SMTPSVC")):
-		s, ok = t.Org.ServerByFQDN(inst)
+		s, ok = t.Org().ServerByFQDN(inst)
 	case !two && strings.HasSuffix(name, "$"):
-		s, ok = t.Org.ServerByName(strings.TrimSuffix(name, "$"))
+		s, ok = t.Org().ServerByName(strings.TrimSuffix(name, "$"))
 	default:
 		ok = false
 	}
@@ -111,20 +128,20 @@ func (t *Trust) ServerByPrincipal(principal, authzid string) (string, error) {
 // when all is well. Problems with SMTP/<fqdn>, the name senders ask
 // tickets for, come first.
 func (t *Trust) SPNProblem(fqdn string) string {
-	if t == nil || t.Org == nil {
+	if t == nil || t.Org() == nil {
 		return ""
 	}
 	fqdn = strings.ToLower(strings.TrimSuffix(fqdn, "."))
-	s, ok := t.Org.ServerByFQDN(fqdn)
+	s, ok := t.Org().ServerByFQDN(fqdn)
 	if !ok && t.Self != "" {
-		s, ok = t.Org.ServerByName(t.Self)
+		s, ok = t.Org().ServerByName(t.Self)
 	}
 	if !ok {
 		return fmt.Sprintf("missing SPN SMTP/%s (no server of the organization has this FQDN)", fqdn)
 	}
-	dups := t.Org.DuplicateSPNs()
+	dups := t.Org().DuplicateSPNs()
 	missing := map[string]bool{}
-	for _, m := range t.Org.MissingSPNs(s) {
+	for _, m := range t.Org().MissingSPNs(s) {
 		missing[strings.ToLower(m)] = true
 	}
 	expected := directory.ExpectedSPNs(s)

@@ -11,6 +11,7 @@ package policy
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"mailward/address"
@@ -91,7 +92,12 @@ type Domain struct {
 
 // Policy holds the per-domain recipient settings.
 type Policy struct {
-	dir           Directory
+	dir Directory
+	// cur is replaced whole by Replace (a reload of the configuration).
+	cur atomic.Pointer[settings]
+}
+
+type settings struct {
 	defaultDomain string
 	domains       map[string]Domain
 }
@@ -99,14 +105,21 @@ type Policy struct {
 // New builds the policy: the default domain appended to bare local
 // parts, and the settings of each local domain by name.
 func New(defaultDomain string, domains map[string]Domain, dir Directory) *Policy {
-	return &Policy{dir: dir, defaultDomain: defaultDomain, domains: domains}
+	p := &Policy{dir: dir}
+	p.Replace(defaultDomain, domains)
+	return p
+}
+
+// Replace swaps in new domain settings (a reload of the configuration).
+func (p *Policy) Replace(defaultDomain string, domains map[string]Domain) {
+	p.cur.Store(&settings{defaultDomain: defaultDomain, domains: domains})
 }
 
 // Qualify appends the default local domain to an address that has none
 // (KB304897: "MAIL FROM:LocalUser" is LocalUser@<default domain>).
 func (p *Policy) Qualify(a address.Address) address.Address {
 	if !a.Null() && a.Domain == "" {
-		a.Domain = p.defaultDomain
+		a.Domain = p.cur.Load().defaultDomain
 	}
 	return a
 }
@@ -122,7 +135,7 @@ func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar
 		}
 		return Decision{Kind: Denied, Reply: reply.New(550, "5.7.1", "Unable to relay for %s", addr)}
 	}
-	dom, ok := p.domains[rcpt.Domain]
+	dom, ok := p.cur.Load().domains[rcpt.Domain]
 	if ok && !dom.RecipientFiltering {
 		// KB304897's default Windows behaviour: accept for the domain,
 		// and let the categorizer send an NDR if nobody is there.

@@ -53,19 +53,26 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	if !ok {
 		return bad // cancelled, bad encoding, or the connection lost (zero)
 	}
+	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
+	if err != nil {
+		return replyAuthTemp // shutting down
+	}
 	if r, locked := s.lockedOut(user); locked {
+		end()
 		return r
 	}
 	good, err := s.srv.opt.Auth.Authenticate(user, pass)
 	if err != nil {
+		end()
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
 		return replyAuthTemp
 	}
 	if !good {
 		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
-		return s.authFailed(user)
+		return s.authFailed(user, end)
 	}
 	s.srv.opt.AuthGuard.Succeeded(user)
+	end()
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
 	return replyAuthOK
@@ -117,9 +124,13 @@ func (s *session) lockedOut(account string) (reply.Reply, bool) {
 }
 
 // authFailed records a failed login (across sessions and listeners),
-// waits the delay its count has grown to, and refuses.
-func (s *session) authFailed(account string) reply.Reply {
+// ends the check's turn (end may be nil), waits the delay the count has
+// grown to, and refuses.
+func (s *session) authFailed(account string, end func()) reply.Reply {
 	n, started := s.srv.opt.AuthGuard.Failed(s.ip, account)
+	if end != nil {
+		end()
+	}
 	if started != nil {
 		s.lockoutEvent(account, *started)
 	}

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
@@ -31,6 +32,15 @@ type AuthGuard struct {
 	mu    sync.Mutex
 	ips   map[netip.Addr]*strikes
 	accts map[string]*strikes
+	// turns serializes the password checks of one client address, so
+	// that a lockout is decided before the next guess is checked:
+	// parallel sessions get no more guesses than sequential ones.
+	turns map[netip.Addr]*turn
+}
+
+type turn struct {
+	ch   chan struct{}
+	refs int
 }
 
 type strikes struct {
@@ -46,7 +56,39 @@ const maxTracked = 100000
 
 // NewAuthGuard returns a guard applying lim.
 func NewAuthGuard(lim AuthLimits) *AuthGuard {
-	return &AuthGuard{lim: lim, now: time.Now, ips: map[netip.Addr]*strikes{}, accts: map[string]*strikes{}}
+	return &AuthGuard{lim: lim, now: time.Now, ips: map[netip.Addr]*strikes{}, accts: map[string]*strikes{},
+		turns: map[netip.Addr]*turn{}}
+}
+
+// Turn waits until no other password check from ip is running (or ctx
+// ends) and returns the function that ends this one. Checks from one
+// address are few (a bcrypt comparison each), so waiting costs a
+// legitimate client nothing noticeable, and fifty parallel guesses are
+// checked one after another, each seeing the lockout the ones before it
+// caused.
+func (g *AuthGuard) Turn(ctx context.Context, ip netip.Addr) (end func(), err error) {
+	g.mu.Lock()
+	t := g.turns[ip]
+	if t == nil {
+		t = &turn{ch: make(chan struct{}, 1)}
+		g.turns[ip] = t
+	}
+	t.refs++
+	g.mu.Unlock()
+	release := func() {
+		g.mu.Lock()
+		if t.refs--; t.refs == 0 {
+			delete(g.turns, ip)
+		}
+		g.mu.Unlock()
+	}
+	select {
+	case t.ch <- struct{}{}:
+		return func() { <-t.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
 }
 
 // Lockout is a refusal in force: what is locked and until when.

@@ -87,11 +87,16 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	if !ok {
 		return bad
 	}
+	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
+	if err != nil {
+		return replyAuthTemp // shutting down
+	}
 	if r, locked := s.lockedOut(user); locked {
+		end()
 		return r
 	}
 	server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
-	return s.orgAuthResult(mech, user, server, good, err)
+	return s.orgAuthResult(mech, user, server, good, err, end)
 }
 
 // gssapiOffered: AUTH GSSAPI is offered on the same terms as X-EXPS (to
@@ -129,7 +134,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
-		return s.authFailed(who)
+		return s.authFailed(who, nil)
 	}
 	acc := s.srv.opt.GSSAPI
 	if acc == nil {
@@ -197,19 +202,23 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 // orgAuthResult answers an X-EXPS exchange. A failure to verify is
 // temporary (454 4.7.0, event 1035) so the sender keeps the message
 // (KB979174); wrong credentials are permanent (535, event 1704).
-func (s *session) orgAuthResult(mech, user, server string, good bool, err error) reply.Reply {
+func (s *session) orgAuthResult(mech, user, server string, good bool, err error, end func()) reply.Reply {
 	l := s.srv.l
+	if err == nil && good {
+		end()
+	}
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
+		end()
 		s.srv.ev.Emit(events.OrgAuthTemporary, "connector", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
 		return replyAuthTemp
 	case err != nil:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)
-		return s.authFailed(user)
+		return s.authFailed(user, end)
 	case !good:
 		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech,
 			"error", "SEC_E_LOGON_DENIED (0x8009030c)")
-		return s.authFailed(user)
+		return s.authFailed(user, end)
 	}
 	s.srv.opt.AuthGuard.Succeeded(user)
 	s.orgPeer = server

@@ -26,18 +26,24 @@ func cmdServe(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// SIGHUP is a reload, never a stop: logrotate and init systems send
+	// it. It is caught before anything else, so that not even a start
+	// can be killed by it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, cfg)
+	return serve(ctx, cfg, hup)
 }
 
 // serve builds the stages (package setup) and runs them: the listeners,
 // the queue with its delivery workers, and the queue viewer's socket.
-func serve(ctx context.Context, cfg *config.Config) error {
+func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error {
 	st, err := setup.Build(cfg)
 	if err != nil {
 		return err
@@ -98,10 +104,34 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		}(lns[i])
 	}
 	ev.Emit(events.ServiceStarted, "version", version, "fqdn", cfg.Server.FQDN, "listeners", strings.Join(names, ", "))
-	<-ctx.Done()
+	for {
+		select {
+		case <-hup:
+			reload(st, cfg.Path())
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	wg.Wait()
 	qcancel()
 	q.Wait()
 	ev.Emit(events.ServiceStopped, "reason", "signal")
 	return nil
+}
+
+// reload applies the configuration file again (SIGHUP): what can change
+// while the server runs changes; a file that no longer loads changes
+// nothing. Either way an event says what happened.
+func reload(st *setup.Stages, path string) {
+	cfg, err := config.Load(path)
+	var r setup.Reloaded
+	if err == nil {
+		r, err = st.Reload(cfg)
+	}
+	if err != nil {
+		st.Events.Emit(events.ConfigReloadFailed, "file", path, "error", err)
+		return
+	}
+	st.Events.Emit(events.ConfigReloaded, "file", path, "report", r.String())
 }

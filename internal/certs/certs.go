@@ -16,12 +16,30 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
 // Load returns a server TLS configuration. With certFile and keyFile
 // empty it uses <dataDir>/tls/{cert,key}.pem, creating them if missing.
 func Load(certFile, keyFile, dataDir, fqdn string) (*tls.Config, error) {
+	h, err := NewHolder(certFile, keyFile, dataDir, fqdn)
+	if err != nil {
+		return nil, err
+	}
+	return h.Config(), nil
+}
+
+// Holder serves the current certificate to every handshake; Reload swaps
+// in the files' current contents (a renewed certificate, on SIGHUP)
+// without a restart and without touching sessions already running.
+type Holder struct {
+	certFile, keyFile string
+	cert              atomic.Pointer[tls.Certificate]
+}
+
+// NewHolder loads the certificate as Load does.
+func NewHolder(certFile, keyFile, dataDir, fqdn string) (*Holder, error) {
 	if certFile == "" {
 		certFile = filepath.Join(dataDir, "tls", "cert.pem")
 		keyFile = filepath.Join(dataDir, "tls", "key.pem")
@@ -31,11 +49,26 @@ func Load(certFile, keyFile, dataDir, fqdn string) (*tls.Config, error) {
 			}
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	h := &Holder{certFile: certFile, keyFile: keyFile}
+	return h, h.Reload()
+}
+
+// Reload reads the certificate and key files again; on error the one in
+// use stays.
+func (h *Holder) Reload() error {
+	cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("certs: load %s: %w", certFile, err)
+		return fmt.Errorf("certs: load %s: %w", h.certFile, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	h.cert.Store(&cert)
+	return nil
+}
+
+// Config is a server TLS configuration that always presents the
+// certificate loaded last.
+func (h *Holder) Config() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.cert.Load(), nil }}
 }
 
 // SelfSigned writes a new ECDSA P-256 certificate for fqdn, valid ten years.

@@ -57,6 +57,7 @@ type Stages struct {
 	Categorizer *categorize.Categorizer
 	Bouncer     *dsn.Bouncer
 	TLS         *tls.Config
+	certs       *certs.Holder
 
 	closers []func()
 }
@@ -133,10 +134,11 @@ func (s *Stages) Open() error {
 	s.Queue.OnSuccess(s.Bouncer.Success)
 	for _, l := range s.Listeners {
 		if l.OffersTLS {
-			if s.TLS, err = certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
+			if s.certs, err = certs.NewHolder(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
 				s.Close()
 				return err
 			}
+			s.TLS = s.certs.Config()
 			break
 		}
 	}
@@ -212,13 +214,9 @@ func EventLogPath(cfg *config.Config) string { return filepath.Join(cfg.Server.D
 func AdminSocket(cfg *config.Config) string { return filepath.Join(cfg.Server.DataDir, "admin.sock") }
 
 func newEvents(cfg *config.Config, logger *slog.Logger) (*events.Log, func(), error) {
-	levels := map[string]events.Level{}
-	for cat, v := range cfg.Diagnostics {
-		l, err := events.ParseLevel(v.String())
-		if err != nil {
-			return nil, nil, err
-		}
-		levels[cat] = l
+	levels, err := Levels(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Each event is one write(2), unbuffered: the event log is what an
 	// administrator reads after a crash, so a SIGKILL must not eat its end.

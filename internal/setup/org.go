@@ -64,7 +64,7 @@ func Organization(cfg *config.Config) (*Org, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("organization: %s", strings.Join(errs, "; "))
 	}
-	o.Trust = &orgauth.Trust{Org: dir, Self: oc.Self, Realm: oc.Realm}
+	o.Trust = orgauth.NewTrust(dir, oc.Self, oc.Realm)
 	if oc.PasswordFile != "" {
 		b, err := os.ReadFile(oc.PasswordFile)
 		if err != nil {
@@ -99,5 +99,5 @@ func (o *Org) Equip(r *deliver.Remote) {
 	if o.Trust == nil {
 		return
 	}
-	r.Org, r.Self, r.Secret, r.Kerberos = o.Dir, o.Self, o.Secret, o.Initiator
+	r.Org, r.Self, r.Secret, r.Kerberos = o.Trust.Org, o.Self, o.Secret, o.Initiator
 }

@@ -21,26 +21,38 @@ import (
 // Directory is the local directory: the [[domain]]s, the [[mailbox]]es
 // and the recipients file.
 func Directory(cfg *config.Config) *directory.Directory {
-	var domains []string
+	return directory.New(domainNames(cfg), mailboxes(cfg), cfg.Directory.File)
+}
+
+func domainNames(cfg *config.Config) []string {
+	var out []string
 	for _, d := range cfg.Domains {
-		domains = append(domains, d.Name)
+		out = append(out, d.Name)
 	}
-	var boxes []directory.Mailbox
+	return out
+}
+
+func mailboxes(cfg *config.Config) []directory.Mailbox {
+	var out []directory.Mailbox
 	for _, m := range cfg.Mailboxes {
-		boxes = append(boxes, directory.Mailbox{Address: m.Address, PasswordHash: m.PasswordHash})
+		out = append(out, directory.Mailbox{Address: m.Address, PasswordHash: m.PasswordHash})
 	}
-	return directory.New(domains, boxes, cfg.Directory.File)
+	return out
 }
 
 // Policy is the recipient policy of the [[domain]]s over dir.
 func Policy(cfg *config.Config, dir policy.Directory) *policy.Policy {
+	return policy.New(cfg.Server.DefaultDomain, policyDomains(cfg), dir)
+}
+
+func policyDomains(cfg *config.Config) map[string]policy.Domain {
 	domains := map[string]policy.Domain{}
 	for _, d := range cfg.Domains {
 		// applyDefaults gives every domain its filtering and tarpits.
 		domains[d.Name] = policy.Domain{RecipientFiltering: *d.RecipientFiltering,
 			Tarpit: d.Tarpit.Duration, TarpitMax: d.TarpitMax.Duration}
 	}
-	return policy.New(cfg.Server.DefaultDomain, domains, dir)
+	return domains
 }
 
 // ListenerSettings are the settings of one [[listener]] of cfg.

@@ -1,0 +1,113 @@
+package setup
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"mailward/config"
+	"mailward/events"
+)
+
+// Reloaded says what a reload did.
+type Reloaded struct {
+	// Applied names what now runs with the new configuration.
+	Applied []string
+	// NeedRestart names the sections that changed but that only a
+	// restart applies (docs/configuration.md, "Reloading").
+	NeedRestart []string
+}
+
+// Reload applies what can change while the server runs (SIGHUP): the
+// local directory (domains, mailboxes, the recipients file), the
+// recipient policy, the organization directory, the diagnostic levels
+// and the TLS certificate. cfg must be loaded by config.Load; the new
+// organization is checked as at start. On error nothing is changed.
+func (s *Stages) Reload(cfg *config.Config) (Reloaded, error) {
+	var r Reloaded
+	org, err := Organization(cfg)
+	if err != nil {
+		return r, err
+	}
+	levels, err := Levels(cfg)
+	if err != nil {
+		return r, err
+	}
+	if s.certs != nil {
+		// The files named now; a renewed certificate at the same path is
+		// the common case.
+		if err := s.certs.Reload(); err != nil {
+			return r, err
+		}
+		r.Applied = append(r.Applied, "TLS certificate")
+	}
+	old := s.Config
+	s.Directory.Replace(domainNames(cfg), mailboxes(cfg), cfg.Directory.File)
+	s.Policy.Replace(cfg.Server.DefaultDomain, policyDomains(cfg))
+	r.Applied = append(r.Applied, "domains and mailboxes", "recipients file", "recipient policy")
+	switch {
+	case s.Org.Trust != nil && org.Trust != nil:
+		s.Org.Trust.SetOrg(org.Dir)
+		s.Org.Dir, s.Org.Warnings = org.Dir, org.Warnings
+		r.Applied = append(r.Applied, "organization directory")
+	case (s.Org.Trust == nil) != (org.Trust == nil):
+		r.NeedRestart = append(r.NeedRestart, "organization (servers added or all removed)")
+	}
+	if s.Events != nil {
+		s.Events.SetLevels(levels)
+		r.Applied = append(r.Applied, "diagnostic levels")
+	}
+	r.NeedRestart = append(r.NeedRestart, restartOnly(old, cfg)...)
+	s.Config = cfg
+	return r, nil
+}
+
+// restartOnly names the sections of the configuration that differ and
+// that Reload does not apply.
+func restartOnly(old, cfg *config.Config) []string {
+	var out []string
+	diff := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, name)
+		}
+	}
+	os, ns := old.Server, cfg.Server
+	os.DefaultDomain, ns.DefaultDomain = "", "" // the policy takes it
+	diff("[server]", os, ns)
+	diff("[log]", old.Log, cfg.Log)
+	diff("[event_log]", old.EventLog, cfg.EventLog)
+	diff("[auth_limits]", old.AuthLimits, cfg.AuthLimits)
+	diff("[tls] file names", old.TLS, cfg.TLS)
+	diff("[queue]", old.Queue, cfg.Queue)
+	diff("[delivery]", old.Delivery, cfg.Delivery)
+	diff("[dns]", old.DNS, cfg.DNS)
+	diff("[[route]]", old.Routes, cfg.Routes)
+	diff("[[listener]]", old.Listeners, cfg.Listeners)
+	o, n := old.Organization, cfg.Organization
+	diff("organization credentials (self, password_file, keytab, krb5_conf, realm)",
+		[]string{o.Self, o.PasswordFile, o.Keytab, o.Krb5Conf, o.Realm},
+		[]string{n.Self, n.PasswordFile, n.Keytab, n.Krb5Conf, n.Realm})
+	return out
+}
+
+// Levels are the diagnostic levels of the event log.
+func Levels(cfg *config.Config) (map[string]events.Level, error) {
+	levels := map[string]events.Level{}
+	for cat, v := range cfg.Diagnostics {
+		l, err := events.ParseLevel(v.String())
+		if err != nil {
+			return nil, fmt.Errorf("diagnostics.%s: %w", cat, err)
+		}
+		levels[cat] = l
+	}
+	return levels, nil
+}
+
+// String is the report's one line, for the event.
+func (r Reloaded) String() string {
+	s := "applied: " + strings.Join(r.Applied, ", ")
+	if len(r.NeedRestart) > 0 {
+		s += "; changed but applied only by a restart: " + strings.Join(r.NeedRestart, ", ")
+	}
+	return s
+}
