@@ -211,7 +211,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// does not know our EHLO name: seed 000) still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
 		// X-EXPS fails keeps it queued (seed 003: 454 4.7.0 is temporary).
-		if err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) {
+		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
 			c.Close()

@@ -61,8 +61,9 @@ func (r *Remote) OrgPeer(host, addr string) (*directory.OrgServer, bool) {
 }
 
 // AuthenticateOrg runs the X-EXPS exchange delivery would run with peer on
-// c, for the diagnostics (mailward diag auth).
-func (r *Remote) AuthenticateOrg(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
+// c, for the diagnostics (mailward diag auth): it returns the mechanism
+// used and the peer's final reply.
+func (r *Remote) AuthenticateOrg(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) (string, reply.Reply, error) {
 	return r.orgAuth(ctx, c, peer)
 }
 
@@ -72,40 +73,40 @@ func (r *Remote) AuthenticateOrg(ctx context.Context, c *smtpclient.Conn, peer *
 // keytab, and every server sending to it authenticates with Kerberos
 // (X-EXPS GSSAPI); auth = "login" means the sender proves itself with its
 // LOGIN secret, checked against the sender's password_hash.
-func (r *Remote) orgAuth(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
-	if c.Authenticated() {
-		return nil
-	}
-	mech := "LOGIN"
+func (r *Remote) orgAuth(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) (mech string, rep reply.Reply, err error) {
+	mech = "LOGIN"
 	if peer.Auth == "gssapi" {
 		mech = "GSSAPI"
 	}
+	if c.Authenticated() {
+		return mech, rep, nil
+	}
 	mechs, ok := c.Extensions()["X-EXPS"]
 	if !ok || !strings.Contains(" "+strings.ToUpper(mechs)+" ", " "+mech+" ") {
-		return fmt.Errorf("%w: organization server %s did not offer X-EXPS %s to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", ErrOrgAuthNotOffered, peer.Name, mech, r.HeloName)
+		return mech, rep, fmt.Errorf("%w: organization server %s did not offer X-EXPS %s to %s (is our FQDN in its directory, and is org_auth on its virtual server?)", ErrOrgAuthNotOffered, peer.Name, mech, r.HeloName)
 	}
 	if mech == "GSSAPI" {
-		if err := r.orgGSSAPI(ctx, c, peer); err != nil {
-			return err
+		if rep, err = r.orgGSSAPI(ctx, c, peer); err != nil {
+			return mech, rep, err
 		}
 		c.MarkAuthenticated()
-		return nil
+		return mech, rep, nil
 	}
 	if r.Self == "" || r.Secret == "" {
-		return ErrNoOrgCredentials
+		return mech, rep, ErrNoOrgCredentials
 	}
-	rep, err := c.Cmd(ctx, 0, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(r.Self)))
+	rep, err = c.Cmd(ctx, 0, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(r.Self)))
 	if err == nil && rep.Code == 334 {
 		rep, err = c.Cmd(ctx, 0, "%s", base64.StdEncoding.EncodeToString([]byte(r.Secret)))
 	}
 	if err != nil {
-		return err
+		return mech, rep, err
 	}
 	if rep.Code != 235 {
-		return &OrgAuthRefused{rep}
+		return mech, rep, &OrgAuthRefused{rep}
 	}
 	c.MarkAuthenticated()
-	return nil
+	return mech, rep, nil
 }
 
 // maxCommandLine is RFC 5321's guaranteed command line length (CRLF
@@ -124,9 +125,9 @@ const maxCommandLine = 512
 // own keytab) is reported by its name, and after a key or integrity
 // failure, or any refusal by the peer, the cached tickets are dropped so
 // that the next attempt asks the KDC again.
-func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) error {
+func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *directory.OrgServer) (rep reply.Reply, err error) {
 	if r.Kerberos == nil {
-		return fmt.Errorf("organization server %s takes Kerberos (auth = \"gssapi\" in its directory entry), but organization.keytab is not set here", peer.Name)
+		return rep, fmt.Errorf("organization server %s takes Kerberos (auth = \"gssapi\" in its directory entry), but organization.keytab is not set here", peer.Name)
 	}
 	cs, err := r.Kerberos.NewClientSession("SMTP", peer.FQDN)
 	var ae *orgauth.AuthError
@@ -141,10 +142,9 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *direct
 	}
 	if err != nil {
 		r.resetKerberos(err)
-		return fmt.Errorf("Kerberos authentication to %s failed here, before X-EXPS: %w", peer.FQDN, err)
+		return rep, fmt.Errorf("Kerberos authentication to %s failed here, before X-EXPS: %w", peer.FQDN, err)
 	}
 	b64 := base64.StdEncoding.EncodeToString(tok)
-	var rep reply.Reply
 	if len("X-EXPS GSSAPI ")+len(b64)+2 <= maxCommandLine {
 		rep, err = c.Cmd(ctx, 0, "X-EXPS GSSAPI %s", b64)
 	} else {
@@ -152,7 +152,7 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *direct
 		if err == nil && rep.Code == 334 {
 			if len(rep.Lines) > 0 && rep.Lines[0] != "" {
 				c.Cmd(ctx, 0, "*")
-				return fmt.Errorf("X-EXPS GSSAPI: server sent a challenge %q before our first token", rep.Lines[0])
+				return rep, fmt.Errorf("X-EXPS GSSAPI: server sent a challenge %q before our first token", rep.Lines[0])
 			}
 			rep, err = c.Cmd(ctx, 0, "%s", b64)
 		}
@@ -162,7 +162,7 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *direct
 	for n := 0; err == nil && rep.Code == 334; n++ {
 		if done || n == 3 {
 			c.Cmd(ctx, 0, "*")
-			return fmt.Errorf("X-EXPS GSSAPI: server %s sent more challenges than RFC 4752 allows", peer.FQDN)
+			return rep, fmt.Errorf("X-EXPS GSSAPI: server %s sent more challenges than RFC 4752 allows", peer.FQDN)
 		}
 		text := ""
 		if len(rep.Lines) > 0 {
@@ -171,7 +171,7 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *direct
 		chal, derr := base64.StdEncoding.DecodeString(text)
 		if derr != nil {
 			c.Cmd(ctx, 0, "*")
-			return fmt.Errorf("X-EXPS GSSAPI: server challenge is not base64: %v", derr)
+			return rep, fmt.Errorf("X-EXPS GSSAPI: server challenge is not base64: %v", derr)
 		}
 		var resp []byte
 		var serr error
@@ -179,23 +179,23 @@ func (r *Remote) orgGSSAPI(ctx context.Context, c *smtpclient.Conn, peer *direct
 		if serr != nil {
 			c.Cmd(ctx, 0, "*") // cancel (RFC 4954 §4); the reply is 501
 			r.resetKerberos(serr)
-			return fmt.Errorf("Kerberos authentication of %s failed here: %w", peer.FQDN, serr)
+			return rep, fmt.Errorf("Kerberos authentication of %s failed here: %w", peer.FQDN, serr)
 		}
 		rep, err = c.Cmd(ctx, 0, "%s", base64.StdEncoding.EncodeToString(resp))
 	}
 	if err != nil {
-		return err
+		return rep, err
 	}
 	if rep.Code != 235 {
 		// 454 (KB979174) or 535: the peer could not use our ticket. It may
 		// be stale (the peer re-keyed): ask the KDC afresh next time.
 		r.Kerberos.Reset()
-		return &OrgAuthRefused{rep}
+		return rep, &OrgAuthRefused{rep}
 	}
 	if !done {
-		return fmt.Errorf("X-EXPS GSSAPI: %s answered %s before mutual authentication completed", peer.FQDN, rep.String())
+		return rep, fmt.Errorf("X-EXPS GSSAPI: %s answered %s before mutual authentication completed", peer.FQDN, rep.String())
 	}
-	return nil
+	return rep, nil
 }
 
 // resetKerberos drops the cached tickets after a failure that a fresh

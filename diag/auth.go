@@ -2,7 +2,6 @@ package diag
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"mailward/deliver"
+	"mailward/directory"
 	"mailward/orgauth"
 	"mailward/reply"
 	"mailward/smtpclient"
@@ -27,7 +27,7 @@ type AuthOptions struct {
 	// Authenticate, when set, runs the X-EXPS exchange the way delivery
 	// does (deliver.Remote.AuthenticateOrg: LOGIN or Kerberos GSSAPI, as
 	// the peer's directory entry says); nil: X-EXPS LOGIN with Self/Secret.
-	Authenticate func(ctx context.Context, c *smtpclient.Conn) error
+	Authenticate func(ctx context.Context, c *smtpclient.Conn) (mech string, r reply.Reply, err error)
 }
 
 // AuthStep is one step of the check.
@@ -91,37 +91,28 @@ func RunAuthCheck(ctx context.Context, o AuthOptions) []AuthStep {
 		"the peer did not offer X-EXPS: our EHLO name "+o.HeloName+" is not a server of the organization in its directory (a wrong or spoofed FQDN, or replication not done), or org_auth is off on its virtual server; where the peer requires TLS, X-EXPS comes only after STARTTLS and a new EHLO") {
 		return steps
 	}
-	if o.Authenticate != nil {
-		if err := o.Authenticate(ctx, c); err != nil {
-			add("X-EXPS", err.Error(), false, authAdvice(err))
-			return steps
-		}
-		add("X-EXPS", "235 authenticated", true, "")
-		xexch50Steps(ctx, c, o, add)
+	auth := o.Authenticate
+	if auth == nil {
+		auth = loginAs(o.Self, o.Secret)
+	}
+	mech, r, err := auth(ctx, c)
+	step := "X-EXPS " + mech
+	if err != nil {
+		add(step, err.Error(), false, authAdvice(err))
 		return steps
 	}
-	if o.Self == "" || o.Secret == "" {
-		add("X-EXPS LOGIN", "no credentials configured", false, "set organization.self and organization.password_file")
-		return steps
-	}
-	r, err := c.Cmd(ctx, o.Timeout, "X-EXPS LOGIN %s", base64.StdEncoding.EncodeToString([]byte(o.Self)))
-	if err == nil && r.Code == 334 {
-		r, err = c.Cmd(ctx, o.Timeout, "%s", base64.StdEncoding.EncodeToString([]byte(o.Secret)))
-	}
-	switch {
-	case err != nil:
-		add("X-EXPS LOGIN", err.Error(), false, "the connection dropped during authentication: firewall or packet loss")
-		return steps
-	case r.Code == 454:
-		add("X-EXPS LOGIN", r.String(), false, "temporary authentication failure (KB979174): the peer's directory does not know our account yet (replication), clock skew, a missing or duplicate SPN, or the KDC unreachable; see event 1035 on the peer")
-		return steps
-	case r.Code != 235:
-		add("X-EXPS LOGIN", r.String(), false, "credentials refused: reset this server's account secret (password_file here, password_hash in the directory)")
-		return steps
-	}
-	add("X-EXPS LOGIN", r.String(), true, "")
+	add(step, r.String(), true, "")
 	xexch50Steps(ctx, c, o, add)
 	return steps
+}
+
+// loginAs is X-EXPS LOGIN as delivery runs it (deliver.Remote), for a
+// peer known only by address: with our name and secret.
+func loginAs(self, secret string) func(context.Context, *smtpclient.Conn) (string, reply.Reply, error) {
+	r := &deliver.Remote{Self: self, Secret: secret}
+	return func(ctx context.Context, c *smtpclient.Conn) (string, reply.Reply, error) {
+		return r.AuthenticateOrg(ctx, c, &directory.OrgServer{Name: c.RemoteName(), Auth: "login"})
+	}
 }
 
 // authAdvice names the likely cause of a failed X-EXPS (KB843106,
@@ -150,7 +141,11 @@ func authAdvice(err error) string {
 			return "the local Kerberos set-up is unusable: check organization.krb5_conf, keytab and realm"
 		}
 	case errors.As(err, &refused) && refused.Reply.Temporary():
-		return "temporary authentication failure on the peer (KB979174): clock skew, a missing or duplicate SPN, its KDC unreachable, or our account not yet in its directory; see event 1035 on the peer"
+		return "temporary authentication failure on the peer (KB979174): our account not yet in its directory (replication), clock skew, a missing or duplicate SPN, or its KDC unreachable; see event 1035 on the peer"
+	case errors.As(err, &refused):
+	default:
+		// Neither a reply nor a Kerberos failure: the transport broke.
+		return "the connection dropped during authentication: firewall or packet loss"
 	}
 	return "credentials refused: reset this server's account (password_file / keytab here, the directory entry there); see event 1704 on the peer"
 }

@@ -12,6 +12,7 @@ import (
 	"mailward/config"
 	"mailward/diag"
 	"mailward/internal/setup"
+	"mailward/reply"
 	"mailward/smtpclient"
 )
 
@@ -84,10 +85,10 @@ func cmdDiagOrg(check string, args []string) error {
 		}
 		remote := st.Remote
 		host, _, _ := net.SplitHostPort(peer)
-		o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) error {
+		o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) (string, reply.Reply, error) {
 			entry, ok := remote.OrgPeer(host, peer)
 			if !ok {
-				return fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)
+				return "", reply.Reply{}, fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)
 			}
 			return remote.AuthenticateOrg(ctx, c, entry)
 		}
