@@ -16,8 +16,8 @@ import (
 	"testing"
 )
 
-// returnedPart is an NDR's third part: its Content-Type and content.
-func returnedPart(t *testing.T, raw string) (string, string) {
+// ndrReturnedPart is an NDR's third part: its Content-Type and content.
+func ndrReturnedPart(t *testing.T, raw string) (string, string) {
 	t.Helper()
 	m, err := mail.ReadMessage(strings.NewReader(raw))
 	if err != nil {
@@ -93,7 +93,7 @@ func TestBounceSizeLimit(t *testing.T) {
 	if rb := n.recipients[0]; rb.Get("Status") != "5.1.1" {
 		t.Errorf("NDR Status %q, want 5.1.1", rb.Get("Status"))
 	}
-	ct, ret := returnedPart(t, n.raw)
+	ct, ret := ndrReturnedPart(t, n.raw)
 	if ct != "message/rfc822" || len(ret) > limit {
 		t.Errorf("returned part %s of %d bytes; want message/rfc822 of at most %d", ct, len(ret), limit)
 	}
@@ -108,7 +108,7 @@ func TestBounceSizeLimit(t *testing.T) {
 	if len(n.raw) > limit+slack {
 		t.Errorf("NDR of %d bytes for a message with a 120 KB header; want at most %d + its own text", len(n.raw), limit)
 	}
-	ct, ret = returnedPart(t, n.raw)
+	ct, ret = ndrReturnedPart(t, n.raw)
 	if ct != "text/rfc822-headers" || len(ret) > limit || !strings.Contains(ret, "X-Filler-0000:") || strings.Contains(ret, "X-Filler-1999:") {
 		t.Errorf("returned part %s of %d bytes; want the first fields of the header as text/rfc822-headers, at most %d", ct, len(ret), limit)
 	}
