@@ -132,7 +132,8 @@ func results(idx []int, st queue.State, r reply.Reply, hop string) []queue.Resul
 }
 
 // deliverHop tries the hop's hosts in order until every recipient has a
-// final answer or every host has failed.
+// final answer, every host has failed, or a host is this server itself
+// (deliver/loop.go).
 func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain string, rt Route, idx []int) []queue.Result {
 	if r.Hops.Suspended(hop) {
 		return results(idx, queue.Pending, reply.New(451, "4.4.0", "delivery queue %s is suspended by the administrator", hop), hop)
