@@ -12,6 +12,7 @@ import (
 	"mailward/deliver"
 	"mailward/directory"
 	"mailward/events"
+	"mailward/message"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -39,10 +40,18 @@ type Categorizer struct {
 	// Hops is the delivery-queue registry; a suspended "local" queue
 	// holds local deliveries like any other.
 	Hops *deliver.Hops
+	// MaxHops is server.max_hops: a queued message that carries more
+	// trace fields than this, besides the Received: field this server
+	// added when it queued it, is looping and fails with 5.4.6 (RFC 5321
+	// §6.3). 0: no limit.
+	MaxHops int
 }
 
 // Handle is a queue.Handler.
 func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Result {
+	if r, looping := c.checkHops(m); looping {
+		return r
+	}
 	var results, local []queue.Result
 	var remote []deliver.Job
 	var mailboxes []string
@@ -91,6 +100,47 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 		c.report(m, r)
 	}
 	return results
+}
+
+// checkHops fails every pending recipient of a message that has been
+// round too many servers (RFC 5321 §6.3: a relay must detect loops, and
+// counting the trace fields is how): a message queued before the receive
+// side refused such mail, or before server.max_hops was lowered, or one
+// that came back here through a route that leads to this server, must not
+// go round again, across restarts too. The header is read once per
+// attempt, from memory while the message is still cached there.
+func (c *Categorizer) checkHops(m *queue.Message) ([]queue.Result, bool) {
+	if c.MaxHops <= 0 {
+		return nil, false
+	}
+	body, err := m.Open()
+	if err != nil {
+		// Delivery reads the content again and defers on the same error.
+		return nil, false
+	}
+	hops, err := message.CountHops(body)
+	body.Close()
+	// The content starts with the Received: field this server added when
+	// it queued the message (docs/queue.md), which the receive side's
+	// count at DATA did not include: a message it let in must not bounce
+	// here for that one field. A notice generated here has none, and
+	// simply gets one hop of slack.
+	if err != nil || hops <= c.MaxHops+1 {
+		return nil, false
+	}
+	pending := m.Pending()
+	why := reply.New(554, "5.4.6", "too many hops: %d trace fields (Received:, Delivered-To:), more than the limit of %d; the message is looping (RFC 5321 §6.3)",
+		hops, c.MaxHops)
+	out := make([]queue.Result, 0, len(pending))
+	for _, i := range pending {
+		out = append(out, queue.Result{Index: i, State: queue.Failed, Reply: why})
+	}
+	c.Events.Emit(events.HopLimitExceeded, "queue_id", m.Env.ID, "from", m.Env.From, "hops", hops,
+		"max", c.MaxHops, "recipients", len(out))
+	for _, r := range out {
+		c.report(m, r)
+	}
+	return out, true
 }
 
 func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queue.Result {

@@ -108,6 +108,11 @@ type Queue struct {
 	// file plus a grouped directory fsync; for a data_dir on a file system
 	// shared with heavy unrelated writers).
 	Sync SyncMode `toml:"sync"`
+	// BounceSizeLimit is the most bytes of the original message a
+	// non-delivery report returns, header included, whatever RET says
+	// (Postfix's bounce_size_limit): a notice must not reflect a large
+	// message to a forged sender.
+	BounceSizeLimit int `toml:"bounce_size_limit"`
 }
 
 // Delivery configures local and remote delivery.

@@ -42,6 +42,14 @@ func TestDefaults(t *testing.T) {
 	if c.Diagnostics["smtp_receive"] != DiagMinimum || len(c.Queue.RetrySchedule) == 0 {
 		t.Fatalf("diagnostics/queue defaults: %v %v", c.Diagnostics, c.Queue)
 	}
+	// A non-delivery report returns at most 50,000 bytes of the
+	// original (Postfix's bounce_size_limit), and a limit set is kept.
+	if c.Queue.BounceSizeLimit != 50000 {
+		t.Fatalf("queue.bounce_size_limit default %d, want 50000", c.Queue.BounceSizeLimit)
+	}
+	if c, err := Parse([]byte("[queue]\nbounce_size_limit = 8000\n" + minimal)); err != nil || c.Queue.BounceSizeLimit != 8000 {
+		t.Fatalf("queue.bounce_size_limit = 8000 read as %v (%v)", c, err)
+	}
 }
 
 // Strict parsing: an unknown key is an error naming the key and its line.
@@ -70,6 +78,7 @@ func TestValidation(t *testing.T) {
 		"bad diagnostics":    minimal + "[diagnostics]\nsmtp_receive = \"loud\"\n",
 		"unknown category":   minimal + "[diagnostics]\nsmtp = \"medium\"\n",
 		"zero retry":         minimal + "[queue]\nretry_schedule = [\"0s\"]\n",
+		"negative bounce":    minimal + "[queue]\nbounce_size_limit = -1\n",
 		"mailbox elsewhere":  minimal + "[[mailbox]]\naddress = \"a@other.test\"\n",
 		"plaintext password": minimal + "[[mailbox]]\naddress = \"a@example.test\"\npassword_hash = \"secret\"\n",
 		"duplicate listener": minimal + "[[listener]]\nname = \"default\"\naddress = \"127.0.0.1:2526\"\n",

@@ -39,6 +39,9 @@ const (
 	DefaultAuthLockout            = 15 * time.Minute
 	DefaultWorkers             = 32
 	DefaultMaxAge              = 48 * time.Hour
+	// DefaultBounceSizeLimit is Postfix's bounce_size_limit: room for a
+	// header and the start of the body, not for a payload.
+	DefaultBounceSizeLimit = 50000
 )
 
 // Event log defaults ([event_log]). A line is about 320 bytes, so a 10 MiB
@@ -145,6 +148,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Queue.MaxAge.Duration == 0 {
 		c.Queue.MaxAge.Duration = DefaultMaxAge
+	}
+	if c.Queue.BounceSizeLimit == 0 {
+		c.Queue.BounceSizeLimit = DefaultBounceSizeLimit
 	}
 	if c.Queue.DelayWarning.Duration == 0 {
 		c.Queue.DelayWarning.Duration = 4 * time.Hour
@@ -299,6 +305,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.Workers < 0 {
 		bad("queue.workers %d must be positive", c.Queue.Workers)
+	}
+	if c.Queue.BounceSizeLimit < 0 {
+		bad("queue.bounce_size_limit %d must be positive", c.Queue.BounceSizeLimit)
 	}
 	for _, d := range c.Queue.RetrySchedule {
 		if d.Duration < time.Second {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,15 @@ type Remote struct {
 	// "gssapi"; nil when organization.keytab is not set.
 	Kerberos *orgauth.Initiator
 
+	// This server itself must never be a next hop (RFC 5321 §6.3): mail
+	// sent to it comes straight back, and round it goes. LocalNames are
+	// its names (server.fqdn, every listener's fqdn), LocalAddrs the
+	// "host:port" its listeners listen on (see loop.go).
+	LocalNames []string
+	LocalAddrs []string
+	// InterfaceAddrs is for tests (nil: net.InterfaceAddrs).
+	InterfaceAddrs func() ([]net.Addr, error)
+
 	mu    sync.Mutex
 	slots map[string]chan struct{}
 	cache connCache
@@ -94,8 +104,7 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 	groups := map[string]*group{}
 	var order []string
 	for _, j := range jobs {
-		addr := m.Env.Recipients[j.Index].Addr
-		domain := addr[strings.LastIndexByte(addr, '@')+1:]
+		domain := recipientDomain(m.Env.Recipients[j.Index].Addr)
 		name, rt := r.hopFor(domain, j.Via)
 		g, ok := groups[name]
 		if !ok {
@@ -113,6 +122,9 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 	return out
 }
 
+// recipientDomain is the domain of an address, after its last '@'.
+func recipientDomain(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
+
 func results(idx []int, st queue.State, r reply.Reply, hop string) []queue.Result {
 	out := make([]queue.Result, 0, len(idx))
 	for _, i := range idx {
@@ -122,7 +134,8 @@ func results(idx []int, st queue.State, r reply.Reply, hop string) []queue.Resul
 }
 
 // deliverHop tries the hop's hosts in order until every recipient has a
-// final answer or every host has failed.
+// final answer, every host has failed, or a host is this server itself
+// (deliver/loop.go).
 func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain string, rt Route, idx []int) []queue.Result {
 	if r.Hops.Suspended(hop) {
 		return results(idx, queue.Pending, reply.New(451, "4.4.0", "delivery queue %s is suspended by the administrator", hop), hop)
@@ -150,16 +163,24 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 	remaining := append([]int(nil), idx...)
 	var out []queue.Result
 	first := "" // the primary target's answer, for seed 003's last error
+	var self *selfHop
+hosts:
 	for _, t := range targets {
 		for _, addr := range t.Addrs {
 			if len(remaining) == 0 || ctx.Err() != nil {
-				break
+				break hosts
 			}
-			done, left, why := r.tryHost(ctx, m, hop, t.Host, addr, rt, remaining)
+			done, left, why, loop := r.tryHost(ctx, m, hop, t.Host, addr, rt, remaining)
 			out = append(out, done...)
 			remaining = left
 			if first == "" && why != "" {
 				first = why
+			}
+			if loop != "" {
+				// The hosts after this one are no better than this
+				// server: they would only send the mail back here.
+				self = &selfHop{host: t.Host, addr: addr, reason: loop, best: t.Pref <= targets[0].Pref}
+				break hosts
 			}
 		}
 	}
@@ -167,6 +188,28 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 		r.Hops.Record(hop, "", time.Now())
 		return out
 	}
+	if self != nil && self.best {
+		// The smart host, or the best MX host, is this server:
+		// Postfix's "mail for <domain> loops back to myself". No retry
+		// can help; the sender is told. A smart host carries several
+		// domains: each recipient's reply names its own.
+		var domains []string
+		for _, i := range remaining {
+			d := recipientDomain(m.Env.Recipients[i].Addr)
+			why := reply.New(554, "5.4.6", "mail for %s loops back to myself: %s [%s] %s", d, self.host, self.addr, self.reason)
+			out = append(out, queue.Result{Index: i, State: queue.Failed, Reply: why, Hop: hop})
+			if !slices.Contains(domains, d) {
+				domains = append(domains, d)
+			}
+		}
+		r.Events.Emit(events.MailLoopsBack, "domain", strings.Join(domains, ", "), "host", self.host, "addr", self.addr,
+			"hop", hop, "reason", self.reason, "queue_id", m.Env.ID, "recipients", len(remaining))
+		r.Hops.Record(hop, "", time.Now())
+		return out
+	}
+	// Otherwise every host failed, or this server is a backup MX of the
+	// domain (RFC 5321 §5.1) and the better MX hosts failed: the mail
+	// waits for them.
 	why := lastError(first)
 	r.Hops.Record(hop, why.String(), time.Now())
 	return append(out, results(remaining, queue.Pending, why, hop)...)
@@ -191,16 +234,24 @@ func lastError(first string) reply.Reply {
 }
 
 // tryHost delivers the remaining recipients through one address. It
-// returns final results, the recipients still to try elsewhere, and why
-// this host did not take them ("" if it did).
-func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr string, rt Route, idx []int) ([]queue.Result, []int, string) {
+// returns final results, the recipients still to try elsewhere, why this
+// host did not take them ("" if it did), and, when the host is this
+// server itself, how that was seen (nothing is sent to it then).
+func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr string, rt Route, idx []int) (done []queue.Result, left []int, why, loop string) {
+	if loop := r.selfAddress(addr); loop != "" {
+		return nil, idx, "", loop
+	}
 	c, err := r.conn(ctx, host, addr, rt.TLS)
 	if err != nil {
 		var re *smtpclient.ReplyError
 		if errors.As(err, &re) {
-			return nil, idx, re.Reply.String()
+			return nil, idx, re.Reply.String(), ""
 		}
-		return nil, idx, err.Error()
+		return nil, idx, err.Error(), ""
+	}
+	if loop := r.selfName(c); loop != "" {
+		c.Quit()
+		return nil, idx, "", loop
 	}
 	env := smtpclient.Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
 		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
@@ -216,7 +267,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		} else if err != nil {
 			c.Close()
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
-			return nil, idx, err.Error()
+			return nil, idx, err.Error(), ""
 		}
 	}
 	if _, offered := c.Extensions()["XEXCH50"]; offered && (isOrg || !r.SuppressExternal) {
@@ -229,13 +280,13 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	content, err := m.Open()
 	if err != nil {
 		r.cache.put(addr, c)
-		return nil, idx, "local error reading the queued message: " + err.Error()
+		return nil, idx, "local error reading the queued message: " + err.Error(), ""
 	}
 	res, err := c.Send(ctx, env, content)
 	content.Close()
 	if err != nil {
 		c.Close()
-		return nil, idx, err.Error()
+		return nil, idx, err.Error(), ""
 	}
 	r.cache.put(addr, c)
 	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {
@@ -246,8 +297,6 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	mta := host
 	var out []queue.Result
-	var left []int
-	why := ""
 	for k, i := range idx {
 		rr := res.Rcpts[k]
 		switch {
@@ -272,7 +321,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 			}
 		}
 	}
-	return out, left, why
+	return out, left, why, ""
 }
 
 // targets lists where a hop's mail goes: the smart host's addresses, or

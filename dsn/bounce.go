@@ -11,8 +11,8 @@ import (
 	"mailward/queue"
 )
 
-// maxOriginal bounds how much of the original is read for a notice; with
-// RET=HDRS (our default) only the header is used anyway.
+// maxOriginal bounds how much of the original is read for a notice
+// without a SizeLimit.
 const maxOriginal = 10 << 20
 
 // Bouncer queues non-delivery reports; its Bounce method is a
@@ -23,6 +23,10 @@ type Bouncer struct {
 	Postmaster string // From: of the notice
 	Events     *events.Log
 	MaxAge     time.Duration // queue.max_age, for Will-Retry-Until in delay notices
+	// SizeLimit is queue.bounce_size_limit: the most bytes of the
+	// original a notice returns, header included, whatever RET says
+	// (see returnedPart). 0: no limit.
+	SizeLimit int
 }
 
 // Bounce sends one NDR for the failed recipients of m to its envelope
@@ -98,7 +102,7 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 	}
 	msg, err := Build(Report{ReportingMTA: b.FQDN, From: b.Postmaster, To: m.Env.From, QueueID: m.Env.ID,
 		EnvID: m.Env.EnvID, ArrivalDate: m.Env.Arrival, Date: time.Now(), Recipients: rcpts,
-		Original: original, FullMessage: m.Env.Ret == "FULL" && action == "failed"})
+		Original: original, FullMessage: m.Env.Ret == "FULL" && action == "failed", ReturnLimit: b.SizeLimit})
 	if err != nil {
 		return err
 	}
@@ -138,7 +142,13 @@ func (b *Bouncer) original(m *queue.Message) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxOriginal))
+	// One byte past the limit shows that the original is over it; the
+	// rest is never needed.
+	n := int64(maxOriginal)
+	if b.SizeLimit > 0 && int64(b.SizeLimit) < n {
+		n = int64(b.SizeLimit) + 1
+	}
+	data, err := io.ReadAll(io.LimitReader(f, n))
 	if err != nil {
 		return nil, fmt.Errorf("dsn: read original %s: %w", m.Env.ID, err)
 	}

@@ -32,6 +32,7 @@ type Report struct {
 	Recipients      []Recipient
 	Original        []byte // the original message (header + body, CRLF line endings)
 	FullMessage     bool   // RET=FULL: attach the whole original as message/rfc822; otherwise only its header as text/rfc822-headers (RFC 3462/6522)
+	ReturnLimit     int    // the most bytes of Original returned, header included (queue.bounce_size_limit); 0: no limit
 	MessageIDDomain string // domain for the notice's Message-ID; default ReportingMTA
 }
 
@@ -49,7 +50,7 @@ func Build(r Report) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	orig, haveOrig := returnedPart(r.Original, r.FullMessage)
+	orig, haveOrig := returnedPart(r.Original, r.FullMessage, r.ReturnLimit)
 
 	text := humanText(n, orig, haveOrig)
 	status := deliveryStatus(n)

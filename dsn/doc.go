@@ -11,6 +11,11 @@
 // message/global-delivery-status, RFC 6533, which this package does not
 // write).
 //
+// Of the original, a notice returns at most Report.ReturnLimit bytes,
+// header included, whatever RET says (queue.bounce_size_limit, see
+// returnedPart and docs/queue.md): a notice must not carry a large message
+// back to a sender address anyone can forge.
+//
 // The only part that can carry 8-bit data is the returned original, when
 // the original itself had 8-bit data (8BITMIME, RFC 6152). The part and the
 // top level are then labelled "Content-Transfer-Encoding: 8bit" (RFC 2045

@@ -44,6 +44,9 @@ func humanText(n *notice, orig returned, haveOrig bool) []byte {
 	if anyAction(n.recipients, "delivered") || anyAction(n.recipients, "relayed") || anyAction(n.recipients, "expanded") {
 		t.para("Your message was successfully delivered to the destination(s) listed below. If the message was delivered to a mailbox you will receive no further notifications. Otherwise you may still receive notifications of mail delivery errors from other systems.")
 	}
+	if orig.cut != "" {
+		t.para(orig.cut)
+	}
 	if failed || delayed {
 		t.para("For further assistance, please send mail to postmaster.")
 		if haveOrig {

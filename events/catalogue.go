@@ -59,6 +59,8 @@ const (
 	Delivered            = 3000
 	DeliveryDeferred     = 3001
 	DeliveryFailed       = 3002
+	HopLimitExceeded     = 3003
+	MailLoopsBack        = 3004
 	NDRSent              = 4000
 	NDRSuppressed        = 4001
 	DelayNoticeSent      = 4002
@@ -233,6 +235,14 @@ var Catalogue = map[int]Def{
 		"Delivery of message {queue_id} to {rcpt} failed: {status} {error}.",
 		"A permanent failure: unknown user, refused by the next hop, or expired.",
 		"The sender gets a non-delivery report; check the address."},
+	HopLimitExceeded: {HopLimitExceeded, Warning, "categorizer", Minimum,
+		"Message {queue_id} from <{from}> carries {hops} trace fields (Received:, Delivered-To:), more than server.max_hops ({max}): it is looping, and its {recipients} recipient(s) fail with 5.4.6 instead of going round again.",
+		"A queued message has passed through more mail servers than server.max_hops allows (RFC 5321 §6.3): a mail loop, between this server and another or through this server alone (a smart host, route or MX that leads back here), or a message queued before the limit was lowered. The sender gets a non-delivery report.",
+		"Look at the Received: fields of the returned header for the servers the message went round; fix the routing that sends mail back (see event 3004, delivery.smart_host, [[route]], the MX records)."},
+	MailLoopsBack: {MailLoopsBack, Error, "delivery", Minimum,
+		"Mail for {domain} loops back to myself: the next hop {host} [{addr}] of delivery queue {hop} {reason}. Message {queue_id}: {recipients} recipient(s) fail with 5.4.6.",
+		"The next hop of a remote delivery (delivery.smart_host, a [[route]]'s smart_host, delivery.unresolved_host, or the domain's best MX host) is this server itself: its address is one this server listens on, or it greeted or answered EHLO with one of this server's names (server.fqdn, a listener's fqdn). Sending would only bring the message back here.",
+		"Point the route at another server, or make the domain a local [[domain]] if this server should take its mail. Two servers must not share one fqdn."},
 	NDRSent: {NDRSent, Information, "dsn", Minimum,
 		"Non-delivery report {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
 		"Some recipients of a message could not be delivered.", "None needed."},

@@ -98,10 +98,13 @@ type Conn struct {
 	addr     string // "ip:port" dialed
 	o        ClientOptions
 	greeting reply.Reply
-	ext      map[string]string
-	tls      bool
-	broken   error // set by a transport or protocol error: the session is out of step
-	closed   bool
+	// helloName is the domain the server gave in its reply to our last
+	// EHLO or HELO (RFC 5321 §4.1.1.1).
+	helloName string
+	ext       map[string]string
+	tls       bool
+	broken    error // set by a transport or protocol error: the session is out of step
+	closed    bool
 	// authed: the caller authenticated this session (AUTH, X-EXPS); it
 	// survives RSET, so a cached session need not do it again.
 	authed bool
@@ -171,6 +174,7 @@ func (c *Conn) hello(ctx context.Context) error {
 	}
 	if r.Positive() {
 		c.ext = parseEHLO(r)
+		c.helloName = firstWord(r)
 		return nil
 	}
 	if !r.Permanent() {
@@ -184,6 +188,7 @@ func (c *Conn) hello(ctx context.Context) error {
 		return &ReplyError{Stage: "HELO", Reply: r}
 	}
 	c.ext = map[string]string{}
+	c.helloName = firstWord(r)
 	return nil
 }
 
@@ -247,6 +252,14 @@ func (c *Conn) TLS() bool { return c.tls }
 
 // Greeting returns the server's 220 greeting.
 func (c *Conn) Greeting() reply.Reply { return c.greeting }
+
+// GreetingName is the server's name as its greeting gives it, the first
+// word after 220 (RFC 5321 §4.2: Domain or address literal); "" if none.
+func (c *Conn) GreetingName() string { return firstWord(c.greeting) }
+
+// HelloName is the server's name as its reply to EHLO (or HELO) gives
+// it, the first word after 250 (RFC 5321 §4.1.1.1); "" if none.
+func (c *Conn) HelloName() string { return c.helloName }
 
 // MarkAuthenticated records that the caller authenticated this session
 // (with AUTH or X-EXPS, which the client does not run itself).

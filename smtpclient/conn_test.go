@@ -258,6 +258,9 @@ func TestEHLOFallsBackToHELO(t *testing.T) {
 	if c.Greeting().String() != "220 old.test SMTP" || c.RemoteName() != "mx.example.test" {
 		t.Errorf("greeting %q, remote %q", c.Greeting(), c.RemoteName())
 	}
+	if c.GreetingName() != "old.test" || c.HelloName() != "old.test" {
+		t.Errorf("names from greeting %q and HELO %q, want old.test (remote delivery's loop check reads them)", c.GreetingName(), c.HelloName())
+	}
 	res, err := c.Send(testCtx(t), Envelope{From: "a@b.test", Recipients: []Rcpt{{Addr: "c@d.test", Notify: "NEVER"}},
 		Size: 4, EightBit: true}, strings.NewReader("hi\r\n"))
 	if err != nil || res.Data.Code != 250 {
@@ -290,6 +293,9 @@ func TestExtensionsParsed(t *testing.T) {
 	ext := c.Extensions()
 	if ext["SIZE"] != "10240000" || ext["AUTH"] != "PLAIN LOGIN" || len(ext) != 3 {
 		t.Errorf("extensions %q", ext)
+	}
+	if c.GreetingName() != "fake.test" || c.HelloName() != "fake.test" {
+		t.Errorf("names from greeting %q and EHLO %q, want fake.test", c.GreetingName(), c.HelloName())
 	}
 	if _, ok := ext["PIPELINING"]; !ok {
 		t.Error("PIPELINING missing")

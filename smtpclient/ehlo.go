@@ -29,3 +29,13 @@ func parseEHLO(r reply.Reply) map[string]string {
 	}
 	return ext
 }
+
+// firstWord is the first word of a reply's first line: the server's
+// name in a greeting or a reply to EHLO/HELO.
+func firstWord(r reply.Reply) string {
+	if len(r.Lines) == 0 {
+		return ""
+	}
+	w, _, _ := strings.Cut(strings.TrimSpace(r.Lines[0]), " ")
+	return w
+}

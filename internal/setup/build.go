@@ -128,9 +128,9 @@ func (s *Stages) Open() error {
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
 	s.Categorizer = &categorize.Categorizer{Dir: s.Directory, Maildir: s.Maildir, Events: ev, Remote: s.Remote.Deliver,
-		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops}
+		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops, MaxHops: cfg.Server.MaxHops}
 	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
-		MaxAge: cfg.Queue.MaxAge.Duration}
+		MaxAge: cfg.Queue.MaxAge.Duration, SizeLimit: cfg.Queue.BounceSizeLimit}
 	s.Queue.OnSuccess(s.Bouncer.Success)
 	for _, l := range s.Listeners {
 		if l.OffersTLS {

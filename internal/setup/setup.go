@@ -7,6 +7,7 @@ package setup
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,15 @@ func Remote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
 		SuppressExternal: *cfg.Organization.SuppressExternal}
 	for _, rt := range cfg.Routes {
 		r.Routes[rt.Domain] = deliver.Route{SmartHost: rt.SmartHost, TLS: TLSPolicy(rt.TLS)}
+	}
+	// What this server is, so that a next hop that is this server is
+	// seen as the loop it is (deliver/loop.go).
+	r.LocalNames = []string{cfg.Server.FQDN}
+	for _, l := range cfg.Listeners {
+		if !slices.Contains(r.LocalNames, l.FQDN) {
+			r.LocalNames = append(r.LocalNames, l.FQDN)
+		}
+		r.LocalAddrs = append(r.LocalAddrs, l.Address)
 	}
 	return r
 }
