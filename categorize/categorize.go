@@ -41,9 +41,9 @@ type Categorizer struct {
 	// holds local deliveries like any other.
 	Hops *deliver.Hops
 	// MaxHops is server.max_hops: a queued message that carries more
-	// trace fields than this, besides the Received: field this server
-	// added when it queued it, is looping and fails with 5.4.6 (RFC 5321
-	// §6.3). 0: no limit.
+	// trace fields than this — the Received: field this server added when
+	// it queued it included, as the receive side counts at DATA — is
+	// looping and fails with 5.4.6 (RFC 5321 §6.3). 0: no limit.
 	MaxHops int
 }
 
@@ -120,12 +120,10 @@ func (c *Categorizer) checkHops(m *queue.Message) ([]queue.Result, bool) {
 	}
 	hops, err := message.CountHops(body)
 	body.Close()
-	// The content starts with the Received: field this server added when
-	// it queued the message (docs/queue.md), which the receive side's
-	// count at DATA did not include: a message it let in must not bounce
-	// here for that one field. A notice generated here has none, and
-	// simply gets one hop of slack.
-	if err != nil || hops <= c.MaxHops+1 {
+	// The count includes the Received: field this server added when it
+	// queued the message, as the receive side's count at DATA does: a
+	// message let in there (at most max_hops) is never bounced here.
+	if err != nil || hops <= c.MaxHops {
 		return nil, false
 	}
 	pending := m.Pending()

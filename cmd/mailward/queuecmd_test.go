@@ -184,6 +184,12 @@ func TestQueueCommands(t *testing.T) {
 		t.Errorf("resume --json (%v): %s", err, out)
 	}
 	waitFor(t, "the resumed messages to be attempted", func() bool { return calls.Load() >= n0+2 })
+	// The handler has returned, but the attempt is recorded after it: a
+	// message in flight cannot be deleted (ErrInFlight), so wait.
+	waitFor(t, "message 2 deferred", func() bool {
+		v, err := admin.Dial(sock).Message(context.Background(), id2)
+		return err == nil && !v.InFlight && !v.NextRetry.IsZero()
+	})
 
 	out, _, err = run(t, "delete", id2, "--config", path)
 	if err != nil || !strings.Contains(out, "message "+id2+": deleted without a non-delivery report") {
