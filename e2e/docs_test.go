@@ -1,0 +1,181 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDocumentedOutputs runs every command that README.md and docs/*.md
+// show with its output on the shipped organization example
+// (examples/org, both servers running) and requires the output shown
+// to be exactly what the tool prints: documentation that drifts from
+// the tool fails here. A shown block is a fenced block whose lines
+// start with "$ mailward ..."; only commands on examples/org files (or
+// its servers' ports) are run; dates and the skew of diag clock are
+// compared by shape.
+func TestDocumentedOutputs(t *testing.T) {
+	examples := loadExampleOrg(t)
+	mx2 := startServerIn(t, examples.copy(t), examples.config(t, "mx2.toml", map[string]string{"127.0.0.1:2726": "127.0.0.1:{{PORT}}"}))
+	mx1 := startServerIn(t, examples.copy(t), examples.config(t, "mx1.toml", map[string]string{
+		"127.0.0.1:2725": "127.0.0.1:{{PORT}}", "127.0.0.1:2726": mx2.Addr}))
+	// Where the documented commands run: a tree with examples/org whose
+	// files name the running servers' ports.
+	ports := map[string]string{"127.0.0.1:2725": mx1.Addr, "127.0.0.1:2726": mx2.Addr}
+	work := t.TempDir()
+	org := filepath.Join(work, "examples", "org")
+	examples.copyTo(t, org)
+	for _, f := range []string{"mx1.toml", "mx2.toml"} {
+		os.WriteFile(filepath.Join(org, f), []byte(examples.config(t, f, ports)), 0o600)
+	}
+
+	files, _ := filepath.Glob("../docs/*.md")
+	files = append(files, "../README.md")
+	checked := 0
+	for _, f := range files {
+		for _, shown := range shownCommands(t, f) {
+			if !runsOnExample(shown.command) || strings.Contains("\n"+shown.output, "\n...") {
+				continue // another configuration, or output elided
+			}
+			checked++
+			args := strings.Fields(replaceAll(strings.TrimPrefix(shown.command, "$ mailward "), ports))
+			cmd := exec.Command(binary, args...)
+			cmd.Dir = work
+			out, _ := runBounded(cmd, time.Minute)
+			got := normalizeOutput(replaceAll(string(out), invert(ports)))
+			if want := normalizeOutput(shown.output); got != want {
+				t.Errorf("%s line %d: %s\nthe documentation shows:\n%s\nthe tool prints:\n%s", f, shown.line, shown.command, shown.output, replaceAll(string(out), invert(ports)))
+			}
+		}
+	}
+	if checked < 6 {
+		t.Fatalf("only %d documented commands found to check", checked)
+	}
+}
+
+type example struct{ files map[string][]byte }
+
+func loadExampleOrg(t *testing.T) example {
+	t.Helper()
+	e := example{files: map[string][]byte{}}
+	ents, err := os.ReadDir("../examples/org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ents {
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(filepath.Join("../examples/org", d.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.files[d.Name()] = b
+		}
+	}
+	return e
+}
+
+// copy puts the example's files in a new directory, for one server.
+func (e example) copy(t *testing.T) string {
+	dir := t.TempDir()
+	e.copyTo(t, dir)
+	return dir
+}
+
+func (e example) copyTo(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range e.files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// config is one of the example's configurations with addresses replaced.
+func (e example) config(t *testing.T, name string, repl map[string]string) string {
+	t.Helper()
+	b, ok := e.files[name]
+	if !ok {
+		t.Fatalf("examples/org/%s missing", name)
+	}
+	return replaceAll(string(b), repl)
+}
+
+type shown struct {
+	line            int
+	command, output string
+}
+
+// shownCommands finds the "$ mailward ..." lines of fenced blocks and
+// the output under each, up to the next "$ " line or the block's end.
+func shownCommands(t *testing.T, path string) []shown {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []shown
+	fence, in := false, false // inside a fence; inside a plain one (no language)
+	var cur *shown
+	flush := func() {
+		if cur != nil {
+			cur.output = strings.TrimRight(cur.output, "\n")
+			out = append(out, *cur)
+			cur = nil
+		}
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			flush()
+			fence = !fence
+			in = fence && l == "```"
+		case in && strings.HasPrefix(l, "$ mailward "):
+			flush()
+			cur = &shown{line: i + 1, command: l}
+		case in && strings.HasPrefix(l, "$ "):
+			flush()
+		case cur != nil:
+			cur.output += l + "\n"
+		}
+	}
+	return out
+}
+
+// runsOnExample: a command on the shipped example, whose output is not
+// elided ("...") in the documentation.
+func runsOnExample(cmd string) bool {
+	return strings.Contains(cmd, "examples/org/") || strings.Contains(cmd, "diag clock 127.0.0.1:272")
+}
+
+var (
+	dateRe = regexp.MustCompile(`[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}`)
+	skewRe = regexp.MustCompile(`skew: -?[0-9.]+(ms|s|m)`)
+)
+
+func normalizeOutput(s string) string {
+	s = dateRe.ReplaceAllString(s, "<date>")
+	s = skewRe.ReplaceAllString(s, "skew: <small>")
+	return strings.TrimRight(s, "\n")
+}
+
+func replaceAll(s string, repl map[string]string) string {
+	for k, v := range repl {
+		s = strings.ReplaceAll(s, k, v)
+	}
+	return s
+}
+
+func invert(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
