@@ -1,7 +1,7 @@
 // Package address parses the reverse- and forward-paths of MAIL and RCPT
 // (RFC 5321 §4.1.2) into the form every later stage uses.
 //
-// Seed 004 decides the edge cases: an address without a domain is local
+// KB304897 decides the edge cases: an address without a domain is local
 // (the caller appends the default domain); '%' and '!' are ordinary
 // local-part characters that never route; a quoted local part stays quoted;
 // source routes are stripped (RFC 5321 §4.1.1.3 and appendix C).
@@ -57,7 +57,7 @@ var (
 
 // ParsePath parses the argument of "MAIL FROM:" or "RCPT TO:" (the text
 // after the colon). It returns the address and the remaining parameter
-// text (ESMTP parameters). Angle brackets are optional, as in the seed's
+// text (ESMTP parameters). Angle brackets are optional, as in KB304897's
 // own examples ("MAIL FROM:LocalUser"); a path without them ends at the
 // first space. allowNull permits "<>" (MAIL only); utf8OK permits
 // non-ASCII (SMTPUTF8, RFC 6531).
@@ -139,7 +139,7 @@ func closingBracket(s string) int {
 
 // Parse parses a bare mailbox "local@domain" or "local". The domain is
 // split at the last '@' outside a quoted string, so
-// "\"User@Domain.tld\"" is a local part with no domain (seed 004, test 7).
+// "\"User@Domain.tld\"" is a local part with no domain (KB304897, test 7).
 func Parse(s string) (Address, error) {
 	if s == "" {
 		return Address{}, ErrSyntax
@@ -222,7 +222,7 @@ func unquote(s string) string {
 	return b.String()
 }
 
-// atext per RFC 5322 §3.2.3; '%' and '!' included on purpose (seed 004).
+// atext per RFC 5322 §3.2.3; '%' and '!' included on purpose (KB304897).
 func isAtext(c byte) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':

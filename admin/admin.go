@@ -1,6 +1,6 @@
 // Package admin is the queue viewer's server side: a small JSON API on a
 // Unix socket (<data_dir>/admin.sock) through which `mailward queue`
-// lists the delivery queues with their last error (seed 003), shows their
+// lists the delivery queues with their last error (KB979174), shows their
 // messages, retries, suspends and resumes a queue, and deletes a message
 // with or without a non-delivery report.
 //

@@ -28,7 +28,7 @@ type Queue struct {
 	Recipients int `json:"recipients"`
 	// NextRetry is the earliest next attempt of its messages.
 	NextRetry time.Time `json:"next_retry,omitzero"`
-	// LastError is the queue's last error (seed 003): the hop's when
+	// LastError is the queue's last error (KB979174): the hop's when
 	// its last attempt failed, else the latest error of a pending
 	// recipient.
 	LastError   string    `json:"last_error,omitempty"`

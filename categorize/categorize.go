@@ -1,7 +1,7 @@
 // Package categorize is the stage between the queue and delivery: it
 // resolves each pending recipient against the directory and routes it to
 // local delivery, to remote delivery, or to a non-delivery report
-// (seed 004: a local recipient that resolves to no one gets an NDR).
+// (KB304897: a local recipient that resolves to no one gets an NDR).
 package categorize
 
 import (
@@ -33,7 +33,7 @@ type Categorizer struct {
 	Maildir *deliver.Maildir
 	Remote  Remote
 	Events  *events.Log
-	// UnresolvedHost is seed 004's "forward mail with unresolved
+	// UnresolvedHost is KB304897's "forward mail with unresolved
 	// recipients to host": a local recipient with no mailbox is relayed
 	// there instead of bounced. Empty: NDR.
 	UnresolvedHost string

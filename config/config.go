@@ -44,9 +44,9 @@ type Config struct {
 // Server holds facts about this server as a whole.
 type Server struct {
 	// FQDN is the name in the 220 greeting, in EHLO and in Received:
-	// headers (RFC 5321 §4.1.1.1, seed 000: the EHLO name decides trust).
+	// headers (RFC 5321 §4.1.1.1, KB843106: the EHLO name decides trust).
 	FQDN string `toml:"fqdn"`
-	// DefaultDomain is appended to addresses without a domain (seed 004).
+	// DefaultDomain is appended to addresses without a domain (KB304897).
 	DefaultDomain string `toml:"default_domain"`
 	// DataDir holds the spool, mailboxes, event log and generated keys.
 	DataDir string `toml:"data_dir"`
@@ -123,7 +123,7 @@ type Delivery struct {
 	// ("host:port", "[ip]:port" or "host"; port 25 by default) instead
 	// of the domains' MX hosts.
 	SmartHost string `toml:"smart_host"`
-	// UnresolvedHost is seed 004's "forward mail with unresolved
+	// UnresolvedHost is KB304897's "forward mail with unresolved
 	// recipients to host": local-domain recipients that resolve to no
 	// mailbox go there instead of bouncing.
 	UnresolvedHost string `toml:"unresolved_host"`
@@ -154,7 +154,7 @@ type Route struct {
 
 // Directory names an optional external recipients file. When set, it is
 // re-read whenever it changes; while it cannot be read, RCPT answers 451
-// (seed 004: a directory outage must never become accept-then-lose).
+// (KB304897: a directory outage must never become accept-then-lose).
 type Directory struct {
 	File string `toml:"file"`
 }
@@ -162,11 +162,11 @@ type Directory struct {
 // Domain is one local domain.
 type Domain struct {
 	Name string `toml:"name"`
-	// RecipientFiltering rejects unknown recipients at RCPT (seed 004).
+	// RecipientFiltering rejects unknown recipients at RCPT (KB304897).
 	RecipientFiltering *bool `toml:"recipient_filtering"`
 	// Tarpit is the delay before the first "User unknown" reply of a
 	// session; each further unknown recipient waits one more Tarpit, up
-	// to TarpitMax (anti-harvesting, seed 004).
+	// to TarpitMax (anti-harvesting, KB304897).
 	Tarpit    *Duration `toml:"tarpit"`
 	TarpitMax *Duration `toml:"tarpit_max"`
 }
@@ -217,7 +217,7 @@ type Listener struct {
 	BareLF BareLF `toml:"bare_lf"`
 	// OrgAuth lists the mechanisms offered with X-EXPS to servers of the
 	// organization ("LOGIN", "GSSAPI"); empty: this virtual server takes
-	// no organization mail (seed 000: integrated authentication must be
+	// no organization mail (KB843106: integrated authentication must be
 	// enabled on the receiving virtual server).
 	OrgAuth []string `toml:"org_auth"`
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles

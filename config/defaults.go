@@ -65,7 +65,7 @@ const (
 // recipient; the last entry repeats until MaxAge.
 var DefaultRetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 
-// Diagnostic categories (Exchange's MSExchangeTransport categories, seed 000).
+// Diagnostic categories (Exchange's MSExchangeTransport categories, KB843106).
 var Categories = []string{"service", "smtp_receive", "smtp_send", "auth", "queue", "categorizer", "delivery", "dsn"}
 
 // DiagnosticLevels in increasing verbosity (KB843106: none, minimum, medium, maximum).

@@ -12,7 +12,7 @@ const LocalHop = "local"
 
 // HopState is what the queue viewer shows of one delivery queue beside
 // its messages: whether it is suspended and how its last attempt ended
-// (seed 003: the "last error" of a remote delivery queue).
+// (KB979174: the "last error" of a remote delivery queue).
 type HopState struct {
 	Name        string    `json:"name"`
 	Suspended   bool      `json:"suspended"`

@@ -27,14 +27,14 @@ type Route struct {
 }
 
 // Job is one recipient to deliver remotely. Via, when set, overrides
-// routing (seed 004's "forward unresolved recipients to host").
+// routing (KB304897's "forward unresolved recipients to host").
 type Job struct {
 	Index int
 	Via   string
 }
 
 // Remote delivers to next hops over SMTP: MX failover, a connection
-// cache, a concurrency bound per hop, and seed 003's last error.
+// cache, a concurrency bound per hop, and KB979174's last error.
 type Remote struct {
 	Resolver          Resolver
 	HeloName          string
@@ -47,7 +47,7 @@ type Remote struct {
 	// Dialer is for tests (nil: net.Dialer).
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// The organization (seed 000): next hops that are its servers get
+	// The organization (KB843106): next hops that are its servers get
 	// X-EXPS and XEXCH50; SuppressExternal keeps XEXCH50 from everyone
 	// else.
 	// Org is the organization directory in force (a reload replaces
@@ -162,7 +162,7 @@ func (r *Remote) deliverHop(ctx context.Context, m *queue.Message, hop, domain s
 
 	remaining := append([]int(nil), idx...)
 	var out []queue.Result
-	first := "" // the primary target's answer, for seed 003's last error
+	first := "" // the primary target's answer, for KB979174's last error
 	var self *selfHop
 hosts:
 	for _, t := range targets {
@@ -221,7 +221,7 @@ func lastError(first string) reply.Reply {
 	if first == "" {
 		first = "no address could be tried"
 	}
-	// The reply is quoted as the seed shows it, not Go-escaped; control
+	// The reply is quoted as KB979174 shows it, not Go-escaped; control
 	// characters from a hostile server are replaced.
 	first = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -259,9 +259,9 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	if isOrg {
 		// Mail between servers of the organization requires
 		// authentication. A peer that does not offer X-EXPS to us (it
-		// does not know our EHLO name: seed 000) still gets the message,
+		// does not know our EHLO name: KB843106) still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
-		// X-EXPS fails keeps it queued (seed 003: 454 4.7.0 is temporary).
+		// X-EXPS fails keeps it queued (KB979174: 454 4.7.0 is temporary).
 		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
@@ -290,7 +290,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	r.cache.put(addr, c)
 	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {
-		// Delivery goes on without the properties (seed 000); the
+		// Delivery goes on without the properties (KB843106); the
 		// events say why, at diagnostic level medium.
 		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", res.XEXCH50.String())
 		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "remote", host, "reply", res.XEXCH50.String())

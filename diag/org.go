@@ -11,7 +11,7 @@ import (
 )
 
 // WriteSPNReport lists the service principal names of one server (or of
-// all, when server is ""), as seed 003's "setspn -L" does, with what is
+// all, when server is ""), as KB979174's "setspn -L" does, with what is
 // wrong with each: every expected SPN must be registered exactly once in
 // the whole directory. It returns the number of problems found.
 func WriteSPNReport(w io.Writer, org *directory.Org, server string) (int, error) {
@@ -62,7 +62,7 @@ func others(list []string, self string) []string {
 }
 
 // WriteDuplicateSPNs searches the whole directory for SPNs registered more
-// than once (seed 003's "setspn -X") and prints each group; the last line
+// than once (KB979174's "setspn -X") and prints each group; the last line
 // is "found N group(s) of duplicate SPNs." It returns N.
 func WriteDuplicateSPNs(w io.Writer, org *directory.Org) int {
 	dups := org.DuplicateSPNs()
@@ -136,7 +136,7 @@ func WriteFQDNReport(w io.Writer, names Names, org *directory.Org) int {
 	return problems
 }
 
-// MaxClockSkew is Kerberos's default tolerance (seed 003: all clocks
+// MaxClockSkew is Kerberos's default tolerance (KB979174: all clocks
 // within 5 minutes).
 const MaxClockSkew = 5 * time.Minute
 

@@ -1,8 +1,8 @@
-// Package diag holds the diagnostics that the seed articles teach
+// Package diag holds the diagnostics that the support articles (KB843106, KB979174, KB304897) teach
 // administrators to run by hand, as programs.
 //
 // relay.go is the relay tester (mailward diag relay): the seven manual
-// relay tests of seed 004 plus the classic address tricks (source route,
+// relay tests of KB304897 plus the classic address tricks (source route,
 // UUCP bang path, percent hack, IP-literal recipient), run against any SMTP
 // server. It never sends DATA, so nothing is ever actually relayed: a 2xx
 // to RCPT is the evidence.
@@ -93,7 +93,7 @@ type relayTest struct {
 	note string
 	// echoedLocal, when set, is the address a server that treats the
 	// recipient as local would echo in its 2xx reply (domain appended, as
-	// seed 004 shows for test 6). Seeing it turns a 2xx on a "remote"
+	// KB304897 shows for test 6). Seeing it turns a 2xx on a "remote"
 	// test into accepted-local.
 	echoedLocal func(e env) string
 }
@@ -107,7 +107,7 @@ func forms(article, bracketed string) []string {
 
 func always(v bool) func(env) bool { return func(env) bool { return v } }
 
-// relayTests lists seed 004's seven tests and the probes, in order.
+// relayTests lists KB304897's seven tests and the probes, in order.
 func relayTests() []relayTest {
 	remoteSender := func(e env) []string {
 		return forms("MAIL FROM:User@"+e.remote, "MAIL FROM:<User@"+e.remote+">")
@@ -170,8 +170,8 @@ func relayTests() []relayTest {
 			mail: remoteSender,
 			rcpt: func(e env) []string { return []string{"RCPT TO:<" + e.remote + "!user>"} },
 			// A UUCP-aware server routes this to the remote host; a server
-			// that appends its default domain to a domain-less address (seed
-			// 004) has made it local, and says so in its reply.
+			// that appends its default domain to a domain-less address
+			// (KB304897) has made it local, and says so in its reply.
 			remote:      always(true),
 			echoedLocal: func(e env) string { return e.remote + "!user@" + e.local },
 			note:        ndr},

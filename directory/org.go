@@ -10,13 +10,13 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// The organization (seeds 000–003): the mail servers that trust each
+// The organization (KB843106 and KB979174): the mail servers that trust each
 // other, the groups they belong to, and the permissions on the
 // organization. A server's rights are never set on it directly in
 // practice: they are inherited through group membership, nested to any
 // depth, and a DENY anywhere on the way wins over every ALLOW.
 
-// RightSendAs is the right a sending server needs for XEXCH50 (seed 000).
+// RightSendAs is the right a sending server needs for XEXCH50 (KB843106).
 const RightSendAs = "send-as"
 
 // DefaultServersGroup holds every server and ALLOW send-as by default.
@@ -154,7 +154,7 @@ type Decision struct {
 }
 
 // Effective computes a server's right: allowed when some ALLOW applies to
-// it or a group it is (transitively) in, and no DENY does (seed 000).
+// it or a group it is (transitively) in, and no DENY does (KB843106).
 func (o *Org) Effective(server, right string) Decision {
 	server, right = strings.ToLower(server), strings.ToLower(right)
 	groups := o.memberships(server)
@@ -189,7 +189,7 @@ func (o *Org) Effective(server, right string) Decision {
 }
 
 // ExpectedSPNs are the service principal names a server must have
-// registered, exactly once each (seed 003).
+// registered, exactly once each (KB979174).
 func ExpectedSPNs(s *OrgServer) []string {
 	return []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
 }

@@ -13,7 +13,7 @@ type Def struct {
 	Fix   string
 }
 
-// Event IDs. Those the seed articles name will keep their seed numbers
+// Event IDs. Those that KB843106 and KB979174 name keep Exchange's numbers
 // (1035, 1704, 1706, 7004, 7006, 7010); the rest are mailward's own,
 // grouped by thousands: 1xxx receive and service, 2xxx queue, 3xxx
 // delivery, 4xxx DSN, 7xxx sending to the organization. 1005-1009 are the
@@ -45,9 +45,9 @@ const (
 	AuthFailed           = 1030
 	AuthSucceeded        = 1031
 	AuthLockout          = 1032
-	OrgAuthTemporary     = 1035 // seed 003
-	OrgAuthFailed        = 1704 // seed 000
-	OrgAuthRefused       = 1706 // seed 000
+	OrgAuthTemporary     = 1035 // KB979174
+	OrgAuthFailed        = 1704 // KB843106
+	OrgAuthRefused       = 1706 // KB843106
 	SendAsDenied         = 1711
 	XEXCH50Accepted      = 1712
 	XEXCH50Refused       = 1713
@@ -65,9 +65,9 @@ const (
 	NDRSuppressed        = 4001
 	DelayNoticeSent      = 4002
 	SuccessNoticeSent    = 4003
-	XEXCH50Failed        = 7004 // seed 000
-	OrgAuthTrouble       = 7006 // seed 000
-	XEXCH50Protocol      = 7010 // seed 000
+	XEXCH50Failed        = 7004 // KB843106
+	OrgAuthTrouble       = 7006 // KB843106
+	XEXCH50Protocol      = 7010 // KB843106
 )
 
 // Catalogue lists every event mailward writes. docs/events.md is generated
@@ -136,11 +136,11 @@ var Catalogue = map[int]Def{
 		"None, unless a legitimate client on a slow link is affected: then lower min_data_rate or raise idle_timeout for its listener."},
 	RelayDenied: {RelayDenied, Warning, "smtp_receive", Minimum,
 		"Relay denied on virtual server {connector} to client [{ip}] (EHLO {helo}, authenticated as {user}): sender {from}, recipient {rcpt}.",
-		"A client that may not relay gave a recipient outside the local domains (seed 004).",
+		"A client that may not relay gave a recipient outside the local domains (KB304897).",
 		"Nothing, for strangers. For a client that should relay: authenticate it, or add its address to relay_networks."},
 	UnknownRecipient: {UnknownRecipient, Information, "smtp_receive", Medium,
 		"Unknown recipient {rcpt} refused on virtual server {connector} from [{ip}] after a {delay} tarpit.",
-		"Recipient filtering found no mailbox for the address (seed 004).",
+		"Recipient filtering found no mailbox for the address (KB304897).",
 		"Check the address; many of these from one client are a directory harvest attempt."},
 	DirectoryUnavailable: {DirectoryUnavailable, Error, "smtp_receive", None,
 		"The directory cannot be read: {error}. Recipients are answered 451 4.3.0 until it is back.",
@@ -174,7 +174,7 @@ var Catalogue = map[int]Def{
 		"A successful AUTH.", "None needed."},
 	OrgAuthTemporary: {OrgAuthTemporary, Error, "auth", None,
 		"Inbound authentication failed with error {error} for Receive connector {connector}. The authentication mechanism is {mechanism}. The source IP address of the client who tried to authenticate is [{ip}].",
-		"A server of the organization could not be verified right now (seed 003): clock skew over 5 minutes, a missing or duplicate SPN, the KDC unreachable, or the server not yet in this server's directory (replication).",
+		"A server of the organization could not be verified right now (KB979174): clock skew over 5 minutes, a missing or duplicate SPN, the KDC unreachable, or the server not yet in this server's directory (replication).",
 		"Run 'mailward diag auth <peer>' from the sender and 'mailward diag spn --duplicates' here; check clocks ('mailward diag clock'). The sender keeps the message queued and retries."},
 	OrgAuthFailed: {OrgAuthFailed, Warning, "auth", Minimum,
 		"X-EXPS authentication of {server} failed on virtual server {connector} from [{ip}]: mechanism {mechanism}, error {error}.",
@@ -182,11 +182,11 @@ var Catalogue = map[int]Def{
 		"Reset the server's account secret (password_file on the sender, password_hash here) or its keytab."},
 	OrgAuthRefused: {OrgAuthRefused, Warning, "auth", Minimum,
 		"X-EXPS refused on virtual server {connector} to [{ip}]: EHLO name {helo} is not a server of the organization.",
-		"The sender's FQDN (its EHLO name) is not in the organization directory: a wrong or spoofed FQDN (seed 000).",
+		"The sender's FQDN (its EHLO name) is not in the organization directory: a wrong or spoofed FQDN (KB843106).",
 		"Set the sending server's fqdn to its name in the organization, or add it to the directory."},
 	SendAsDenied: {SendAsDenied, Warning, "auth", Minimum,
 		"XEXCH50 from {server} refused: SendAs is denied ({reason}).",
-		"A DENY entry for send-as applies to the server directly or through a group it is (transitively) in (seed 000: a DENY wins over an ALLOW).",
+		"A DENY entry for send-as applies to the server directly or through a group it is (transitively) in (KB843106: a DENY wins over an ALLOW).",
 		"Remove the DENY entry, or take the server out of the group that carries it."},
 	XEXCH50Refused: {XEXCH50Refused, Warning, "smtp_receive", Medium,
 		"XEXCH50 from [{ip}] (EHLO {helo}) on virtual server {connector} refused with {reply}: {reason}.",
@@ -197,7 +197,7 @@ var Catalogue = map[int]Def{
 		"An authenticated organization server passed message properties.", "None needed."},
 	XEXCH50Failed: {XEXCH50Failed, Error, "smtp_send", Medium,
 		"The XEXCH50 command failed for message {queue_id}: the remote server {remote} answered {reply}. The message is delivered without its organization properties.",
-		"The next hop did not accept the properties: not authenticated (504), outside the organization (504, or 505 from old servers), SendAs denied, or the verb blocked in transit (seed 000).",
+		"The next hop did not accept the properties: not authenticated (504), outside the organization (504, or 505 from old servers), SendAs denied, or the verb blocked in transit (KB843106).",
 		"Run 'mailward diag auth {remote}'. For a server outside the organization keep suppress_external on."},
 	OrgAuthTrouble: {OrgAuthTrouble, Error, "smtp_send", Minimum,
 		"Could not authenticate to organization server {remote}: {error}.",
@@ -205,7 +205,7 @@ var Catalogue = map[int]Def{
 		"Check our fqdn against the organization directory and the receiving virtual server's org_auth; run 'mailward diag auth {remote}'."},
 	XEXCH50Protocol: {XEXCH50Protocol, Warning, "smtp_send", Medium,
 		"The remote host {remote} responded to the SMTP command \"XEXCH50\" with \"{reply}\".",
-		"Protocol record of a failed XEXCH50 (seed 000's event 7010).", "See event 7004."},
+		"Protocol record of a failed XEXCH50 (KB843106's event 7010).", "See event 7004."},
 	MessageQueued: {MessageQueued, Information, "queue", Minimum,
 		"Message {queue_id} from {from} for {recipients} recipient(s), {size} bytes, queued via virtual server {connector} from [{ip}].",
 		"A message was accepted: it is on disk and fsynced.", "None needed."},

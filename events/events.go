@@ -2,10 +2,10 @@
 //
 // Every noteworthy thing the transport does has an ID from the catalogue
 // (catalogue.go, documented in docs/events.md), as Exchange's
-// MSExchangeTransport events do in the seed articles. Each category has a
+// MSExchangeTransport events do in the support articles (KB843106, KB979174, KB304897). Each category has a
 // diagnostic logging level (none, minimum, medium, maximum); an event is
 // written only when its own level is at or below its category's setting
-// (seed 000: 7004 and 7010 appear only at medium or higher). Level-0 events
+// (KB843106: 7004 and 7010 appear only at medium or higher). Level-0 events
 // (errors, start and stop) are written even at "none", as in Exchange.
 package events
 
@@ -46,7 +46,7 @@ func ParseLevel(s string) (Level, error) {
 	return 0, fmt.Errorf("events: unknown diagnostic level %q", s)
 }
 
-// Severity of an event, as in the Windows event log the seeds quote.
+// Severity of an event, as in the Windows event log that KB843106 and KB979174 quote.
 type Severity string
 
 const (

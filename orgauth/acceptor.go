@@ -15,7 +15,7 @@
 // Failures are *AuthError values, classified (Kind) so that the SMTP layer
 // can answer 454 4.7.0 for temporary causes — clock skew, missing or
 // duplicate SPNs, stale keytabs, an unreachable KDC — and name the cause in
-// its events (seed 003), SEC_E_LOGON_DENIED (0x8009030c) for the rest.
+// its events (KB979174), SEC_E_LOGON_DENIED (0x8009030c) for the rest.
 //
 // The acceptor verifies the AP-REQ itself, from gokrb5's exported pieces,
 // rather than through service.VerifyAPREQ: it needs an injectable clock, a
@@ -107,7 +107,7 @@ func (a *Acceptor) seen(key string, now time.Time) bool {
 }
 
 // serviceAliases are the service names a session for service accepts:
-// for SMTP, the SPNs a mail server registers (seed 003) and the lower-case
+// for SMTP, the SPNs a mail server registers (KB979174) and the lower-case
 // form real SASL clients ask for.
 func serviceAliases(service string) []string {
 	if strings.EqualFold(service, "SMTP") || strings.EqualFold(service, "SMTPSVC") {

@@ -14,7 +14,7 @@ import (
 
 // Kind classifies an authentication failure so that the SMTP layer can
 // answer 454 4.7.0 (temporary) or 535 5.7.8 and log the cause by name
-// (seed 003).
+// (KB979174).
 type Kind int
 
 // The kinds of failure.
@@ -116,7 +116,7 @@ func (e *AuthError) Unwrap() error { return e.Err }
 // Temporary: ClockSkew, TicketExpired, Replay (a fresh authenticator
 // succeeds), NoKey, StaleKeytab, WrongPrincipal, NoSuchService,
 // UnknownClient (all fixable by the administrator or by directory
-// replication while the mail waits: seed 003's SPN, replication and clock
+// replication while the mail waits: KB979174's SPN, replication and clock
 // causes), KDCUnreachable, and Integrity when it is a key mismatch
 // (KerberosCode 31, the duplicate-SPN symptom).
 //

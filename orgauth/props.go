@@ -1,5 +1,5 @@
 // Package orgauth is the trust between the servers of one organization
-// (seeds 000–003): who is a server of the organization, how it proves it
+// (KB843106 and KB979174): who is a server of the organization, how it proves it
 // (X-EXPS with LOGIN or Kerberos GSSAPI), whether it holds SendAs, and
 // the organization properties it passes on with XEXCH50.
 package orgauth
@@ -18,7 +18,7 @@ const Magic = "MWX1"
 // MaxBlob bounds an XEXCH50 blob: properties, not content.
 const MaxBlob = 1 << 20
 
-// Props are the organization properties of one message (seed 000: what
+// Props are the organization properties of one message (KB843106: what
 // must survive the hop so that journaling, group expansion, restrictions,
 // forwarding and the spam verdict are not redone or lost downstream).
 type Props struct {

@@ -38,7 +38,7 @@ func (t *Trust) Org() *directory.Org { return t.org.Load() }
 func (t *Trust) SetOrg(org *directory.Org) { t.org.Store(org) }
 
 // ServerByFQDN reports whether an EHLO name is a server of the
-// organization (seed 000: the EHLO name decides trust).
+// organization (KB843106: the EHLO name decides trust).
 func (t *Trust) ServerByFQDN(helo string) (string, bool) {
 	if t == nil || t.Org() == nil {
 		return "", false
@@ -50,7 +50,7 @@ func (t *Trust) ServerByFQDN(helo string) (string, bool) {
 	return s.Name, true
 }
 
-// ErrUnknownServer: the account is not (yet) in the directory — seed 003's
+// ErrUnknownServer: the account is not (yet) in the directory — KB979174's
 // replication lag. Temporary: the sender keeps the message and retries.
 var ErrUnknownServer = fmt.Errorf("server account not found in the directory (replication not complete?)")
 
@@ -119,7 +119,7 @@ func (t *Trust) ServerByPrincipal(principal, authzid string) (string, error) {
 }
 
 // SPNProblem checks, in the directory, the service principal names of the
-// server that answers as fqdn (or of Self): each expected SPN (seed 003:
+// server that answers as fqdn (or of Self): each expected SPN (KB979174:
 // SMTP/<name>, SMTP/<fqdn>, SMTPSVC/<name>, SMTPSVC/<fqdn>) registered,
 // and exactly once in the whole directory. A real directory in either
 // state breaks Kerberos to this server; the receiving side answers GSSAPI

@@ -17,7 +17,7 @@ type pathAndParams struct {
 }
 
 // parseParams splits "<path> K=V K2" (RFC 5321 §4.1.2 Mail-parameters).
-// The path part may be unbracketed (seed 004's examples are).
+// The path part may be unbracketed (KB304897's examples are).
 func parseParams(s string, esmtp bool) (pathAndParams, reply.Reply) {
 	s = strings.TrimLeft(s, " ")
 	var out pathAndParams

@@ -3,8 +3,9 @@
 // commands (RFC 5321, 3207, 4954, 1870, 6152, 2034, 6531, 3461).
 //
 // The verb table is ours rather than a library's because the organization
-// verbs of the seeds (XEXCH50, X-EXPS) must be added to it, and no Go SMTP
-// library can take custom verbs (shared/NOTES.md).
+// verbs of KB843106 (XEXCH50, X-EXPS) must be added to it, and the Go SMTP
+// server libraries take no custom verbs (emersion/go-smtp's parser refuses
+// verbs longer than four letters, and its EHLO keywords are fixed).
 package smtp
 
 import (

@@ -20,7 +20,7 @@ type Envelope struct {
 	SMTPUTF8   bool  // needs SMTPUTF8 (RFC 6531); not offered => every recipient fails 553 5.6.7, nothing sent
 	EnvID, Ret string
 	// XEXCH50 is the organization-properties blob sent after the RCPTs
-	// (seed 000) when set; the caller decides whether the peer may get it.
+	// (KB843106) when set; the caller decides whether the peer may get it.
 	XEXCH50 []byte
 	// EnvID (xtext-encoded on the wire) and Ret are RFC 3461's ENVID
 	// and RET, passed on only if the server offers DSN.

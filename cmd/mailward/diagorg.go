@@ -16,7 +16,7 @@ import (
 	"mailward/smtpclient"
 )
 
-// cmdDiagOrg runs the organization diagnostics the seed articles have
+// cmdDiagOrg runs the organization diagnostics the support articles (KB843106, KB979174, KB304897) have
 // administrators do by hand: setspn -L / -X, the FQDN check, the clock
 // check and the step-by-step authentication test.
 func cmdDiagOrg(check string, args []string) error {

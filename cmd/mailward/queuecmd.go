@@ -168,7 +168,7 @@ func (o *queueOut) encode(v any) error {
 }
 
 // list prints one line per queue and, on its own indented line, the
-// queue's last error in full (seed 003's is long).
+// queue's last error in full (KB979174's is long).
 func (o *queueOut) list(qs []admin.Queue, messages int) error {
 	if o.json {
 		return o.encode(qs)
