@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
-	"mailward/message"
-	"mailward/smtpclient"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"mailward/message"
+	"mailward/smtpclient"
 )
 
 // Defaults. They follow Postfix where Postfix has an equivalent
@@ -19,7 +20,7 @@ const (
 	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8 minimum
 	DefaultMaxLineLength       = 1000     // RFC 5321 §4.5.3.1.4/6, CRLF included
 	DefaultMaxErrors           = 20
-	DefaultIdleTimeout         = 5 * time.Minute // RFC 5321 §4.5.3.2.7
+	DefaultIdleTimeout         = 5 * time.Minute  // RFC 5321 §4.5.3.2.7
 	DefaultStressIdleTimeout   = 10 * time.Second // Postfix's smtpd_timeout under stress
 	DefaultMinDataRate         = 500              // octets/s, Postfix's smtpd_min_data_rate
 	DefaultMaxSessionDuration  = 30 * time.Minute
@@ -37,8 +38,8 @@ const (
 	DefaultAuthFailuresPerAccount = 10
 	DefaultAuthWindow             = 15 * time.Minute
 	DefaultAuthLockout            = 15 * time.Minute
-	DefaultWorkers             = 32
-	DefaultMaxAge              = 48 * time.Hour
+	DefaultWorkers                = 32
+	DefaultMaxAge                 = 48 * time.Hour
 	// DefaultBounceSizeLimit is Postfix's bounce_size_limit: room for a
 	// header and the start of the body, not for a payload.
 	DefaultBounceSizeLimit = 50000

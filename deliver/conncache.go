@@ -1,9 +1,10 @@
 package deliver
 
 import (
-	"mailward/smtpclient"
 	"sync"
 	"time"
+
+	"mailward/smtpclient"
 )
 
 // connCache keeps idle sessions for reuse: "several messages per

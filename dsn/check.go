@@ -2,9 +2,10 @@ package dsn
 
 import (
 	"fmt"
-	"mailward/reply"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // notice is a validated Report with every string cleaned for use in

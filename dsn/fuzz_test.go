@@ -2,10 +2,11 @@ package dsn
 
 import (
 	"bytes"
-	"mailward/reply"
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/reply"
 )
 
 // FuzzBuild checks that Build never panics and that whatever it returns

@@ -4,9 +4,10 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
-	"mailward/reply"
 	"sort"
 	"time"
+
+	"mailward/reply"
 )
 
 // View is a queued message as the queue viewer shows it.

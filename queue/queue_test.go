@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mailward/reply"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mailward/reply"
 )
 
 func open(t *testing.T, dir string, mod ...func(*Options)) *Queue {

@@ -3,11 +3,12 @@ package queue
 import (
 	"bufio"
 	"fmt"
-	"mailward/reply"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // State of one recipient.

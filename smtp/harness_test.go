@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"mailward/smtp"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 	"mailward/internal/certs"
 	"mailward/internal/setup"
 	"mailward/queue"
+	"mailward/smtp"
 )
 
 // baseConfig is the quick-start organization, with test-sized limits.

@@ -2,11 +2,12 @@ package smtp_test
 
 import (
 	"io"
-	"mailward/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mailward/smtp"
 )
 
 const mailAlice = `C: MAIL FROM:<a@example.test>

@@ -2,7 +2,6 @@ package smtp_test
 
 import (
 	"encoding/base64"
-	"mailward/smtp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"mailward/events"
 	"mailward/orgauth"
+	"mailward/smtp"
 )
 
 // The receive side of X-EXPS GSSAPI and AUTH GSSAPI at the protocol level:

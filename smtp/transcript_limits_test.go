@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"mailward/smtp"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
+
+	"mailward/smtp"
 )
 
 func TestTranscriptLineTooLong(t *testing.T) {

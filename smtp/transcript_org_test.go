@@ -3,15 +3,15 @@ package smtp_test
 import (
 	"encoding/base64"
 	"fmt"
-	"mailward/internal/setup"
-	"mailward/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"mailward/config"
+	"mailward/internal/setup"
 	"mailward/orgauth"
+	"mailward/smtp"
 )
 
 // orgBase: mx1 (LOGIN secret "mx1-secret") and mx2 are the organization;

@@ -11,10 +11,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"mailward/reply"
 	"net"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // TLSPolicy says what to do about STARTTLS (RFC 3207).

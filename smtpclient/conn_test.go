@@ -11,13 +11,14 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"mailward/reply"
 	"math/big"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/reply"
 )
 
 // The tests in client*_test.go talk to a scripted fake server: each

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mailward/reply"
 	"strconv"
 	"strings"
 	"time"
+
+	"mailward/reply"
 )
 
 // Envelope is what Send tells the server about one message.
