@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"mailward/orgauth"
 	"mailward/policy"
 	"mailward/queue"
+	"mailward/reply"
 )
 
 // MessageWriter receives one message's content; see queue.Writer.
@@ -192,7 +192,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 		s.ev.Emit(events.ConnectionRefused, "ip", ip, "connector", s.l.Name, "limit", limit, "max", max)
 		// RFC 5321 §3.8: a server may refuse with 421 at greeting.
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "421 4.7.0 %s Too many connections (%s), try again later\r\n", s.l.FQDN, limit)
+		c.Write(reply.New(421, "4.7.0", "%s Too many connections (%s), try again later", s.l.FQDN, limit).Wire())
 		c.Close()
 		return
 	}
