@@ -31,7 +31,16 @@ import (
 // binary is the mailward executable built once by TestMain.
 var binary string
 
+// envBinary hands the built binary to this test binary re-executed in a
+// private mount namespace (testkit.RunInPrivateMounts), which need not
+// build it again.
+const envBinary = "MAILWARD_E2E_BINARY"
+
 func TestMain(m *testing.M) {
+	if b := os.Getenv(envBinary); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "mailward-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
