@@ -4,13 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -19,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mailward/internal/certs"
 	"mailward/internal/peers"
 )
 
@@ -410,31 +405,15 @@ func TestDeriveLocalDomain(t *testing.T) {
 	}
 }
 
-// selfSigned makes a throwaway certificate: the tester must accept it.
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.fake.test"},
-		DNSNames:     []string{"mx.fake.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // With StartTLS, the tests run inside TLS after a second EHLO; a server
 // that only relays for TLS sessions is still caught.
 func TestRelayStartTLS(t *testing.T) {
-	cfg := selfSigned(t)
+	// A throwaway certificate: the tester must accept it.
+	cert, _, err := certs.NewSelfSigned("mx.fake.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	var mu sync.Mutex
 	inTLS := map[int]bool{}
 	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(n int, cmd string) fakeReply {

@@ -3,16 +3,11 @@ package smtpclient
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"mailward/internal/certs"
 	"mailward/reply"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -179,36 +174,6 @@ func mustDial(t *testing.T, addr string, o ClientOptions) *Conn {
 	return c
 }
 
-// selfSigned makes a certificate for mx.example.test and a pool that
-// trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.example.test"},
-		DNSNames:     []string{"mx.example.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
 func TestGreetingRefused(t *testing.T) {
 	addr := fakeServer(t, func(s *fakeSession) {
 		s.send("554-5.3.2 fake.test no service", "554 5.3.2 go away")
@@ -304,7 +269,10 @@ func TestExtensionsParsed(t *testing.T) {
 }
 
 func TestSTARTTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool, err := certs.NewSelfSigned("mx.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sni := make(chan string, 1)
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		sni <- h.ServerName
