@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"mailward/internal/testkit"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -174,7 +175,7 @@ func TestCrashSafety(t *testing.T) {
 	// Delivery settles: the queue empties and every acknowledged message
 	// is in both mailboxes.
 	var counts map[string]map[string]int
-	waitFor(t, 30*time.Second, "the queue to empty and every acknowledged message to be delivered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the queue to empty and every acknowledged message to be delivered", func() bool {
 		if len(s.QueueActive()) > 0 {
 			return false
 		}
@@ -344,7 +345,7 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	active := filepath.Join(s.DataDir, "queue", "active")
 	// The deferral is on disk once the state file records it (the event
 	// comes a moment before).
-	waitFor(t, 10*time.Second, "a recorded deferral of "+id, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a recorded deferral of "+id, func() bool {
 		b, _ := os.ReadFile(filepath.Join(active, id+".state"))
 		return len(s.EventsFor(3001, "queue_id", id)) > 0 && strings.HasPrefix(string(b), "r 0 0 ")
 	})
@@ -360,7 +361,7 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	if err := os.Remove(block); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "delivery of "+id, func() bool { return len(s.Maildir("alice@example.test")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery of "+id, func() bool { return len(s.Maildir("alice@example.test")) == 1 })
 	settle(t, s)
 	s.Kill()
 	for name, b := range saved {
@@ -430,7 +431,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 
 	active := filepath.Join(s.DataDir, "queue", "active")
 	var state []byte
-	waitFor(t, 10*time.Second, "the NDR of "+id+" to be recorded", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the NDR of "+id+" to be recorded", func() bool {
 		state, _ = os.ReadFile(filepath.Join(active, id+".state"))
 		return strings.Contains(string(state), "b 0\n")
 	})
@@ -443,7 +444,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 10*time.Second, "the NDR in the sender's Maildir", func() bool { return ndrs() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the NDR in the sender's Maildir", func() bool { return ndrs() == 1 })
 	queueFile, err := os.ReadFile(filepath.Join(active, id))
 	if err != nil {
 		t.Fatal(err)
@@ -454,7 +455,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 	if err := os.Remove(block); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "delivery to alice", func() bool { return len(s.Maildir("alice@example.test")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery to alice", func() bool { return len(s.Maildir("alice@example.test")) == 1 })
 	settle(t, s)
 	s.Kill()
 	if err := os.WriteFile(filepath.Join(active, id), queueFile, 0o600); err != nil {

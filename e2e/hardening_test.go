@@ -16,6 +16,7 @@ import (
 
 	"mailward/events"
 	"mailward/internal/certs"
+	"mailward/internal/testkit"
 )
 
 // Issue 7's hardening, each shown against the real binary.
@@ -117,7 +118,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.hup()
-	waitFor(t, 10*time.Second, "event 1003", func() bool { return len(s.Events(events.ConfigReloaded)) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "event 1003", func() bool { return len(s.Events(events.ConfigReloaded)) == 1 })
 	if _, alive := s.running(); !alive {
 		t.Fatalf("SIGHUP killed mailward:\n%s", s.Log())
 	}
@@ -151,12 +152,12 @@ func TestSIGHUPReloads(t *testing.T) {
 	if err != nil || r.Code != 421 {
 		t.Fatalf("idle client: %v %v", r, err)
 	}
-	waitFor(t, 5*time.Second, "event 1012 at level medium", func() bool { return len(s.Events(events.IdleTimeout)) > 0 })
+	testkit.WaitFor(t, 5*time.Second, "event 1012 at level medium", func() bool { return len(s.Events(events.IdleTimeout)) > 0 })
 
 	// A broken file: nothing changes, the server runs on.
 	os.WriteFile(s.Config, []byte(text+"\nmax_mesage_size = 1\n"), 0o600)
 	s.hup()
-	waitFor(t, 10*time.Second, "event 1004", func() bool { return len(s.Events(events.ConfigReloadFailed)) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "event 1004", func() bool { return len(s.Events(events.ConfigReloadFailed)) == 1 })
 	if e := s.Events(events.ConfigReloadFailed)[0].Fields["error"]; !strings.Contains(e, "max_mesage_size") {
 		t.Errorf("event 1004 does not name the bad key: %s", e)
 	}
@@ -227,17 +228,14 @@ func TestSlowlorisLetsGo(t *testing.T) {
 	// While they drip, the slots are taken...
 	time.Sleep(500 * time.Millisecond)
 	// ...and within a few seconds they are free again.
-	deadline := time.Now().Add(15 * time.Second)
+	// Each poll is a connection the server greets or refuses: at most
+	// five a second.
 	var fresh *client
-	for fresh == nil {
-		if c, err := dialErr(s.Addr); err == nil {
-			fresh = c
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no slot was freed within 15s")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testkit.Poll(15*time.Second, 200*time.Millisecond, func() bool {
+		fresh, _ = dialErr(s.Addr)
+		return fresh != nil
+	}) {
+		t.Fatal("no slot was freed within 15s")
 	}
 	fresh.t = t
 	defer fresh.Close()

@@ -26,6 +26,7 @@ import (
 
 	"mailward/config"
 	"mailward/events"
+	"mailward/internal/testkit"
 )
 
 // binary is the mailward executable built once by TestMain.
@@ -165,23 +166,31 @@ func (s *server) start() {
 		s.mu.Unlock()
 		close(exited)
 	}()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("mailward exited during start (%v); its output:\n%s", s.waitErr, s.Log())
-		default:
-		}
-		if line, err := greeting(s.Addr); err == nil {
-			if !strings.HasPrefix(line, "220 ") {
-				t.Fatalf("greeting %q, want 220; output:\n%s", line, s.Log())
+	var (
+		line   string
+		gone   bool
+		greets = testkit.Poll(startTimeout, 50*time.Millisecond, func() bool {
+			select {
+			case <-exited:
+				gone = true
+				return true
+			default:
 			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailward did not greet on %s within %v; output:\n%s", s.Addr, startTimeout, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+			l, err := greeting(s.Addr)
+			line = l
+			return err == nil
+		})
+	)
+	switch {
+	case gone:
+		s.mu.Lock()
+		err := s.waitErr
+		s.mu.Unlock()
+		t.Fatalf("mailward exited during start (%v); its output:\n%s", err, s.Log())
+	case !greets:
+		t.Fatalf("mailward did not greet on %s within %v; output:\n%s", s.Addr, startTimeout, s.Log())
+	case !strings.HasPrefix(line, "220 "):
+		t.Fatalf("greeting %q, want 220; output:\n%s", line, s.Log())
 	}
 }
 
@@ -366,18 +375,6 @@ func (l *lockedBuffer) Bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b...)
-}
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // bcryptHash hashes a password at the minimum cost (tests need speed,

@@ -63,7 +63,7 @@ func startSubmission(t *testing.T) *server {
 func findMessage(t *testing.T, s *server, addr, token string) string {
 	t.Helper()
 	var found string
-	waitFor(t, 10*time.Second, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
 		for _, f := range s.Maildir(addr) {
 			if c := readFile(t, f); strings.Contains(c, token) {
 				found = c

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"io"
+	"mailward/internal/testkit"
 	"mime"
 	"mime/multipart"
 	"net/mail"
@@ -115,7 +116,7 @@ func waitNDR(t *testing.T, s *server, addr, id string) ndr {
 // settle waits until the spool is empty (every message final).
 func settle(t *testing.T, s *server) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "an empty queue", func() bool { return len(s.QueueActive()) == 0 })
+	testkit.WaitFor(t, 10*time.Second, "an empty queue", func() bool { return len(s.QueueActive()) == 0 })
 }
 
 // TestNDRForUnknownRecipient: with filtering off, unknown@example.test is
@@ -187,7 +188,7 @@ func TestNoNDRForNullSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := queueID(t, r)
-	waitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
 	if ev := s.EventsFor(4001, "queue_id", id)[0]; !strings.Contains(ev.Message, "null sender") {
 		t.Errorf("event 4001 says %q, want the null-sender reason", ev.Message)
 	}
@@ -220,7 +221,7 @@ func TestNoNDRWithNotifyNever(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := queueID(t, r)
-	waitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
 	if ev := s.EventsFor(4001, "queue_id", id)[0]; !strings.Contains(ev.Message, "NOTIFY") {
 		t.Errorf("event 4001 says %q, want the NOTIFY reason", ev.Message)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailward/internal/testkdc"
+	"mailward/internal/testkit"
 )
 
 // The organization of e2e/org_test.go with Kerberos instead of LOGIN: a
@@ -180,7 +181,7 @@ func TestOrgKerberosKDCDown(t *testing.T) {
 	prefix = prefix[:strings.Index(prefix, "KRB5_KDC_UNREACH: ")+len("KRB5_KDC_UNREACH: ")]
 	suffix := `." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
 	var got string
-	waitFor(t, 10*time.Second, "the seed-003 last error naming KRB5_KDC_UNREACH", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB5_KDC_UNREACH", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix) && strings.HasSuffix(got, suffix)
 	})
@@ -275,7 +276,7 @@ func TestOrgKerberos454(t *testing.T) {
 			id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", tc.name)
 			want := seed003("454 4.7.0 Temporary authentication failure")
 			var got string
-			waitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
 				got, _ = queueLastError(t, mx1, mx2.Addr, id)
 				return got == want
 			})
@@ -311,7 +312,7 @@ func TestOrgKerberosKDCClockSkew(t *testing.T) {
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "kdc skew")
 	prefix := `451 4.4.0 Primary target IP address responded with: "Kerberos authentication to mx2.example.test failed here, before X-EXPS: orgauth: KRB_AP_ERR_SKEW: `
 	var got string
-	waitFor(t, 10*time.Second, "the seed-003 last error naming KRB_AP_ERR_SKEW", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB_AP_ERR_SKEW", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix)
 	})

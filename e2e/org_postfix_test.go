@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailward/internal/peers"
+	"mailward/internal/testkit"
 )
 
 // Seed 000: a server outside the organization (Debian's Postfix) is sent
@@ -21,7 +22,7 @@ func TestOrgExternalPostfixGetsNoXEXCH50(t *testing.T) {
 	// organization server is recognised by name or address.
 	mx1 := startOrgServer(t, cfg, strings.Replace(orgDirectory, `addresses = ["127.0.0.1"]`, `addresses = ["127.0.0.2"]`, 1))
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<carol@partner.test>", "external")
-	waitFor(t, 20*time.Second, "the message in Postfix's Maildir", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir", func() bool {
 		n, _ := p.MaildirCount("carol")
 		return n == 1
 	})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"mailward/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,7 @@ func startOrg(t *testing.T, mx1FQDN, mx1Self, mx2Directory string) (mx1, mx2 *se
 
 func delivered(t *testing.T, s *server, addr string, n int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) for %s", n, addr), func() bool { return len(s.Maildir(addr)) >= n })
+	testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) for %s", n, addr), func() bool { return len(s.Maildir(addr)) >= n })
 }
 
 // The properties mx1 sends arrive attached on mx2, after X-EXPS.
@@ -178,7 +179,7 @@ func TestOrgTemporaryAuthFailure(t *testing.T) {
 	mx1 := startOrgServer(t, fmt.Sprintf(orgMX1, "mx7.example.test", mx2.Addr, "mx7"), orgDirectory)
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "lag")
 	want := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
-	waitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
 		got, _ := queueLastError(t, mx1, mx2.Addr, id)
 		return got == want
 	})
@@ -208,7 +209,7 @@ func TestOrgSuppressExternal(t *testing.T) {
 				fmt.Sprintf("suppress_external = %v\n", suppress)
 			mx1 := startOrgServer(t, strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1), orgDirectory)
 			relayMsg(t, mx1, "<alice@relay.example.test>", "<someone@partner.test>", "external")
-			waitFor(t, 10*time.Second, "delivery to the partner", func() bool { return ext.Count() == 1 })
+			testkit.WaitFor(t, 10*time.Second, "delivery to the partner", func() bool { return ext.Count() == 1 })
 			if got := ext.CountCommands("XEXCH50"); (got == 0) != suppress {
 				t.Fatalf("XEXCH50 sent %d times with suppress_external=%v", got, suppress)
 			}

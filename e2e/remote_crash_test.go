@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"mailward/internal/testkit"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func TestCrashDuringOutbound(t *testing.T) {
 	c.cmdErr("QUIT")
 	c.Close()
 
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d messages at the next hop", outboundKillAt), func() bool {
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%d messages at the next hop", outboundKillAt), func() bool {
 		return hop.Count() >= outboundKillAt
 	})
 	openBefore := hop.Open()
@@ -98,7 +99,7 @@ func TestCrashDuringOutbound(t *testing.T) {
 	t.Logf("queue list after the kill shows %d spool messages; %d not yet at the next hop", len(active), missing)
 
 	s.Restart()
-	waitFor(t, 30*time.Second, "every message at the next hop after the restart", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "every message at the next hop after the restart", func() bool {
 		seen := map[string]bool{}
 		for _, m := range hop.Messages() {
 			seen[m.MessageID()] = true

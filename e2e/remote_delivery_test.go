@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailward/internal/testdns"
+	"mailward/internal/testkit"
 )
 
 // TestFailoverToSecondMX: the preferred MX answers seed 003's "454 4.7.0
@@ -25,7 +26,7 @@ func TestFailoverToSecondMX(t *testing.T) {
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "failover-1")
-	waitFor(t, 10*time.Second, "mx2 to receive the message", func() bool { return mx2.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "mx2 to receive the message", func() bool { return mx2.Count() == 1 })
 	recs := waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	if where := recs[0].Fields["where"]; !strings.Contains(where, "mx2.remote.test") || !strings.Contains(where, "127.0.0.3") {
 		t.Errorf("event 3000 says %q; want delivery through mx2.remote.test [127.0.0.3]", where)
@@ -87,7 +88,7 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	}
 
 	mx2.SetReply(nil)
-	waitFor(t, 10*time.Second, "delivery through mx2 on a retry", func() bool { return mx2.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery through mx2 on a retry", func() bool { return mx2.Count() == 1 })
 	recs := waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	if !strings.Contains(recs[0].Fields["where"], "mx2.remote.test") {
 		t.Errorf("event 3000 says %q, want mx2.remote.test", recs[0].Fields["where"])
@@ -220,7 +221,7 @@ func TestDelayNoticeOnce(t *testing.T) {
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "delay-notice")
 	waitEvents(t, s, 3001, id, 4, 15*time.Second) // four attempts: at 0, 1, 2, 3 s
-	waitFor(t, 5*time.Second, "the delay notice in alice's Maildir", func() bool { return maildirCount(s, "alice@example.test") >= 1 })
+	testkit.WaitFor(t, 5*time.Second, "the delay notice in alice's Maildir", func() bool { return maildirCount(s, "alice@example.test") >= 1 })
 	time.Sleep(300 * time.Millisecond) // a second notice would be queued by now
 	if c := maildirCount(s, "alice@example.test"); c != 1 {
 		t.Fatalf("alice has %d messages after 4 attempts, want exactly one delay notice", c)
@@ -244,7 +245,7 @@ func TestDelayNoticeOnce(t *testing.T) {
 	}
 
 	mx1.SetReply(nil)
-	waitFor(t, 10*time.Second, "delivery after the host recovers", func() bool { return mx1.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery after the host recovers", func() bool { return mx1.Count() == 1 })
 	settle(t, s)
 	if c := maildirCount(s, "alice@example.test"); c != 1 {
 		t.Errorf("alice has %d messages, want still only the one delay notice", c)
@@ -369,7 +370,7 @@ func TestDNSServFailDefers(t *testing.T) {
 	}
 
 	d.SetServFail("remote.test", false)
-	waitFor(t, 10*time.Second, "delivery after DNS recovers", func() bool { return mx1.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery after DNS recovers", func() bool { return mx1.Count() == 1 })
 	settle(t, s)
 	if c := maildirCount(s, "alice@example.test"); c != 0 {
 		t.Errorf("alice has %d messages (NDR or delay notice), want none", c)
@@ -396,7 +397,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	)
 	relayMsgTo(t, s, "<alice@example.test> "+mailParams,
 		[]string{"<bob@remote.test> " + notify + " " + orcpt, "<carol@remote.test>"}, "dsn-params")
-	waitFor(t, 10*time.Second, "the DSN-capable hop to get the message", func() bool { return withDSN.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the DSN-capable hop to get the message", func() bool { return withDSN.Count() == 1 })
 	m := withDSN.Messages()[0]
 	for _, p := range strings.Fields(mailParams) {
 		if !hasParam(m.MailLine, p) {
@@ -416,7 +417,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	}
 
 	relayMsg(t, s, "<alice@example.test> "+mailParams, "<dave@nodsn.test> "+notify+" "+orcpt, "dsn-params-nodsn")
-	waitFor(t, 10*time.Second, "the hop without DSN to get the message", func() bool { return plain.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the hop without DSN to get the message", func() bool { return plain.Count() == 1 })
 	p := plain.Messages()[0]
 	for _, l := range append([]string{p.MailLine}, p.RcptLines...) {
 		for _, k := range []string{"RET=", "ENVID=", "NOTIFY=", "ORCPT="} {

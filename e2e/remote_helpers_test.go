@@ -14,6 +14,7 @@ import (
 
 	"mailward/events"
 	"mailward/internal/testdns"
+	"mailward/internal/testkit"
 )
 
 // remoteCfg builds a mailward config that relays for 127.0.0.1 and
@@ -172,7 +173,7 @@ func relayMsgTo(t *testing.T, s *server, from string, rcpts []string, subject st
 func waitEvents(t *testing.T, s *server, id int, qid string, n int, d time.Duration) []events.Record {
 	t.Helper()
 	var recs []events.Record
-	waitFor(t, d, fmt.Sprintf("%d event(s) %d for %s", n, id, qid), func() bool {
+	testkit.WaitFor(t, d, fmt.Sprintf("%d event(s) %d for %s", n, id, qid), func() bool {
 		recs = s.EventsFor(id, "queue_id", qid)
 		return len(recs) >= n
 	})

@@ -13,6 +13,7 @@ import (
 
 	"mailward/internal/certs"
 	"mailward/internal/peers"
+	"mailward/internal/testkit"
 )
 
 // startPostfix starts a private Postfix and stops it when the test ends.
@@ -92,7 +93,7 @@ tls = "required"
 `}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "to-postfix-tls")
-	waitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
 		n, _ := p.MaildirCount("bob")
 		return n == 1
 	})
@@ -152,7 +153,7 @@ func TestPostfixRelaysIntoMailward(t *testing.T) {
 	c.cmdErr("QUIT")
 
 	var msg string
-	waitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
 		for _, f := range s.Maildir("alice@example.test") {
 			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Subject: from-postfix-tls") {
 				msg = string(b)

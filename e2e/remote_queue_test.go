@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"mailward/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 
 	resumed := time.Now()
 	out := queueCLI(t, s, "resume", "remote.test")
-	waitFor(t, 3*time.Second, "delivery right after resume", func() bool { return mx1.Count() == 1 })
+	testkit.WaitFor(t, 3*time.Second, "delivery right after resume", func() bool { return mx1.Count() == 1 })
 	t.Logf("delivered %v after resume (%s)", time.Since(resumed).Round(time.Millisecond), strings.TrimSpace(out))
 	waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	settle(t, s)
@@ -83,7 +84,7 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 	}
 	retried := time.Now()
 	out = queueCLI(t, s, "retry", "remote.test")
-	waitFor(t, 3*time.Second, "delivery right after queue retry", func() bool { return mx1.Count() == 2 })
+	testkit.WaitFor(t, 3*time.Second, "delivery right after queue retry", func() bool { return mx1.Count() == 2 })
 	t.Logf("delivered %v after retry (%s)", time.Since(retried).Round(time.Millisecond), strings.TrimSpace(out))
 	waitEvents(t, s, 3000, id2, 1, 5*time.Second)
 	settle(t, s)

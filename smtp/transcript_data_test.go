@@ -2,11 +2,13 @@ package smtp_test
 
 import (
 	"io"
+	"mailward/internal/testkit"
 	"mailward/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const mailAlice = `C: MAIL FROM:<a@example.test>
@@ -139,7 +141,7 @@ func TestTranscriptDataConnectionLost(t *testing.T) {
 tls = "none"`)
 	play(t, ts.addr, greeting+ehloPlain+mailAlice+`W: Subject: cut\r\n\r\nhalf a message`)
 	// play closed the connection; wait for the session to notice.
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the session to remove its partial message", func() bool {
 		ents, _ := os.ReadDir(filepath.Join(ts.dir, "queue", "tmp"))
 		return len(ents) == 0
 	})

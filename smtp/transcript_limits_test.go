@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"mailward/internal/testkit"
 	"mailward/smtp"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestTranscriptLineTooLong(t *testing.T) {
@@ -129,7 +131,7 @@ func TestTranscriptConnectionLimits(t *testing.T) {
 			play(t, ts.addr, "S: "+c.reply+"\nCLOSED")
 			// Freeing a slot admits the next client.
 			held[0].Close()
-			waitFor(t, func() bool {
+			testkit.WaitFor(t, 5*time.Second, "a freed slot to admit the next client", func() bool {
 				conn, err := net.Dial("tcp", ts.addr)
 				if err != nil {
 					return false

@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"mailward/internal/testkit"
 	"net/smtp"
 	"strings"
 	"testing"
@@ -32,17 +33,13 @@ func TestPostfixDeliversToMaildir(t *testing.T) {
 		t.Fatalf("send: %v\n%s", err, p.Log())
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
 	n := 0
-	for i := 0; i < 600 && time.Now().Before(deadline); i++ {
+	testkit.Eventually(30*time.Second, func() bool {
 		n, err = p.MaildirCount("user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err != nil || n > 0
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if n != 1 {
 		t.Fatalf("Maildir of user holds %d messages, want 1\n%s", n, p.Log())
