@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/internal/testkit"
 	"mailward/queue"
 )
 
@@ -75,7 +76,7 @@ func TestLoopSmartHostIsThisServer(t *testing.T) {
 // behind another address, or a second server given the same name — is a
 // loop too: 5.4.6, nothing sent to it.
 func TestLoopNextHopGreetsWithOurName(t *testing.T) {
-	fake := startFakeSMTP(t, "127.0.0.2:0", "mx1.example.test")
+	fake := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "mx1.example.test"})
 	s := startServer(t, remoteCfg{SmartHost: fake.Addr}.String())
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-by-name")
 	n := waitNDR(t, s, "alice@example.test", id)
@@ -98,7 +99,7 @@ func TestLoopNextHopGreetsWithOurName(t *testing.T) {
 // smart host would take it) nor to its local one; the sender gets one
 // NDR with status 5.4.6 for both, and event 3003 gives the count.
 func TestLoopQueuedMessageBouncedAtStart(t *testing.T) {
-	fake := startFakeSMTP(t, "127.0.0.2:0", "relay.remote.test")
+	fake := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "relay.remote.test"})
 	dir := t.TempDir()
 	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "data", "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Second}})
 	if err != nil {

@@ -202,10 +202,9 @@ func TestOrgSuppressExternal(t *testing.T) {
 	for _, suppress := range []bool{true, false} {
 		t.Run(fmt.Sprint("suppress_external=", suppress), func(t *testing.T) {
 			// 127.0.0.3: not an address of any organization server.
-			port := freePortOn(t, "127.0.0.3")
-			ext := startFakeSMTP(t, fmt.Sprintf("127.0.0.3:%d", port), "mail.partner.test")
-			ext.SetExtensions("PIPELINING", "XEXCH50")
-			cfg := fmt.Sprintf(orgMX1, "mx1.example.test", fmt.Sprintf("127.0.0.3:%d", port), "mx1") +
+			ext := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.3:0", Name: "mail.partner.test",
+				Extensions: []string{"PIPELINING", "XEXCH50"}})
+			cfg := fmt.Sprintf(orgMX1, "mx1.example.test", ext.Addr, "mx1") +
 				fmt.Sprintf("suppress_external = %v\n", suppress)
 			mx1 := startOrgServer(t, strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1), orgDirectory)
 			relayMsg(t, mx1, "<alice@relay.example.test>", "<someone@partner.test>", "external")

@@ -22,7 +22,7 @@ func TestFailoverToSecondMX(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "failover-1")
@@ -60,8 +60,8 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
-	mx2.SetReply(refuseAt("MAIL", authFail454))
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
+	mx2.SetHandler(refuseAt("MAIL", authFail454))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1s"]`}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-all-fail")
@@ -87,7 +87,7 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 		t.Errorf("%d NDRs for a temporary failure", n)
 	}
 
-	mx2.SetReply(nil)
+	mx2.SetHandler(nil)
 	testkit.WaitFor(t, 10*time.Second, "delivery through mx2 on a retry", func() bool { return mx2.Count() == 1 })
 	recs := waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	if !strings.Contains(recs[0].Fields["where"], "mx2.remote.test") {
@@ -105,10 +105,10 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 func TestRemoteConnRefusedPrimaryInLastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
-	lns, port := listenSamePort(t, "127.0.0.2", "127.0.0.3")
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2", "127.0.0.3")
 	lns[0].Close() // mx1 does not listen: connection refused
-	mx2 := serveFakeSMTP(t, lns[1], "mx2.remote.test")
-	mx2.SetReply(refuseAt("MAIL", authFail454))
+	mx2 := testkit.StartSMTP(t, testkit.SMTP{Listener: lns[1], Name: "mx2.remote.test"})
+	mx2.SetHandler(refuseAt("MAIL", authFail454))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-refused")
@@ -137,7 +137,7 @@ func TestRemote5xxBounces(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	const refusal = "550 5.1.1 <bob@remote.test>: Recipient address rejected: User unknown in virtual mailbox table"
-	mx1.SetReply(refuseAt("RCPT", refusal))
+	mx1.SetHandler(refuseAt("RCPT", refusal))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "remote-5xx")
@@ -183,7 +183,7 @@ func TestExpiryBounces(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "451 4.3.0 <bob@remote.test>: Temporary lookup failure"))
+	mx1.SetHandler(refuseAt("RCPT", "451 4.3.0 <bob@remote.test>: Temporary lookup failure"))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, MaxAge: "2s"}.String())
 
 	start := time.Now()
@@ -216,7 +216,7 @@ func TestDelayNoticeOnce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, DelayWarning: "1s", MaxAge: "1h"}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "delay-notice")
@@ -244,7 +244,7 @@ func TestDelayNoticeOnce(t *testing.T) {
 		t.Errorf("%d events 4002, want 1", c)
 	}
 
-	mx1.SetReply(nil)
+	mx1.SetHandler(nil)
 	testkit.WaitFor(t, 10*time.Second, "delivery after the host recovers", func() bool { return mx1.Count() == 1 })
 	settle(t, s)
 	if c := maildirCount(s, "alice@example.test"); c != 1 {
@@ -261,7 +261,7 @@ func TestNullSenderNoBounce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
+	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
 
 	id := relayMsg(t, s, "<>", "<bob@remote.test>", "null-sender-remote")
@@ -292,7 +292,7 @@ func TestNotifyNeverNoBounce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
+	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
 	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test> NOTIFY=NEVER", "notify-never-remote")
@@ -452,12 +452,22 @@ func containsPrefix(list []string, prefix string) bool {
 }
 
 // flaky answers reply to the first n MAIL commands, then accepts.
-func flaky(n int, reply string) fakeReplyFunc {
+func flaky(n int, reply string) testkit.SMTPHandler {
 	var seen atomic.Int64
-	return func(verb, _ string) string {
+	return func(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
 		if verb == "MAIL" && seen.Add(1) <= int64(n) {
-			return reply
+			return testkit.Reply{Text: reply}
 		}
-		return ""
+		return testkit.Reply{}
+	}
+}
+
+// refuseAt answers reply to verb and takes everything else.
+func refuseAt(verb, reply string) testkit.SMTPHandler {
+	return func(_ *testkit.SMTPSession, v, _ string) testkit.Reply {
+		if v == verb {
+			return testkit.Reply{Text: reply}
+		}
+		return testkit.Reply{}
 	}
 }

@@ -128,17 +128,17 @@ func oneMX(d *testdns.Server) {
 
 // twoFakes starts fakes for mx1 (127.0.0.2) and mx2 (127.0.0.3) on one
 // port and returns them with the port.
-func twoFakes(t *testing.T) (mx1, mx2 *fakeSMTP, port int) {
+func twoFakes(t *testing.T) (mx1, mx2 *testkit.SMTPServer, port int) {
 	t.Helper()
-	lns, port := listenSamePort(t, "127.0.0.2", "127.0.0.3")
-	return serveFakeSMTP(t, lns[0], "mx1.remote.test"), serveFakeSMTP(t, lns[1], "mx2.remote.test"), port
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2", "127.0.0.3")
+	return testkit.StartSMTP(t, testkit.SMTP{Listener: lns[0], Name: "mx1.remote.test"}), testkit.StartSMTP(t, testkit.SMTP{Listener: lns[1], Name: "mx2.remote.test"}), port
 }
 
 // oneFake starts the fake for mx1 (127.0.0.2).
-func oneFake(t *testing.T) (*fakeSMTP, int) {
+func oneFake(t *testing.T) (*testkit.SMTPServer, int) {
 	t.Helper()
-	lns, port := listenSamePort(t, "127.0.0.2")
-	return serveFakeSMTP(t, lns[0], "mx1.remote.test"), port
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2")
+	return testkit.StartSMTP(t, testkit.SMTP{Listener: lns[0], Name: "mx1.remote.test"}), port
 }
 
 // relayMsg sends one message from 127.0.0.1 (which may relay) and returns

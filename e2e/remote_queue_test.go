@@ -71,7 +71,7 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 
 	// The host fails once (seed 003's 454), then accepts; the next retry
 	// would be in an hour.
-	mx1.SetReply(flaky(1, authFail454))
+	mx1.SetHandler(flaky(1, authFail454))
 	id2 := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "retry-now")
 	waitEvents(t, s, 3001, id2, 1, 10*time.Second)
 	q, ok = liveQueue(t, s, "remote.test")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,12 +39,7 @@ func (l *lockedBuffer) String() string {
 func startSmtpSink(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
 	bin := testkit.RequireProgram(t, "postfix", "smtp-sink")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 
 	args := []string{"-v", "-c"}
 	if os.Geteuid() == 0 {
