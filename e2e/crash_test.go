@@ -13,32 +13,15 @@ import (
 	"time"
 )
 
-const crashConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-workers = 2 # delivery lags behind intake, so the kills find a backlog
-
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-max_connections_per_ip = 100
-`
+// crashConfig: two local mailboxes, and two delivery workers only, so
+// that delivery lags behind intake and the kills find a backlog.
+func crashConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}, Workers: 2}
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "bob@example.test")
+	c.Listeners[0].MaxConnectionsPerIP = 100
+	return c
+}
 
 const (
 	crashSenders    = 10
@@ -70,7 +53,7 @@ var tokenRE = regexp.MustCompile(`(?m)^Subject: (crash-g\d+-m\d+)\r?$`)
 // duplicates of every message, acknowledged or not. Unacknowledged
 // messages may or may not have been delivered.
 func TestCrashSafety(t *testing.T) {
-	s := startServer(t, crashConfig)
+	s := startServer(t, crashConfig())
 
 	var (
 		mu      sync.Mutex
@@ -296,27 +279,13 @@ func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-const redeliverConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// redeliverConfig: alice's mailbox, retried every second.
+func redeliverConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	c.Mailboxes = testkit.Mailboxes("alice@example.test")
+	return c
+}
 
 // TestRecoveryDoesNotDuplicate makes the crash window that the load test
 // can only hit by luck, deterministically: a crash after a message's
@@ -327,7 +296,7 @@ tls = "none"
 // spool files are put back — exactly the disk of that crash. After the
 // restart the recovered message must find its copy: one message, not two.
 func TestRecoveryDoesNotDuplicate(t *testing.T) {
-	s := startServer(t, redeliverConfig)
+	s := startServer(t, redeliverConfig())
 	md := filepath.Join(s.MailboxDir, "alice@example.test", "Maildir")
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		t.Fatal(err)
@@ -379,31 +348,14 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	}
 }
 
-const bounceCrashConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-
-[[domain]]
-name = "example.test"
-recipient_filtering = false
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "sender@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// bounceCrashConfig: unknown recipients are taken at RCPT and bounced.
+func bounceCrashConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	c.Domains[0].RecipientFiltering = testkit.Bool(false)
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "sender@example.test")
+	return c
+}
 
 // TestRecoveredBounceBound states and bounds the one duplicate that a
 // crash can cause: a second NDR. The queue records "bounced" only after
@@ -414,7 +366,7 @@ tls = "none"
 // not duplicated, the sender gets at least one NDR, and at most one
 // extra NDR per crash.
 func TestRecoveredBounceBound(t *testing.T) {
-	s := startServer(t, bounceCrashConfig)
+	s := startServer(t, bounceCrashConfig())
 	md := filepath.Join(s.MailboxDir, "alice@example.test", "Maildir")
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		t.Fatal(err)

@@ -64,12 +64,13 @@ const (
 type server struct {
 	t *testing.T
 
-	Dir            string // the temporary directory holding the config file
-	Config         string // path of the config file
+	Dir            string          // the temporary directory holding the config file
+	Config         string          // path of the config file
+	Built          *testkit.Config // what the file was rendered from (nil for a file given as text)
 	DataDir        string
 	MailboxDir     string
-	Addr           string // 127.0.0.1:{{PORT}}
-	SubmissionAddr string // 127.0.0.1:{{SUBMISSION_PORT}} (if the config uses it)
+	Addr           string // the address of the listener named "default"
+	SubmissionAddr string // the address of the listener named "submission", if any
 	// Env is added to the process environment at each (re)start.
 	Env []string
 
@@ -80,48 +81,39 @@ type server struct {
 	waitErr error
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) string {
+// startServer writes cfg into a fresh directory (its listeners without
+// an address get free loopback ports), starts "mailward serve" on it and
+// waits until the "default" listener greets with 220. The configuration
+// should say data_dir = "data" (relative to the file), as
+// testkit.NewConfig's does.
+func startServer(t *testing.T, cfg *testkit.Config) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
-}
-
-// startServer writes cfgTOML into a fresh directory (replacing {{PORT}}
-// and {{SUBMISSION_PORT}} with free loopback ports), starts "mailward
-// serve" on it and waits until the {{PORT}} listener greets with 220.
-// The config should say data_dir = "data" (relative to the config file).
-func startServer(t *testing.T, cfgTOML string) *server {
-	t.Helper()
-	return startServerIn(t, t.TempDir(), cfgTOML)
+	return startServerIn(t, t.TempDir(), cfg)
 }
 
 // startServerIn is startServer in a directory the test prepared (files
 // the configuration names beside it).
-func startServerIn(t *testing.T, dir, cfgTOML string) *server {
+func startServerIn(t *testing.T, dir string, cfg *testkit.Config) *server {
 	t.Helper()
-	return startServerEnv(t, dir, cfgTOML, nil)
+	return startServerEnv(t, dir, cfg, nil)
 }
 
 // startServerEnv is startServerIn with variables added to the server's
 // environment.
-func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
+func startServerEnv(t *testing.T, dir string, cfg *testkit.Config, env []string) *server {
+	t.Helper()
+	cfg.ListenOnFreePorts(t)
+	s := startServerText(t, dir, cfg.TOML(), env)
+	s.Built = cfg
+	return s
+}
+
+// startServerText is startServerIn for a configuration file given as it
+// is (one of the shipped examples), whose listeners have their
+// addresses.
+func startServerText(t *testing.T, dir, text string, env []string) *server {
 	t.Helper()
 	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log"), Env: env}
-	port, sub := freePort(t), freePort(t)
-	for sub == port {
-		sub = freePort(t)
-	}
-	s.Addr = "127.0.0.1:" + port
-	if strings.Contains(cfgTOML, "{{SUBMISSION_PORT}}") {
-		s.SubmissionAddr = "127.0.0.1:" + sub
-	}
-	text := strings.NewReplacer("{{PORT}}", port, "{{SUBMISSION_PORT}}", sub).Replace(cfgTOML)
 	if err := os.WriteFile(s.Config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +122,17 @@ func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
 		t.Fatalf("test config does not load: %v\n%s", err, text)
 	}
 	s.DataDir, s.MailboxDir = cfg.Server.DataDir, cfg.MailboxDir()
+	for _, l := range cfg.Listeners {
+		switch l.Name {
+		case "default":
+			s.Addr = l.Address
+		case "submission":
+			s.SubmissionAddr = l.Address
+		}
+	}
+	if s.Addr == "" {
+		t.Fatalf("test config has no listener named \"default\":\n%s", text)
+	}
 	t.Cleanup(s.stop)
 	s.start()
 	return s

@@ -34,7 +34,10 @@ func attempts(s *server, id string) int {
 // the sender gets one NDR with status 5.4.6, event 3004 names the loop,
 // the spool empties, and no copy of the message ever comes back in.
 func TestLoopSmartHostIsThisServer(t *testing.T) {
-	s := startServer(t, remoteCfg{SmartHost: "127.0.0.1:{{PORT}}"}.String())
+	cfg := remoteConfig("", 0)
+	cfg.ListenOnFreePorts(t)
+	cfg.Delivery.SmartHost = cfg.Listener("default").Address
+	s := startServer(t, cfg)
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-to-self")
 
 	n := waitNDR(t, s, "alice@example.test", id)
@@ -77,7 +80,9 @@ func TestLoopSmartHostIsThisServer(t *testing.T) {
 // loop too: 5.4.6, nothing sent to it.
 func TestLoopNextHopGreetsWithOurName(t *testing.T) {
 	fake := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "mx1.example.test"})
-	s := startServer(t, remoteCfg{SmartHost: fake.Addr}.String())
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = fake.Addr
+	s := startServer(t, cfg)
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-by-name")
 	n := waitNDR(t, s, "alice@example.test", id)
 	if rb := n.recipients[0]; rb.Get("Status") != "5.4.6" || !strings.Contains(rb.Get("Diagnostic-Code"), "with this server's own name mx1.example.test") {
@@ -123,7 +128,9 @@ func TestLoopQueuedMessageBouncedAtStart(t *testing.T) {
 	}
 	id := w.ID()
 
-	s := startServerIn(t, dir, remoteCfg{SmartHost: fake.Addr}.String())
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = fake.Addr
+	s := startServerIn(t, dir, cfg)
 	n := waitNDR(t, s, "alice@example.test", id)
 	if got := n.finalRecipients(); len(got) != 2 {
 		t.Fatalf("NDR for %v, want both recipients", got)

@@ -14,29 +14,14 @@ import (
 )
 
 // noFilterConfig: example.test accepts every local recipient at RCPT
-// (seed 004's default) and unknown ones get an NDR later. Nobody may relay.
-const noFilterConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[[domain]]
-name = "example.test"
-recipient_filtering = false
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "postmaster@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// (recipient_filtering = false) and unknown ones get an NDR later.
+// Nobody may relay.
+func noFilterConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Domains[0].RecipientFiltering = testkit.Bool(false)
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
+	return c
+}
 
 // ndr is a parsed delivery status notification.
 type ndr struct {
@@ -123,7 +108,7 @@ func settle(t *testing.T, s *server) {
 // accepted at RCPT, then an RFC 3464 NDR from postmaster, sent from <>,
 // reaches the sender's Maildir.
 func TestNDRForUnknownRecipient(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -175,7 +160,7 @@ func TestNDRForUnknownRecipient(t *testing.T) {
 // TestNoNDRForNullSender: a message from <> to an unknown recipient fails
 // without a notice (RFC 5321 §6.1: never bounce a bounce), event 4001.
 func TestNoNDRForNullSender(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -208,7 +193,7 @@ func TestNoNDRForNullSender(t *testing.T) {
 
 // TestNoNDRWithNotifyNever: RCPT ... NOTIFY=NEVER suppresses the NDR.
 func TestNoNDRWithNotifyNever(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -239,7 +224,7 @@ func TestNoNDRWithNotifyNever(t *testing.T) {
 // local recipients of the default domain: accepted with that exact
 // wording, never relayed, and each comes back as an NDR.
 func TestSeedRelayTests6And7(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	cases := []struct {
 		rcpt, reply, final string
 	}{

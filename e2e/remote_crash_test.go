@@ -27,17 +27,17 @@ var receivedIDRE = regexp.MustCompile(`by mx1\.example\.test \(mailward\) with E
 // delivery (a 250 that was sent but not recorded before the kill) and are
 // bounded by the sessions in flight at the kill.
 func TestCrashDuringOutbound(t *testing.T) {
-	lns, port := testkit.ListenSamePort(t, "127.0.0.2")
-	hop := testkit.StartSMTP(t, testkit.SMTP{Listener: lns[0], Name: "slow.remote.test"})
-	hop.SetHandler(func(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
-		if verb == "DOT" {
-			return testkit.Reply{Delay: outboundDataLag}
-		}
-		return testkit.Reply{}
-	})
-	smart := "[127.0.0.2]:" + strconv.Itoa(port)
-	s := startServer(t, remoteCfg{SmartHost: smart,
-		Delivery: fmt.Sprintf("max_per_destination = %d\n", outboundSlots)}.String())
+	hop := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "slow.remote.test",
+		Handle: func(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
+			if verb == "DOT" {
+				return testkit.Reply{Delay: outboundDataLag}
+			}
+			return testkit.Reply{}
+		}})
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = "[127.0.0.2]:" + strconv.Itoa(hop.Port())
+	cfg.Delivery.MaxPerDestination = outboundSlots
+	s := startServer(t, cfg)
 
 	// Relay the messages over one session; each has its own Message-ID.
 	sent := map[string]string{} // queue ID -> Message-ID

@@ -23,7 +23,9 @@ func TestFailoverToSecondMX(t *testing.T) {
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
 	mx1.SetHandler(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "failover-1")
 	testkit.WaitFor(t, 10*time.Second, "mx2 to receive the message", func() bool { return mx2.Count() == 1 })
@@ -62,7 +64,8 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	mx1, mx2, port := twoFakes(t)
 	mx1.SetHandler(refuseAt("MAIL", authFail454))
 	mx2.SetHandler(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1s"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-all-fail")
 	rec := waitEvents(t, s, 3001, id, 1, 10*time.Second)[0]
@@ -109,7 +112,9 @@ func TestRemoteConnRefusedPrimaryInLastError(t *testing.T) {
 	lns[0].Close() // mx1 does not listen: connection refused
 	mx2 := testkit.StartSMTP(t, testkit.SMTP{Listener: lns[1], Name: "mx2.remote.test"})
 	mx2.SetHandler(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-refused")
 	waitEvents(t, s, 3001, id, 1, 10*time.Second)
@@ -138,7 +143,8 @@ func TestRemote5xxBounces(t *testing.T) {
 	mx1, port := oneFake(t)
 	const refusal = "550 5.1.1 <bob@remote.test>: Recipient address rejected: User unknown in virtual mailbox table"
 	mx1.SetHandler(refuseAt("RCPT", refusal))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "remote-5xx")
 	n := waitNDR(t, s, "alice@example.test", id)
@@ -184,7 +190,9 @@ func TestExpiryBounces(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	mx1.SetHandler(refuseAt("RCPT", "451 4.3.0 <bob@remote.test>: Temporary lookup failure"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, MaxAge: "2s"}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.MaxAge = "2s"
+	s := startServer(t, cfg)
 
 	start := time.Now()
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "expiry")
@@ -217,7 +225,10 @@ func TestDelayNoticeOnce(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	mx1.SetHandler(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, DelayWarning: "1s", MaxAge: "1h"}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.MaxAge = "1h"
+	cfg.Queue.DelayWarning = "1s"
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "delay-notice")
 	waitEvents(t, s, 3001, id, 4, 15*time.Second) // four attempts: at 0, 1, 2, 3 s
@@ -262,7 +273,8 @@ func TestNullSenderNoBounce(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<>", "<bob@remote.test>", "null-sender-remote")
 	rec := waitEvents(t, s, 4001, id, 1, 10*time.Second)[0]
@@ -293,7 +305,8 @@ func TestNotifyNeverNoBounce(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test> NOTIFY=NEVER", "notify-never-remote")
 	rec := waitEvents(t, s, 4001, id, 1, 10*time.Second)[0]
@@ -320,7 +333,9 @@ func TestNullMXBouncesAtOnce(t *testing.T) {
 	d.SetMX("remote.test", testdns.MX{Pref: 0, Host: "."})
 	d.SetA("remote.test", "127.0.0.2") // an address must not be used as an implicit MX
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	start := time.Now()
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "null-mx")
@@ -349,7 +364,8 @@ func TestDNSServFailDefers(t *testing.T) {
 	oneMX(d)
 	d.SetServFail("remote.test", true)
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "servfail")
 	recs := waitEvents(t, s, 3001, id, 3, 15*time.Second)
@@ -388,7 +404,8 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	d.SetA("mx.nodsn.test", "127.0.0.3")
 	withDSN, plain, port := twoFakes(t)
 	plain.SetExtensions("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES")
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	const (
 		mailParams = "RET=HDRS ENVID=QQ+2Bid-42"

@@ -48,7 +48,9 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	queueCLI(t, s, "suspend", "remote.test")
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "held-by-suspend")
