@@ -120,11 +120,11 @@ func TestCrashSafety(t *testing.T) {
 	case <-half:
 	case <-time.After(30 * time.Second):
 		s.Kill()
-		waitGroup(&wg, 20*time.Second)
+		testkit.WaitGroup(&wg, 20*time.Second)
 		t.Fatalf("only %d of %d messages acknowledged within 30 s; sender errors: %v", nAcked.Load(), crashKillAfter, errs)
 	}
 	s.Kill()
-	if !waitGroup(&wg, 20*time.Second) {
+	if !testkit.WaitGroup(&wg, 20*time.Second) {
 		t.Fatalf("senders still running 20 s after the kill")
 	}
 	mu.Lock()
@@ -265,18 +265,6 @@ func isConnError(err error) bool {
 		}
 	}
 	return false
-}
-
-// waitGroup waits for wg at most d.
-func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
 }
 
 // redeliverConfig: alice's mailbox, retried every second.

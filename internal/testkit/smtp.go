@@ -265,7 +265,7 @@ func (s *SMTPServer) Close() {
 	s.closing = true
 	s.mu.Unlock()
 	s.ln.Close()
-	if s.o.Script != nil && !waitGroup(&s.run, smtpScriptWait) {
+	if s.o.Script != nil && !WaitGroup(&s.run, smtpScriptWait) {
 		s.t.Errorf("fake SMTP server %s: a script did not finish within %v", s.Addr, smtpScriptWait)
 	}
 	s.mu.Lock()
@@ -273,20 +273,8 @@ func (s *SMTPServer) Close() {
 		c.Close()
 	}
 	s.mu.Unlock()
-	if !waitGroup(&s.wg, smtpCloseWait) {
+	if !WaitGroup(&s.wg, smtpCloseWait) {
 		s.t.Logf("fake SMTP server %s: sessions still running %v after Close", s.Addr, smtpCloseWait)
-	}
-}
-
-// waitGroup waits for wg at most d and reports whether it was done.
-func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
 	}
 }
 

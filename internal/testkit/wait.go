@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,4 +55,17 @@ func Poll(d, every time.Duration, cond func() bool) bool {
 		}
 	}
 	return false
+}
+
+// WaitGroup waits for wg at most d and reports whether it was done: the
+// goroutines a test started end, or the test goes on without them.
+func WaitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
