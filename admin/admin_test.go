@@ -19,6 +19,7 @@ import (
 
 	"mailward/deliver"
 	"mailward/events"
+	"mailward/internal/testkit"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -70,7 +71,7 @@ func newRig(t *testing.T) *rig {
 	r.sock = filepath.Join(dir, "admin.sock")
 	actx, acancel := context.WithCancel(context.Background())
 	done := serveAsync(actx, New(q, r.hops, ev), r.sock)
-	waitFor(t, "the admin socket to appear", func() bool { _, err := os.Stat(r.sock); return err == nil })
+	testkit.WaitFor(t, 10*time.Second, "the admin socket to appear", func() bool { _, err := os.Stat(r.sock); return err == nil })
 	r.c = Dial(r.sock)
 	r.stop = func() {
 		acancel()
@@ -146,7 +147,7 @@ func (r *rig) enqueue(rcpts ...string) string {
 func (r *rig) settled(n int) *QueueDetail {
 	r.t.Helper()
 	var d *QueueDetail
-	waitFor(r.t, "the messages to be deferred", func() bool {
+	testkit.WaitFor(r.t, 10*time.Second, "the messages to be deferred", func() bool {
 		var err error
 		d, err = r.c.Queue(context.Background(), hop)
 		if err != nil || len(d.Messages) != n {
@@ -174,17 +175,6 @@ func (r *rig) queue(name string) (Queue, bool) {
 		}
 	}
 	return Queue{}, false
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestQueueViewer(t *testing.T) {
@@ -254,7 +244,7 @@ func TestQueueViewer(t *testing.T) {
 	if res.Count != 2 || res.Action != "retry" {
 		t.Errorf("retry = %+v, want 2 messages", res)
 	}
-	waitFor(t, "the retried messages to be attempted", func() bool { return r.calls.Load() >= n0+2 })
+	testkit.WaitFor(t, 10*time.Second, "the retried messages to be attempted", func() bool { return r.calls.Load() >= n0+2 })
 	r.settled(2)
 
 	// Suspend.
@@ -280,7 +270,7 @@ func TestQueueViewer(t *testing.T) {
 	if res.Count != 2 {
 		t.Errorf("resume = %+v, want 2 messages retried", res)
 	}
-	waitFor(t, "the resumed queue's messages to be attempted", func() bool { return r.calls.Load() >= n0+2 })
+	testkit.WaitFor(t, 10*time.Second, "the resumed queue's messages to be attempted", func() bool { return r.calls.Load() >= n0+2 })
 	r.settled(2)
 	if q, _ := r.queue(hop); q.State != StateRetry {
 		t.Errorf("after resume: state %q, want retry (the hop still fails)", q.State)
@@ -352,7 +342,7 @@ func TestDeleteInFlight(t *testing.T) {
 	r := newRig(t)
 	r.hold = make(chan struct{})
 	id := r.enqueue("bob@example.net")
-	waitFor(t, "the attempt to start", func() bool { return r.calls.Load() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the attempt to start", func() bool { return r.calls.Load() == 1 })
 	_, err := r.c.Delete(context.Background(), id, false)
 	if !IsInFlight(err) {
 		t.Errorf("delete during delivery: err = %v, want in flight (409)", err)
@@ -399,7 +389,7 @@ func TestServeRestartAndStale(t *testing.T) {
 	for i := range 2 {
 		actx, acancel := context.WithCancel(context.Background())
 		done := serveAsync(actx, New(r.q, r.hops, nil), sock)
-		waitFor(t, "the admin server to answer", func() bool {
+		testkit.WaitFor(t, 10*time.Second, "the admin server to answer", func() bool {
 			_, err := r.c.Queues(context.Background())
 			return err == nil
 		})

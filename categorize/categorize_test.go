@@ -13,6 +13,7 @@ import (
 	"mailward/deliver"
 	"mailward/directory"
 	"mailward/events"
+	"mailward/internal/testkit"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -124,10 +125,7 @@ func run(t *testing.T, fromDisk bool, maxHops int, content string, rcpts ...stri
 	}
 	// The worker records the outcome after the handler returns: wait for
 	// the message to leave the spool (bounded), then stop.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(q.Messages()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(10*time.Second, func() bool { return len(q.Messages()) == 0 })
 	cancel()
 	q.Wait()
 	ev.Close()

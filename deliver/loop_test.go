@@ -1,106 +1,34 @@
 package deliver
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailward/events"
 	"mailward/internal/testdns"
+	"mailward/internal/testkit"
 	"mailward/queue"
 	"mailward/smtpclient"
 )
 
-// peer is a next hop for the loop tests: it greets with greetName,
-// answers EHLO with ehloName, takes every message, and counts what it
-// was sent. Every read has a deadline.
-type peer struct {
-	addr string
-	mu   sync.Mutex
-	// conns: connections accepted; mails: MAIL commands received.
-	conns, mails int
-}
-
-func startPeer(t *testing.T, ip, greetName, ehloName string) *peer {
+// startPeer starts a next hop for the loop tests on ip: it greets with
+// greetName, answers EHLO with ehloName and takes every message.
+func startPeer(t *testing.T, ip, greetName, ehloName string) *testkit.SMTPServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peer{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns++
-			p.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				p.session(c, greetName, ehloName)
-			}()
-		}
-	}()
-	return p
+	return testkit.StartSMTP(t, testkit.SMTP{Addr: net.JoinHostPort(ip, "0"), Name: ehloName,
+		Greeting: testkit.Greet("220 " + greetName + " ESMTP"), Extensions: []string{"PIPELINING"}})
 }
 
-func (p *peer) session(c net.Conn, greetName, ehloName string) {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	say := func(s string) { c.Write([]byte(s + "\r\n")) }
-	say("220 " + greetName + " ESMTP")
-	for range 100 {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
-		switch verb {
-		case "EHLO":
-			say("250-" + ehloName + " hello")
-			say("250 PIPELINING")
-		case "MAIL":
-			p.mu.Lock()
-			p.mails++
-			p.mu.Unlock()
-			say("250 2.1.0 ok")
-		case "DATA":
-			say("354 go on")
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil || l == ".\r\n" {
-					break
-				}
-			}
-			say("250 2.0.0 queued")
-		case "QUIT":
-			say("221 2.0.0 bye")
-			return
-		default:
-			say("250 2.0.0 ok")
-		}
-	}
-}
-
-func (p *peer) counts() (conns, mails int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.conns, p.mails
+// counts are the connections a peer accepted and the MAIL commands it
+// was sent.
+func counts(p *testkit.SMTPServer) (conns, mails int) {
+	return p.Total(), p.CountCommands("MAIL")
 }
 
 // deliverOnce queues one message to rcpts and runs one attempt of r on
@@ -231,24 +159,24 @@ func TestNextHopWithOwnName(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startPeer(t, "127.0.0.1", tc.greet, tc.ehlo)
-			r := &Remote{Default: Route{SmartHost: p.addr, TLS: smtpclient.TLSNone},
+			r := &Remote{Default: Route{SmartHost: p.Addr, TLS: smtpclient.TLSNone},
 				LocalNames: []string{"mx1.example.test", "submit.example.test"}, LocalAddrs: []string{"127.0.0.1:1"}}
 			res, recs := deliverOnce(t, r, "user@remote.test")
 			wantLoop(t, res, recs, tc.reason)
-			if conns, mails := p.counts(); conns != 1 || mails != 0 {
+			if conns, mails := counts(p); conns != 1 || mails != 0 {
 				t.Errorf("the peer saw %d connection(s) and %d MAIL command(s); want 1 and none", conns, mails)
 			}
 		})
 	}
 	t.Run("another name", func(t *testing.T) {
 		p := startPeer(t, "127.0.0.1", "mx2.example.test", "mx2.example.test")
-		r := &Remote{Default: Route{SmartHost: p.addr, TLS: smtpclient.TLSNone},
+		r := &Remote{Default: Route{SmartHost: p.Addr, TLS: smtpclient.TLSNone},
 			LocalNames: []string{"mx1.example.test"}, LocalAddrs: []string{"127.0.0.1:1"}}
 		res, recs := deliverOnce(t, r, "user@remote.test")
 		if len(res) != 1 || res[0].State != queue.Delivered || len(recs) != 0 {
 			t.Errorf("a peer named mx2: %+v, %d events 3004; want delivered, none", res, len(recs))
 		}
-		if _, mails := p.counts(); mails != 1 {
+		if _, mails := counts(p); mails != 1 {
 			t.Errorf("the peer got %d messages, want 1", mails)
 		}
 	})
@@ -262,7 +190,7 @@ func TestNextHopWithOwnName(t *testing.T) {
 func TestSelfAsMX(t *testing.T) {
 	// The worse MX, on 127.0.0.2, would take the mail.
 	worse := startPeer(t, "127.0.0.2", "mx2.remote.test", "mx2.remote.test")
-	_, portS, _ := net.SplitHostPort(worse.addr)
+	_, portS, _ := net.SplitHostPort(worse.Addr)
 	port, _ := strconv.Atoi(portS)
 
 	d, err := testdns.Start()
@@ -285,7 +213,7 @@ func TestSelfAsMX(t *testing.T) {
 		LocalNames: []string{"mx1.example.test"}, LocalAddrs: self}
 	res, recs := deliverOnce(t, r, "user@remote.test")
 	wantLoop(t, res, recs, "is an address this server listens on (listener 127.0.0.1:"+portS+")")
-	if conns, _ := worse.counts(); conns != 0 {
+	if conns, _ := counts(worse); conns != 0 {
 		t.Errorf("the worse MX host was tried %d time(s) after the best one was this server", conns)
 	}
 
@@ -298,7 +226,7 @@ func TestSelfAsMX(t *testing.T) {
 	if len(recs) != 0 {
 		t.Errorf("%d events 3004 for a backup MX", len(recs))
 	}
-	if conns, _ := worse.counts(); conns != 0 {
+	if conns, _ := counts(worse); conns != 0 {
 		t.Errorf("the MX host worse than this server was tried %d time(s)", conns)
 	}
 }

@@ -1,21 +1,18 @@
 package diag
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
-	"net"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailward/config"
 	"mailward/directory"
 	"mailward/internal/setup"
+	"mailward/internal/testkit"
 	"mailward/orgauth"
 )
 
@@ -234,117 +231,46 @@ func TestParseGreetingTime(t *testing.T) {
 	}
 }
 
-// orgPeer is an in-test SMTP server standing for an organization peer,
-// with the behaviours diag auth must tell apart. It reads XEXCH50's blob
-// as raw octets after its 354, which a line-based fake cannot do.
+// orgPeer is a fake SMTP server standing for an organization peer, with
+// the behaviours diag auth must tell apart.
 type orgPeer struct {
 	offerXEXPS    bool   // advertise X-EXPS LOGIN
 	xexpsReply    string // "" = 334 then 235; else the reply to X-EXPS
 	dropAtXEXCH50 bool   // close the connection instead of answering XEXCH50
 	greeting      string // "" = with the current date
-
-	mu    sync.Mutex
-	blobs [][]byte
-	cmds  []string
 }
 
-func (p *orgPeer) start(t *testing.T) string {
+func (p orgPeer) start(t *testing.T) *testkit.SMTPServer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ext := []string{"PIPELINING", "XEXCH50"}
+	if p.offerXEXPS {
+		ext = []string{"PIPELINING", "X-EXPS LOGIN", "XEXCH50"}
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	return testkit.StartSMTP(t, testkit.SMTP{Name: "mx2.example.test", Extensions: ext,
+		Greeting: func(int) testkit.Reply {
+			if p.greeting != "" {
+				return testkit.Reply{Text: p.greeting}
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				p.serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-func (p *orgPeer) serve(c net.Conn) {
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
-	say := func(s string) bool {
-		_, err := io.WriteString(c, strings.ReplaceAll(s, "\n", "\r\n")+"\r\n")
-		return err == nil
-	}
-	g := p.greeting
-	if g == "" {
-		g = "220 mx2.example.test ESMTP ready at " + time.Now().UTC().Format(time.RFC1123Z)
-	}
-	if !say(g) {
-		return
-	}
-	loginStep := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.TrimRight(line, "\r\n")
-		p.mu.Lock()
-		p.cmds = append(p.cmds, cmd)
-		p.mu.Unlock()
-		if loginStep {
-			loginStep = false
-			say("235 2.7.0 Authentication successful")
-			continue
-		}
-		verb, arg, _ := strings.Cut(cmd, " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO":
-			ext := "250-mx2.example.test\n250-PIPELINING\n"
-			if p.offerXEXPS {
-				ext += "250-X-EXPS LOGIN\n"
+			return testkit.Reply{Text: "220 mx2.example.test ESMTP ready at " + time.Now().UTC().Format(time.RFC1123Z)}
+		},
+		Handle: func(s *testkit.SMTPSession, verb, line string) testkit.Reply {
+			switch verb {
+			case "X-EXPS":
+				if p.xexpsReply != "" {
+					return testkit.Reply{Text: p.xexpsReply}
+				}
+				if _, ok := s.Ask("334 UGFzc3dvcmQ6"); !ok {
+					return testkit.Reply{Hangup: true}
+				}
+				return testkit.Reply{Text: "235 2.7.0 Authentication successful"}
+			case "XEXCH50":
+				if p.dropAtXEXCH50 {
+					return testkit.Reply{Hangup: true} // as a firewall that kills the session on an unknown verb
+				}
+				return s.XEXCH50(line)
 			}
-			say(ext + "250 XEXCH50")
-		case "X-EXPS":
-			if p.xexpsReply != "" {
-				say(p.xexpsReply)
-				continue
-			}
-			loginStep = true
-			say("334 UGFzc3dvcmQ6")
-		case "XEXCH50":
-			if p.dropAtXEXCH50 {
-				return // as a firewall that kills the session on an unknown verb
-			}
-			f := strings.Fields(arg)
-			n, err := strconv.Atoi(f[0])
-			if err != nil || len(f) != 2 {
-				say("501 5.5.4 Syntax: XEXCH50 <size> <flag>")
-				continue
-			}
-			say("354 Send binary data")
-			blob := make([]byte, n)
-			if _, err := io.ReadFull(br, blob); err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.blobs = append(p.blobs, blob)
-			p.mu.Unlock()
-			say("250 2.0.0 XEXCH50 OK")
-		case "QUIT":
-			say("221 2.0.0 Bye")
-			return
-		default:
-			say("250 2.0.0 OK")
-		}
-	}
+			return testkit.Reply{}
+		}})
 }
 
 func authCheck(t *testing.T, addr string) ([]AuthStep, string, bool) {
@@ -369,7 +295,7 @@ func firstFail(steps []AuthStep) (AuthStep, bool) {
 
 func TestRunAuthCheck(t *testing.T) {
 	t.Run("X-EXPS not offered", func(t *testing.T) {
-		steps, report, ok := authCheck(t, (&orgPeer{}).start(t))
+		steps, report, ok := authCheck(t, orgPeer{}.start(t).Addr)
 		f, failed := firstFail(steps)
 		if ok || !failed || f.Name != "X-EXPS offered" {
 			t.Fatalf("first FAIL = %+v, want X-EXPS offered:\n%s", f, report)
@@ -385,8 +311,8 @@ func TestRunAuthCheck(t *testing.T) {
 	})
 
 	t.Run("454 to X-EXPS", func(t *testing.T) {
-		p := &orgPeer{offerXEXPS: true, xexpsReply: "454 4.7.0 Temporary authentication failure"}
-		steps, report, ok := authCheck(t, p.start(t))
+		p := orgPeer{offerXEXPS: true, xexpsReply: "454 4.7.0 Temporary authentication failure"}
+		steps, report, ok := authCheck(t, p.start(t).Addr)
 		f, failed := firstFail(steps)
 		if ok || !failed || f.Name != "X-EXPS LOGIN" || !strings.HasPrefix(f.Reply, "454 4.7.0") {
 			t.Fatalf("first FAIL = %+v:\n%s", f, report)
@@ -399,7 +325,7 @@ func TestRunAuthCheck(t *testing.T) {
 	})
 
 	t.Run("connection dropped at XEXCH50", func(t *testing.T) {
-		steps, report, ok := authCheck(t, (&orgPeer{offerXEXPS: true, dropAtXEXCH50: true}).start(t))
+		steps, report, ok := authCheck(t, orgPeer{offerXEXPS: true, dropAtXEXCH50: true}.start(t).Addr)
 		f, failed := firstFail(steps)
 		if ok || !failed || f.Name != "XEXCH50" {
 			t.Fatalf("first FAIL = %+v:\n%s", f, report)
@@ -419,8 +345,8 @@ func TestRunAuthCheck(t *testing.T) {
 	})
 
 	t.Run("all accepted", func(t *testing.T) {
-		p := &orgPeer{offerXEXPS: true}
-		steps, report, ok := authCheck(t, p.start(t))
+		peer := orgPeer{offerXEXPS: true}.start(t)
+		steps, report, ok := authCheck(t, peer.Addr)
 		if !ok {
 			t.Fatalf("check failed:\n%s", report)
 		}
@@ -430,19 +356,18 @@ func TestRunAuthCheck(t *testing.T) {
 		if !strings.HasSuffix(report, "the organization path works: authenticated, and XEXCH50 accepted\n") {
 			t.Errorf("report:\n%s", report)
 		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if len(p.blobs) != 1 {
-			t.Fatalf("peer got %d blobs", len(p.blobs))
+		blobs := peer.Blobs()
+		if len(blobs) != 1 {
+			t.Fatalf("peer got %d blobs", len(blobs))
 		}
-		props, err := orgauth.Decode(p.blobs[0])
+		props, err := orgauth.Decode(blobs[0])
 		if err != nil || props.Envelope.OriginServer != "mx1" {
-			t.Errorf("blob %q: %+v, %v", p.blobs[0], props, err)
+			t.Errorf("blob %q: %+v, %v", blobs[0], props, err)
 		}
 		// LOGIN sends the server name, then its secret.
 		want := []string{"X-EXPS LOGIN " + base64.StdEncoding.EncodeToString([]byte("mx1")),
 			base64.StdEncoding.EncodeToString([]byte("mx1-secret")), "MAIL FROM:<>", "RCPT TO:<bob@example.test>"}
-		got := strings.Join(p.cmds, "\n")
+		got := strings.Join(peer.Commands(), "\n")
 		for _, w := range want {
 			if !strings.Contains(got, w+"\n") {
 				t.Errorf("peer did not get %q:\n%s", w, got)
@@ -451,9 +376,9 @@ func TestRunAuthCheck(t *testing.T) {
 	})
 
 	t.Run("clock skew", func(t *testing.T) {
-		p := &orgPeer{offerXEXPS: true,
+		p := orgPeer{offerXEXPS: true,
 			greeting: "220 mx2.example.test ESMTP ready at " + time.Now().Add(-10*time.Minute).UTC().Format(time.RFC1123Z)}
-		steps, report, _ := authCheck(t, p.start(t))
+		steps, report, _ := authCheck(t, p.start(t).Addr)
 		f, failed := firstFail(steps)
 		if !failed || f.Name != "clock" || !strings.Contains(f.Advice, "KRB_AP_ERR_SKEW") {
 			t.Fatalf("first FAIL = %+v:\n%s", f, report)

@@ -1,154 +1,41 @@
 package diag
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"mailward/internal/certs"
 	"mailward/internal/peers"
+	"mailward/internal/testkit"
 )
 
-// fakeSMTP is a scripted SMTP server on 127.0.0.1. handle gets the
-// connection number (1-based) and the command line; it returns the reply
-// (lines joined by "\n", sent with CRLF), an optional delay, and whether
-// to hang up instead of answering.
-type fakeSMTP struct {
-	ln    net.Listener
-	conns atomic.Int32
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	cmds  []string
-}
-
-type fakeReply struct {
-	text     string
-	delay    time.Duration
-	hangup   bool
-	starttls *tls.Config // after sending text, switch the connection to TLS
-}
-
-func startFake(t *testing.T, greeting func(conn int) fakeReply, handle func(conn int, cmd string) fakeReply) *fakeSMTP {
+// startFake starts a fake SMTP server on 127.0.0.1 whose handle decides
+// every reply (the connection number is s.N): the text, a delay, a
+// hang-up instead of an answer, STARTTLS.
+func startFake(t *testing.T, greeting func(conn int) testkit.Reply, handle testkit.SMTPHandler) *testkit.SMTPServer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeSMTP{ln: ln}
-	var open sync.Map
-	t.Cleanup(func() {
-		ln.Close()
-		open.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		f.wg.Wait()
-	})
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for i := 0; i < 1000; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(f.conns.Add(1))
-			open.Store(c, true)
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				defer open.Delete(c)
-				defer func() { c.Close() }()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				send := func(r fakeReply) bool {
-					if r.delay > 0 {
-						time.Sleep(r.delay)
-					}
-					if r.hangup {
-						return false
-					}
-					_, err := c.Write([]byte(strings.ReplaceAll(r.text, "\n", "\r\n") + "\r\n"))
-					return err == nil
-				}
-				if !send(greeting(n)) {
-					return
-				}
-				br := bufio.NewReader(c)
-				for j := 0; j < 100; j++ {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					cmd := strings.TrimRight(line, "\r\n")
-					f.mu.Lock()
-					f.cmds = append(f.cmds, cmd)
-					f.mu.Unlock()
-					r := handle(n, cmd)
-					if !send(r) {
-						return
-					}
-					if r.starttls != nil {
-						tc := tls.Server(c, r.starttls)
-						if err := tc.Handshake(); err != nil {
-							return
-						}
-						c = tc
-						br = bufio.NewReader(c)
-						f.mu.Lock()
-						f.cmds = append(f.cmds, "(tls)")
-						f.mu.Unlock()
-					}
-					if strings.EqualFold(cmd, "QUIT") {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return f
+	return testkit.StartSMTP(t, testkit.SMTP{Greeting: greeting, Handle: handle})
 }
 
-func (f *fakeSMTP) port() string {
-	return strconv.Itoa(f.ln.Addr().(*net.TCPAddr).Port)
-}
-
-func (f *fakeSMTP) commands() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.cmds...)
-}
-
-func greet(text string) func(int) fakeReply {
-	return func(int) fakeReply { return fakeReply{text: text} }
-}
-
-func verb(cmd string) string {
-	v, _, _ := strings.Cut(cmd, " ")
-	v, _, _ = strings.Cut(v, ":")
-	return strings.ToUpper(v)
-}
+func port(f *testkit.SMTPServer) string { return strconv.Itoa(f.Port()) }
 
 // politeRefuser answers like a correct non-relaying server would.
-func politeRefuser(_ int, cmd string) fakeReply {
-	switch verb(cmd) {
+func politeRefuser(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
+	switch verb {
 	case "EHLO":
-		return fakeReply{text: "250-mx.fake.test\n250-PIPELINING\n250 8BITMIME"}
+		return testkit.Reply{Text: "250-mx.fake.test\n250-PIPELINING\n250 8BITMIME"}
 	case "RCPT":
-		return fakeReply{text: "550 5.7.1 Unable to relay"}
+		return testkit.Reply{Text: "550 5.7.1 Unable to relay"}
 	case "QUIT":
-		return fakeReply{text: "221 2.0.0 Bye"}
+		return testkit.Reply{Text: "221 2.0.0 Bye"}
 	}
-	return fakeReply{text: "250 2.0.0 OK"}
+	return testkit.Reply{Text: "250 2.0.0 OK"}
 }
 
 func run(t *testing.T, port string, o RelayOptions) ([]RelayResult, string) {
@@ -202,19 +89,19 @@ func TestRelayAgainstPostfix(t *testing.T) {
 
 // (b) A server that says 250 to everything is an open relay.
 func TestRelayAgainstOpenRelay(t *testing.T) {
-	f := startFake(t, greet("220-mx1.example.test ESMTP open\n220 welcome"), func(_ int, cmd string) fakeReply {
-		switch verb(cmd) {
+	f := startFake(t, testkit.Greet("220-mx1.example.test ESMTP open\n220 welcome"), func(_ *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		switch verb {
 		case "EHLO":
-			return fakeReply{text: "250-mx1.example.test\n250-SIZE 1000\n250 HELP"}
+			return testkit.Reply{Text: "250-mx1.example.test\n250-SIZE 1000\n250 HELP"}
 		case "RCPT":
 			// Multi-line 2xx: still an acceptance.
-			return fakeReply{text: "250-2.1.5 Recipient\n250 2.1.5 OK"}
+			return testkit.Reply{Text: "250-2.1.5 Recipient\n250 2.1.5 OK"}
 		case "QUIT":
-			return fakeReply{text: "221 bye"}
+			return testkit.Reply{Text: "221 bye"}
 		}
-		return fakeReply{text: "250 OK"}
+		return testkit.Reply{Text: "250 OK"}
 	})
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	if !Relayed(rs) {
 		t.Fatalf("open relay not detected\n%s", report)
 	}
@@ -246,15 +133,15 @@ func TestRelayAgainstOpenRelay(t *testing.T) {
 		}
 	}
 	// The local domain was derived from the greeting name.
-	cmds := strings.Join(f.commands(), "\n")
+	cmds := strings.Join(f.Commands(), "\n")
 	if !strings.Contains(cmds, "MAIL FROM:User@example.test") {
 		t.Errorf("test 4 did not use the derived local domain example.test:\n%s", cmds)
 	}
 	if !strings.Contains(cmds, "MAIL FROM:User@mx1.example.test") {
 		t.Errorf("test 5c did not use the greeting name")
 	}
-	for _, c := range f.commands() {
-		if verb(c) == "DATA" {
+	for _, c := range f.Commands() {
+		if testkit.SMTPVerb(c) == "DATA" {
 			t.Fatal("the relay tester sent DATA")
 		}
 	}
@@ -269,10 +156,10 @@ func TestRelayAgainstOpenRelay(t *testing.T) {
 
 // (c) A server that refuses everything: every test is refused.
 func TestRelayAgainstRefuseAll(t *testing.T) {
-	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(_ int, cmd string) fakeReply {
-		return fakeReply{text: "550 5.7.1 No"}
+	f := startFake(t, testkit.Greet("220 mx.fake.test ESMTP"), func(_ *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		return testkit.Reply{Text: "550 5.7.1 No"}
 	})
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	for _, r := range rs {
 		if r.Verdict != VerdictRefused {
 			t.Errorf("%s: verdict %q, want refused (%s)", r.Name, r.Verdict, r.Detail)
@@ -286,18 +173,18 @@ func TestRelayAgainstRefuseAll(t *testing.T) {
 // A strict server that rejects the article's bracket-less forms with 501
 // but relays with the RFC 5321 forms: the fallback must find the relay.
 func TestRelayStrictSyntaxStillDetected(t *testing.T) {
-	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(_ int, cmd string) fakeReply {
-		switch verb(cmd) {
+	f := startFake(t, testkit.Greet("220 mx.fake.test ESMTP"), func(_ *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		switch verb {
 		case "MAIL", "RCPT":
 			if !strings.Contains(cmd, ":<") {
-				return fakeReply{text: "501 5.5.4 Syntax: angle brackets required"}
+				return testkit.Reply{Text: "501 5.5.4 Syntax: angle brackets required"}
 			}
 		case "QUIT":
-			return fakeReply{text: "221 bye"}
+			return testkit.Reply{Text: "221 bye"}
 		}
-		return fakeReply{text: "250 OK"}
+		return testkit.Reply{Text: "250 OK"}
 	})
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	if rs[0].Verdict != VerdictRelayed {
 		t.Fatalf("test 1: %q, want RELAYED\n%s", rs[0].Verdict, report)
 	}
@@ -306,13 +193,13 @@ func TestRelayStrictSyntaxStillDetected(t *testing.T) {
 // A server that drops the connection at the first RCPT of the first
 // session: test 1 is an error, the run goes on and the others complete.
 func TestRelayServerDropsConnection(t *testing.T) {
-	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(n int, cmd string) fakeReply {
-		if n == 1 && verb(cmd) == "RCPT" {
-			return fakeReply{hangup: true}
+	f := startFake(t, testkit.Greet("220 mx.fake.test ESMTP"), func(s *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		if s.N == 1 && verb == "RCPT" {
+			return testkit.Reply{Hangup: true}
 		}
-		return politeRefuser(n, cmd)
+		return politeRefuser(s, verb, cmd)
 	})
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	if rs[0].Verdict != VerdictError {
 		t.Errorf("test 1: %q, want error", rs[0].Verdict)
 	}
@@ -328,13 +215,13 @@ func TestRelayServerDropsConnection(t *testing.T) {
 
 // A connection that fails before MAIL is retried once on a new connection.
 func TestRelayReconnectsOnce(t *testing.T) {
-	f := startFake(t, func(n int) fakeReply {
+	f := startFake(t, func(n int) testkit.Reply {
 		if n == 1 {
-			return fakeReply{hangup: true}
+			return testkit.Reply{Hangup: true}
 		}
-		return fakeReply{text: "220 mx.fake.test ESMTP"}
+		return testkit.Reply{Text: "220 mx.fake.test ESMTP"}
 	}, politeRefuser)
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	if rs[0].Verdict != VerdictRefused {
 		t.Fatalf("test 1 after reconnect: %q, want refused\n%s", rs[0].Verdict, report)
 	}
@@ -345,14 +232,14 @@ func TestRelayReconnectsOnce(t *testing.T) {
 
 // A tarpit longer than Timeout gives an error, not a hang.
 func TestRelayTarpitTimesOut(t *testing.T) {
-	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(n int, cmd string) fakeReply {
-		if verb(cmd) == "RCPT" {
-			return fakeReply{text: "550 5.7.1 slow no", delay: 600 * time.Millisecond}
+	f := startFake(t, testkit.Greet("220 mx.fake.test ESMTP"), func(s *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		if verb == "RCPT" {
+			return testkit.Reply{Text: "550 5.7.1 slow no", Delay: 600 * time.Millisecond}
 		}
-		return politeRefuser(n, cmd)
+		return politeRefuser(s, verb, cmd)
 	})
 	start := time.Now()
-	rs, _ := run(t, f.port(), RelayOptions{Timeout: 200 * time.Millisecond})
+	rs, _ := run(t, port(f), RelayOptions{Timeout: 200 * time.Millisecond})
 	if rs[0].Verdict != VerdictError || !strings.Contains(rs[0].Detail, "no reply within") {
 		t.Errorf("test 1: %q %q, want error 'no reply within'", rs[0].Verdict, rs[0].Detail)
 	}
@@ -365,12 +252,7 @@ func TestRelayTarpitTimesOut(t *testing.T) {
 }
 
 func TestRelayUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(testkit.FreePort(t))
 	rs, err := RunRelayTests(context.Background(), RelayOptions{Host: "127.0.0.1", Port: port, Timeout: time.Second})
 	if err == nil {
 		t.Fatal("no error for a closed port")
@@ -410,56 +292,35 @@ func TestDeriveLocalDomain(t *testing.T) {
 	}
 }
 
-// selfSigned makes a throwaway certificate: the tester must accept it.
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.fake.test"},
-		DNSNames:     []string{"mx.fake.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // With StartTLS, the tests run inside TLS after a second EHLO; a server
 // that only relays for TLS sessions is still caught.
 func TestRelayStartTLS(t *testing.T) {
-	cfg := selfSigned(t)
-	var mu sync.Mutex
-	inTLS := map[int]bool{}
-	f := startFake(t, greet("220 mx.fake.test ESMTP"), func(n int, cmd string) fakeReply {
-		mu.Lock()
-		defer mu.Unlock()
-		switch verb(cmd) {
+	// A throwaway certificate: the tester must accept it.
+	cert, _, err := certs.NewSelfSigned("mx.fake.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	f := startFake(t, testkit.Greet("220 mx.fake.test ESMTP"), func(s *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		switch verb {
 		case "EHLO":
-			if inTLS[n] {
-				return fakeReply{text: "250-mx.fake.test\n250 8BITMIME"}
+			if s.TLS() {
+				return testkit.Reply{Text: "250-mx.fake.test\n250 8BITMIME"}
 			}
-			return fakeReply{text: "250-mx.fake.test\n250-STARTTLS\n250 8BITMIME"}
+			return testkit.Reply{Text: "250-mx.fake.test\n250-STARTTLS\n250 8BITMIME"}
 		case "STARTTLS":
-			inTLS[n] = true
-			return fakeReply{text: "220 2.0.0 go ahead", starttls: cfg}
+			return testkit.Reply{Text: "220 2.0.0 go ahead", StartTLS: cfg}
 		case "RCPT":
-			if inTLS[n] {
-				return fakeReply{text: "250 2.1.5 OK"}
+			if s.TLS() {
+				return testkit.Reply{Text: "250 2.1.5 OK"}
 			}
-			return fakeReply{text: "550 5.7.1 Unable to relay"}
+			return testkit.Reply{Text: "550 5.7.1 Unable to relay"}
 		case "QUIT":
-			return fakeReply{text: "221 bye"}
+			return testkit.Reply{Text: "221 bye"}
 		}
-		return fakeReply{text: "250 OK"}
+		return testkit.Reply{Text: "250 OK"}
 	})
-	rs, report := run(t, f.port(), RelayOptions{StartTLS: true})
+	rs, report := run(t, port(f), RelayOptions{StartTLS: true})
 	if rs[0].Verdict != VerdictRelayed {
 		t.Fatalf("test 1 over TLS: %q, want RELAYED\n%s", rs[0].Verdict, report)
 	}
@@ -467,7 +328,7 @@ func TestRelayStartTLS(t *testing.T) {
 		t.Errorf("TLS not shown in report")
 	}
 	// Without StartTLS the same server refuses.
-	rs, report = run(t, f.port(), RelayOptions{})
+	rs, report = run(t, port(f), RelayOptions{})
 	if Relayed(rs) {
 		t.Fatalf("relayed without TLS\n%s", report)
 	}
@@ -476,13 +337,13 @@ func TestRelayStartTLS(t *testing.T) {
 // A server that appends its domain to the domain-less bang path and says
 // so has made it a local address (seed 004's rule), not relayed it.
 func TestRelayBangPathMadeLocal(t *testing.T) {
-	f := startFake(t, greet("220 mx1.example.test ESMTP"), func(n int, cmd string) fakeReply {
-		if verb(cmd) == "RCPT" && strings.Contains(cmd, "!user>") {
-			return fakeReply{text: "250 2.1.5 relay-test.invalid!user@example.test... Recipient OK"}
+	f := startFake(t, testkit.Greet("220 mx1.example.test ESMTP"), func(s *testkit.SMTPSession, verb, cmd string) testkit.Reply {
+		if verb == "RCPT" && strings.Contains(cmd, "!user>") {
+			return testkit.Reply{Text: "250 2.1.5 relay-test.invalid!user@example.test... Recipient OK"}
 		}
-		return politeRefuser(n, cmd)
+		return politeRefuser(s, verb, cmd)
 	})
-	rs, report := run(t, f.port(), RelayOptions{})
+	rs, report := run(t, port(f), RelayOptions{})
 	if Relayed(rs) {
 		t.Fatalf("bang path completed with the local domain reported as relay\n%s", report)
 	}

@@ -53,7 +53,7 @@ func ndrReturnedPart(t *testing.T, raw string) (string, string) {
 // fields, as text/rfc822-headers.
 func TestBounceSizeLimit(t *testing.T) {
 	const limit = 50000
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)

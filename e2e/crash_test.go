@@ -10,34 +10,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
-const crashConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-workers = 2 # delivery lags behind intake, so the kills find a backlog
-
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-max_connections_per_ip = 100
-`
+// crashConfig: two local mailboxes, and two delivery workers only, so
+// that delivery lags behind intake and the kills find a backlog.
+func crashConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}, Workers: 2}
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "bob@example.test")
+	c.Listeners[0].MaxConnectionsPerIP = 100
+	return c
+}
 
 const (
 	crashSenders    = 10
@@ -69,7 +54,7 @@ var tokenRE = regexp.MustCompile(`(?m)^Subject: (crash-g\d+-m\d+)\r?$`)
 // duplicates of every message, acknowledged or not. Unacknowledged
 // messages may or may not have been delivered.
 func TestCrashSafety(t *testing.T) {
-	s := startServer(t, crashConfig)
+	s := startServer(t, crashConfig())
 
 	var (
 		mu      sync.Mutex
@@ -136,11 +121,11 @@ func TestCrashSafety(t *testing.T) {
 	case <-half:
 	case <-time.After(30 * time.Second):
 		s.Kill()
-		waitGroup(&wg, 20*time.Second)
+		testkit.WaitGroup(&wg, 20*time.Second)
 		t.Fatalf("only %d of %d messages acknowledged within 30 s; sender errors: %v", nAcked.Load(), crashKillAfter, errs)
 	}
 	s.Kill()
-	if !waitGroup(&wg, 20*time.Second) {
+	if !testkit.WaitGroup(&wg, 20*time.Second) {
 		t.Fatalf("senders still running 20 s after the kill")
 	}
 	mu.Lock()
@@ -174,7 +159,7 @@ func TestCrashSafety(t *testing.T) {
 	// Delivery settles: the queue empties and every acknowledged message
 	// is in both mailboxes.
 	var counts map[string]map[string]int
-	waitFor(t, 30*time.Second, "the queue to empty and every acknowledged message to be delivered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the queue to empty and every acknowledged message to be delivered", func() bool {
 		if len(s.QueueActive()) > 0 {
 			return false
 		}
@@ -283,39 +268,13 @@ func isConnError(err error) bool {
 	return false
 }
 
-// waitGroup waits for wg at most d.
-func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
+// redeliverConfig: alice's mailbox, retried every second.
+func redeliverConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	c.Mailboxes = testkit.Mailboxes("alice@example.test")
+	return c
 }
-
-const redeliverConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
 
 // TestRecoveryDoesNotDuplicate makes the crash window that the load test
 // can only hit by luck, deterministically: a crash after a message's
@@ -326,7 +285,7 @@ tls = "none"
 // spool files are put back — exactly the disk of that crash. After the
 // restart the recovered message must find its copy: one message, not two.
 func TestRecoveryDoesNotDuplicate(t *testing.T) {
-	s := startServer(t, redeliverConfig)
+	s := startServer(t, redeliverConfig())
 	md := filepath.Join(s.MailboxDir, "alice@example.test", "Maildir")
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		t.Fatal(err)
@@ -344,7 +303,7 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	active := filepath.Join(s.DataDir, "queue", "active")
 	// The deferral is on disk once the state file records it (the event
 	// comes a moment before).
-	waitFor(t, 10*time.Second, "a recorded deferral of "+id, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a recorded deferral of "+id, func() bool {
 		b, _ := os.ReadFile(filepath.Join(active, id+".state"))
 		return len(s.EventsFor(3001, "queue_id", id)) > 0 && strings.HasPrefix(string(b), "r 0 0 ")
 	})
@@ -360,7 +319,7 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	if err := os.Remove(block); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "delivery of "+id, func() bool { return len(s.Maildir("alice@example.test")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery of "+id, func() bool { return len(s.Maildir("alice@example.test")) == 1 })
 	settle(t, s)
 	s.Kill()
 	for name, b := range saved {
@@ -378,31 +337,14 @@ func TestRecoveryDoesNotDuplicate(t *testing.T) {
 	}
 }
 
-const bounceCrashConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-retry_schedule = ["1s"]
-
-[[domain]]
-name = "example.test"
-recipient_filtering = false
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "sender@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// bounceCrashConfig: unknown recipients are taken at RCPT and bounced.
+func bounceCrashConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	c.Domains[0].RecipientFiltering = testkit.Bool(false)
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "sender@example.test")
+	return c
+}
 
 // TestRecoveredBounceBound states and bounds the one duplicate that a
 // crash can cause: a second NDR. The queue records "bounced" only after
@@ -413,7 +355,7 @@ tls = "none"
 // not duplicated, the sender gets at least one NDR, and at most one
 // extra NDR per crash.
 func TestRecoveredBounceBound(t *testing.T) {
-	s := startServer(t, bounceCrashConfig)
+	s := startServer(t, bounceCrashConfig())
 	md := filepath.Join(s.MailboxDir, "alice@example.test", "Maildir")
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		t.Fatal(err)
@@ -430,7 +372,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 
 	active := filepath.Join(s.DataDir, "queue", "active")
 	var state []byte
-	waitFor(t, 10*time.Second, "the NDR of "+id+" to be recorded", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the NDR of "+id+" to be recorded", func() bool {
 		state, _ = os.ReadFile(filepath.Join(active, id+".state"))
 		return strings.Contains(string(state), "b 0\n")
 	})
@@ -443,7 +385,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 10*time.Second, "the NDR in the sender's Maildir", func() bool { return ndrs() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the NDR in the sender's Maildir", func() bool { return ndrs() == 1 })
 	queueFile, err := os.ReadFile(filepath.Join(active, id))
 	if err != nil {
 		t.Fatal(err)
@@ -454,7 +396,7 @@ func TestRecoveredBounceBound(t *testing.T) {
 	if err := os.Remove(block); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "delivery to alice", func() bool { return len(s.Maildir("alice@example.test")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery to alice", func() bool { return len(s.Maildir("alice@example.test")) == 1 })
 	settle(t, s)
 	s.Kill()
 	if err := os.WriteFile(filepath.Join(active, id), queueFile, 0o600); err != nil {

@@ -5,30 +5,23 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"mailward/internal/testkit"
 )
 
 // The shipped quick start, as its README describes it: nobody may relay
 // through the port-25 style listener.
-const quickstartLike = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-[[mailbox]]
-address = "alice@example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "starttls"
-`
+func quickstartLike() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Mailboxes = testkit.Mailboxes("alice@example.test")
+	c.Listeners[0].TLS = "starttls"
+	return c
+}
 
 // "mailward diag relay" runs the seven seed-004 relay tests and the
 // probes against a running mailward: none relays, exit status 0.
 func TestDiagRelayAgainstMailward(t *testing.T) {
-	s := startServer(t, quickstartLike)
+	s := startServer(t, quickstartLike())
 	host, port, _ := strings.Cut(s.Addr, ":")
 	out, err := s.Run("diag", "relay", "--host", host, "--port", port, "--local-domain", "example.test")
 	if err != nil {
@@ -48,7 +41,9 @@ func TestDiagRelayAgainstMailward(t *testing.T) {
 // The same tool must catch an open relay: a listener explicitly
 // configured to let 127.0.0.0/8 relay is reported, exit status 3.
 func TestDiagRelayCatchesOpenRelay(t *testing.T) {
-	s := startServer(t, quickstartLike+"relay_networks = [\"127.0.0.0/8\"]\n")
+	c := quickstartLike()
+	c.Listeners[0].RelayNetworks = []string{"127.0.0.0/8"}
+	s := startServer(t, c)
 	host, port, _ := strings.Cut(s.Addr, ":")
 	out, err := s.Run("diag", "relay", "--host", host, "--port", port, "--local-domain", "example.test")
 	var ee *exec.ExitError

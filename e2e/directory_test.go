@@ -5,27 +5,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mailward/internal/testkit"
 )
 
-const directoryConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[directory]
-file = "recipients.toml"
-
-[[domain]]
-name = "example.test"
-recipient_filtering = true
-tarpit = "10ms"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// directoryConfig: example.test's recipients are those of
+// recipients.toml beside the configuration.
+func directoryConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Directory = &testkit.Directory{File: "recipients.toml"}
+	c.Domains[0].RecipientFiltering = testkit.Bool(true)
+	return c
+}
 
 const recipientsFile = `
 [[mailbox]]
@@ -37,7 +28,7 @@ address = "carol@example.test"
 // (accept-then-lose), never 550 (a false "unknown") and never relay —
 // and event 1022 is written; once it is back, 250 again.
 func TestDirectoryOutage(t *testing.T) {
-	s := startServer(t, directoryConfig)
+	s := startServer(t, directoryConfig())
 	file := filepath.Join(s.Dir, "recipients.toml")
 	if err := os.WriteFile(file, []byte(recipientsFile), 0o600); err != nil {
 		t.Fatal(err)

@@ -26,24 +26,12 @@ func TestDiskFullInside(t *testing.T) {
 	testkit.InPrivateMounts(t)
 	spool := testkit.MountTmpfs(t, 16<<20)
 	boxes := testkit.MountTmpfs(t, 4<<20)
-	s := startServer(t, `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "`+filepath.Join(spool, "data")+`"
-[queue]
-retry_schedule = ["1s"]
-[delivery]
-mailbox_dir = "`+filepath.Join(boxes, "mail")+`"
-[[domain]]
-name = "example.test"
-[[mailbox]]
-address = "alice@example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`)
+	cfg := testkit.NewConfig()
+	cfg.Server.DataDir = filepath.Join(spool, "data")
+	cfg.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	cfg.Delivery = &testkit.Delivery{MailboxDir: filepath.Join(boxes, "mail")}
+	cfg.Mailboxes = testkit.Mailboxes("alice@example.test")
+	s := startServer(t, cfg)
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)

@@ -5,9 +5,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // TestDocumentedOutputs runs every command that README.md and docs/*.md
@@ -20,9 +23,9 @@ import (
 // compared by shape.
 func TestDocumentedOutputs(t *testing.T) {
 	examples := loadExampleOrg(t)
-	mx2 := startServerIn(t, examples.copy(t), examples.config(t, "mx2.toml", map[string]string{"127.0.0.1:2726": "127.0.0.1:{{PORT}}"}))
-	mx1 := startServerIn(t, examples.copy(t), examples.config(t, "mx1.toml", map[string]string{
-		"127.0.0.1:2725": "127.0.0.1:{{PORT}}", "127.0.0.1:2726": mx2.Addr}))
+	mx2 := startServerText(t, examples.copy(t), examples.config(t, "mx2.toml", map[string]string{"127.0.0.1:2726": freeAddr(t)}), nil)
+	mx1 := startServerText(t, examples.copy(t), examples.config(t, "mx1.toml", map[string]string{
+		"127.0.0.1:2725": freeAddr(t), "127.0.0.1:2726": mx2.Addr}), nil)
 	// Where the documented commands run: a tree with examples/org whose
 	// files name the running servers' ports.
 	ports := map[string]string{"127.0.0.1:2725": mx1.Addr, "127.0.0.1:2726": mx2.Addr}
@@ -56,6 +59,9 @@ func TestDocumentedOutputs(t *testing.T) {
 		t.Fatalf("only %d documented commands found to check", checked)
 	}
 }
+
+// freeAddr is a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)) }
 
 type example struct{ files map[string][]byte }
 

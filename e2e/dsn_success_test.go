@@ -5,7 +5,7 @@ import "testing"
 // RFC 3461 NOTIFY=SUCCESS on a local delivery: the sender gets one
 // "delivered" notice; a recipient without NOTIFY gets none.
 func TestSuccessNoticeForLocalDelivery(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)

@@ -7,32 +7,21 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/internal/testkit"
 )
 
-const relayConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// relayConfig: alice's mailbox; nobody may relay.
+func relayConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Mailboxes = testkit.Mailboxes("alice@example.test")
+	return c
+}
 
 // TestEventsCommand: after a denied RCPT, "mailward events --id 1020"
 // prints the relay-denied event; --since 1h includes it; --since with a
 // future RFC 3339 time excludes it.
 func TestEventsCommand(t *testing.T) {
-	s := startServer(t, relayConfig)
+	s := startServer(t, relayConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO stranger.test", 250)

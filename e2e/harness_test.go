@@ -26,6 +26,7 @@ import (
 
 	"mailward/config"
 	"mailward/events"
+	"mailward/internal/testkit"
 )
 
 // binary is the mailward executable built once by TestMain.
@@ -72,12 +73,13 @@ const (
 type server struct {
 	t *testing.T
 
-	Dir            string // the temporary directory holding the config file
-	Config         string // path of the config file
+	Dir            string          // the temporary directory holding the config file
+	Config         string          // path of the config file
+	Built          *testkit.Config // what the file was rendered from (nil for a file given as text)
 	DataDir        string
 	MailboxDir     string
-	Addr           string // 127.0.0.1:{{PORT}}
-	SubmissionAddr string // 127.0.0.1:{{SUBMISSION_PORT}} (if the config uses it)
+	Addr           string // the address of the listener named "default"
+	SubmissionAddr string // the address of the listener named "submission", if any
 	// Env is added to the process environment at each (re)start.
 	Env []string
 
@@ -88,48 +90,39 @@ type server struct {
 	waitErr error
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) string {
+// startServer writes cfg into a fresh directory (its listeners without
+// an address get free loopback ports), starts "mailward serve" on it and
+// waits until the "default" listener greets with 220. The configuration
+// should say data_dir = "data" (relative to the file), as
+// testkit.NewConfig's does.
+func startServer(t *testing.T, cfg *testkit.Config) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
-}
-
-// startServer writes cfgTOML into a fresh directory (replacing {{PORT}}
-// and {{SUBMISSION_PORT}} with free loopback ports), starts "mailward
-// serve" on it and waits until the {{PORT}} listener greets with 220.
-// The config should say data_dir = "data" (relative to the config file).
-func startServer(t *testing.T, cfgTOML string) *server {
-	t.Helper()
-	return startServerIn(t, t.TempDir(), cfgTOML)
+	return startServerIn(t, t.TempDir(), cfg)
 }
 
 // startServerIn is startServer in a directory the test prepared (files
 // the configuration names beside it).
-func startServerIn(t *testing.T, dir, cfgTOML string) *server {
+func startServerIn(t *testing.T, dir string, cfg *testkit.Config) *server {
 	t.Helper()
-	return startServerEnv(t, dir, cfgTOML, nil)
+	return startServerEnv(t, dir, cfg, nil)
 }
 
 // startServerEnv is startServerIn with variables added to the server's
 // environment.
-func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
+func startServerEnv(t *testing.T, dir string, cfg *testkit.Config, env []string) *server {
+	t.Helper()
+	cfg.ListenOnFreePorts(t)
+	s := startServerText(t, dir, cfg.TOML(), env)
+	s.Built = cfg
+	return s
+}
+
+// startServerText is startServerIn for a configuration file given as it
+// is (one of the shipped examples), whose listeners have their
+// addresses.
+func startServerText(t *testing.T, dir, text string, env []string) *server {
 	t.Helper()
 	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log"), Env: env}
-	port, sub := freePort(t), freePort(t)
-	for sub == port {
-		sub = freePort(t)
-	}
-	s.Addr = "127.0.0.1:" + port
-	if strings.Contains(cfgTOML, "{{SUBMISSION_PORT}}") {
-		s.SubmissionAddr = "127.0.0.1:" + sub
-	}
-	text := strings.NewReplacer("{{PORT}}", port, "{{SUBMISSION_PORT}}", sub).Replace(cfgTOML)
 	if err := os.WriteFile(s.Config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +131,17 @@ func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
 		t.Fatalf("test config does not load: %v\n%s", err, text)
 	}
 	s.DataDir, s.MailboxDir = cfg.Server.DataDir, cfg.MailboxDir()
+	for _, l := range cfg.Listeners {
+		switch l.Name {
+		case "default":
+			s.Addr = l.Address
+		case "submission":
+			s.SubmissionAddr = l.Address
+		}
+	}
+	if s.Addr == "" {
+		t.Fatalf("test config has no listener named \"default\":\n%s", text)
+	}
 	t.Cleanup(s.stop)
 	s.start()
 	return s
@@ -174,23 +178,31 @@ func (s *server) start() {
 		s.mu.Unlock()
 		close(exited)
 	}()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("mailward exited during start (%v); its output:\n%s", s.waitErr, s.Log())
-		default:
-		}
-		if line, err := greeting(s.Addr); err == nil {
-			if !strings.HasPrefix(line, "220 ") {
-				t.Fatalf("greeting %q, want 220; output:\n%s", line, s.Log())
+	var (
+		line   string
+		gone   bool
+		greets = testkit.Poll(startTimeout, 50*time.Millisecond, func() bool {
+			select {
+			case <-exited:
+				gone = true
+				return true
+			default:
 			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailward did not greet on %s within %v; output:\n%s", s.Addr, startTimeout, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+			l, err := greeting(s.Addr)
+			line = l
+			return err == nil
+		})
+	)
+	switch {
+	case gone:
+		s.mu.Lock()
+		err := s.waitErr
+		s.mu.Unlock()
+		t.Fatalf("mailward exited during start (%v); its output:\n%s", err, s.Log())
+	case !greets:
+		t.Fatalf("mailward did not greet on %s within %v; output:\n%s", s.Addr, startTimeout, s.Log())
+	case !strings.HasPrefix(line, "220 "):
+		t.Fatalf("greeting %q, want 220; output:\n%s", line, s.Log())
 	}
 }
 
@@ -375,18 +387,6 @@ func (l *lockedBuffer) Bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b...)
-}
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // bcryptHash hashes a password at the minimum cost (tests need speed,

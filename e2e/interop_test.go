@@ -15,47 +15,22 @@ import (
 // submissionConfig is the quick-start layout: a port-25 style listener
 // and a submission listener with its own FQDN that requires STARTTLS,
 // offers AUTH PLAIN and LOGIN and lets authenticated users relay.
-const submissionConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[diagnostics]
-auth = "maximum"
-
-[[domain]]
-name = "example.test"
-recipient_filtering = true
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-password_hash = "{{ALICE_HASH}}"
-
-[[mailbox]]
-address = "bob@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "starttls"
-
-[[listener]]
-name = "submission"
-address = "127.0.0.1:{{SUBMISSION_PORT}}"
-fqdn = "submit.example.test"
-tls = "required"
-auth = ["PLAIN", "LOGIN"]
-relay_authenticated = true
-auth_failure_delay = "10ms"
-`
+func submissionConfig(aliceHash string) *testkit.Config {
+	c := testkit.NewConfig()
+	c.Diagnostics = map[string]string{"auth": "maximum"}
+	c.Domains[0].RecipientFiltering = testkit.Bool(true)
+	c.Mailboxes = []testkit.Mailbox{{Address: "alice@example.test", PasswordHash: aliceHash}, {Address: "bob@example.test"}}
+	c.Listeners = []testkit.Listener{{Name: "default", TLS: "starttls"},
+		{Name: "submission", FQDN: "submit.example.test", TLS: "required", Auth: []string{"PLAIN", "LOGIN"},
+			RelayAuthenticated: true, AuthFailureDelay: "10ms"}}
+	return c
+}
 
 const alicePassword = "alice-secret"
 
 func startSubmission(t *testing.T) *server {
 	t.Helper()
-	return startServer(t, strings.Replace(submissionConfig, "{{ALICE_HASH}}", bcryptHash(t, alicePassword), 1))
+	return startServer(t, submissionConfig(bcryptHash(t, alicePassword)))
 }
 
 // findMessage waits (bounded) for a message containing token in addr's
@@ -63,7 +38,7 @@ func startSubmission(t *testing.T) *server {
 func findMessage(t *testing.T, s *server, addr, token string) string {
 	t.Helper()
 	var found string
-	waitFor(t, 10*time.Second, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
 		for _, f := range s.Maildir(addr) {
 			if c := readFile(t, f); strings.Contains(c, token) {
 				found = c

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/internal/testkit"
 	"mailward/queue"
 )
 
@@ -33,7 +34,10 @@ func attempts(s *server, id string) int {
 // the sender gets one NDR with status 5.4.6, event 3004 names the loop,
 // the spool empties, and no copy of the message ever comes back in.
 func TestLoopSmartHostIsThisServer(t *testing.T) {
-	s := startServer(t, remoteCfg{SmartHost: "127.0.0.1:{{PORT}}"}.String())
+	cfg := remoteConfig("", 0)
+	cfg.ListenOnFreePorts(t)
+	cfg.Delivery.SmartHost = cfg.Listener("default").Address
+	s := startServer(t, cfg)
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-to-self")
 
 	n := waitNDR(t, s, "alice@example.test", id)
@@ -75,8 +79,10 @@ func TestLoopSmartHostIsThisServer(t *testing.T) {
 // behind another address, or a second server given the same name — is a
 // loop too: 5.4.6, nothing sent to it.
 func TestLoopNextHopGreetsWithOurName(t *testing.T) {
-	fake := startFakeSMTP(t, "127.0.0.2:0", "mx1.example.test")
-	s := startServer(t, remoteCfg{SmartHost: fake.Addr}.String())
+	fake := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "mx1.example.test"})
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = fake.Addr
+	s := startServer(t, cfg)
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-by-name")
 	n := waitNDR(t, s, "alice@example.test", id)
 	if rb := n.recipients[0]; rb.Get("Status") != "5.4.6" || !strings.Contains(rb.Get("Diagnostic-Code"), "with this server's own name mx1.example.test") {
@@ -98,7 +104,7 @@ func TestLoopNextHopGreetsWithOurName(t *testing.T) {
 // smart host would take it) nor to its local one; the sender gets one
 // NDR with status 5.4.6 for both, and event 3003 gives the count.
 func TestLoopQueuedMessageBouncedAtStart(t *testing.T) {
-	fake := startFakeSMTP(t, "127.0.0.2:0", "relay.remote.test")
+	fake := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "relay.remote.test"})
 	dir := t.TempDir()
 	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "data", "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Second}})
 	if err != nil {
@@ -122,7 +128,9 @@ func TestLoopQueuedMessageBouncedAtStart(t *testing.T) {
 	}
 	id := w.ID()
 
-	s := startServerIn(t, dir, remoteCfg{SmartHost: fake.Addr}.String())
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = fake.Addr
+	s := startServerIn(t, dir, cfg)
 	n := waitNDR(t, s, "alice@example.test", id)
 	if got := n.finalRecipients(); len(got) != 2 {
 		t.Fatalf("NDR for %v, want both recipients", got)

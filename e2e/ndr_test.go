@@ -10,32 +10,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // noFilterConfig: example.test accepts every local recipient at RCPT
-// (seed 004's default) and unknown ones get an NDR later. Nobody may relay.
-const noFilterConfig = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[[domain]]
-name = "example.test"
-recipient_filtering = false
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "postmaster@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-`
+// (recipient_filtering = false) and unknown ones get an NDR later.
+// Nobody may relay.
+func noFilterConfig() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Domains[0].RecipientFiltering = testkit.Bool(false)
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
+	return c
+}
 
 // ndr is a parsed delivery status notification.
 type ndr struct {
@@ -115,14 +102,14 @@ func waitNDR(t *testing.T, s *server, addr, id string) ndr {
 // settle waits until the spool is empty (every message final).
 func settle(t *testing.T, s *server) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "an empty queue", func() bool { return len(s.QueueActive()) == 0 })
+	testkit.WaitFor(t, 10*time.Second, "an empty queue", func() bool { return len(s.QueueActive()) == 0 })
 }
 
 // TestNDRForUnknownRecipient: with filtering off, unknown@example.test is
 // accepted at RCPT, then an RFC 3464 NDR from postmaster, sent from <>,
 // reaches the sender's Maildir.
 func TestNDRForUnknownRecipient(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -174,7 +161,7 @@ func TestNDRForUnknownRecipient(t *testing.T) {
 // TestNoNDRForNullSender: a message from <> to an unknown recipient fails
 // without a notice (RFC 5321 §6.1: never bounce a bounce), event 4001.
 func TestNoNDRForNullSender(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -187,7 +174,7 @@ func TestNoNDRForNullSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := queueID(t, r)
-	waitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
 	if ev := s.EventsFor(4001, "queue_id", id)[0]; !strings.Contains(ev.Message, "null sender") {
 		t.Errorf("event 4001 says %q, want the null-sender reason", ev.Message)
 	}
@@ -207,7 +194,7 @@ func TestNoNDRForNullSender(t *testing.T) {
 
 // TestNoNDRWithNotifyNever: RCPT ... NOTIFY=NEVER suppresses the NDR.
 func TestNoNDRWithNotifyNever(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	c := dial(t, s.Addr)
 	defer c.Close()
 	c.expect("EHLO client.test", 250)
@@ -220,7 +207,7 @@ func TestNoNDRWithNotifyNever(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := queueID(t, r)
-	waitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "event 4001 for "+id, func() bool { return len(s.EventsFor(4001, "queue_id", id)) > 0 })
 	if ev := s.EventsFor(4001, "queue_id", id)[0]; !strings.Contains(ev.Message, "NOTIFY") {
 		t.Errorf("event 4001 says %q, want the NOTIFY reason", ev.Message)
 	}
@@ -238,7 +225,7 @@ func TestNoNDRWithNotifyNever(t *testing.T) {
 // local recipients of the default domain: accepted with that exact
 // wording, never relayed, and each comes back as an NDR.
 func TestSeedRelayTests6And7(t *testing.T) {
-	s := startServer(t, noFilterConfig)
+	s := startServer(t, noFilterConfig())
 	cases := []struct {
 		rcpt, reply, final string
 	}{

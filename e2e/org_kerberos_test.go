@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"mailward/internal/testkdc"
+	"mailward/internal/testkit"
 )
 
 // The organization of e2e/org_test.go with Kerberos instead of LOGIN: a
@@ -38,57 +38,23 @@ auth = "gssapi"
 spns = ["SMTP/mx2", "SMTP/mx2.example.test", "SMTPSVC/mx2", "SMTPSVC/mx2.example.test"]
 `
 
-const krbMX2 = `
-[server]
-fqdn = "mx2.example.test"
-default_domain = "example.test"
-data_dir = "data"
-[diagnostics]
-smtp_receive = "maximum"
-auth = "maximum"
-[[domain]]
-name = "example.test"
-[[mailbox]]
-address = "bob@example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "starttls"
-org_auth = ["GSSAPI"]
-[organization]
-self = "mx2"
-file = "organization.toml"
-keytab = "mx2.keytab"
-krb5_conf = "%s"
-realm = "EXAMPLE.TEST"
-`
+// krbMX2 is orgMX2 taking X-EXPS GSSAPI with its keytab mx2.keytab in
+// the realm whose krb5.conf is krb5Conf.
+func krbMX2(krb5Conf string) *testkit.Config {
+	c := orgMX2()
+	c.Listeners[0].OrgAuth = []string{"GSSAPI"}
+	c.Organization.Keytab, c.Organization.Krb5Conf, c.Organization.Realm = "mx2.keytab", krb5Conf, krbRealm
+	return c
+}
 
-const krbMX1 = `
-[server]
-fqdn = "mx1.example.test"
-default_domain = "relay.example.test"
-data_dir = "data"
-[diagnostics]
-smtp_send = "medium"
-[[domain]]
-name = "relay.example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-relay_networks = ["127.0.0.1/32"]
-[[route]]
-domain = "example.test"
-smart_host = "%s"
-[queue]
-retry_schedule = ["1s"]
-[organization]
-self = "mx1"
-file = "organization.toml"
-keytab = "mx1.keytab"
-krb5_conf = "%s"
-realm = "EXAMPLE.TEST"
-`
+// krbMX1 is orgMX1 for mx1 authenticating with Kerberos (mx1.keytab)
+// instead of a secret.
+func krbMX1(smartHost, krb5Conf string) *testkit.Config {
+	c := orgMX1("mx1.example.test", smartHost, "mx1")
+	c.Organization.PasswordFile = ""
+	c.Organization.Keytab, c.Organization.Krb5Conf, c.Organization.Realm = "mx1.keytab", krb5Conf, krbRealm
+	return c
+}
 
 var mx2Principals = []string{"SMTP/mx2.example.test", "SMTPSVC/mx2.example.test", "smtp/mx2.example.test"}
 
@@ -111,7 +77,7 @@ func startRealm(t *testing.T, opts ...testkdc.Option) *testkdc.KDC {
 
 // krbServer writes the directory and the server's keytab (kadmin ktadd)
 // beside its configuration and starts it.
-func krbServer(t *testing.T, k *testkdc.KDC, cfg, directory, keytab string, principals []string, env []string) *server {
+func krbServer(t *testing.T, k *testkdc.KDC, cfg *testkit.Config, directory, keytab string, principals []string, env []string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "organization.toml"), []byte(directory), 0o600); err != nil {
@@ -127,8 +93,8 @@ func krbServer(t *testing.T, k *testkdc.KDC, cfg, directory, keytab string, prin
 // environment mx1Env) on realm k.
 func startKrbOrg(t *testing.T, k *testkdc.KDC, mx2Dir string, mx1Env []string) (mx1, mx2 *server) {
 	t.Helper()
-	mx2 = krbServer(t, k, fmt.Sprintf(krbMX2, k.Config), mx2Dir, "mx2.keytab", mx2Principals, nil)
-	mx1 = krbServer(t, k, fmt.Sprintf(krbMX1, mx2.Addr, k.Config), krbDirectory, "mx1.keytab",
+	mx2 = krbServer(t, k, krbMX2(k.Config), mx2Dir, "mx2.keytab", mx2Principals, nil)
+	mx1 = krbServer(t, k, krbMX1(mx2.Addr, k.Config), krbDirectory, "mx1.keytab",
 		[]string{"SMTP/mx1.example.test"}, mx1Env)
 	return mx1, mx2
 }
@@ -180,7 +146,7 @@ func TestOrgKerberosKDCDown(t *testing.T) {
 	prefix = prefix[:strings.Index(prefix, "KRB5_KDC_UNREACH: ")+len("KRB5_KDC_UNREACH: ")]
 	suffix := `." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
 	var got string
-	waitFor(t, 10*time.Second, "the seed-003 last error naming KRB5_KDC_UNREACH", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB5_KDC_UNREACH", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix) && strings.HasSuffix(got, suffix)
 	})
@@ -275,7 +241,7 @@ func TestOrgKerberos454(t *testing.T) {
 			id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", tc.name)
 			want := seed003("454 4.7.0 Temporary authentication failure")
 			var got string
-			waitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
 				got, _ = queueLastError(t, mx1, mx2.Addr, id)
 				return got == want
 			})
@@ -311,7 +277,7 @@ func TestOrgKerberosKDCClockSkew(t *testing.T) {
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "kdc skew")
 	prefix := `451 4.4.0 Primary target IP address responded with: "Kerberos authentication to mx2.example.test failed here, before X-EXPS: orgauth: KRB_AP_ERR_SKEW: `
 	var got string
-	waitFor(t, 10*time.Second, "the seed-003 last error naming KRB_AP_ERR_SKEW", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB_AP_ERR_SKEW", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix)
 	})

@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"mailward/internal/peers"
+	"mailward/internal/testkit"
 )
 
 // Seed 000: a server outside the organization (Debian's Postfix) is sent
@@ -15,13 +15,13 @@ import (
 // organization configured; Postfix is simply not in it.
 func TestOrgExternalPostfixGetsNoXEXCH50(t *testing.T) {
 	p := startPostfix(t, peers.PostfixOptions{MyHostname: "postfix.partner.test", MyDomain: "partner.test", Mailboxes: []string{"carol"}})
-	cfg := fmt.Sprintf(orgMX1, "mx1.example.test", "[127.0.0.1]:"+strconv.Itoa(p.Port), "mx1")
-	cfg = strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1)
+	cfg := orgMX1("mx1.example.test", "[127.0.0.1]:"+strconv.Itoa(p.Port), "mx1")
+	cfg.Routes[0].Domain = "partner.test"
 	// mx2's address moves off 127.0.0.1, where this Postfix listens: an
 	// organization server is recognised by name or address.
 	mx1 := startOrgServer(t, cfg, strings.Replace(orgDirectory, `addresses = ["127.0.0.1"]`, `addresses = ["127.0.0.2"]`, 1))
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<carol@partner.test>", "external")
-	waitFor(t, 20*time.Second, "the message in Postfix's Maildir", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir", func() bool {
 		n, _ := p.MaildirCount("carol")
 		return n == 1
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // An organization of two mailward servers on loopback (seed 000): mx1
@@ -42,55 +44,36 @@ principal = "domain-servers"
 type = "allow"
 `
 
-const orgMX2 = `
-[server]
-fqdn = "mx2.example.test"
-default_domain = "example.test"
-data_dir = "data"
-[diagnostics]
-smtp_receive = "maximum"
-auth = "maximum"
-[[domain]]
-name = "example.test"
-[[mailbox]]
-address = "bob@example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "starttls"
-org_auth = ["LOGIN"]
-[organization]
-self = "mx2"
-file = "organization.toml"
-`
+// orgMX2 holds bob's mailbox and takes X-EXPS LOGIN from the servers of
+// organization.toml.
+func orgMX2() *testkit.Config {
+	c := testkit.NewConfig()
+	c.Server.FQDN = "mx2.example.test"
+	c.Diagnostics = map[string]string{"smtp_receive": "maximum", "auth": "maximum"}
+	c.Domains = []testkit.Domain{{Name: "example.test"}}
+	c.Mailboxes = testkit.Mailboxes("bob@example.test")
+	c.Listeners[0].TLS, c.Listeners[0].OrgAuth = "starttls", []string{"LOGIN"}
+	c.Organization = &testkit.Organization{Self: "mx2", File: "organization.toml"}
+	return c
+}
 
-const orgMX1 = `
-[server]
-fqdn = "%s"
-default_domain = "relay.example.test"
-data_dir = "data"
-[diagnostics]
-smtp_send = "medium"
-[[domain]]
-name = "relay.example.test"
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = "none"
-relay_networks = ["127.0.0.1/32"]
-[[route]]
-domain = "example.test"
-smart_host = "%s"
-[queue]
-retry_schedule = ["1s"]
-[organization]
-self = "%s"
-file = "organization.toml"
-password_file = "secret"
-`
+// orgMX1 is the organization server self with the given fqdn: it lets
+// 127.0.0.1 relay and sends example.test to smartHost, authenticating
+// with the secret in the file "secret".
+func orgMX1(fqdn, smartHost, self string) *testkit.Config {
+	c := testkit.NewConfig()
+	c.Server.FQDN, c.Server.DefaultDomain = fqdn, "relay.example.test"
+	c.Diagnostics = map[string]string{"smtp_send": "medium"}
+	c.Domains = []testkit.Domain{{Name: "relay.example.test"}}
+	c.Listeners[0].RelayNetworks = []string{"127.0.0.1/32"}
+	c.Routes = []testkit.Route{{Domain: "example.test", SmartHost: smartHost}}
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	c.Organization = &testkit.Organization{Self: self, File: "organization.toml", PasswordFile: "secret"}
+	return c
+}
 
 // startOrgServer writes the shared directory and secret beside the config.
-func startOrgServer(t *testing.T, cfg, directory string) *server {
+func startOrgServer(t *testing.T, cfg *testkit.Config, directory string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "organization.toml"), []byte(directory), 0o600)
@@ -100,14 +83,14 @@ func startOrgServer(t *testing.T, cfg, directory string) *server {
 
 func startOrg(t *testing.T, mx1FQDN, mx1Self, mx2Directory string) (mx1, mx2 *server) {
 	t.Helper()
-	mx2 = startOrgServer(t, orgMX2, mx2Directory)
-	mx1 = startOrgServer(t, fmt.Sprintf(orgMX1, mx1FQDN, mx2.Addr, mx1Self), orgDirectory)
+	mx2 = startOrgServer(t, orgMX2(), mx2Directory)
+	mx1 = startOrgServer(t, orgMX1(mx1FQDN, mx2.Addr, mx1Self), orgDirectory)
 	return mx1, mx2
 }
 
 func delivered(t *testing.T, s *server, addr string, n int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) for %s", n, addr), func() bool { return len(s.Maildir(addr)) >= n })
+	testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) for %s", n, addr), func() bool { return len(s.Maildir(addr)) >= n })
 }
 
 // The properties mx1 sends arrive attached on mx2, after X-EXPS.
@@ -174,11 +157,11 @@ func TestOrgTemporaryAuthFailure(t *testing.T) {
 	lagging := strings.Replace(orgDirectory, "name = \"mx7\"\nfqdn = \"mx7.example.test\"", "name = \"mx8\"\nfqdn = \"mx8.example.test\"", 1)
 	lagging = strings.Replace(lagging, `"mx1", "mx2", "mx7"`, `"mx1", "mx2", "mx8"`, 1)
 	// mx1 calls itself mx7 with mx7's FQDN; mx2's directory lacks mx7.
-	mx2 := startOrgServer(t, orgMX2, strings.Replace(lagging, `fqdn = "mx8.example.test"`, `fqdn = "mx7.example.test"`, 1))
-	mx1 := startOrgServer(t, fmt.Sprintf(orgMX1, "mx7.example.test", mx2.Addr, "mx7"), orgDirectory)
+	mx2 := startOrgServer(t, orgMX2(), strings.Replace(lagging, `fqdn = "mx8.example.test"`, `fqdn = "mx7.example.test"`, 1))
+	mx1 := startOrgServer(t, orgMX1("mx7.example.test", mx2.Addr, "mx7"), orgDirectory)
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "lag")
 	want := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
-	waitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
 		got, _ := queueLastError(t, mx1, mx2.Addr, id)
 		return got == want
 	})
@@ -201,14 +184,14 @@ func TestOrgSuppressExternal(t *testing.T) {
 	for _, suppress := range []bool{true, false} {
 		t.Run(fmt.Sprint("suppress_external=", suppress), func(t *testing.T) {
 			// 127.0.0.3: not an address of any organization server.
-			port := freePortOn(t, "127.0.0.3")
-			ext := startFakeSMTP(t, fmt.Sprintf("127.0.0.3:%d", port), "mail.partner.test")
-			ext.SetExtensions("PIPELINING", "XEXCH50")
-			cfg := fmt.Sprintf(orgMX1, "mx1.example.test", fmt.Sprintf("127.0.0.3:%d", port), "mx1") +
-				fmt.Sprintf("suppress_external = %v\n", suppress)
-			mx1 := startOrgServer(t, strings.Replace(cfg, `domain = "example.test"`, `domain = "partner.test"`, 1), orgDirectory)
+			ext := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.3:0", Name: "mail.partner.test",
+				Extensions: []string{"PIPELINING", "XEXCH50"}})
+			cfg := orgMX1("mx1.example.test", ext.Addr, "mx1")
+			cfg.Routes[0].Domain = "partner.test"
+			cfg.Organization.SuppressExternal = testkit.Bool(suppress)
+			mx1 := startOrgServer(t, cfg, orgDirectory)
 			relayMsg(t, mx1, "<alice@relay.example.test>", "<someone@partner.test>", "external")
-			waitFor(t, 10*time.Second, "delivery to the partner", func() bool { return ext.Count() == 1 })
+			testkit.WaitFor(t, 10*time.Second, "delivery to the partner", func() bool { return ext.Count() == 1 })
 			if got := ext.CountCommands("XEXCH50"); (got == 0) != suppress {
 				t.Fatalf("XEXCH50 sent %d times with suppress_external=%v", got, suppress)
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 const (
@@ -26,12 +28,17 @@ var receivedIDRE = regexp.MustCompile(`by mx1\.example\.test \(mailward\) with E
 // delivery (a 250 that was sent but not recorded before the kill) and are
 // bounded by the sessions in flight at the kill.
 func TestCrashDuringOutbound(t *testing.T) {
-	lns, port := listenSamePort(t, "127.0.0.2")
-	hop := serveFakeSMTP(t, lns[0], "slow.remote.test")
-	hop.SetDataDelay(outboundDataLag)
-	smart := "[127.0.0.2]:" + strconv.Itoa(port)
-	s := startServer(t, remoteCfg{SmartHost: smart,
-		Delivery: fmt.Sprintf("max_per_destination = %d\n", outboundSlots)}.String())
+	hop := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.2:0", Name: "slow.remote.test",
+		Handle: func(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
+			if verb == "DOT" {
+				return testkit.Reply{Delay: outboundDataLag}
+			}
+			return testkit.Reply{}
+		}})
+	cfg := remoteConfig("", 0)
+	cfg.Delivery.SmartHost = "[127.0.0.2]:" + strconv.Itoa(hop.Port())
+	cfg.Delivery.MaxPerDestination = outboundSlots
+	s := startServer(t, cfg)
 
 	// Relay the messages over one session; each has its own Message-ID.
 	sent := map[string]string{} // queue ID -> Message-ID
@@ -50,7 +57,7 @@ func TestCrashDuringOutbound(t *testing.T) {
 	c.cmdErr("QUIT")
 	c.Close()
 
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d messages at the next hop", outboundKillAt), func() bool {
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%d messages at the next hop", outboundKillAt), func() bool {
 		return hop.Count() >= outboundKillAt
 	})
 	openBefore := hop.Open()
@@ -98,7 +105,7 @@ func TestCrashDuringOutbound(t *testing.T) {
 	t.Logf("queue list after the kill shows %d spool messages; %d not yet at the next hop", len(active), missing)
 
 	s.Restart()
-	waitFor(t, 30*time.Second, "every message at the next hop after the restart", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "every message at the next hop after the restart", func() bool {
 		seen := map[string]bool{}
 		for _, m := range hop.Messages() {
 			seen[m.MessageID()] = true

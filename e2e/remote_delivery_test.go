@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailward/internal/testdns"
+	"mailward/internal/testkit"
 )
 
 // TestFailoverToSecondMX: the preferred MX answers seed 003's "454 4.7.0
@@ -21,11 +22,13 @@ func TestFailoverToSecondMX(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "failover-1")
-	waitFor(t, 10*time.Second, "mx2 to receive the message", func() bool { return mx2.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "mx2 to receive the message", func() bool { return mx2.Count() == 1 })
 	recs := waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	if where := recs[0].Fields["where"]; !strings.Contains(where, "mx2.remote.test") || !strings.Contains(where, "127.0.0.3") {
 		t.Errorf("event 3000 says %q; want delivery through mx2.remote.test [127.0.0.3]", where)
@@ -59,9 +62,10 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
-	mx2.SetReply(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1s"]`}.String())
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
+	mx2.SetHandler(refuseAt("MAIL", authFail454))
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-all-fail")
 	rec := waitEvents(t, s, 3001, id, 1, 10*time.Second)[0]
@@ -86,8 +90,8 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 		t.Errorf("%d NDRs for a temporary failure", n)
 	}
 
-	mx2.SetReply(nil)
-	waitFor(t, 10*time.Second, "delivery through mx2 on a retry", func() bool { return mx2.Count() == 1 })
+	mx2.SetHandler(nil)
+	testkit.WaitFor(t, 10*time.Second, "delivery through mx2 on a retry", func() bool { return mx2.Count() == 1 })
 	recs := waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	if !strings.Contains(recs[0].Fields["where"], "mx2.remote.test") {
 		t.Errorf("event 3000 says %q, want mx2.remote.test", recs[0].Fields["where"])
@@ -104,11 +108,13 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 func TestRemoteConnRefusedPrimaryInLastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
-	lns, port := listenSamePort(t, "127.0.0.2", "127.0.0.3")
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2", "127.0.0.3")
 	lns[0].Close() // mx1 does not listen: connection refused
-	mx2 := serveFakeSMTP(t, lns[1], "mx2.remote.test")
-	mx2.SetReply(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	mx2 := testkit.StartSMTP(t, testkit.SMTP{Listener: lns[1], Name: "mx2.remote.test"})
+	mx2.SetHandler(refuseAt("MAIL", authFail454))
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-refused")
 	waitEvents(t, s, 3001, id, 1, 10*time.Second)
@@ -136,8 +142,9 @@ func TestRemote5xxBounces(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	const refusal = "550 5.1.1 <bob@remote.test>: Recipient address rejected: User unknown in virtual mailbox table"
-	mx1.SetReply(refuseAt("RCPT", refusal))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	mx1.SetHandler(refuseAt("RCPT", refusal))
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "remote-5xx")
 	n := waitNDR(t, s, "alice@example.test", id)
@@ -182,8 +189,10 @@ func TestExpiryBounces(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "451 4.3.0 <bob@remote.test>: Temporary lookup failure"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, MaxAge: "2s"}.String())
+	mx1.SetHandler(refuseAt("RCPT", "451 4.3.0 <bob@remote.test>: Temporary lookup failure"))
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.MaxAge = "2s"
+	s := startServer(t, cfg)
 
 	start := time.Now()
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "expiry")
@@ -215,12 +224,15 @@ func TestDelayNoticeOnce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("MAIL", authFail454))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, DelayWarning: "1s", MaxAge: "1h"}.String())
+	mx1.SetHandler(refuseAt("MAIL", authFail454))
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.MaxAge = "1h"
+	cfg.Queue.DelayWarning = "1s"
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "delay-notice")
 	waitEvents(t, s, 3001, id, 4, 15*time.Second) // four attempts: at 0, 1, 2, 3 s
-	waitFor(t, 5*time.Second, "the delay notice in alice's Maildir", func() bool { return maildirCount(s, "alice@example.test") >= 1 })
+	testkit.WaitFor(t, 5*time.Second, "the delay notice in alice's Maildir", func() bool { return maildirCount(s, "alice@example.test") >= 1 })
 	time.Sleep(300 * time.Millisecond) // a second notice would be queued by now
 	if c := maildirCount(s, "alice@example.test"); c != 1 {
 		t.Fatalf("alice has %d messages after 4 attempts, want exactly one delay notice", c)
@@ -243,8 +255,8 @@ func TestDelayNoticeOnce(t *testing.T) {
 		t.Errorf("%d events 4002, want 1", c)
 	}
 
-	mx1.SetReply(nil)
-	waitFor(t, 10*time.Second, "delivery after the host recovers", func() bool { return mx1.Count() == 1 })
+	mx1.SetHandler(nil)
+	testkit.WaitFor(t, 10*time.Second, "delivery after the host recovers", func() bool { return mx1.Count() == 1 })
 	settle(t, s)
 	if c := maildirCount(s, "alice@example.test"); c != 1 {
 		t.Errorf("alice has %d messages, want still only the one delay notice", c)
@@ -260,8 +272,9 @@ func TestNullSenderNoBounce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<>", "<bob@remote.test>", "null-sender-remote")
 	rec := waitEvents(t, s, 4001, id, 1, 10*time.Second)[0]
@@ -291,8 +304,9 @@ func TestNotifyNeverNoBounce(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	mx1.SetReply(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	mx1.SetHandler(refuseAt("RCPT", "550 5.1.1 <bob@remote.test>: User unknown"))
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test> NOTIFY=NEVER", "notify-never-remote")
 	rec := waitEvents(t, s, 4001, id, 1, 10*time.Second)[0]
@@ -319,7 +333,9 @@ func TestNullMXBouncesAtOnce(t *testing.T) {
 	d.SetMX("remote.test", testdns.MX{Pref: 0, Host: "."})
 	d.SetA("remote.test", "127.0.0.2") // an address must not be used as an implicit MX
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	start := time.Now()
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "null-mx")
@@ -348,7 +364,8 @@ func TestDNSServFailDefers(t *testing.T) {
 	oneMX(d)
 	d.SetServFail("remote.test", true)
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "servfail")
 	recs := waitEvents(t, s, 3001, id, 3, 15*time.Second)
@@ -369,7 +386,7 @@ func TestDNSServFailDefers(t *testing.T) {
 	}
 
 	d.SetServFail("remote.test", false)
-	waitFor(t, 10*time.Second, "delivery after DNS recovers", func() bool { return mx1.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "delivery after DNS recovers", func() bool { return mx1.Count() == 1 })
 	settle(t, s)
 	if c := maildirCount(s, "alice@example.test"); c != 0 {
 		t.Errorf("alice has %d messages (NDR or delay notice), want none", c)
@@ -387,7 +404,8 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	d.SetA("mx.nodsn.test", "127.0.0.3")
 	withDSN, plain, port := twoFakes(t)
 	plain.SetExtensions("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES")
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port}.String())
+	cfg := remoteConfig(d.Addr, port)
+	s := startServer(t, cfg)
 
 	const (
 		mailParams = "RET=HDRS ENVID=QQ+2Bid-42"
@@ -396,7 +414,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	)
 	relayMsgTo(t, s, "<alice@example.test> "+mailParams,
 		[]string{"<bob@remote.test> " + notify + " " + orcpt, "<carol@remote.test>"}, "dsn-params")
-	waitFor(t, 10*time.Second, "the DSN-capable hop to get the message", func() bool { return withDSN.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the DSN-capable hop to get the message", func() bool { return withDSN.Count() == 1 })
 	m := withDSN.Messages()[0]
 	for _, p := range strings.Fields(mailParams) {
 		if !hasParam(m.MailLine, p) {
@@ -416,7 +434,7 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	}
 
 	relayMsg(t, s, "<alice@example.test> "+mailParams, "<dave@nodsn.test> "+notify+" "+orcpt, "dsn-params-nodsn")
-	waitFor(t, 10*time.Second, "the hop without DSN to get the message", func() bool { return plain.Count() == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the hop without DSN to get the message", func() bool { return plain.Count() == 1 })
 	p := plain.Messages()[0]
 	for _, l := range append([]string{p.MailLine}, p.RcptLines...) {
 		for _, k := range []string{"RET=", "ENVID=", "NOTIFY=", "ORCPT="} {
@@ -451,12 +469,22 @@ func containsPrefix(list []string, prefix string) bool {
 }
 
 // flaky answers reply to the first n MAIL commands, then accepts.
-func flaky(n int, reply string) fakeReplyFunc {
+func flaky(n int, reply string) testkit.SMTPHandler {
 	var seen atomic.Int64
-	return func(verb, _ string) string {
+	return func(_ *testkit.SMTPSession, verb, _ string) testkit.Reply {
 		if verb == "MAIL" && seen.Add(1) <= int64(n) {
-			return reply
+			return testkit.Reply{Text: reply}
 		}
-		return ""
+		return testkit.Reply{}
+	}
+}
+
+// refuseAt answers reply to verb and takes everything else.
+func refuseAt(verb, reply string) testkit.SMTPHandler {
+	return func(_ *testkit.SMTPSession, v, _ string) testkit.Reply {
+		if v == verb {
+			return testkit.Reply{Text: reply}
+		}
+		return testkit.Reply{}
 	}
 }

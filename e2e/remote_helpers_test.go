@@ -1,7 +1,7 @@
 package e2e
 
-// Helpers for the remote delivery tests (remote_*_test.go): a config
-// builder, a test DNS zone with two MX hosts on 127.0.0.2 and 127.0.0.3,
+// Helpers for the remote delivery tests (remote_*_test.go): their
+// configuration, a test DNS zone with two MX hosts on 127.0.0.2 and 127.0.0.3,
 // a relay client, and readers for the queue viewer's last error.
 
 import (
@@ -14,78 +14,24 @@ import (
 
 	"mailward/events"
 	"mailward/internal/testdns"
+	"mailward/internal/testkit"
 )
 
-// remoteCfg builds a mailward config that relays for 127.0.0.1 and
-// delivers remote mail via the test DNS (or a smart host).
-type remoteCfg struct {
-	DNS          string // [dns] server; "" = none
-	RemotePort   int    // [delivery] remote_port; 0 = default
-	SmartHost    string // [delivery] smart_host
-	Retry        string // TOML list for retry_schedule; "" = ["1s"]
-	MaxAge       string // [queue] max_age
-	DelayWarning string // [queue] delay_warning
-	Delivery     string // extra [delivery] lines
-	ListenerTLS  string // listener tls; "" = "none"
-	Tail         string // appended ([[route]] tables ...)
-}
-
-func (c remoteCfg) String() string {
-	var b strings.Builder
-	b.WriteString(`
-[server]
-fqdn = "mx1.example.test"
-default_domain = "example.test"
-data_dir = "data"
-
-[queue]
-`)
-	retry := c.Retry
-	if retry == "" {
-		retry = `["1s"]`
+// remoteConfig is a configuration that lets 127.0.0.1 relay, has the
+// local mailboxes alice and postmaster and retries every second; remote
+// mail goes to the MX hosts that the test DNS server at dns publishes,
+// on port (dns "" and port 0: the defaults, for a smart host instead).
+func remoteConfig(dns string, port int) *testkit.Config {
+	c := testkit.NewConfig()
+	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
+	if dns != "" {
+		c.DNS = &testkit.DNS{Server: dns}
 	}
-	fmt.Fprintf(&b, "retry_schedule = %s\n", retry)
-	if c.MaxAge != "" {
-		fmt.Fprintf(&b, "max_age = %q\n", c.MaxAge)
-	}
-	if c.DelayWarning != "" {
-		fmt.Fprintf(&b, "delay_warning = %q\n", c.DelayWarning)
-	}
-	if c.DNS != "" {
-		fmt.Fprintf(&b, "\n[dns]\nserver = %q\n", c.DNS)
-	}
-	b.WriteString("\n[delivery]\nconnect_timeout = \"5s\"\n")
-	if c.RemotePort != 0 {
-		fmt.Fprintf(&b, "remote_port = %d\n", c.RemotePort)
-	}
-	if c.SmartHost != "" {
-		fmt.Fprintf(&b, "smart_host = %q\n", c.SmartHost)
-	}
-	b.WriteString(c.Delivery)
-	tls := c.ListenerTLS
-	if tls == "" {
-		tls = "none"
-	}
-	fmt.Fprintf(&b, `
-[[domain]]
-name = "example.test"
-tarpit = "10ms"
-
-[[mailbox]]
-address = "alice@example.test"
-
-[[mailbox]]
-address = "postmaster@example.test"
-
-[[listener]]
-name = "default"
-address = "127.0.0.1:{{PORT}}"
-tls = %q
-relay_networks = ["127.0.0.1/32"]
-max_connections_per_ip = 100
-`, tls)
-	b.WriteString(c.Tail)
-	return b.String()
+	c.Delivery = &testkit.Delivery{ConnectTimeout: "5s", RemotePort: port}
+	c.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
+	c.Listeners[0].RelayNetworks = []string{"127.0.0.1/32"}
+	c.Listeners[0].MaxConnectionsPerIP = 100
+	return c
 }
 
 // Seed 003's queue-viewer text when the primary MX answered 454.
@@ -127,17 +73,17 @@ func oneMX(d *testdns.Server) {
 
 // twoFakes starts fakes for mx1 (127.0.0.2) and mx2 (127.0.0.3) on one
 // port and returns them with the port.
-func twoFakes(t *testing.T) (mx1, mx2 *fakeSMTP, port int) {
+func twoFakes(t *testing.T) (mx1, mx2 *testkit.SMTPServer, port int) {
 	t.Helper()
-	lns, port := listenSamePort(t, "127.0.0.2", "127.0.0.3")
-	return serveFakeSMTP(t, lns[0], "mx1.remote.test"), serveFakeSMTP(t, lns[1], "mx2.remote.test"), port
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2", "127.0.0.3")
+	return testkit.StartSMTP(t, testkit.SMTP{Listener: lns[0], Name: "mx1.remote.test"}), testkit.StartSMTP(t, testkit.SMTP{Listener: lns[1], Name: "mx2.remote.test"}), port
 }
 
 // oneFake starts the fake for mx1 (127.0.0.2).
-func oneFake(t *testing.T) (*fakeSMTP, int) {
+func oneFake(t *testing.T) (*testkit.SMTPServer, int) {
 	t.Helper()
-	lns, port := listenSamePort(t, "127.0.0.2")
-	return serveFakeSMTP(t, lns[0], "mx1.remote.test"), port
+	lns, port := testkit.ListenSamePort(t, "127.0.0.2")
+	return testkit.StartSMTP(t, testkit.SMTP{Listener: lns[0], Name: "mx1.remote.test"}), port
 }
 
 // relayMsg sends one message from 127.0.0.1 (which may relay) and returns
@@ -172,7 +118,7 @@ func relayMsgTo(t *testing.T, s *server, from string, rcpts []string, subject st
 func waitEvents(t *testing.T, s *server, id int, qid string, n int, d time.Duration) []events.Record {
 	t.Helper()
 	var recs []events.Record
-	waitFor(t, d, fmt.Sprintf("%d event(s) %d for %s", n, id, qid), func() bool {
+	testkit.WaitFor(t, d, fmt.Sprintf("%d event(s) %d for %s", n, id, qid), func() bool {
 		recs = s.EventsFor(id, "queue_id", qid)
 		return len(recs) >= n
 	})

@@ -13,6 +13,7 @@ import (
 
 	"mailward/internal/certs"
 	"mailward/internal/peers"
+	"mailward/internal/testkit"
 )
 
 // startPostfix starts a private Postfix and stops it when the test ends.
@@ -84,15 +85,12 @@ func TestRelayToPostfixOverSTARTTLS(t *testing.T) {
 			"smtpd_tls_received_header": "yes",
 		},
 	})
-	s := startServer(t, remoteCfg{Tail: `
-[[route]]
-domain = "remote.test"
-smart_host = "[127.0.0.1]:` + strconv.Itoa(p.Port) + `"
-tls = "required"
-`}.String())
+	cfg := remoteConfig("", 0)
+	cfg.Routes = []testkit.Route{{Domain: "remote.test", SmartHost: "[127.0.0.1]:" + strconv.Itoa(p.Port), TLS: "required"}}
+	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "to-postfix-tls")
-	waitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
 		n, _ := p.MaildirCount("bob")
 		return n == 1
 	})
@@ -127,7 +125,9 @@ tls = "required"
 // in alice's Maildir and mailward's Received header says ESMTPS.
 func TestPostfixRelaysIntoMailward(t *testing.T) {
 	peers.Require(t) // before mailward starts: a missing Postfix costs nothing
-	s := startServer(t, remoteCfg{ListenerTLS: "starttls"}.String())
+	cfg := remoteConfig("", 0)
+	cfg.Listeners[0].TLS = "starttls"
+	s := startServer(t, cfg)
 	_, port, _ := strings.Cut(s.Addr, ":")
 	p := startPostfix(t, peers.PostfixOptions{
 		MyHostname: "postfix.test",
@@ -152,7 +152,7 @@ func TestPostfixRelaysIntoMailward(t *testing.T) {
 	c.cmdErr("QUIT")
 
 	var msg string
-	waitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
 		for _, f := range s.Maildir("alice@example.test") {
 			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Subject: from-postfix-tls") {
 				msg = string(b)

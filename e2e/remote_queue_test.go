@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // viewerQueue is the part of a queue in "mailward queue list --json" that
@@ -47,7 +49,9 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 	d := startDNS(t)
 	oneMX(d)
 	mx1, port := oneFake(t)
-	s := startServer(t, remoteCfg{DNS: d.Addr, RemotePort: port, Retry: `["1h"]`}.String())
+	cfg := remoteConfig(d.Addr, port)
+	cfg.Queue.RetrySchedule = []string{"1h"}
+	s := startServer(t, cfg)
 
 	queueCLI(t, s, "suspend", "remote.test")
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "held-by-suspend")
@@ -63,14 +67,14 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 
 	resumed := time.Now()
 	out := queueCLI(t, s, "resume", "remote.test")
-	waitFor(t, 3*time.Second, "delivery right after resume", func() bool { return mx1.Count() == 1 })
+	testkit.WaitFor(t, 3*time.Second, "delivery right after resume", func() bool { return mx1.Count() == 1 })
 	t.Logf("delivered %v after resume (%s)", time.Since(resumed).Round(time.Millisecond), strings.TrimSpace(out))
 	waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	settle(t, s)
 
 	// The host fails once (seed 003's 454), then accepts; the next retry
 	// would be in an hour.
-	mx1.SetReply(flaky(1, authFail454))
+	mx1.SetHandler(flaky(1, authFail454))
 	id2 := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "retry-now")
 	waitEvents(t, s, 3001, id2, 1, 10*time.Second)
 	q, ok = liveQueue(t, s, "remote.test")
@@ -83,7 +87,7 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 	}
 	retried := time.Now()
 	out = queueCLI(t, s, "retry", "remote.test")
-	waitFor(t, 3*time.Second, "delivery right after queue retry", func() bool { return mx1.Count() == 2 })
+	testkit.WaitFor(t, 3*time.Second, "delivery right after queue retry", func() bool { return mx1.Count() == 2 })
 	t.Logf("delivered %v after retry (%s)", time.Since(retried).Round(time.Millisecond), strings.TrimSpace(out))
 	waitEvents(t, s, 3000, id2, 1, 5*time.Second)
 	settle(t, s)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mailward/internal/testkit"
 	"mailward/reply"
 )
 
@@ -79,17 +80,6 @@ func (r *recorder) handle(_ context.Context, m *Message) []Result {
 
 func (r *recorder) n() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.seen) }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func activeFiles(t *testing.T, dir string) []string {
 	ents, _ := os.ReadDir(filepath.Join(dir, "active"))
 	var out []string
@@ -118,7 +108,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 	if err := q2.Start(ctx, rec.handle, func(*Message, []int) error { return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
+	testkit.WaitFor(t, 5*time.Second, "delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
 	if rec.n() != 1 {
 		t.Fatalf("handler saw %d messages, want 1", rec.n())
 	}
@@ -204,7 +194,7 @@ func TestDeferThenDeliver(t *testing.T) {
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx, rec.handle, func(*Message, []int) error { t.Error("unexpected bounce"); return nil }, nil)
 	enqueue(t, q, testEnv(), "x")
-	waitUntil(t, "retry and removal", func() bool { return rec.n() == 2 && len(activeFiles(t, dir)) == 0 })
+	testkit.WaitFor(t, 5*time.Second, "retry and removal", func() bool { return rec.n() == 2 && len(activeFiles(t, dir)) == 0 })
 }
 
 // Failed recipients are bounced once; a bounce that cannot be queued is
@@ -245,7 +235,7 @@ func TestBounceAndExpiry(t *testing.T) {
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx, rec.handle, bouncer, nil)
 	enqueue(t, q, testEnv(), "x")
-	waitUntil(t, "expiry and removal", func() bool { return len(activeFiles(t, dir)) == 0 })
+	testkit.WaitFor(t, 5*time.Second, "expiry and removal", func() bool { return len(activeFiles(t, dir)) == 0 })
 	mu.Lock()
 	defer mu.Unlock()
 	// First bounce attempt failed; then recipient 0 bounced; later the
@@ -270,7 +260,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	q.Start(ctx, rec.handle, func(*Message, []int) error { bounced++; return nil }, nil)
 	id := enqueue(t, q, env, "x")
-	waitUntil(t, "first attempt", func() bool { return !q.NextRetry(id).IsZero() })
+	testkit.WaitFor(t, 5*time.Second, "first attempt", func() bool { return !q.NextRetry(id).IsZero() })
 	cancel()
 	q.Wait()
 
@@ -279,7 +269,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer func() { cancel2(); q2.Wait() }()
 	q2.Start(ctx2, rec2.handle, func(*Message, []int) error { bounced++; return nil }, nil)
-	waitUntil(t, "resumed delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
+	testkit.WaitFor(t, 5*time.Second, "resumed delivery", func() bool { return len(activeFiles(t, dir)) == 0 })
 	cancel2()
 	q2.Wait() // the workers are done: their writes happened before this
 	m := rec2.seen[0]

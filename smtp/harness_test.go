@@ -239,18 +239,6 @@ func withEvents(t *testing.T, level events.Level) (func(*smtp.Options), string) 
 	return func(o *smtp.Options) { o.Events = events.New(nil, levels, f) }, path
 }
 
-// waitFor polls cond for up to 5 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // dialGreeted connects and reads the greeting; the caller closes.
 func dialGreeted(t *testing.T, addr string) net.Conn {
 	t.Helper()

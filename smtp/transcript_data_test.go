@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"mailward/internal/testkit"
 	"mailward/smtp"
 )
 
@@ -140,7 +142,7 @@ func TestTranscriptDataConnectionLost(t *testing.T) {
 tls = "none"`)
 	play(t, ts.addr, greeting+ehloPlain+mailAlice+`W: Subject: cut\r\n\r\nhalf a message`)
 	// play closed the connection; wait for the session to notice.
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the session to remove its partial message", func() bool {
 		ents, _ := os.ReadDir(filepath.Join(ts.dir, "queue", "tmp"))
 		return len(ents) == 0
 	})

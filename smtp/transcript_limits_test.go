@@ -8,7 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"mailward/internal/testkit"
 	"mailward/smtp"
 )
 
@@ -130,7 +132,7 @@ func TestTranscriptConnectionLimits(t *testing.T) {
 			play(t, ts.addr, "S: "+c.reply+"\nCLOSED")
 			// Freeing a slot admits the next client.
 			held[0].Close()
-			waitFor(t, func() bool {
+			testkit.WaitFor(t, 5*time.Second, "a freed slot to admit the next client", func() bool {
 				conn, err := net.Dial("tcp", ts.addr)
 				if err != nil {
 					return false

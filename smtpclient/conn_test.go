@@ -1,159 +1,47 @@
 package smtpclient
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"mailward/internal/certs"
+	"mailward/internal/testkit"
 	"mailward/reply"
 )
 
 // The tests in client*_test.go talk to a scripted fake server: each
 // test's script plays the server's side of one connection, line by line,
-// and checks what the client sent.
+// and checks what the client sent (testkit's SMTP server with a Script).
 
-type fakeSession struct {
-	t    *testing.T
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-// fakeServer accepts one connection on a loopback port and runs script
-// on it. The test ends only after the script has.
-func fakeServer(t *testing.T, script func(s *fakeSession)) string {
+// fakeServer runs script on each connection to a loopback port. The test
+// ends only after the script has.
+func fakeServer(t *testing.T, script func(s *testkit.SMTPSession)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(15 * time.Second))
-		script(&fakeSession{t: t, conn: c, br: bufio.NewReader(c)})
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("fake server script did not finish")
-		}
-	})
-	return ln.Addr().String()
-}
-
-func (s *fakeSession) send(lines ...string) {
-	for _, l := range lines {
-		if _, err := io.WriteString(s.conn, l+"\r\n"); err != nil {
-			s.t.Errorf("server: write %q: %v", l, err)
-			return
-		}
-	}
-}
-
-// line reads one line without its CRLF ("" and a test error on failure).
-func (s *fakeSession) line() string {
-	l, err := s.br.ReadString('\n')
-	if err != nil {
-		s.t.Errorf("server: reading a line: %v (got %q)", err, l)
-		return ""
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// expect reads one line and checks it is want (case-sensitive, exact).
-func (s *fakeSession) expect(want string) string {
-	s.t.Helper()
-	got := s.line()
-	if got != want {
-		s.t.Errorf("server: got %q, want %q", got, want)
-	}
-	return got
-}
-
-// quiet checks that the client sends nothing for d: it is waiting for
-// our reply.
-func (s *fakeSession) quiet(d time.Duration) {
-	s.t.Helper()
-	s.conn.SetReadDeadline(time.Now().Add(d))
-	_, err := s.br.Peek(1)
-	if err == nil {
-		s.t.Errorf("server: client sent %q before our reply", s.peekAll())
-	}
-	s.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-}
-
-func (s *fakeSession) peekAll() string {
-	b, _ := s.br.Peek(s.br.Buffered())
-	return string(b)
+	return testkit.StartSMTP(t, testkit.SMTP{Script: script, Timeout: 15 * time.Second}).Addr
 }
 
 // greet sends a greeting, expects EHLO and answers with ext.
-func (s *fakeSession) greet(ext ...string) {
-	s.send("220 fake.test ESMTP")
-	s.expect("EHLO client.test")
-	s.ehlo(ext...)
+func greet(s *testkit.SMTPSession, ext ...string) {
+	s.Send("220 fake.test ESMTP")
+	s.Expect("EHLO client.test")
+	ehlo(s, ext...)
 }
 
-func (s *fakeSession) ehlo(ext ...string) {
+func ehlo(s *testkit.SMTPSession, ext ...string) {
 	lines := append([]string{"fake.test hello"}, ext...)
 	for i, l := range lines {
 		sep := "-"
 		if i == len(lines)-1 {
 			sep = " "
 		}
-		s.send("250" + sep + l)
+		s.Send("250" + sep + l)
 	}
-}
-
-// data reads the DATA section up to and excluding the final ".", raw
-// (still dot-stuffed).
-func (s *fakeSession) data() string {
-	var b strings.Builder
-	for i := 0; i < 10000; i++ {
-		l, err := s.br.ReadString('\n')
-		if err != nil {
-			s.t.Errorf("server: reading data: %v", err)
-			return b.String()
-		}
-		if l == ".\r\n" {
-			return b.String()
-		}
-		b.WriteString(l)
-	}
-	s.t.Error("server: data too long")
-	return b.String()
-}
-
-// startTLS upgrades the server side after it has replied 220.
-func (s *fakeSession) startTLS(cfg *tls.Config) bool {
-	tc := tls.Server(s.conn, cfg)
-	if err := tc.Handshake(); err != nil {
-		s.t.Errorf("server: TLS handshake: %v", err)
-		return false
-	}
-	s.conn = tc
-	s.br = bufio.NewReader(tc)
-	return true
 }
 
 func opts() ClientOptions {
@@ -180,41 +68,11 @@ func mustDial(t *testing.T, addr string, o ClientOptions) *Conn {
 	return c
 }
 
-// selfSigned makes a certificate for mx.example.test and a pool that
-// trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.example.test"},
-		DNSNames:     []string{"mx.example.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
-
 func TestGreetingRefused(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.send("554-5.3.2 fake.test no service", "554 5.3.2 go away")
-		s.expect("QUIT") // RFC 5321 §3.1
-		s.send("221 2.0.0 bye")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		s.Send("554-5.3.2 fake.test no service", "554 5.3.2 go away")
+		s.Expect("QUIT") // RFC 5321 §3.1
+		s.Send("221 2.0.0 bye")
 	})
 	_, err := Dial(testCtx(t), addr, "mx.example.test", opts())
 	var re *ReplyError
@@ -230,24 +88,24 @@ func TestGreetingRefused(t *testing.T) {
 }
 
 func TestEHLOFallsBackToHELO(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.send("220 old.test SMTP")
-		s.expect("EHLO client.test")
-		s.send("502 5.5.1 command not recognized")
-		s.expect("HELO client.test")
-		s.send("250 old.test")
-		s.expect("MAIL FROM:<a@b.test>") // no parameters after HELO
-		s.send("250 ok")
-		s.expect("RCPT TO:<c@d.test>")
-		s.send("250 ok")
-		s.expect("DATA")
-		s.send("354 go")
-		if got := s.data(); got != "hi\r\n" {
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		s.Send("220 old.test SMTP")
+		s.Expect("EHLO client.test")
+		s.Send("502 5.5.1 command not recognized")
+		s.Expect("HELO client.test")
+		s.Send("250 old.test")
+		s.Expect("MAIL FROM:<a@b.test>") // no parameters after HELO
+		s.Send("250 ok")
+		s.Expect("RCPT TO:<c@d.test>")
+		s.Send("250 ok")
+		s.Expect("DATA")
+		s.Send("354 go")
+		if got := s.Data(); got != "hi\r\n" {
 			t.Errorf("data %q", got)
 		}
-		s.send("250 queued")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Send("250 queued")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	o := opts()
 	o.TLS = TLSOpportunistic
@@ -271,11 +129,11 @@ func TestEHLOFallsBackToHELO(t *testing.T) {
 }
 
 func TestEHLOTemporaryFailureIsNotFallback(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.send("220 busy.test ESMTP")
-		s.expect("EHLO client.test")
-		s.send("421 4.3.2 shutting down")
-		s.expect("QUIT")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		s.Send("220 busy.test ESMTP")
+		s.Expect("EHLO client.test")
+		s.Send("421 4.3.2 shutting down")
+		s.Expect("QUIT")
 	})
 	_, err := Dial(testCtx(t), addr, "mx.example.test", opts())
 	var re *ReplyError
@@ -285,10 +143,10 @@ func TestEHLOTemporaryFailureIsNotFallback(t *testing.T) {
 }
 
 func TestExtensionsParsed(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("size 10240000", "AUTH PLAIN LOGIN", "PIPELINING", "")
-		s.expect("QUIT")
-		s.send("221 bye")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "size 10240000", "AUTH PLAIN LOGIN", "PIPELINING", "")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	ext := c.Extensions()
@@ -305,7 +163,10 @@ func TestExtensionsParsed(t *testing.T) {
 }
 
 func TestSTARTTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool, err := certs.NewSelfSigned("mx.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sni := make(chan string, 1)
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		sni <- h.ServerName
@@ -320,17 +181,17 @@ func TestSTARTTLS(t *testing.T) {
 		{"required-verified", TLSRequired, &tls.Config{RootCAs: pool}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeServer(t, func(s *fakeSession) {
-				s.greet("STARTTLS", "X-BEFORE-TLS")
-				s.expect("STARTTLS")
-				s.send("220 2.0.0 ready")
-				if !s.startTLS(srvTLS) {
+			addr := fakeServer(t, func(s *testkit.SMTPSession) {
+				greet(s, "STARTTLS", "X-BEFORE-TLS")
+				s.Expect("STARTTLS")
+				s.Send("220 2.0.0 ready")
+				if !s.StartTLS(srvTLS) {
 					return
 				}
-				s.expect("EHLO client.test") // RFC 3207 §4.2
-				s.ehlo("SIZE 500")
-				s.expect("QUIT")
-				s.send("221 bye")
+				s.Expect("EHLO client.test") // RFC 3207 §4.2
+				ehlo(s, "SIZE 500")
+				s.Expect("QUIT")
+				s.Send("221 bye")
 			})
 			o := opts()
 			o.TLS, o.TLSConfig = tc.policy, tc.cfg
@@ -350,10 +211,10 @@ func TestSTARTTLS(t *testing.T) {
 }
 
 func TestTLSRequiredNotOffered(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("PIPELINING")
-		s.expect("QUIT")
-		s.send("221 bye")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "PIPELINING")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	o := opts()
 	o.TLS = TLSRequired
@@ -365,16 +226,16 @@ func TestTLSRequiredNotOffered(t *testing.T) {
 
 func TestSTARTTLSRefused(t *testing.T) {
 	for _, policy := range []TLSPolicy{TLSOpportunistic, TLSRequired} {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet("STARTTLS")
-			s.expect("STARTTLS")
-			s.send("454 4.7.0 TLS not available")
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s, "STARTTLS")
+			s.Expect("STARTTLS")
+			s.Send("454 4.7.0 TLS not available")
 			if policy == TLSOpportunistic {
-				s.expect("RSET") // the session goes on in clear
-				s.send("250 ok")
+				s.Expect("RSET") // the session goes on in clear
+				s.Send("250 ok")
 			}
-			s.expect("QUIT")
-			s.send("221 bye")
+			s.Expect("QUIT")
+			s.Send("221 bye")
 		})
 		o := opts()
 		o.TLS = policy
@@ -397,12 +258,12 @@ func TestSTARTTLSRefused(t *testing.T) {
 }
 
 func TestSTARTTLSHandshakeFails(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("STARTTLS")
-		s.expect("STARTTLS")
-		s.send("220 go ahead")
-		s.br.Peek(1) // the ClientHello
-		s.send("this is not TLS")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "STARTTLS")
+		s.Expect("STARTTLS")
+		s.Send("220 go ahead")
+		s.Peek(1) // the ClientHello
+		s.Send("this is not TLS")
 	})
 	o := opts()
 	o.TLS = TLSOpportunistic
@@ -415,11 +276,11 @@ func TestSTARTTLSHandshakeFails(t *testing.T) {
 // TestSTARTTLSInjection: text sent with the 220, before the handshake,
 // would be read as if it came over TLS (CVE-2011-0411).
 func TestSTARTTLSInjection(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("STARTTLS")
-		s.expect("STARTTLS")
-		io.WriteString(s.conn, "220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
-		s.br.ReadString('\n') // whatever follows
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "STARTTLS")
+		s.Expect("STARTTLS")
+		io.WriteString(s, "220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
+		s.ReadLine() // whatever follows
 	})
 	o := opts()
 	o.TLS = TLSOpportunistic
@@ -430,10 +291,10 @@ func TestSTARTTLSInjection(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
-	silentAfterEHLO := func(s *fakeSession) {
-		s.send("220 fake.test ESMTP")
-		s.line()
-		s.br.ReadString('\n') // never answer; returns when the client hangs up
+	silentAfterEHLO := func(s *testkit.SMTPSession) {
+		s.Send("220 fake.test ESMTP")
+		s.Line()
+		s.ReadLine() // never answer; returns when the client hangs up
 	}
 	t.Run("command", func(t *testing.T) {
 		addr := fakeServer(t, silentAfterEHLO)
@@ -449,7 +310,7 @@ func TestTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("greeting", func(t *testing.T) {
-		addr := fakeServer(t, func(s *fakeSession) { s.br.ReadString('\n') })
+		addr := fakeServer(t, func(s *testkit.SMTPSession) { s.ReadLine() })
 		o := opts()
 		o.Timeouts.Greeting = 300 * time.Millisecond
 		start := time.Now()
@@ -471,16 +332,16 @@ func TestTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("data-term", func(t *testing.T) {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet()
-			s.expect("MAIL FROM:<>")
-			s.send("250 ok")
-			s.expect("RCPT TO:<c@d.test>")
-			s.send("250 ok")
-			s.expect("DATA")
-			s.send("354 go")
-			s.data()
-			s.br.ReadString('\n') // no reply to the dot
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s)
+			s.Expect("MAIL FROM:<>")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<c@d.test>")
+			s.Send("250 ok")
+			s.Expect("DATA")
+			s.Send("354 go")
+			s.Data()
+			s.ReadLine() // no reply to the dot
 		})
 		o := opts()
 		o.Timeouts.DataTerm = 300 * time.Millisecond
@@ -504,11 +365,11 @@ func TestMalformedReplies(t *testing.T) {
 		"250-" + strings.Repeat("x", 3000),
 		"199 not an SMTP reply code",
 	} {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.send("220 fake.test ESMTP")
-			s.expect("EHLO client.test")
-			s.send(bad)
-			s.br.ReadString('\n')
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			s.Send("220 fake.test ESMTP")
+			s.Expect("EHLO client.test")
+			s.Send(bad)
+			s.ReadLine()
 		})
 		_, err := Dial(testCtx(t), addr, "mx.example.test", opts())
 		if !errors.Is(err, reply.ErrProtocol) {
@@ -521,17 +382,17 @@ func TestMalformedReplies(t *testing.T) {
 // XEXCH50 will: command, 354, a binary blob, 250.
 func TestCmdWriteRaw(t *testing.T) {
 	blob := []byte("\x00\x01\r\n.\r\n\xff")
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("XEXCH50")
-		s.expect("XEXCH50 8 2")
-		s.send("354 send binary data")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "XEXCH50")
+		s.Expect("XEXCH50 8 2")
+		s.Send("354 send binary data")
 		got := make([]byte, len(blob))
-		if _, err := io.ReadFull(s.br, got); err != nil || string(got) != string(blob) {
+		if _, err := io.ReadFull(s, got); err != nil || string(got) != string(blob) {
 			t.Errorf("blob %q, %v", got, err)
 		}
-		s.send("250 2.0.0 XEXCH50 OK")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Send("250 2.0.0 XEXCH50 OK")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	if _, err := c.Cmd(testCtx(t), 0, "RCPT TO:<a@b>\r\nRCPT TO:<%s>", "x@evil"); err == nil {

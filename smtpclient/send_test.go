@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 var twoRcpts = Envelope{From: "a@b.test", Recipients: []Rcpt{{Addr: "c@d.test"}, {Addr: "e@d.test"}}}
@@ -16,27 +18,27 @@ var twoRcpts = Envelope{From: "a@b.test", Recipients: []Rcpt{{Addr: "c@d.test"},
 // has answered anything (RFC 2920); replies are matched in order; one
 // recipient is refused, the other gets the message.
 func TestPipelinedSend(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("PIPELINING")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "PIPELINING")
 		// Read the whole group before replying: a client waiting for
 		// the MAIL reply would stall here and fail the test.
 		var got []string
 		for range 4 {
-			got = append(got, s.line())
+			got = append(got, s.Line())
 		}
 		want := []string{"MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<e@d.test>", "DATA"}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("pipelined group %q, want %q", got, want)
 		}
-		s.send("250 2.1.0 ok", "250 2.1.5 ok", "550 5.1.1 <e@d.test>: user unknown", "354 go ahead")
-		if d := s.data(); d != "Subject: hi\r\n\r\nbody\r\n" {
+		s.Send("250 2.1.0 ok", "250 2.1.5 ok", "550 5.1.1 <e@d.test>: user unknown", "354 go ahead")
+		if d := s.Data(); d != "Subject: hi\r\n\r\nbody\r\n" {
 			t.Errorf("data %q", d)
 		}
-		s.send("250 2.0.0 queued as X")
-		s.expect("RSET")
-		s.send("250 2.0.0 ok")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Send("250 2.0.0 queued as X")
+		s.Expect("RSET")
+		s.Send("250 2.0.0 ok")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	res, err := c.Send(testCtx(t), twoRcpts, strings.NewReader("Subject: hi\r\n\r\nbody\r\n"))
@@ -57,22 +59,22 @@ func TestPipelinedSend(t *testing.T) {
 
 // TestInTurnSend: without PIPELINING each command waits for its reply.
 func TestInTurnSend(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("8BITMIME")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "8BITMIME")
 		for _, step := range [][2]string{
 			{"MAIL FROM:<a@b.test>", "250 ok"},
 			{"RCPT TO:<c@d.test>", "451 4.3.0 try later"},
 			{"RCPT TO:<e@d.test>", "250 ok"},
 			{"DATA", "354 go"},
 		} {
-			s.expect(step[0])
-			s.quiet(150 * time.Millisecond)
-			s.send(step[1])
+			s.Expect(step[0])
+			s.Quiet(150 * time.Millisecond)
+			s.Send(step[1])
 		}
-		s.data()
-		s.send("250 done")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Data()
+		s.Send("250 done")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	res, err := c.Send(testCtx(t), twoRcpts, strings.NewReader("x"))
@@ -88,40 +90,40 @@ func TestAllRecipientsRefused(t *testing.T) {
 	cases := []struct {
 		name string
 		ext  []string
-		play func(s *fakeSession)
+		play func(s *testkit.SMTPSession)
 	}{
-		{"in-turn", nil, func(s *fakeSession) {
-			s.expect("MAIL FROM:<a@b.test>")
-			s.send("250 ok")
-			s.expect("RCPT TO:<c@d.test>")
-			s.send("550 5.1.1 no")
-			s.expect("RCPT TO:<e@d.test>")
-			s.send("550 5.1.1 no")
+		{"in-turn", nil, func(s *testkit.SMTPSession) {
+			s.Expect("MAIL FROM:<a@b.test>")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<c@d.test>")
+			s.Send("550 5.1.1 no")
+			s.Expect("RCPT TO:<e@d.test>")
+			s.Send("550 5.1.1 no")
 		}},
-		{"pipelined-503", []string{"PIPELINING"}, func(s *fakeSession) {
+		{"pipelined-503", []string{"PIPELINING"}, func(s *testkit.SMTPSession) {
 			for range 4 {
-				s.line()
+				s.Line()
 			}
-			s.send("250 ok", "550 5.1.1 no", "550 5.1.1 no", "554 5.5.1 no valid recipients")
+			s.Send("250 ok", "550 5.1.1 no", "550 5.1.1 no", "554 5.5.1 no valid recipients")
 		}},
-		{"pipelined-354", []string{"PIPELINING"}, func(s *fakeSession) {
+		{"pipelined-354", []string{"PIPELINING"}, func(s *testkit.SMTPSession) {
 			for range 4 {
-				s.line()
+				s.Line()
 			}
-			s.send("250 ok", "550 5.1.1 no", "550 5.1.1 no", "354 go ahead anyway")
-			s.expect(".") // RFC 2920 §3.1: an empty message, not the content
-			s.send("554 5.5.1 no recipients")
+			s.Send("250 ok", "550 5.1.1 no", "550 5.1.1 no", "354 go ahead anyway")
+			s.Expect(".") // RFC 2920 §3.1: an empty message, not the content
+			s.Send("554 5.5.1 no recipients")
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeServer(t, func(s *fakeSession) {
-				s.greet(tc.ext...)
+			addr := fakeServer(t, func(s *testkit.SMTPSession) {
+				greet(s, tc.ext...)
 				tc.play(s)
-				s.expect("RSET")
-				s.send("250 ok")
-				s.expect("QUIT")
-				s.send("221 bye")
+				s.Expect("RSET")
+				s.Send("250 ok")
+				s.Expect("QUIT")
+				s.Send("221 bye")
 			})
 			c := mustDial(t, addr, opts())
 			res, err := c.Send(testCtx(t), twoRcpts, strings.NewReader("SECRET CONTENT\r\n"))
@@ -137,21 +139,21 @@ func TestAllRecipientsRefused(t *testing.T) {
 // pipelined RCPTs got "503 need MAIL".
 func TestMailRefused(t *testing.T) {
 	for _, ext := range [][]string{nil, {"PIPELINING"}} {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet(ext...)
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s, ext...)
 			if ext == nil {
-				s.expect("MAIL FROM:<a@b.test>")
-				s.send("452 4.3.1 insufficient storage")
+				s.Expect("MAIL FROM:<a@b.test>")
+				s.Send("452 4.3.1 insufficient storage")
 			} else {
 				for range 4 {
-					s.line()
+					s.Line()
 				}
-				s.send("452 4.3.1 insufficient storage", "503 5.5.1 need MAIL", "503 5.5.1 need MAIL", "503 5.5.1 need MAIL")
-				s.expect("RSET")
-				s.send("250 ok")
+				s.Send("452 4.3.1 insufficient storage", "503 5.5.1 need MAIL", "503 5.5.1 need MAIL", "503 5.5.1 need MAIL")
+				s.Expect("RSET")
+				s.Send("250 ok")
 			}
-			s.expect("QUIT")
-			s.send("221 bye")
+			s.Expect("QUIT")
+			s.Send("221 bye")
 		})
 		c := mustDial(t, addr, opts())
 		res, err := c.Send(testCtx(t), twoRcpts, strings.NewReader("x\r\n"))
@@ -163,14 +165,14 @@ func TestMailRefused(t *testing.T) {
 }
 
 func TestDataRefused(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet("PIPELINING")
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s, "PIPELINING")
 		for range 4 {
-			s.line()
+			s.Line()
 		}
-		s.send("250 ok", "250 ok", "250 ok", "451 4.3.0 not now")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Send("250 ok", "250 ok", "250 ok", "451 4.3.0 not now")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	res, err := c.Send(testCtx(t), twoRcpts, strings.NewReader("x\r\n"))
@@ -185,20 +187,20 @@ func TestDataRefused(t *testing.T) {
 func TestDotStuffing(t *testing.T) {
 	content := "Subject: dots\r\n\r\n.leading\r\n..two\r\n.\r\nnot the end\nbare lf\r\n.\n\rbare cr\r\nno final newline."
 	want := "Subject: dots\r\n\r\n..leading\r\n...two\r\n..\r\nnot the end\r\nbare lf\r\n..\r\n\r\nbare cr\r\nno final newline.\r\n"
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet()
-		s.expect("MAIL FROM:<>")
-		s.send("250 ok")
-		s.expect("RCPT TO:<c@d.test>")
-		s.send("250 ok")
-		s.expect("DATA")
-		s.send("354 go")
-		if got := s.data(); got != want {
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s)
+		s.Expect("MAIL FROM:<>")
+		s.Send("250 ok")
+		s.Expect("RCPT TO:<c@d.test>")
+		s.Send("250 ok")
+		s.Expect("DATA")
+		s.Send("354 go")
+		if got := s.Data(); got != want {
 			t.Errorf("wire content\n got %q\nwant %q", got, want)
 		}
-		s.send("250 ok")
-		s.expect("QUIT")
-		s.send("221 bye")
+		s.Send("250 ok")
+		s.Expect("QUIT")
+		s.Send("221 bye")
 	})
 	c := mustDial(t, addr, opts())
 	res, err := c.Send(testCtx(t), Envelope{Recipients: []Rcpt{{Addr: "c@d.test"}}}, iotest.OneByteReader(strings.NewReader(content)))
@@ -243,19 +245,19 @@ func TestParameters(t *testing.T) {
 		Size:       1234, EightBit: true, EnvID: "id+1=x é", Ret: "HDRS",
 	}
 	t.Run("offered", func(t *testing.T) {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet("SIZE 100000", "8BITMIME", "SMTPUTF8", "DSN")
-			s.expect("MAIL FROM:<a@b.test> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=id+2B1+3Dx+20+C3+A9")
-			s.send("250 ok")
-			s.expect("RCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bx+3Dy@d.test")
-			s.send("250 ok")
-			s.expect("RCPT TO:<e@d.test>")
-			s.send("250 ok")
-			s.expect("DATA")
-			s.send("354 go")
-			s.data()
-			s.send("250 ok")
-			s.expect("QUIT")
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s, "SIZE 100000", "8BITMIME", "SMTPUTF8", "DSN")
+			s.Expect("MAIL FROM:<a@b.test> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=id+2B1+3Dx+20+C3+A9")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<c@d.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bx+3Dy@d.test")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<e@d.test>")
+			s.Send("250 ok")
+			s.Expect("DATA")
+			s.Send("354 go")
+			s.Data()
+			s.Send("250 ok")
+			s.Expect("QUIT")
 		})
 		c := mustDial(t, addr, opts())
 		e := env
@@ -266,20 +268,20 @@ func TestParameters(t *testing.T) {
 		c.Quit()
 	})
 	t.Run("not-offered", func(t *testing.T) {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet()
-			s.expect("MAIL FROM:<a@b.test>")
-			s.send("250 ok")
-			s.expect("RCPT TO:<c@d.test>")
-			s.send("250 ok")
-			s.expect("RCPT TO:<e@d.test>")
-			s.send("250 ok")
-			s.expect("DATA")
-			s.send("354 go")
-			s.data()
-			s.send("250 ok")
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s)
+			s.Expect("MAIL FROM:<a@b.test>")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<c@d.test>")
+			s.Send("250 ok")
+			s.Expect("RCPT TO:<e@d.test>")
+			s.Send("250 ok")
+			s.Expect("DATA")
+			s.Send("354 go")
+			s.Data()
+			s.Send("250 ok")
 			// SMTPUTF8 needed but not offered: nothing is sent.
-			s.expect("QUIT")
+			s.Expect("QUIT")
 		})
 		c := mustDial(t, addr, opts())
 		if res, err := c.Send(testCtx(t), env, strings.NewReader("x\r\n")); err != nil || res.Data.Code != 250 {
@@ -299,9 +301,9 @@ func TestParameters(t *testing.T) {
 		c.Quit()
 	})
 	t.Run("size-too-big", func(t *testing.T) {
-		addr := fakeServer(t, func(s *fakeSession) {
-			s.greet("SIZE 1000")
-			s.expect("QUIT")
+		addr := fakeServer(t, func(s *testkit.SMTPSession) {
+			greet(s, "SIZE 1000")
+			s.Expect("QUIT")
 		})
 		c := mustDial(t, addr, opts())
 		res, err := c.Send(testCtx(t), env, strings.NewReader("x\r\n"))
@@ -315,15 +317,15 @@ func TestParameters(t *testing.T) {
 // TestContentReadError: a message that cannot be read to its end is
 // never ended with a dot; the connection is dropped instead.
 func TestContentReadError(t *testing.T) {
-	addr := fakeServer(t, func(s *fakeSession) {
-		s.greet()
-		s.expect("MAIL FROM:<>")
-		s.send("250 ok")
-		s.expect("RCPT TO:<c@d.test>")
-		s.send("250 ok")
-		s.expect("DATA")
-		s.send("354 go")
-		rest, _ := io.ReadAll(s.br)
+	addr := fakeServer(t, func(s *testkit.SMTPSession) {
+		greet(s)
+		s.Expect("MAIL FROM:<>")
+		s.Send("250 ok")
+		s.Expect("RCPT TO:<c@d.test>")
+		s.Send("250 ok")
+		s.Expect("DATA")
+		s.Send("354 go")
+		rest, _ := io.ReadAll(s)
 		if strings.Contains(string(rest), "\r\n.\r\n") {
 			t.Errorf("partial message was ended with a dot: %q", rest)
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,12 +39,7 @@ func (l *lockedBuffer) String() string {
 func startSmtpSink(t *testing.T) (string, *lockedBuffer) {
 	t.Helper()
 	bin := testkit.RequireProgram(t, "postfix", "smtp-sink")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 
 	args := []string{"-v", "-c"}
 	if os.Geteuid() == 0 {
@@ -63,16 +59,17 @@ func startSmtpSink(t *testing.T) (string, *lockedBuffer) {
 		cmd.Wait()
 		cancel()
 	})
-	for i := 0; ; i++ {
+	var dialErr error
+	if !testkit.Poll(5*time.Second, 100*time.Millisecond, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
+		if err != nil {
+			dialErr = err
+			return false
 		}
-		if i == 50 {
-			t.Fatalf("smtp-sink did not listen on %s within 5s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		c.Close()
+		return true
+	}) {
+		t.Fatalf("smtp-sink did not listen on %s within 5s: %v\n%s", addr, dialErr, out)
 	}
 	return addr, out
 }
@@ -110,9 +107,7 @@ func TestSmtpSink(t *testing.T) {
 		}
 	}
 	c.Quit()
-	for i := 0; i < 50 && !strings.Contains(out.String(), "quit=1 mesg=3"); i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(5*time.Second, func() bool { return strings.Contains(out.String(), "quit=1 mesg=3") })
 	transcript := out.String()
 	if !strings.Contains(transcript, "quit=1 mesg=3") {
 		t.Errorf("smtp-sink did not count 3 messages and a QUIT:\n%s", transcript)

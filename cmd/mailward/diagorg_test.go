@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // The organization diagnostics as the command line runs them: exit
@@ -144,32 +143,11 @@ func TestDiagFQDN(t *testing.T) {
 	}
 }
 
-// greeter is a tiny listener that only greets (and answers QUIT).
+// greeter is a fake SMTP server that greets with greeting (and answers
+// QUIT), for diag clock, which reads only the greeting.
 func greeter(t *testing.T, greeting string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(c, greeting+"\r\n")
-			if line, err := bufio.NewReader(c).ReadString('\n'); err == nil && strings.HasPrefix(line, "QUIT") {
-				io.WriteString(c, "221 2.0.0 Bye\r\n")
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
+	return testkit.StartSMTP(t, testkit.SMTP{Greeting: testkit.Greet(greeting)}).Addr
 }
 
 func TestDiagClock(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"mailward/admin"
 	"mailward/config"
 	"mailward/deliver"
+	"mailward/internal/testkit"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -116,7 +117,7 @@ func TestQueueCommands(t *testing.T) {
 
 	id1 := enqueue("bob@example.net", "carol@example.net")
 	id2 := enqueue("dave@example.net")
-	waitFor(t, "both messages deferred", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "both messages deferred", func() bool {
 		d, err := admin.Dial(sock).Queue(context.Background(), "example.net")
 		if err != nil || len(d.Messages) != 2 {
 			return false
@@ -183,10 +184,10 @@ func TestQueueCommands(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Count != 2 || res.Action != "resume" {
 		t.Errorf("resume --json (%v): %s", err, out)
 	}
-	waitFor(t, "the resumed messages to be attempted", func() bool { return calls.Load() >= n0+2 })
+	testkit.WaitFor(t, 10*time.Second, "the resumed messages to be attempted", func() bool { return calls.Load() >= n0+2 })
 	// The handler has returned, but the attempt is recorded after it: a
 	// message in flight cannot be deleted (ErrInFlight), so wait.
-	waitFor(t, "message 2 deferred", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "message 2 deferred", func() bool {
 		v, err := admin.Dial(sock).Message(context.Background(), id2)
 		return err == nil && !v.InFlight && !v.NextRetry.IsZero()
 	})
@@ -195,7 +196,7 @@ func TestQueueCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "message "+id2+": deleted without a non-delivery report") {
 		t.Errorf("delete (%v): %s", err, out)
 	}
-	waitFor(t, "message 1 deferred", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "message 1 deferred", func() bool {
 		v, err := admin.Dial(sock).Message(context.Background(), id1)
 		return err == nil && !v.InFlight && !v.NextRetry.IsZero()
 	})
@@ -248,17 +249,6 @@ func TestQueueNotRunning(t *testing.T) {
 	}
 	if _, _, err := run(t, "frobnicate"); err == nil {
 		t.Errorf("unknown subcommand accepted")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

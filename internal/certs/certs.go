@@ -76,23 +76,9 @@ func SelfSigned(certFile, keyFile, fqdn string) error {
 	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, key, err := newSelfSigned(fqdn)
 	if err != nil {
-		return fmt.Errorf("certs: key: %w", err)
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: fqdn, Organization: []string{"mailward self-signed"}},
-		DNSNames:     []string{fqdn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("certs: create: %w", err)
+		return err
 	}
 	kb, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
@@ -105,4 +91,49 @@ func SelfSigned(certFile, keyFile, fqdn string) error {
 		return fmt.Errorf("certs: %w", err)
 	}
 	return nil
+}
+
+// NewSelfSigned makes the certificate SelfSigned writes, in memory: the
+// certificate with its key, ready for a tls.Config, and a pool holding
+// it, for a client that must verify the name (a self-signed certificate
+// is its own root). Nothing is written to disk.
+func NewSelfSigned(fqdn string) (tls.Certificate, *x509.CertPool, error) {
+	der, key, err := newSelfSigned(fqdn)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("certs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
+
+// newSelfSigned makes an ECDSA P-256 key and a certificate for fqdn
+// signed with it (DER), for serving TLS, valid ten years.
+func newSelfSigned(fqdn string) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: fqdn, Organization: []string{"mailward self-signed"}},
+		DNSNames:     []string{fqdn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(10, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: create: %w", err)
+	}
+	return der, key, nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // TestPostfixDeliversToMaildir starts a private instance, hands it one
@@ -32,17 +34,13 @@ func TestPostfixDeliversToMaildir(t *testing.T) {
 		t.Fatalf("send: %v\n%s", err, p.Log())
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
 	n := 0
-	for i := 0; i < 600 && time.Now().Before(deadline); i++ {
+	testkit.Eventually(30*time.Second, func() bool {
 		n, err = p.MaildirCount("user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err != nil || n > 0
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if n != 1 {
 		t.Fatalf("Maildir of user holds %d messages, want 1\n%s", n, p.Log())

@@ -22,6 +22,26 @@
 //     would hide tests that never ran.
 //
 // docs/testing.md lists the packages and why each is needed.
+//
+// # The test library
+//
+//   - [WaitFor] (and [Eventually], [Poll], [WaitGroup]): the one bounded
+//     wait for an outcome; no test sleeps a fixed time hoping it is enough.
+//   - [StartSMTP]: the one fake SMTP server: a sink that records what it
+//     is sent, a [SMTPHandler] for scripted replies, delays, hang-ups,
+//     STARTTLS, X-EXPS and XEXCH50, greetings per connection, or a Script
+//     that checks a client's every line.
+//   - [FreePort] and [ListenSamePort]: loopback ports for servers.
+//   - [NewConfig] and [Config]: the one builder of mailward configuration
+//     files, from Go values.
+//
+// Certificates come from internal/certs (certs.NewSelfSigned in memory,
+// certs.SelfSigned on disk), never from a test's own x509 code.
+//
+// Every package's tests may import testkit, so testkit imports only the
+// standard library and go-toml, which import nothing of mailward: the one
+// mailward package that "go list -deps ./internal/testkit" lists is
+// testkit itself. (Its own tests may import more.)
 package testkit
 
 import (

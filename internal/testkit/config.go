@@ -1,0 +1,188 @@
+package testkit
+
+// The one builder of mailward configuration files in tests: Go values,
+// rendered as TOML, instead of TOML text pasted into each test. The
+// keys and their meaning are those of docs/configuration.md; a zero
+// value leaves its key out, so the server's default applies.
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is a mailward configuration file. [NewConfig] gives the usual
+// test server; a test changes what it needs and renders it with TOML.
+type Config struct {
+	Server       Server            `toml:"server"`
+	Diagnostics  map[string]string `toml:"diagnostics,omitempty"` // category = level
+	TLS          *TLSFiles         `toml:"tls,omitempty"`
+	Queue        *Queue            `toml:"queue,omitempty"`
+	DNS          *DNS              `toml:"dns,omitempty"`
+	Delivery     *Delivery         `toml:"delivery,omitempty"`
+	Directory    *Directory        `toml:"directory,omitempty"`
+	Organization *Organization     `toml:"organization,omitempty"`
+	Domains      []Domain          `toml:"domain,omitempty"`
+	Mailboxes    []Mailbox         `toml:"mailbox,omitempty"`
+	Listeners    []Listener        `toml:"listener,omitempty"`
+	Routes       []Route           `toml:"route,omitempty"`
+}
+
+// Server is [server].
+type Server struct {
+	FQDN          string `toml:"fqdn,omitempty"`
+	DefaultDomain string `toml:"default_domain,omitempty"`
+	DataDir       string `toml:"data_dir,omitempty"`
+}
+
+// TLSFiles is [tls]: the server's certificate and key files.
+type TLSFiles struct {
+	CertFile string `toml:"cert_file,omitempty"`
+	KeyFile  string `toml:"key_file,omitempty"`
+}
+
+// Queue is [queue]. Durations are written as in the file ("1s", "1h").
+type Queue struct {
+	RetrySchedule []string `toml:"retry_schedule,omitempty"`
+	Workers       int      `toml:"workers,omitempty"`
+	MaxAge        string   `toml:"max_age,omitempty"`
+	DelayWarning  string   `toml:"delay_warning,omitempty"`
+}
+
+// DNS is [dns].
+type DNS struct {
+	Server string `toml:"server,omitempty"`
+}
+
+// Delivery is [delivery].
+type Delivery struct {
+	MailboxDir        string `toml:"mailbox_dir,omitempty"`
+	ConnectTimeout    string `toml:"connect_timeout,omitempty"`
+	RemotePort        int    `toml:"remote_port,omitempty"`
+	SmartHost         string `toml:"smart_host,omitempty"`
+	MaxPerDestination int    `toml:"max_per_destination,omitempty"`
+}
+
+// Directory is [directory]: recipients from an external file.
+type Directory struct {
+	File string `toml:"file,omitempty"`
+}
+
+// Organization is [organization].
+type Organization struct {
+	Name             string `toml:"name,omitempty"`
+	Self             string `toml:"self,omitempty"`
+	File             string `toml:"file,omitempty"`
+	PasswordFile     string `toml:"password_file,omitempty"`
+	Keytab           string `toml:"keytab,omitempty"`
+	Krb5Conf         string `toml:"krb5_conf,omitempty"`
+	Realm            string `toml:"realm,omitempty"`
+	SuppressExternal *bool  `toml:"suppress_external,omitempty"`
+}
+
+// Domain is one [[domain]].
+type Domain struct {
+	Name               string `toml:"name"`
+	RecipientFiltering *bool  `toml:"recipient_filtering,omitempty"`
+	Tarpit             string `toml:"tarpit,omitempty"`
+}
+
+// Mailbox is one [[mailbox]].
+type Mailbox struct {
+	Address      string `toml:"address"`
+	PasswordHash string `toml:"password_hash,omitempty"`
+}
+
+// Listener is one [[listener]]. An empty Address is given a free
+// loopback port by [Config.ListenOnFreePorts].
+type Listener struct {
+	Name                string   `toml:"name"`
+	Address             string   `toml:"address"`
+	FQDN                string   `toml:"fqdn,omitempty"`
+	TLS                 string   `toml:"tls,omitempty"`
+	Auth                []string `toml:"auth,omitempty"`
+	AuthPlaintext       bool     `toml:"auth_plaintext,omitempty"`
+	RelayAuthenticated  bool     `toml:"relay_authenticated,omitempty"`
+	AuthFailureDelay    string   `toml:"auth_failure_delay,omitempty"`
+	IdleTimeout         string   `toml:"idle_timeout,omitempty"`
+	RelayNetworks       []string `toml:"relay_networks,omitempty"`
+	OrgAuth             []string `toml:"org_auth,omitempty"`
+	MaxConnections      int      `toml:"max_connections,omitempty"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip,omitempty"`
+}
+
+// Route is one [[route]].
+type Route struct {
+	Domain    string `toml:"domain"`
+	SmartHost string `toml:"smart_host,omitempty"`
+	TLS       string `toml:"tls,omitempty"`
+}
+
+// NewConfig is the usual test server: mx1.example.test with its data in
+// "data" beside the file, the local domain example.test with a 10 ms
+// tarpit (tests need speed), no mailboxes, and one listener "default"
+// without TLS on a port chosen when the server starts.
+func NewConfig() *Config {
+	return &Config{
+		Server:    Server{FQDN: "mx1.example.test", DefaultDomain: "example.test", DataDir: "data"},
+		Domains:   []Domain{{Name: "example.test", Tarpit: "10ms"}},
+		Listeners: []Listener{{Name: "default", TLS: "none"}},
+	}
+}
+
+// Mailboxes makes a [[mailbox]] for each address, without a password.
+func Mailboxes(addrs ...string) []Mailbox {
+	out := make([]Mailbox, len(addrs))
+	for i, a := range addrs {
+		out[i] = Mailbox{Address: a}
+	}
+	return out
+}
+
+// Bool is a pointer to b, for the keys whose absence means their default
+// (recipient_filtering, suppress_external).
+func Bool(b bool) *bool { return &b }
+
+// Listener returns the listener named name, nil if there is none.
+func (c *Config) Listener(name string) *Listener {
+	for i := range c.Listeners {
+		if c.Listeners[i].Name == name {
+			return &c.Listeners[i]
+		}
+	}
+	return nil
+}
+
+// ListenOnFreePorts gives every listener without an address one on
+// 127.0.0.1 with a port that was free a moment ago, a different one for
+// each.
+func (c *Config) ListenOnFreePorts(t testing.TB) {
+	t.Helper()
+	used := map[int]bool{}
+	for i := range c.Listeners {
+		if c.Listeners[i].Address != "" {
+			continue
+		}
+		port := FreePort(t)
+		for try := 0; used[port] && try < 10; try++ {
+			port = FreePort(t)
+		}
+		if used[port] {
+			t.Fatalf("no second free port for listener %s", c.Listeners[i].Name)
+		}
+		used[port] = true
+		c.Listeners[i].Address = "127.0.0.1:" + strconv.Itoa(port)
+	}
+}
+
+// TOML renders the configuration file.
+func (c *Config) TOML() string {
+	b, err := toml.Marshal(c)
+	if err != nil {
+		// Only a type go-toml cannot encode fails, and Config has none.
+		panic(fmt.Sprintf("testkit: rendering a configuration: %v", err))
+	}
+	return string(b)
+}
