@@ -167,7 +167,7 @@ func Open(opt Options) (*Queue, error) {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
-	q.spares = newSpares(spareDir)
+	q.spares = newSpares(spareDir, maxSpares, maxSpareBytes)
 	q.syncer = durable.NewDirSync(q.active)
 	if opt.FSSync != nil {
 		q.syncer = opt.FSSync
@@ -263,9 +263,13 @@ func (w *Writer) Commit() error {
 	}
 	w.done = true
 	id := w.env.ID
+	closed := false
 	fail := func(step string, err error) error {
-		w.f.Close()
-		w.q.spares.put(w.tmp)
+		if closed {
+			w.q.spares.put(w.tmp, nil)
+		} else {
+			w.q.spares.put(w.tmp, w.f)
+		}
 		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("%s %s: %v", step, id, err))
 		return fmt.Errorf("queue: %s %s: %w", step, id, err)
 	}
@@ -283,6 +287,7 @@ func (w *Writer) Commit() error {
 			return fail("fsync", err)
 		}
 	}
+	closed = true
 	if err := w.f.Close(); err != nil {
 		return fail("close", err)
 	}
@@ -314,8 +319,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.f.Close()
-	w.q.spares.put(w.tmp)
+	w.q.spares.put(w.tmp, w.f)
 }
 
 // IsNoSpace reports whether err is the disk being full, which SMTP

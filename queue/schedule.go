@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +92,13 @@ func (q *Queue) recover() (int, error) {
 	n := 0
 	for _, id := range ids {
 		m, err := q.load(id)
+		if errors.Is(err, errEmpty) {
+			// A finished message whose truncation reached the disk
+			// before its move into spare/ (see spares): nothing to keep.
+			os.Remove(filepath.Join(q.active, id))
+			os.Remove(filepath.Join(q.active, id+".state"))
+			continue
+		}
 		if err != nil {
 			moved := filepath.Join(q.corrupt, id)
 			os.Rename(filepath.Join(q.active, id), moved)
@@ -119,6 +128,11 @@ func (q *Queue) removeOrphanStates(ids []string) {
 	}
 }
 
+// errEmpty: the queue file is empty. It never held an acknowledged message
+// that is still due: Commit answers only after the content is durable, and
+// only a finished message's file is truncated (spares.put).
+var errEmpty = errors.New("empty queue file")
+
 // load reads a committed message's envelope and state from disk.
 func (q *Queue) load(id string) (*Message, error) {
 	path := filepath.Join(q.active, id)
@@ -127,7 +141,11 @@ func (q *Queue) load(id string) (*Message, error) {
 		return nil, err
 	}
 	defer f.Close()
-	env, off, err := readEnvelope(bufio.NewReaderSize(f, 4096))
+	br := bufio.NewReaderSize(f, 4096)
+	if _, err := br.Peek(1); err == io.EOF {
+		return nil, errEmpty
+	}
+	env, off, err := readEnvelope(br)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +302,7 @@ func (q *Queue) finish(m *Message) {
 	delete(q.live, m.Env.ID)
 	q.mu.Unlock()
 	q.dropCache(m)
-	q.spares.put(m.path)
+	q.spares.put(m.path, nil)
 	if m.hasState {
 		os.Remove(m.path + ".state")
 	}
