@@ -42,6 +42,9 @@ type Message struct {
 	mu sync.Mutex
 	// inflight is set (under Queue.mu) while a worker or Delete holds it.
 	inflight bool
+	// next is its next attempt while it waits in the retry heap, else
+	// zero (under Queue.mu).
+	next time.Time
 }
 
 // Open returns the message content (header and body, CRLF line ends).
@@ -127,6 +130,12 @@ type Queue struct {
 	succeeder Bouncer
 	live      map[string]*Message // every message queued and not finished
 
+	// The load of the spool found at start (load.go), under mu.
+	load     loadProgress
+	loadSkip map[string]struct{} // IDs handed out while loading; nil otherwise
+	loadDone chan struct{}
+	noting   atomic.Bool // loadSkip is not nil: the fast path of noteNew
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   []*Message
@@ -155,12 +164,14 @@ func Open(opt Options) (*Queue, error) {
 	q := &Queue{
 		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),
 		corrupt: filepath.Join(opt.Dir, "corrupt"), ev: opt.Events, wake: make(chan struct{}, 1), now: time.Now,
+		loadDone: make(chan struct{}),
 	}
 	if q.ev == nil {
 		q.ev = events.Discard()
 	}
 	q.cond = sync.NewCond(&q.mu)
 	q.live = map[string]*Message{}
+	q.startLoad()
 	spareDir := filepath.Join(opt.Dir, "spare")
 	for _, d := range []string{q.tmp, q.active, q.corrupt, spareDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -218,6 +229,7 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 	if env.ID == "" {
 		env.ID = NewID(env.Arrival)
 	}
+	q.noteNew(env.ID)
 	head, err := encodeEnvelope(env)
 	if err != nil {
 		return nil, fmt.Errorf("queue: write %s: %w", env.ID, err)

@@ -88,6 +88,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitLoaded waits until the spool found at start is loaded.
+func waitLoaded(t *testing.T, q *Queue) {
+	t.Helper()
+	select {
+	case <-q.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the spool was not loaded within 10 s")
+	}
+}
+
 func activeFiles(t *testing.T, dir string) []string {
 	ents, _ := os.ReadDir(filepath.Join(dir, "active"))
 	var out []string
@@ -299,6 +309,7 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 	if err := q.Start(ctx, rec.handle, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	waitLoaded(t, q)
 	if _, err := os.Stat(filepath.Join(dir, "corrupt", "BROKEN")); err != nil {
 		t.Fatalf("corrupt file not moved to corrupt/: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"mailward/events"
@@ -42,21 +41,21 @@ func (q *Queue) schedule(m *Message) {
 	q.cond.Signal()
 }
 
-// Start recovers the spool and starts the workers and the retry timer.
-// h delivers; b queues NDRs; d (may be nil) queues delay notices.
+// Start clears tmp/, starts the workers and the retry timer, and loads
+// the spool found at start in the background (see load.go): it returns at
+// once, and messages are scheduled as they are read. h delivers; b queues
+// NDRs; d (may be nil) queues delay notices.
 func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer, d Bouncer) error {
 	q.handler, q.bouncer, q.delayer = h, b, d
-	n, err := q.recover()
-	if err != nil {
-		return err
-	}
-	q.ev.Emit(events.SpoolRecovered, "count", n)
+	q.clearTmp()
 	for i := 0; i < q.opt.Workers; i++ {
 		q.wg.Add(1)
 		go q.worker(ctx)
 	}
 	q.wg.Add(1)
 	go q.retryLoop(ctx)
+	q.wg.Add(1)
+	go q.loadSpool(ctx)
 	go func() {
 		<-ctx.Done()
 		q.mu.Lock()
@@ -73,68 +72,13 @@ func (q *Queue) OnSuccess(b Bouncer) { q.succeeder = b }
 // Wait blocks until the workers have stopped (after ctx is done).
 func (q *Queue) Wait() { q.wg.Wait() }
 
-// recover removes unacknowledged temporary files and schedules every
-// committed message, flagged Recovered so local delivery can avoid
-// making a second copy of what it delivered before the crash.
-func (q *Queue) recover() (int, error) {
-	tmps, _ := os.ReadDir(q.tmp)
-	for _, t := range tmps {
-		// Never answered 250: the client will send it again. Deleted,
-		// not recycled: after a crash it may share its inode with a
-		// committed file in active/.
-		os.Remove(filepath.Join(q.tmp, t.Name()))
-	}
-	ids, err := q.ids()
-	if err != nil {
-		return 0, err
-	}
-	q.removeOrphanStates(ids)
-	n := 0
-	for _, id := range ids {
-		m, err := q.load(id)
-		if errors.Is(err, errEmpty) {
-			// A finished message whose truncation reached the disk
-			// before its move into spare/ (see spares): nothing to keep.
-			os.Remove(filepath.Join(q.active, id))
-			os.Remove(filepath.Join(q.active, id+".state"))
-			continue
-		}
-		if err != nil {
-			moved := filepath.Join(q.corrupt, id)
-			os.Rename(filepath.Join(q.active, id), moved)
-			os.Rename(filepath.Join(q.active, id+".state"), moved+".state")
-			q.ev.Emit(events.SpoolCorrupt, "file", id, "moved", moved, "error", err)
-			continue
-		}
-		m.Recovered = true
-		q.schedule(m)
-		n++
-	}
-	return n, nil
-}
-
-// removeOrphanStates deletes state files whose message is gone (a crash
-// between the two unlinks at the end of delivery).
-func (q *Queue) removeOrphanStates(ids []string) {
-	have := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		have[id] = true
-	}
-	ents, _ := os.ReadDir(q.active)
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".state"); ok && !have[id] {
-			os.Remove(filepath.Join(q.active, e.Name()))
-		}
-	}
-}
-
 // errEmpty: the queue file is empty. It never held an acknowledged message
 // that is still due: Commit answers only after the content is durable, and
 // only a finished message's file is truncated (spares.put).
 var errEmpty = errors.New("empty queue file")
 
-// load reads a committed message's envelope and state from disk.
-func (q *Queue) load(id string) (*Message, error) {
+// readMessage reads a committed message's envelope and state from disk.
+func (q *Queue) readMessage(id string) (*Message, error) {
 	path := filepath.Join(q.active, id)
 	f, err := os.Open(path)
 	if err != nil {
@@ -153,11 +97,14 @@ func (q *Queue) load(id string) (*Message, error) {
 		return nil, fmt.Errorf("file %s holds message %s", id, env.ID)
 	}
 	m := &Message{Env: env, Status: make([]RcptStatus, len(env.Recipients)), path: path, bodyOffset: off}
-	if err := readState(path+".state", m.Status); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	// Most messages of a backlog that never had an attempt have no state
+	// file: one stat instead of a failed open and a stat.
+	if _, err := os.Stat(path + ".state"); err == nil {
+		m.hasState = true
+		if err := readState(path+".state", m.Status); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
-	_, err = os.Stat(path + ".state")
-	m.hasState = err == nil
 	for _, s := range m.Status {
 		if s.Attempts > m.attempt {
 			m.attempt = s.Attempts
@@ -343,7 +290,8 @@ func (q *Queue) retryLater(m *Message, now time.Time) {
 		i = len(sched) - 1
 	}
 	q.mu.Lock()
-	heap.Push(&q.retries, retryItem{at: now.Add(sched[i]), m: m})
+	m.next = now.Add(sched[i])
+	heap.Push(&q.retries, retryItem{at: m.next, m: m})
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -372,6 +320,7 @@ func (q *Queue) retryLoop(ctx context.Context) {
 		now := q.now()
 		for len(q.retries) > 0 && !q.retries[0].at.After(now) {
 			it := heap.Pop(&q.retries).(retryItem)
+			it.m.next = time.Time{}
 			q.ready = append(q.ready, it.m)
 			q.cond.Signal()
 		}
