@@ -38,9 +38,9 @@ type Summary struct {
 	// Messages counts the messages the running queue holds: while the
 	// spool loads, those loaded so far and those committed since.
 	Messages int
-	Ready    int // waiting for a worker
-	InFlight int // being delivered (or deleted) right now
-	Waiting  int // waiting for their next retry
+	Ready    int          // waiting for a worker
+	InFlight int          // being delivered (or deleted) right now
+	Waiting  int          // waiting for their next retry
 	Hops     []HopSummary // by Hop
 	Load     LoadState
 }
