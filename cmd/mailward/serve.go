@@ -127,16 +127,12 @@ func serve(ctx context.Context, cfg *config.Config) error {
 		}
 		lns = append(lns, ln)
 	}
-	qctx, qcancel := context.WithCancel(context.Background())
-	if err := q.Start(qctx, cat.Handle, bouncer.Bounce, bouncer.Delay); err != nil {
-		qcancel()
-		return err
-	}
 	var names []string
 	var wg sync.WaitGroup
 	// The queue viewer's endpoint (mailward queue ...): a Unix socket only
 	// the server's owner can use. A failure to create it is logged, not
-	// fatal: mail flows without it.
+	// fatal: mail flows without it. It opens before the spool loads, so
+	// that a big backlog can be watched while it loads.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -144,6 +140,13 @@ func serve(ctx context.Context, cfg *config.Config) error {
 			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
 		}
 	}()
+	// Start returns at once: the spool found at start loads in the
+	// background while the listeners below accept mail (docs/queue.md).
+	qctx, qcancel := context.WithCancel(context.Background())
+	if err := q.Start(qctx, cat.Handle, bouncer.Bounce, bouncer.Delay); err != nil {
+		qcancel()
+		return err
+	}
 	for i, l := range cfg.Listeners {
 		opt := smtp.Options{Listener: l, Policy: pol, Auth: dir, Spool: smtp.QueueSpool{Q: q},
 			Events: ev, Logger: logger}
