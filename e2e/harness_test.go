@@ -69,6 +69,8 @@ type server struct {
 	SubmissionAddr string // 127.0.0.1:{{SUBMISSION_PORT}} (if the config uses it)
 	// Env is added to the process environment at each (re)start.
 	Env []string
+	// Binary is the executable to run; "" is the one TestMain built.
+	Binary string
 
 	logPath string
 	mu      sync.Mutex
@@ -109,7 +111,14 @@ func startServerIn(t *testing.T, dir, cfgTOML string) *server {
 // environment.
 func startServerEnv(t *testing.T, dir, cfgTOML string, env []string) *server {
 	t.Helper()
-	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log"), Env: env}
+	return startServerBinary(t, dir, cfgTOML, env, "")
+}
+
+// startServerBinary is startServerEnv with another executable ("" for
+// the usual one).
+func startServerBinary(t *testing.T, dir, cfgTOML string, env []string, bin string) *server {
+	t.Helper()
+	s := &server{t: t, Dir: dir, Config: filepath.Join(dir, "mailward.toml"), logPath: filepath.Join(dir, "server.log"), Env: env, Binary: bin}
 	port, sub := freePort(t), freePort(t)
 	for sub == port {
 		sub = freePort(t)
@@ -141,7 +150,11 @@ func (s *server) start() {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "=== mailward serve --config %s (%s)\n", s.Config, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(binary, "serve", "--config", s.Config)
+	bin := binary
+	if s.Binary != "" {
+		bin = s.Binary
+	}
+	cmd := exec.Command(bin, "serve", "--config", s.Config)
 	cmd.Dir = s.Dir
 	if len(s.Env) > 0 {
 		cmd.Env = append(os.Environ(), s.Env...)
