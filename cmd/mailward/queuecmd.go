@@ -179,7 +179,7 @@ func (o *queueOut) encode(v any) error {
 }
 
 // list prints one line per queue and, on its own indented line, the
-// queue's last error in full (seed 003's is long); first, while the spool
+// queue's last error in full (a failover text is long); first, while the spool
 // found at start is loading, how far it has come.
 func (o *queueOut) list(ov *admin.Overview) error {
 	qs := ov.Queues
