@@ -69,6 +69,7 @@ func (q *Queue) Retry(ids ...string) int {
 	for _, it := range q.retries {
 		if len(ids) == 0 || want[it.m.Env.ID] {
 			it.m.next = time.Time{}
+			q.tally.unwait(it.m)
 			q.ready = append(q.ready, it.m)
 			n++
 		} else {
@@ -114,10 +115,12 @@ func (q *Queue) Delete(id string, ndr bool) error {
 		if it.m == m {
 			heap.Remove(&q.retries, i)
 			m.next = time.Time{}
+			q.tally.unwait(m)
 			break
 		}
 	}
 	m.inflight = true
+	q.inflightN++
 	q.mu.Unlock()
 	if ndr {
 		now := q.now()
@@ -132,7 +135,9 @@ func (q *Queue) Delete(id string, ndr bool) error {
 				failed = append(failed, i)
 			}
 		}
+		hops := m.shares()
 		m.mu.Unlock()
+		q.tally.set(m, hops)
 		if len(failed) > 0 {
 			if err := q.appendState(m, lines); err != nil {
 				return q.undelete(m, fmt.Errorf("queue: delete %s: %w", id, err))
@@ -143,6 +148,10 @@ func (q *Queue) Delete(id string, ndr bool) error {
 		}
 	}
 	q.finish(m)
+	q.mu.Lock()
+	m.inflight = false
+	q.inflightN--
+	q.mu.Unlock()
 	return nil
 }
 
@@ -150,6 +159,7 @@ func (q *Queue) Delete(id string, ndr bool) error {
 func (q *Queue) undelete(m *Message, err error) error {
 	q.mu.Lock()
 	m.inflight = false
+	q.inflightN--
 	q.mu.Unlock()
 	q.retryLater(m, q.now())
 	return err

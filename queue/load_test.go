@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,4 +208,133 @@ func TestSummaryAndPaging(t *testing.T) {
 		defer d.mu.Unlock()
 		return d.calls[a[0]] == 2
 	})
+}
+
+// bruteSummary sums the live messages up the slow way, one by one: what
+// the running tally must always agree with.
+func bruteSummary(q *Queue, now time.Time) []HopSummary {
+	hops := map[string]*HopSummary{}
+	for _, e := range q.entries() {
+		seen := map[string]bool{}
+		e.m.mu.Lock()
+		for _, st := range e.m.Status {
+			if st.State != Pending {
+				continue
+			}
+			h := hops[st.Hop]
+			if h == nil {
+				h = &HopSummary{Hop: st.Hop}
+				hops[st.Hop] = h
+			}
+			h.Recipients++
+			if st.Diag != "" && !st.Last.Before(h.LastErrorAt) {
+				h.LastError, h.LastErrorAt = st.Diag, st.Last
+			}
+			seen[st.Hop] = true
+		}
+		e.m.mu.Unlock()
+		for name := range seen {
+			h := hops[name]
+			h.Messages++
+			if !e.next.IsZero() {
+				if h.NextRetry.IsZero() || e.next.Before(h.NextRetry) {
+					h.NextRetry = e.next
+				}
+				if e.next.After(now) {
+					h.RetryLater = true
+				}
+			}
+		}
+	}
+	out := make([]HopSummary, 0, len(hops))
+	for _, h := range hops {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Hop < out[j].Hop })
+	return out
+}
+
+// The running tally agrees with summing the messages up one by one,
+// through deliveries, deferrals to several queues, failures, retries and
+// deletions, each recipient changing queues from one attempt to the next.
+func TestTallyAgreesWithMessages(t *testing.T) {
+	dir := t.TempDir()
+	clock := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var clockMu sync.Mutex
+	tick := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		clock = clock.Add(time.Second) // distinct attempt times: the latest error is well defined
+		return clock
+	}
+	q := open(t, dir, func(o *Options) {
+		o.RetrySchedule = []time.Duration{time.Hour, 2 * time.Hour}
+		o.FSSync = durable.NewGroup(func() error { return nil })
+	})
+	q.now = tick
+	hopNames := []string{"a.example", "b.example", "local"}
+	var calls atomic.Int64
+	h := func(_ context.Context, m *Message) []Result {
+		n := calls.Add(1)
+		var out []Result
+		for _, i := range m.Pending() {
+			k := (int(n) + i*7 + len(m.Env.ID)) % 10
+			r := Result{Index: i, Hop: hopNames[k%3]}
+			switch {
+			case k < 2:
+				r.State, r.Status = Delivered, "2.0.0"
+			case k < 3:
+				r.State, r.Status, r.Diag = Failed, "5.1.1", "550 unknown"
+			case k < 5:
+				r.State, r.Status = Pending, "4.0.0" // deferred without a text
+			default:
+				r.State, r.Status, r.Diag = Pending, "4.4.1", fmt.Sprintf("refused #%d", n)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx, h, func(*Message, []int) error { return nil }, nil)
+	var ids []string
+	for i := 0; i < 60; i++ {
+		env := &Envelope{From: "s@example.test"}
+		for r := 0; r <= i%4; r++ {
+			env.Recipients = append(env.Recipients, Recipient{Addr: fmt.Sprintf("r%d@x.example", r)})
+		}
+		w, _ := q.Create(env)
+		io.WriteString(w, "x\r\n")
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, w.ID())
+	}
+	check := func(round int) {
+		t.Helper()
+		s := settledSummary(t, q)
+		now := q.now()
+		got := q.Summary(now).Hops
+		if want := bruteSummary(q, now); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d: tally\n %+v\nwant\n %+v", round, got, want)
+		}
+		if s.Waiting != s.Messages {
+			t.Fatalf("round %d: %d messages, %d waiting", round, s.Messages, s.Waiting)
+		}
+	}
+	check(0)
+	for round := 1; round <= 4; round++ {
+		if round%2 == 1 {
+			q.Retry() // everything now: recipients move between queues
+		} else {
+			for _, id := range ids[round*5 : round*5+5] {
+				q.Delete(id, round == 4)
+			}
+			q.Retry(ids[:10]...)
+		}
+		check(round)
+	}
+	if calls.Load() < 100 {
+		t.Errorf("only %d attempts: the workload did not exercise the tally", calls.Load())
+	}
 }

@@ -45,6 +45,8 @@ type Message struct {
 	// next is its next attempt while it waits in the retry heap, else
 	// zero (under Queue.mu).
 	next time.Time
+	// share is what it contributes to the per-queue sums (under tally.mu).
+	share share
 }
 
 // Open returns the message content (header and body, CRLF line ends).
@@ -136,6 +138,11 @@ type Queue struct {
 	loadDone chan struct{}
 	noting   atomic.Bool // loadSkip is not nil: the fast path of noteNew
 
+	// tally keeps the per-delivery-queue sums for the viewer (tally.go).
+	tally *tally
+	// inflightN counts the messages a worker or Delete holds (under mu).
+	inflightN int
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   []*Message
@@ -164,7 +171,7 @@ func Open(opt Options) (*Queue, error) {
 	q := &Queue{
 		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),
 		corrupt: filepath.Join(opt.Dir, "corrupt"), ev: opt.Events, wake: make(chan struct{}, 1), now: time.Now,
-		loadDone: make(chan struct{}),
+		loadDone: make(chan struct{}), tally: newTally(),
 	}
 	if q.ev == nil {
 		q.ev = events.Discard()

@@ -34,9 +34,13 @@ func (h *retryHeap) Pop() any {
 
 // schedule puts a message on the ready list for the workers.
 func (q *Queue) schedule(m *Message) {
+	m.mu.Lock()
+	hops := m.shares()
+	m.mu.Unlock()
 	q.mu.Lock()
 	q.live[m.Env.ID] = m
 	q.ready = append(q.ready, m)
+	q.tally.set(m, hops)
 	q.mu.Unlock()
 	q.cond.Signal()
 }
@@ -128,10 +132,12 @@ func (q *Queue) worker(ctx context.Context) {
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
 		m.inflight = true
+		q.inflightN++
 		q.mu.Unlock()
 		q.process(ctx, m)
 		q.mu.Lock()
 		m.inflight = false
+		q.inflightN--
 		q.mu.Unlock()
 	}
 }
@@ -178,7 +184,14 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			unwarned = append(unwarned, i)
 		}
 	}
+	var hops []hopShare
+	if len(results) > 0 {
+		hops = m.shares()
+	}
 	m.mu.Unlock()
+	if len(results) > 0 {
+		q.tally.set(m, hops)
+	}
 	pending := len(m.Pending()) > 0
 	// The outcome must be on disk before anything acts on it, unless the
 	// message is finished and nothing is left to remember.
@@ -247,6 +260,7 @@ func (q *Queue) mark(m *Message, idx []int, kind string, persist bool) {
 func (q *Queue) finish(m *Message) {
 	q.mu.Lock()
 	delete(q.live, m.Env.ID)
+	q.tally.drop(m)
 	q.mu.Unlock()
 	q.dropCache(m)
 	q.spares.put(m.path, nil)
@@ -292,6 +306,7 @@ func (q *Queue) retryLater(m *Message, now time.Time) {
 	q.mu.Lock()
 	m.next = now.Add(sched[i])
 	heap.Push(&q.retries, retryItem{at: m.next, m: m})
+	q.tally.wait(m, m.next)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -321,6 +336,7 @@ func (q *Queue) retryLoop(ctx context.Context) {
 		for len(q.retries) > 0 && !q.retries[0].at.After(now) {
 			it := heap.Pop(&q.retries).(retryItem)
 			it.m.next = time.Time{}
+			q.tally.unwait(it.m)
 			q.ready = append(q.ready, it.m)
 			q.cond.Signal()
 		}

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// The queue viewer's questions, answered from the live messages without
-// rendering a View of each: with 100,000 messages queued, "queue list"
-// must answer in well under a second.
+// The queue viewer's questions. With 100,000 messages queued, "queue
+// list" must answer in well under a second, on a server busy delivering:
+// Summary reads the running tally (tally.go), and a queue's page renders
+// a View of the page's messages only.
 
 // HopSummary sums up the pending recipients of one delivery queue: those
 // whose last attempt went through the same next hop.
@@ -75,70 +76,17 @@ func (q *Queue) loadState() LoadState {
 	return LoadState{Loading: l.running, Listed: l.listed, Loaded: l.loaded, Total: l.total}
 }
 
-// Summary sums the queue up per delivery queue; now decides RetryLater.
+// Summary sums the queue up per delivery queue (from the running tally:
+// its cost does not grow with the number of messages); now decides
+// RetryLater.
 func (q *Queue) Summary(now time.Time) Summary {
 	q.mu.Lock()
-	s := Summary{Messages: len(q.live), Ready: len(q.ready), Waiting: len(q.retries), Load: q.loadState()}
-	es := make([]entry, 0, len(q.live))
-	for _, m := range q.live {
-		es = append(es, entry{m, m.next, m.inflight})
-		if m.inflight {
-			s.InFlight++
-		}
-	}
+	s := Summary{Messages: len(q.live), Ready: len(q.ready), Waiting: len(q.retries), InFlight: q.inflightN,
+		Load: q.loadState()}
 	q.mu.Unlock()
-
-	hops := map[string]*HopSummary{}
-	var seen []string // this message's hops
-	for _, e := range es {
-		seen = seen[:0]
-		e.m.mu.Lock()
-		for _, st := range e.m.Status {
-			if st.State != Pending {
-				continue
-			}
-			h := hops[st.Hop]
-			if h == nil {
-				h = &HopSummary{Hop: st.Hop}
-				hops[st.Hop] = h
-			}
-			h.Recipients++
-			if st.Diag != "" && !st.Last.Before(h.LastErrorAt) {
-				h.LastError, h.LastErrorAt = st.Diag, st.Last
-			}
-			if !contains(seen, st.Hop) {
-				seen = append(seen, st.Hop)
-			}
-		}
-		e.m.mu.Unlock()
-		for _, name := range seen {
-			h := hops[name]
-			h.Messages++
-			if !e.next.IsZero() {
-				if h.NextRetry.IsZero() || e.next.Before(h.NextRetry) {
-					h.NextRetry = e.next
-				}
-				if e.next.After(now) {
-					h.RetryLater = true
-				}
-			}
-		}
-	}
-	s.Hops = make([]HopSummary, 0, len(hops))
-	for _, h := range hops {
-		s.Hops = append(s.Hops, *h)
-	}
+	s.Hops = q.tally.summary(now)
 	sort.Slice(s.Hops, func(i, j int) bool { return s.Hops[i].Hop < s.Hops[j].Hop })
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // pendingIn reports whether m has a recipient pending in hop.
@@ -158,38 +106,55 @@ func (m *Message) pendingIn(hop string) bool {
 // last ID of one page to get the next), and how many such messages there
 // are in all. limit <= 0 means no limit.
 func (q *Queue) HopMessages(hop, after string, limit int) (page []View, total int) {
-	var match []entry
-	for _, e := range q.entries() {
-		if !e.m.pendingIn(hop) {
+	var match []*Message
+	for _, m := range q.liveMessages() {
+		if !m.pendingIn(hop) {
 			continue
 		}
 		total++
-		if e.m.Env.ID > after {
-			match = append(match, e)
+		if m.Env.ID > after {
+			match = append(match, m)
 		}
 	}
-	sort.Slice(match, func(i, j int) bool { return match[i].m.Env.ID < match[j].m.Env.ID })
+	sort.Slice(match, func(i, j int) bool { return match[i].Env.ID < match[j].Env.ID })
 	if limit > 0 && len(match) > limit {
 		match = match[:limit]
 	}
-	page = make([]View, 0, len(match))
-	for _, e := range match {
-		v := e.m.view()
-		v.NextRetry, v.InFlight = e.next, e.inflight
-		page = append(page, v)
+	page = make([]View, len(match))
+	for i, m := range match {
+		page[i] = m.view()
 	}
+	// The scheduling facts of the page only: Queue.mu is held briefly.
+	q.mu.Lock()
+	for i, m := range match {
+		page[i].NextRetry, page[i].InFlight = m.next, m.inflight
+	}
+	q.mu.Unlock()
 	return page, total
 }
 
 // HopIDs returns the IDs of the messages with a recipient pending in hop.
 func (q *Queue) HopIDs(hop string) []string {
 	var ids []string
-	for _, e := range q.entries() {
-		if e.m.pendingIn(hop) {
-			ids = append(ids, e.m.Env.ID)
+	for _, m := range q.liveMessages() {
+		if m.pendingIn(hop) {
+			ids = append(ids, m.Env.ID)
 		}
 	}
 	return ids
+}
+
+// liveMessages snapshots the live messages, holding Queue.mu no longer
+// than a copy of their pointers takes: it is what every commit and every
+// worker waits for.
+func (q *Queue) liveMessages() []*Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]*Message, 0, len(q.live))
+	for _, m := range q.live {
+		out = append(out, m)
+	}
+	return out
 }
 
 // Message returns the view of one queued message.
