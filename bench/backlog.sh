@@ -200,8 +200,20 @@ TLIST1=$(since "$T0")
 DLIST1=$(since "$t")
 wait "$P220" || exit 1
 T220=$(since "$T0" "$(cat "$TMP/t220")")
+# Once active/ is listed, the load's progress has a total: one more look
+# at queue list, in the middle of the load. (A build without /summary
+# loads before it answers: no such figure.)
+listed() { [[ $(admin /summary 2>/dev/null) == *'"loading":{"loaded":'*'"total":'[0-9]* ]]; }
+TLISTED="-"
+DLISTMID="-"
+if admin /summary >/dev/null 2>&1 && until_true 60 "the spool to be listed" listed; then
+	TLISTED=$(since "$T0")
+	sleep 2
+	t=$(now)
+	"$MAILWARD" queue list --config "$CFG" >"$TMP/listmid.out" 2>&1 || { cat "$TMP/listmid.out" >&2; exit 1; }
+	DLISTMID=$(since "$t")
+fi
 until_true "$TIMEOUT" "the end of the spool load (event 2002)" loaded || exit 1
-TLOADED=$(since "$T0")
 LOADSECS=$(grep '"id":2002,' "$DATA/events.log" | tail -1 | sed -n 's/.*"seconds":"\([0-9.]*\)".*/\1/p')
 t=$(now)
 "$MAILWARD" queue list --config "$CFG" >"$TMP/list2.out" 2>&1 || { cat "$TMP/list2.out" >&2; exit 1; }
@@ -235,6 +247,10 @@ LEFT=$(active_count)
 echo
 echo "== queue list while loading (${DLIST1}s):"
 sed 's/^/   /' "$TMP/list1.out" | head -12
+if [[ -f $TMP/listmid.out ]]; then
+	echo "== queue list during the load (${DLISTMID}s):"
+	sed 's/^/   /' "$TMP/listmid.out" | head -12
+fi
 echo "== queue list once loaded (${DLIST2}s):"
 sed 's/^/   /' "$TMP/list2.out" | head -12
 echo "== queue show $HOP once loaded (${DSHOW}s): $(grep -c '^Message ' "$TMP/show.out" || true) messages shown; $(tail -1 "$TMP/show.out" | cut -c1-100)"
@@ -243,7 +259,9 @@ echo "== results ($MESSAGES messages; load average now $(loadavg))"
 printf '%-44s %8ss\n' "restart -> first 220" "$T220"
 printf '%-44s %8ss\n' "restart -> admin socket answers" "$TADMIN"
 printf '%-44s %8ss  (the command took %ss)\n' "restart -> first queue list done" "$TLIST1" "$DLIST1"
-printf '%-44s %8ss  (event 2002: %ss)\n' "restart -> spool loaded" "$TLOADED" "${LOADSECS:-?}"
+printf '%-44s %8ss\n' "restart -> spool listed (load total known)" "$TLISTED"
+printf '%-44s %8ss\n' "queue list during the load" "$DLISTMID"
+printf '%-44s %8ss\n' "spool load, start to end (event 2002)" "${LOADSECS:-?}"
 printf '%-44s %8ss\n' "queue list, 100% loaded" "$DLIST2"
 printf '%-44s %8ss\n' "queue show (first page), loaded" "$DSHOW"
 printf '%-44s %8ss\n' "restart -> every message re-tried" "$TSETTLED"
