@@ -165,7 +165,7 @@ func (s *spares) take(path string) (*durable.File, bool) {
 // active/.
 func (s *spares) put(path string, f *durable.File) {
 	s.mu.Lock()
-	full := len(s.names)+s.reserved >= s.maxFiles || s.bytes >= s.maxBytes
+	full := len(s.names)+s.reserved >= s.maxFiles || s.bytes > s.maxBytes
 	if !full {
 		s.reserved++
 	}
