@@ -98,6 +98,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 // Handler is the API without the socket, for tests and embedding.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /summary", s.summary)
 	mux.HandleFunc("GET /queues", s.listQueues)
 	mux.HandleFunc("GET /queues/{name}", s.showQueue)
 	mux.HandleFunc("POST /queues/{name}/retry", s.retryQueue)
@@ -109,19 +110,43 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
-	qs, _ := s.snapshot("")
-	writeJSON(w, http.StatusOK, qs)
+func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.overview(""))
 }
 
+func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.overview("").Queues)
+}
+
+// showQueue answers a page of the queue's messages, oldest first:
+// ?limit=N (default DefaultPage, at most MaxPage) and ?after=ID (the last
+// ID of the previous page). A queue of 100,000 messages is not sent whole.
 func (s *Server) showQueue(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	qs, msgs := s.snapshot(name)
-	if len(qs) == 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no delivery queue %q", name))
+	limit := DefaultPage
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit=%q: want 1 to %d", v, MaxPage))
+			return
+		}
+		limit = n
+	}
+	o := s.overview(name)
+	if len(o.Queues) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no delivery queue %q%s", name, stillLoading(o.Loading)))
 		return
 	}
-	writeJSON(w, http.StatusOK, QueueDetail{Queue: qs[0], Messages: msgs})
+	msgs, next := s.page(name, r.URL.Query().Get("after"), limit)
+	writeJSON(w, http.StatusOK, QueueDetail{Queue: o.Queues[0], Messages: msgs, Next: next, Loading: o.Loading})
+}
+
+// stillLoading explains a "not found" while the spool is loading.
+func stillLoading(l *Loading) string {
+	if l == nil {
+		return ""
+	}
+	return " (the spool found at start is still loading: try again when it is loaded)"
 }
 
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
@@ -130,23 +155,20 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	for _, v := range s.q.Messages() {
-		if v.ID == id {
-			writeJSON(w, http.StatusOK, v)
-			return
-		}
+	if v, ok := s.q.Message(id); ok {
+		writeJSON(w, http.StatusOK, v)
+		return
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in the queue", id))
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
 }
 
 func (s *Server) retryQueue(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	qs, msgs := s.snapshot(name)
-	if len(qs) == 0 {
+	if len(s.overview(name).Queues) == 0 {
 		s.fail(w, r, http.StatusNotFound, "retry", "queue "+name, fmt.Sprintf("no delivery queue %q", name))
 		return
 	}
-	n := s.retry(msgs)
+	n := s.retry(name)
 	text := fmt.Sprintf("%d message(s) made ready for an attempt now", n)
 	if s.hops.Suspended(name) {
 		text += " (the queue is suspended: deliveries stay held until it is resumed)"
@@ -178,8 +200,7 @@ func (s *Server) resumeQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	was := s.hops.Suspended(name)
 	s.hops.Suspend(name, false)
-	_, msgs := s.snapshot(name)
-	n := s.retry(msgs)
+	n := s.retry(name)
 	text := fmt.Sprintf("deliveries resumed; %d message(s) made ready for an attempt now", n)
 	if !was {
 		text = fmt.Sprintf("the queue was not suspended; %d message(s) made ready for an attempt now", n)
@@ -201,7 +222,8 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	err := s.q.Delete(id, ndr)
 	switch {
 	case errors.Is(err, queue.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, "delete", "message "+id, fmt.Sprintf("no message %q in the queue", id))
+		s.fail(w, r, http.StatusNotFound, "delete", "message "+id,
+			fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
 		return
 	case errors.Is(err, queue.ErrInFlight):
 		s.fail(w, r, http.StatusConflict, "delete", "message "+id, err.Error())
@@ -217,15 +239,13 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	s.done(w, r, Result{Action: "delete", Target: id, Count: 1, Result: text})
 }
 
-// retry makes msgs ready now. queue.Retry with no IDs would retry every
-// message, so an empty queue retries nothing.
-func (s *Server) retry(msgs []Message) int {
-	if len(msgs) == 0 {
+// retry makes the named queue's waiting messages ready now. queue.Retry
+// with no IDs would retry every message, so an empty queue retries
+// nothing.
+func (s *Server) retry(name string) int {
+	ids := s.q.HopIDs(hopOf(name))
+	if len(ids) == 0 {
 		return 0
-	}
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
 	}
 	return s.q.Retry(ids...)
 }

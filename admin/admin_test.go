@@ -442,31 +442,28 @@ func TestPeerCredentials(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
-	views := []queue.View{
-		{ID: "A", Recipients: []queue.RcptView{
-			{Addr: "x@local.test", State: "pending", Hop: deliver.LocalHop, LastError: "disk full", Last: now.Add(-time.Minute)},
-			{Addr: "y@new.test", State: "pending"},
-			{Addr: "z@done.test", State: "delivered", Hop: "done.test"},
-		}},
-		{ID: "B", NextRetry: now.Add(-time.Second), Recipients: []queue.RcptView{
-			{Addr: "w@local.test", State: "pending", Hop: deliver.LocalHop, LastError: "later error", Last: now},
-		}},
+	sums := []queue.HopSummary{
+		{Hop: "", Messages: 1, Recipients: 1},
+		{Hop: deliver.LocalHop, Messages: 2, Recipients: 2, NextRetry: now.Add(-time.Second),
+			LastError: "later error", LastErrorAt: now},
+		{Hop: "later.example", Messages: 1, Recipients: 3, NextRetry: now.Add(time.Hour), RetryLater: true},
 	}
 	known := []deliver.HopState{
 		{Name: "held.example", Suspended: true},
 		{Name: "ok.example", LastAttempt: now},
 		{Name: "bad.example", Failing: true, LastError: seedErr},
 	}
-	qs, _ := summarize(views, known, now, "")
+	qs := summarize(sums, known, "")
 	var names []string
 	for _, q := range qs {
 		names = append(names, q.Name+":"+q.State)
 	}
-	want := []string{"submission:ready", "local:ready", "bad.example:retry", "held.example:suspended"}
+	want := []string{"submission:ready", "local:ready", "bad.example:retry", "held.example:suspended", "later.example:retry"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("queues %v, want %v", names, want)
 	}
-	if qs[1].Messages != 2 || qs[1].Recipients != 2 || qs[1].LastError != "later error" || !qs[1].NextRetry.Equal(now.Add(-time.Second)) {
+	if qs[1].Messages != 2 || qs[1].Recipients != 2 || qs[1].LastError != "later error" || !qs[1].NextRetry.Equal(now.Add(-time.Second)) ||
+		!qs[1].LastAttempt.Equal(now) {
 		t.Errorf("local = %+v", qs[1])
 	}
 	if qs[0].Messages != 1 || qs[0].Recipients != 1 || !qs[0].NextRetry.IsZero() {
@@ -475,9 +472,76 @@ func TestSummarize(t *testing.T) {
 	if qs[2].LastError != seedErr || qs[2].Messages != 0 {
 		t.Errorf("bad.example = %+v", qs[2])
 	}
-	qs, msgs := summarize(views, []deliver.HopState{{Name: deliver.LocalHop}}, now, deliver.LocalHop)
-	if len(qs) != 1 || len(msgs) != 2 || len(msgs[0].Recipients) != 1 || msgs[0].Recipients[0].Address != "x@local.test" {
-		t.Errorf("local detail: %+v %+v", qs, msgs)
+	qs = summarize(sums, []deliver.HopState{{Name: deliver.LocalHop}}, deliver.LocalHop)
+	if len(qs) != 1 || qs[0].Name != deliver.LocalHop || qs[0].Messages != 2 {
+		t.Errorf("local only: %+v", qs)
+	}
+}
+
+// The summary and a page of a queue come from the server without a view
+// of every message; a big queue is shown a page at a time.
+func TestSummaryAndPages(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ids = append(ids, r.enqueue("bob@example.net", "carol@example.net"))
+	}
+	r.settled(5)
+	o, err := r.c.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Messages != 5 || o.Waiting != 5 || o.Ready != 0 || o.InFlight != 0 || o.Loading != nil || len(o.Queues) != 1 ||
+		o.Queues[0].Name != hop || o.Queues[0].Recipients != 10 {
+		t.Errorf("summary %+v, want 5 messages waiting in %s, loaded", o, hop)
+	}
+	var got []string
+	after := ""
+	for pages := 0; pages < 5; pages++ {
+		d, err := r.c.QueuePage(ctx, hop, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Queue.Messages != 5 || len(d.Messages) > 2 {
+			t.Fatalf("page after %q: queue %+v with %d messages", after, d.Queue, len(d.Messages))
+		}
+		for _, m := range d.Messages {
+			got = append(got, m.ID)
+		}
+		if d.Next == "" {
+			break
+		}
+		after = d.Next
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("pages gave %v, want %v (oldest first, each once)", got, ids)
+	}
+	if _, err := r.c.QueuePage(ctx, hop, "", MaxPage+1); err == nil {
+		t.Errorf("a page larger than %d was accepted", MaxPage)
+	}
+}
+
+// The admin socket answers before the queue has loaded the spool (it is
+// opened first), and says that it is loading.
+func TestAnswersWhileLoading(t *testing.T) {
+	dir := t.TempDir()
+	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "admin.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := serveAsync(ctx, New(q, nil, nil), sock)
+	defer func() { cancel(); <-done }()
+	c := Dial(sock)
+	var o *Overview
+	testkit.WaitFor(t, 5*time.Second, "the admin socket to answer", func() bool { o, err = c.Summary(context.Background()); return err == nil })
+	if o.Loading == nil || o.Loading.Total != -1 {
+		t.Errorf("summary before the load: %+v, want loading with the total not known yet", o)
+	}
+	if _, err := c.Message(context.Background(), "0000000000000ABCDEF"); !IsNotFound(err) || !strings.Contains(err.Error(), "still loading") {
+		t.Errorf("an unknown message while loading: %v, want not found and still loading", err)
 	}
 }
 

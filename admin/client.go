@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -96,16 +97,42 @@ func (c *Client) Socket() string { return c.socket }
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
+// Summary returns the whole queue at a glance, summed up by the server.
+func (c *Client) Summary(ctx context.Context) (*Overview, error) {
+	var out Overview
+	if err := c.do(ctx, http.MethodGet, "/summary", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Queues lists the delivery queues.
 func (c *Client) Queues(ctx context.Context) ([]Queue, error) {
 	var out []Queue
 	return out, c.do(ctx, http.MethodGet, "/queues", &out)
 }
 
-// Queue returns one queue with its messages.
+// Queue returns one queue with its first DefaultPage messages.
 func (c *Client) Queue(ctx context.Context, name string) (*QueueDetail, error) {
+	return c.QueuePage(ctx, name, "", 0)
+}
+
+// QueuePage returns one queue with up to limit of its messages (0: the
+// server's default) whose IDs sort after after ("": from the oldest).
+func (c *Client) QueuePage(ctx context.Context, name, after string, limit int) (*QueueDetail, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	p := "/queues/" + url.PathEscape(name)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
 	var out QueueDetail
-	if err := c.do(ctx, http.MethodGet, "/queues/"+url.PathEscape(name), &out); err != nil {
+	if err := c.do(ctx, http.MethodGet, p, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

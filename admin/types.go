@@ -35,11 +35,46 @@ type Queue struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 }
 
-// QueueDetail is one queue with its messages.
+// Overview is the whole queue at a glance (GET /summary): what
+// "mailward queue list" prints. The server sums it up, so its size does
+// not grow with the number of messages.
+type Overview struct {
+	// Messages counts the queued messages the server holds; while the
+	// spool found at start is loading, only those loaded so far and
+	// those received since.
+	Messages int     `json:"messages"`
+	Ready    int     `json:"ready"`     // waiting for a delivery worker
+	InFlight int     `json:"in_flight"` // being delivered right now
+	Waiting  int     `json:"waiting"`   // waiting for their next retry
+	Queues   []Queue `json:"queues"`
+	// Loading is set while the spool found at start is still loading.
+	Loading *Loading `json:"loading,omitempty"`
+}
+
+// Loading is the progress of the load of the spool found at start.
+type Loading struct {
+	Loaded int `json:"loaded"`
+	// Total is the number of messages found at start; -1 while the
+	// spool's active/ directory is still being listed.
+	Total int `json:"total"`
+}
+
+// QueueDetail is one queue with its messages, oldest first, at most a
+// page of them (GET /queues/{name}?limit=N&after=ID).
 type QueueDetail struct {
 	Queue    Queue     `json:"queue"`
 	Messages []Message `json:"messages"`
+	// Next is the ID to pass as after= for the next page; empty on the
+	// last page.
+	Next    string   `json:"next,omitempty"`
+	Loading *Loading `json:"loading,omitempty"`
 }
+
+// Page sizes of GET /queues/{name}: the default and the largest.
+const (
+	DefaultPage = 1000
+	MaxPage     = 10000
+)
 
 // Message is a message as one queue shows it: only its recipients
 // pending in that queue are listed.

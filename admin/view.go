@@ -2,37 +2,60 @@ package admin
 
 import (
 	"sort"
-	"time"
 
 	"mailward/deliver"
 	"mailward/queue"
 )
 
-// building is a queue being summed up from the messages.
-type building struct {
-	q         Queue
-	msgs      []Message
-	future    bool      // a message waits for a retry in the future
-	lastRcpt  time.Time // the latest attempt of a pending recipient
-	lastError string    // and its error
+// The server sums the queue up (queue.Summary) and pages through one
+// delivery queue (queue.HopMessages): neither a listing nor a page costs
+// a view of every queued message, so "queue list" stays fast with a
+// backlog of 100,000 messages.
+
+// hopOf is the queue package's name for a delivery queue: recipients not
+// attempted yet have no next hop.
+func hopOf(name string) string {
+	if name == SubmissionQueue {
+		return ""
+	}
+	return name
 }
 
-// snapshot returns the delivery queues (only the one named only, when
-// only is not empty) and, with only, that queue's messages.
-func (s *Server) snapshot(only string) ([]Queue, []Message) {
-	views := s.q.Messages()
+// overview sums the queue up: every delivery queue, or only the one
+// named only.
+func (s *Server) overview(only string) Overview {
+	sum := s.q.Summary(s.now())
 	var known []deliver.HopState
 	if only == "" {
 		known = s.hops.All()
 	} else {
 		known = []deliver.HopState{s.hops.Get(only)}
 	}
-	return summarize(views, known, s.now(), only)
+	return Overview{Messages: sum.Messages, Ready: sum.Ready, InFlight: sum.InFlight, Waiting: sum.Waiting,
+		Queues: summarize(sum.Hops, known, only), Loading: loading(sum.Load)}
 }
 
-// summarize groups the pending recipients of views by next hop. A hop
-// without pending recipients is listed while it is suspended or failing.
-func summarize(views []queue.View, known []deliver.HopState, now time.Time, only string) ([]Queue, []Message) {
+// loading is nil once the spool found at start is loaded.
+func loading(l queue.LoadState) *Loading {
+	if !l.Loading {
+		return nil
+	}
+	if !l.Listed {
+		return &Loading{Loaded: l.Loaded, Total: -1}
+	}
+	return &Loading{Loaded: l.Loaded, Total: l.Total}
+}
+
+// summarize turns the queue's per-hop sums into delivery queues (only the
+// one named only, when only is not empty). A hop without pending
+// recipients is listed while it is suspended or failing.
+func summarize(sums []queue.HopSummary, known []deliver.HopState, only string) []Queue {
+	type building struct {
+		q      Queue
+		later  bool
+		errAt  queue.HopSummary // the latest pending recipient's error
+		hasErr bool
+	}
 	bs := map[string]*building{}
 	get := func(name string) *building {
 		b, ok := bs[name]
@@ -42,46 +65,23 @@ func summarize(views []queue.View, known []deliver.HopState, now time.Time, only
 		}
 		return b
 	}
-	for _, v := range views {
-		per := map[string][]Recipient{}
-		var order []string
-		for _, r := range v.Recipients {
-			if r.State != queue.Pending.String() {
-				continue
-			}
-			name := r.Hop
-			if name == "" {
-				name = SubmissionQueue
-			}
-			if only != "" && name != only {
-				continue
-			}
-			if _, ok := per[name]; !ok {
-				order = append(order, name)
-			}
-			per[name] = append(per[name], Recipient{Address: r.Addr, State: r.State, Status: r.Status,
-				LastError: r.LastError, RemoteMTA: r.RemoteMTA, Attempts: r.Attempts, LastAttempt: r.Last})
-			b := get(name)
-			if r.LastError != "" && !r.Last.Before(b.lastRcpt) {
-				b.lastRcpt, b.lastError = r.Last, r.LastError
-			}
+	for _, h := range sums {
+		name := h.Hop
+		if name == "" {
+			name = SubmissionQueue
 		}
-		for _, name := range order {
-			b := get(name)
-			b.q.Messages++
-			b.q.Recipients += len(per[name])
-			if !v.NextRetry.IsZero() {
-				if b.q.NextRetry.IsZero() || v.NextRetry.Before(b.q.NextRetry) {
-					b.q.NextRetry = v.NextRetry
-				}
-				if v.NextRetry.After(now) {
-					b.future = true
-				}
-			}
-			if only != "" {
-				b.msgs = append(b.msgs, Message{ID: v.ID, From: v.From, Arrival: v.Arrival, NextRetry: v.NextRetry,
-					InFlight: v.InFlight, Recipients: per[name]})
-			}
+		if only != "" && name != only {
+			continue
+		}
+		b := get(name)
+		b.q.Messages += h.Messages
+		b.q.Recipients += h.Recipients
+		if !h.NextRetry.IsZero() && (b.q.NextRetry.IsZero() || h.NextRetry.Before(b.q.NextRetry)) {
+			b.q.NextRetry = h.NextRetry
+		}
+		b.later = b.later || h.RetryLater
+		if h.LastError != "" && (!b.hasErr || !h.LastErrorAt.Before(b.errAt.LastErrorAt)) {
+			b.errAt, b.hasErr = h, true
 		}
 	}
 	hops := map[string]deliver.HopState{}
@@ -97,7 +97,7 @@ func summarize(views []queue.View, known []deliver.HopState, now time.Time, only
 		switch {
 		case h.Suspended:
 			b.q.State = StateSuspended
-		case h.Failing || b.future:
+		case h.Failing || b.later:
 			b.q.State = StateRetry
 		default:
 			b.q.State = StateReady
@@ -105,23 +105,45 @@ func summarize(views []queue.View, known []deliver.HopState, now time.Time, only
 		if h.Failing && h.LastError != "" {
 			b.q.LastError = h.LastError
 		} else {
-			b.q.LastError = b.lastError
+			b.q.LastError = b.errAt.LastError
 		}
 		b.q.LastAttempt = h.LastAttempt
-		if b.lastRcpt.After(b.q.LastAttempt) {
-			b.q.LastAttempt = b.lastRcpt
+		if b.errAt.LastErrorAt.After(b.q.LastAttempt) {
+			b.q.LastAttempt = b.errAt.LastErrorAt
 		}
 		out = append(out, b.q)
 	}
 	sort.Slice(out, func(i, j int) bool { return queueLess(out[i].Name, out[j].Name) })
-	var msgs []Message
-	if b, ok := bs[only]; ok && only != "" {
-		msgs = b.msgs
-		if msgs == nil {
-			msgs = []Message{}
-		}
+	return out
+}
+
+// page returns up to limit messages of the named queue after the ID
+// after, each with only its recipients pending in that queue, and the ID
+// to continue from ("" on the last page).
+func (s *Server) page(name, after string, limit int) ([]Message, string) {
+	hop := hopOf(name)
+	views, _ := s.q.HopMessages(hop, after, limit+1)
+	next := ""
+	if len(views) > limit {
+		views = views[:limit]
+		next = views[limit-1].ID
 	}
-	return out, msgs
+	msgs := make([]Message, 0, len(views))
+	for _, v := range views {
+		m := Message{ID: v.ID, From: v.From, Arrival: v.Arrival, NextRetry: v.NextRetry, InFlight: v.InFlight}
+		for _, r := range v.Recipients {
+			if r.State != queue.Pending.String() || r.Hop != hop {
+				continue
+			}
+			m.Recipients = append(m.Recipients, Recipient{Address: r.Addr, State: r.State, Status: r.Status,
+				LastError: r.LastError, RemoteMTA: r.RemoteMTA, Attempts: r.Attempts, LastAttempt: r.Last})
+		}
+		if len(m.Recipients) == 0 {
+			continue // delivered between the two looks
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, next
 }
 
 // queueLess orders queues as a viewer shows them: submission, local

@@ -82,6 +82,8 @@ type server struct {
 	SubmissionAddr string // the address of the listener named "submission", if any
 	// Env is added to the process environment at each (re)start.
 	Env []string
+	// Binary is the executable to run; "" is the one TestMain built.
+	Binary string
 
 	logPath string
 	mu      sync.Mutex
@@ -156,7 +158,11 @@ func (s *server) start() {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "=== mailward serve --config %s (%s)\n", s.Config, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(binary, "serve", "--config", s.Config)
+	bin := binary
+	if s.Binary != "" {
+		bin = s.Binary
+	}
+	cmd := exec.Command(bin, "serve", "--config", s.Config)
 	cmd.Dir = s.Dir
 	if len(s.Env) > 0 {
 		cmd.Env = append(os.Environ(), s.Env...)

@@ -55,6 +55,8 @@ const (
 	SpoolWriteFailed     = 2001
 	SpoolRecovered       = 2002
 	SpoolCorrupt         = 2003
+	SpoolLoading         = 2004
+	SpoolListFailed      = 2005
 	QueueAction          = 2010
 	Delivered            = 3000
 	DeliveryDeferred     = 3001
@@ -220,6 +222,14 @@ var Catalogue = map[int]Def{
 		"Queue file {file} cannot be read and was moved to {moved}: {error}.",
 		"A queue file was damaged outside mailward (manual editing, disk fault).",
 		"Inspect the file in the corrupt/ directory; it is not deleted."},
+	SpoolLoading: {SpoolLoading, Information, "queue", None,
+		"Loading the spool in the background: {count} message(s) queued before the start; new mail is accepted meanwhile.",
+		"The server started with messages in the spool. They are loaded and scheduled one by one while the virtual servers and the admin socket already answer; event 2002 follows when all are loaded, and 'mailward queue list' shows the progress.",
+		"None needed."},
+	SpoolListFailed: {SpoolListFailed, Error, "queue", None,
+		"Cannot list the spool's active/ directory: {error}. Messages queued before the start are not delivered until the server is restarted.",
+		"The queue's active/ directory could not be read at start (permissions, a disk fault). New mail is still accepted and delivered.",
+		"Fix the directory's permissions or the disk, then restart mailward; the messages in active/ are delivered then."},
 	QueueAction: {QueueAction, Information, "queue", Minimum,
 		"Administrator {action} {target} via the admin socket: {result}.",
 		"Someone used the queue viewer's admin socket (mailward queue retry, suspend, resume or delete, or a program speaking to admin.sock in the data directory); a connection from a user other than root or the server's own user is refused and logged here too.",

@@ -34,22 +34,11 @@ type RcptView struct {
 
 // Messages returns every message the running queue holds, oldest first.
 func (q *Queue) Messages() []View {
-	q.mu.Lock()
-	next := map[string]time.Time{}
-	for _, it := range q.retries {
-		next[it.m.Env.ID] = it.at
-	}
-	ms := make([]*Message, 0, len(q.live))
-	fl := make(map[*Message]bool, len(q.live))
-	for _, m := range q.live {
-		ms = append(ms, m)
-		fl[m] = m.inflight // written under q.mu by the workers and Delete
-	}
-	q.mu.Unlock()
-	out := make([]View, 0, len(ms))
-	for _, m := range ms {
-		v := m.view()
-		v.NextRetry, v.InFlight = next[m.Env.ID], fl[m]
+	es := q.entries()
+	out := make([]View, 0, len(es))
+	for _, e := range es {
+		v := e.m.view()
+		v.NextRetry, v.InFlight = e.next, e.inflight
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -81,6 +70,8 @@ func (q *Queue) Retry(ids ...string) int {
 	n := 0
 	for _, it := range q.retries {
 		if len(ids) == 0 || want[it.m.Env.ID] {
+			it.m.next = time.Time{}
+			q.tally.unwait(it.m)
 			q.ready = append(q.ready, it.m)
 			n++
 		} else {
@@ -125,10 +116,13 @@ func (q *Queue) Delete(id string, ndr bool) error {
 	for i, it := range q.retries {
 		if it.m == m {
 			heap.Remove(&q.retries, i)
+			m.next = time.Time{}
+			q.tally.unwait(m)
 			break
 		}
 	}
 	m.inflight = true
+	q.inflightN++
 	q.mu.Unlock()
 	if ndr {
 		now := q.now()
@@ -144,7 +138,9 @@ func (q *Queue) Delete(id string, ndr bool) error {
 				failed = append(failed, i)
 			}
 		}
+		hops := m.shares()
 		m.mu.Unlock()
+		q.tally.set(m, hops)
 		if len(failed) > 0 {
 			if err := q.appendState(m, lines); err != nil {
 				return q.undelete(m, fmt.Errorf("queue: delete %s: %w", id, err))
@@ -155,6 +151,10 @@ func (q *Queue) Delete(id string, ndr bool) error {
 		}
 	}
 	q.finish(m)
+	q.mu.Lock()
+	m.inflight = false
+	q.inflightN--
+	q.mu.Unlock()
 	return nil
 }
 
@@ -162,6 +162,7 @@ func (q *Queue) Delete(id string, ndr bool) error {
 func (q *Queue) undelete(m *Message, err error) error {
 	q.mu.Lock()
 	m.inflight = false
+	q.inflightN--
 	q.mu.Unlock()
 	q.retryLater(m, q.now())
 	return err

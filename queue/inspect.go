@@ -16,7 +16,7 @@ func Inspect(dir string) ([]View, error) {
 	sort.Strings(ids)
 	var out []View
 	for _, id := range ids {
-		m, err := q.load(id)
+		m, err := q.readMessage(id)
 		if err != nil {
 			continue // being written or removed right now
 		}

@@ -42,6 +42,11 @@ type Message struct {
 	mu sync.Mutex
 	// inflight is set (under Queue.mu) while a worker or Delete holds it.
 	inflight bool
+	// next is its next attempt while it waits in the retry heap, else
+	// zero (under Queue.mu).
+	next time.Time
+	// share is what it contributes to the per-queue sums (under tally.mu).
+	share share
 }
 
 // Open returns the message content (header and body, CRLF line ends).
@@ -129,6 +134,17 @@ type Queue struct {
 	succeeder Bouncer
 	live      map[string]*Message // every message queued and not finished
 
+	// The load of the spool found at start (load.go), under mu.
+	load     loadProgress
+	loadSkip map[string]struct{} // IDs handed out while loading; nil otherwise
+	loadDone chan struct{}
+	noting   atomic.Bool // loadSkip is not nil: the fast path of noteNew
+
+	// tally keeps the per-delivery-queue sums for the viewer (tally.go).
+	tally *tally
+	// inflightN counts the messages a worker or Delete holds (under mu).
+	inflightN int
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   []*Message
@@ -150,19 +166,21 @@ func Open(opt Options) (*Queue, error) {
 	q := &Queue{
 		opt: opt, tmp: filepath.Join(opt.Dir, "tmp"), active: filepath.Join(opt.Dir, "active"),
 		corrupt: filepath.Join(opt.Dir, "corrupt"), ev: opt.Events, wake: make(chan struct{}, 1), now: time.Now,
+		loadDone: make(chan struct{}), tally: newTally(),
 	}
 	if q.ev == nil {
 		q.ev = events.Discard()
 	}
 	q.cond = sync.NewCond(&q.mu)
 	q.live = map[string]*Message{}
+	q.startLoad()
 	spareDir := filepath.Join(opt.Dir, "spare")
 	for _, d := range []string{q.tmp, q.active, q.corrupt, spareDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 	}
-	q.spares = newSpares(spareDir)
+	q.spares = newSpares(spareDir, maxSpares, maxSpareBytes)
 	q.syncer = durable.NewDirSync(q.active)
 	if opt.FSSync != nil {
 		q.syncer = opt.FSSync
@@ -213,6 +231,7 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 	if env.ID == "" {
 		env.ID = NewID(env.Arrival)
 	}
+	q.noteNew(env.ID)
 	head, err := encodeEnvelope(env)
 	if err != nil {
 		return nil, fmt.Errorf("queue: write %s: %w", env.ID, err)
@@ -258,9 +277,13 @@ func (w *Writer) Commit() error {
 	}
 	w.done = true
 	id := w.env.ID
+	closed := false
 	fail := func(step string, err error) error {
-		w.f.Close()
-		w.q.spares.put(w.tmp)
+		if closed {
+			w.q.spares.put(w.tmp, nil)
+		} else {
+			w.q.spares.put(w.tmp, w.f)
+		}
 		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("%s %s: %v", step, id, err))
 		return fmt.Errorf("queue: %s %s: %w", step, id, err)
 	}
@@ -278,6 +301,7 @@ func (w *Writer) Commit() error {
 			return fail("fsync", err)
 		}
 	}
+	closed = true
 	if err := w.f.Close(); err != nil {
 		return fail("close", err)
 	}
@@ -309,8 +333,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.f.Close()
-	w.q.spares.put(w.tmp)
+	w.q.spares.put(w.tmp, w.f)
 }
 
 // IsNoSpace reports whether err is the disk being full, which SMTP

@@ -80,6 +80,16 @@ func (r *recorder) handle(_ context.Context, m *Message) []Result {
 
 func (r *recorder) n() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.seen) }
 
+// waitLoaded waits until the spool found at start is loaded.
+func waitLoaded(t *testing.T, q *Queue) {
+	t.Helper()
+	select {
+	case <-q.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the spool was not loaded within 10 s")
+	}
+}
+
 func activeFiles(t *testing.T, dir string) []string {
 	ents, _ := os.ReadDir(filepath.Join(dir, "active"))
 	var out []string
@@ -291,6 +301,7 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 	if err := q.Start(ctx, rec.handle, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	waitLoaded(t, q)
 	if _, err := os.Stat(filepath.Join(dir, "corrupt", "BROKEN")); err != nil {
 		t.Fatalf("corrupt file not moved to corrupt/: %v", err)
 	}

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"mailward/events"
@@ -34,28 +35,32 @@ func (h *retryHeap) Pop() any {
 
 // schedule puts a message on the ready list for the workers.
 func (q *Queue) schedule(m *Message) {
+	m.mu.Lock()
+	hops := m.shares()
+	m.mu.Unlock()
 	q.mu.Lock()
 	q.live[m.Env.ID] = m
 	q.ready = append(q.ready, m)
+	q.tally.set(m, hops)
 	q.mu.Unlock()
 	q.cond.Signal()
 }
 
-// Start recovers the spool and starts the workers and the retry timer.
-// h delivers; b queues NDRs; d (may be nil) queues delay notices.
+// Start clears tmp/, starts the workers and the retry timer, and loads
+// the spool found at start in the background (see load.go): it returns at
+// once, and messages are scheduled as they are read. h delivers; b queues
+// NDRs; d (may be nil) queues delay notices.
 func (q *Queue) Start(ctx context.Context, h Handler, b Bouncer, d Bouncer) error {
 	q.handler, q.bouncer, q.delayer = h, b, d
-	n, err := q.recover()
-	if err != nil {
-		return err
-	}
-	q.ev.Emit(events.SpoolRecovered, "count", n)
+	q.clearTmp()
 	for i := 0; i < q.opt.Workers; i++ {
 		q.wg.Add(1)
 		go q.worker(ctx)
 	}
 	q.wg.Add(1)
 	go q.retryLoop(ctx)
+	q.wg.Add(1)
+	go q.loadSpool(ctx)
 	go func() {
 		<-ctx.Done()
 		q.mu.Lock()
@@ -72,63 +77,24 @@ func (q *Queue) OnSuccess(b Bouncer) { q.succeeder = b }
 // Wait blocks until the workers have stopped (after ctx is done).
 func (q *Queue) Wait() { q.wg.Wait() }
 
-// recover removes unacknowledged temporary files and schedules every
-// committed message, flagged Recovered so local delivery can avoid
-// making a second copy of what it delivered before the crash.
-func (q *Queue) recover() (int, error) {
-	tmps, _ := os.ReadDir(q.tmp)
-	for _, t := range tmps {
-		// Never answered 250: the client will send it again. Deleted,
-		// not recycled: after a crash it may share its inode with a
-		// committed file in active/.
-		os.Remove(filepath.Join(q.tmp, t.Name()))
-	}
-	ids, err := q.ids()
-	if err != nil {
-		return 0, err
-	}
-	q.removeOrphanStates(ids)
-	n := 0
-	for _, id := range ids {
-		m, err := q.load(id)
-		if err != nil {
-			moved := filepath.Join(q.corrupt, id)
-			os.Rename(filepath.Join(q.active, id), moved)
-			os.Rename(filepath.Join(q.active, id+".state"), moved+".state")
-			q.ev.Emit(events.SpoolCorrupt, "file", id, "moved", moved, "error", err)
-			continue
-		}
-		m.Recovered = true
-		q.schedule(m)
-		n++
-	}
-	return n, nil
-}
+// errEmpty: the queue file is empty. It never held an acknowledged message
+// that is still due: Commit answers only after the content is durable, and
+// only a finished message's file is truncated (spares.put).
+var errEmpty = errors.New("empty queue file")
 
-// removeOrphanStates deletes state files whose message is gone (a crash
-// between the two unlinks at the end of delivery).
-func (q *Queue) removeOrphanStates(ids []string) {
-	have := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		have[id] = true
-	}
-	ents, _ := os.ReadDir(q.active)
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".state"); ok && !have[id] {
-			os.Remove(filepath.Join(q.active, e.Name()))
-		}
-	}
-}
-
-// load reads a committed message's envelope and state from disk.
-func (q *Queue) load(id string) (*Message, error) {
+// readMessage reads a committed message's envelope and state from disk.
+func (q *Queue) readMessage(id string) (*Message, error) {
 	path := filepath.Join(q.active, id)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	env, off, err := readEnvelope(bufio.NewReaderSize(f, 4096))
+	br := bufio.NewReaderSize(f, 4096)
+	if _, err := br.Peek(1); err == io.EOF {
+		return nil, errEmpty
+	}
+	env, off, err := readEnvelope(br)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +102,14 @@ func (q *Queue) load(id string) (*Message, error) {
 		return nil, fmt.Errorf("file %s holds message %s", id, env.ID)
 	}
 	m := &Message{Env: env, Status: make([]RcptStatus, len(env.Recipients)), path: path, bodyOffset: off}
-	if err := readState(path+".state", m.Status); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	// Most messages of a backlog that never had an attempt have no state
+	// file: one stat instead of a failed open and a stat.
+	if _, err := os.Stat(path + ".state"); err == nil {
+		m.hasState = true
+		if err := readState(path+".state", m.Status); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
-	_, err = os.Stat(path + ".state")
-	m.hasState = err == nil
 	for _, s := range m.Status {
 		if s.Attempts > m.attempt {
 			m.attempt = s.Attempts
@@ -164,10 +133,12 @@ func (q *Queue) worker(ctx context.Context) {
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
 		m.inflight = true
+		q.inflightN++
 		q.mu.Unlock()
 		q.process(ctx, m)
 		q.mu.Lock()
 		m.inflight = false
+		q.inflightN--
 		q.mu.Unlock()
 	}
 }
@@ -214,7 +185,14 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			unwarned = append(unwarned, i)
 		}
 	}
+	var hops []hopShare
+	if len(results) > 0 {
+		hops = m.shares()
+	}
 	m.mu.Unlock()
+	if len(results) > 0 {
+		q.tally.set(m, hops)
+	}
 	pending := len(m.Pending()) > 0
 	// The outcome must be on disk before anything acts on it, unless the
 	// message is finished and nothing is left to remember.
@@ -283,9 +261,10 @@ func (q *Queue) mark(m *Message, idx []int, kind string, persist bool) {
 func (q *Queue) finish(m *Message) {
 	q.mu.Lock()
 	delete(q.live, m.Env.ID)
+	q.tally.drop(m)
 	q.mu.Unlock()
 	q.dropCache(m)
-	q.spares.put(m.path)
+	q.spares.put(m.path, nil)
 	if m.hasState {
 		os.Remove(m.path + ".state")
 	}
@@ -326,7 +305,9 @@ func (q *Queue) retryLater(m *Message, now time.Time) {
 		i = len(sched) - 1
 	}
 	q.mu.Lock()
-	heap.Push(&q.retries, retryItem{at: now.Add(sched[i]), m: m})
+	m.next = now.Add(sched[i])
+	heap.Push(&q.retries, retryItem{at: m.next, m: m})
+	q.tally.wait(m, m.next)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -355,6 +336,8 @@ func (q *Queue) retryLoop(ctx context.Context) {
 		now := q.now()
 		for len(q.retries) > 0 && !q.retries[0].at.After(now) {
 			it := heap.Pop(&q.retries).(retryItem)
+			it.m.next = time.Time{}
+			q.tally.unwait(it.m)
 			q.ready = append(q.ready, it.m)
 			q.cond.Signal()
 		}

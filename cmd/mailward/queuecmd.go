@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 
 const queueUsage = `usage: mailward queue COMMAND [--config FILE] [--json]
   list                      the delivery queues: state, messages, next retry, last error
-  show QUEUE                a queue's messages with each recipient's status and attempts
+  show QUEUE [--limit N] [--after ID]
+                            a queue's messages with each recipient's status and attempts,
+                            oldest first, 1000 at a time (--after: the last ID shown)
   retry QUEUE               attempt the queue's messages now
   suspend QUEUE             hold deliveries through the queue
   resume QUEUE              restart deliveries through the queue and attempt them now
@@ -56,6 +59,12 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 	if sub == "delete" {
 		ndr = fs.Bool("ndr", false, "send the sender a non-delivery report for the pending recipients")
 	}
+	var limit *int
+	var after *string
+	if sub == "show" {
+		limit = fs.Int("limit", admin.DefaultPage, fmt.Sprintf("messages to show (at most %d)", admin.MaxPage))
+		after = fs.String("after", "", "show the messages after this queue ID (the last one of the previous page)")
+	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -75,11 +84,7 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 
 	switch sub {
 	case "list":
-		qs, err := c.Queues(ctx)
-		var ms []admin.MessageView
-		if err == nil {
-			ms, err = c.Messages(ctx)
-		}
+		o, err := c.Summary(ctx)
 		var nr *admin.NotRunningError
 		if errors.As(err, &nr) {
 			fmt.Fprintln(stderr, nr.Error())
@@ -93,9 +98,16 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 		if err != nil {
 			return err
 		}
-		return out.list(qs, len(ms))
+		if o.Loading != nil && *asJSON {
+			// The JSON stays the array of queues it always was.
+			fmt.Fprintln(stderr, loadingLine(o.Loading))
+		}
+		return out.list(o)
 	case "show":
-		d, err := c.Queue(ctx, pos[0])
+		if *limit < 1 || *limit > admin.MaxPage {
+			return fmt.Errorf("queue show: --limit %d: want 1 to %d", *limit, admin.MaxPage)
+		}
+		d, err := c.QueuePage(ctx, pos[0], *after, *limit)
 		if err != nil {
 			return queueErr("show", pos[0], err)
 		}
@@ -168,10 +180,18 @@ func (o *queueOut) encode(v any) error {
 }
 
 // list prints one line per queue and, on its own indented line, the
-// queue's last error in full (KB979174's is long).
-func (o *queueOut) list(qs []admin.Queue, messages int) error {
+// queue's last error in full (a failover text is long); first, while the spool
+// found at start is loading, how far it has come.
+func (o *queueOut) list(ov *admin.Overview) error {
+	qs := ov.Queues
 	if o.json {
+		if qs == nil {
+			qs = []admin.Queue{}
+		}
 		return o.encode(qs)
+	}
+	if ov.Loading != nil {
+		fmt.Fprintf(o.w, "%s (the figures below count only the messages loaded so far and those received since)\n\n", loadingLine(ov.Loading))
 	}
 	if len(qs) > 0 {
 		nw := len("QUEUE")
@@ -187,8 +207,32 @@ func (o *queueOut) list(qs []admin.Queue, messages int) error {
 		}
 		fmt.Fprintln(o.w)
 	}
-	fmt.Fprintf(o.w, "%d message(s) queued in %d delivery queue(s)\n", messages, len(qs))
+	fmt.Fprintf(o.w, "%d message(s) queued in %d delivery queue(s)\n", ov.Messages, len(qs))
+	if ov.Messages > 0 {
+		fmt.Fprintf(o.w, "    %s being delivered, %s ready for an attempt, %s waiting for their next retry\n",
+			thousands(ov.InFlight), thousands(ov.Ready), thousands(ov.Waiting))
+	}
 	return nil
+}
+
+// loadingLine says how far the load of the spool found at start has come.
+func loadingLine(l *admin.Loading) string {
+	if l.Total < 0 {
+		return "loading: listing the spool"
+	}
+	return fmt.Sprintf("loading: %s of %s messages", thousands(l.Loaded), thousands(l.Total))
+}
+
+// thousands writes n with comma separators: 100,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // show prints a queue and its messages with each recipient's status.
@@ -197,6 +241,9 @@ func (o *queueOut) show(d *admin.QueueDetail) error {
 		return o.encode(d)
 	}
 	q := d.Queue
+	if d.Loading != nil {
+		fmt.Fprintf(o.w, "%s (only the loaded messages are shown)\n\n", loadingLine(d.Loading))
+	}
 	fmt.Fprintf(o.w, "Queue %s: %s, %d message(s), %d recipient(s), next retry %s\n",
 		q.Name, q.State, q.Messages, q.Recipients, o.when(q.NextRetry))
 	if !q.LastAttempt.IsZero() {
@@ -231,6 +278,10 @@ func (o *queueOut) show(d *admin.QueueDetail) error {
 	}
 	if len(d.Messages) == 0 {
 		fmt.Fprintln(o.w, "\nNo messages.")
+	}
+	if d.Next != "" {
+		fmt.Fprintf(o.w, "\n%d of the queue's %s message(s) shown, oldest first; the next ones: mailward queue show %s --after %s\n",
+			len(d.Messages), thousands(q.Messages), q.Name, d.Next)
 	}
 	return nil
 }

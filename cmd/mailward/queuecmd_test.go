@@ -260,3 +260,59 @@ func seedReply() reply.Reply {
 	}
 	return r
 }
+
+// While the spool found at start is loading, list says so first (in JSON
+// mode on stderr, the JSON staying the array of queues); a big queue is
+// shown a page at a time with the command for the next page.
+func TestQueueListLoadingAndPages(t *testing.T) {
+	path, cfg := writeConfig(t)
+	q, enqueue := openQueue(t, cfg)
+	for i := 0; i < 3; i++ {
+		enqueue("bob@example.net")
+	}
+	sock := adminSocket(cfg)
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- admin.New(q, nil, nil).Serve(actx, sock) }()
+	defer func() { acancel(); <-done }()
+	testkit.WaitFor(t, 5*time.Second, "the admin socket", func() bool { _, err := os.Stat(sock); return err == nil })
+
+	// Not started yet: the spool is not even listed.
+	out, _, err := run(t, "list", "--config", path)
+	if err != nil || !strings.HasPrefix(out, "loading: listing the spool (") {
+		t.Errorf("list before the load (%v):\n%s", err, out)
+	}
+	out, errOut, err := run(t, "list", "--json", "--config", path)
+	var qs []admin.Queue
+	if err != nil || json.Unmarshal([]byte(out), &qs) != nil || !strings.Contains(errOut, "loading: listing the spool") {
+		t.Errorf("list --json before the load (%v): %s / %s", err, out, errOut)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	if err := q.Start(ctx, func(context.Context, *queue.Message) []queue.Result { return nil }, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-q.Loaded()
+	out, _, err = run(t, "list", "--config", path)
+	if err != nil || strings.Contains(out, "loading") || !strings.Contains(out, "\n3 message(s) queued in 1 delivery queue(s)\n") {
+		t.Errorf("list after the load (%v):\n%s", err, out)
+	}
+	out, _, err = run(t, "show", "submission", "--limit", "2", "--config", path)
+	if err != nil || strings.Count(out, "\nMessage ") != 2 || !strings.Contains(out, "2 of the queue's 3 message(s) shown, oldest first; the next ones: mailward queue show submission --after ") {
+		t.Errorf("show --limit 2 (%v):\n%s", err, out)
+	}
+	next := out[strings.LastIndex(out, "--after ")+len("--after ") : len(out)-1]
+	out, _, err = run(t, "show", "submission", "--after", next, "--config", path)
+	if err != nil || strings.Count(out, "\nMessage ") != 1 || strings.Contains(out, "--after") {
+		t.Errorf("show --after %s (%v):\n%s", next, err, out)
+	}
+	if _, _, err := run(t, "show", "submission", "--limit", "0", "--config", path); err == nil {
+		t.Errorf("show --limit 0 accepted")
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 40000: "40,000", 100000: "100,000", 1234567: "1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

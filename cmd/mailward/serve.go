@@ -71,16 +71,12 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		}
 		lns = append(lns, ln)
 	}
-	qctx, qcancel := context.WithCancel(context.Background())
-	if err := q.Start(qctx, st.Categorizer.Handle, st.Bouncer.Bounce, st.Bouncer.Delay); err != nil {
-		qcancel()
-		return err
-	}
 	var names []string
 	var wg sync.WaitGroup
 	// The queue viewer's endpoint (mailward queue ...): a Unix socket only
 	// the server's owner can use. A failure to create it is logged, not
-	// fatal: mail flows without it.
+	// fatal: mail flows without it. It opens before the spool loads, so
+	// that a big backlog can be watched while it loads.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -88,6 +84,13 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
 		}
 	}()
+	// Start returns at once: the spool found at start loads in the
+	// background while the listeners below accept mail (docs/queue.md).
+	qctx, qcancel := context.WithCancel(context.Background())
+	if err := q.Start(qctx, st.Categorizer.Handle, st.Bouncer.Bounce, st.Bouncer.Delay); err != nil {
+		qcancel()
+		return err
+	}
 	for i, l := range st.Listeners {
 		opt := st.SMTP(i)
 		if opt.Org != nil && opt.GSSAPI == nil && slices.Contains(l.Settings.OrgAuth, "GSSAPI") {

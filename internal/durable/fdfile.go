@@ -59,3 +59,25 @@ func (f *File) Close() error {
 	}
 	return nil
 }
+
+// Stat is fstat(2).
+func (f *File) Stat(st *syscall.Stat_t) error {
+	if err := syscall.Fstat(f.fd, st); err != nil {
+		return fmt.Errorf("fstat %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// Truncate is ftruncate(2).
+func (f *File) Truncate(size int64) error {
+	for {
+		err := syscall.Ftruncate(f.fd, size)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ftruncate %s: %w", f.path, err)
+		}
+		return nil
+	}
+}

@@ -109,6 +109,7 @@ type Listener struct {
 	IdleTimeout         string   `toml:"idle_timeout,omitempty"`
 	RelayNetworks       []string `toml:"relay_networks,omitempty"`
 	OrgAuth             []string `toml:"org_auth,omitempty"`
+	MaxMessageSize      int64    `toml:"max_message_size,omitempty"`
 	MaxConnections      int      `toml:"max_connections,omitempty"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip,omitempty"`
 }
