@@ -24,8 +24,8 @@ import (
 	"mailward/reply"
 )
 
-// seedErr is seed 003's last error of a remote delivery queue.
-const seedErr = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
+// lastErrorKB979174 is KB979174's last error of a remote delivery queue.
+const lastErrorKB979174 = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
 	`Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, ` +
 	`or delivery failed to all alternate hosts.`
 
@@ -111,10 +111,10 @@ func (r *rig) handle(ctx context.Context, m *queue.Message) []queue.Result {
 	}
 	var out []queue.Result
 	for _, i := range m.Pending() {
-		out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: seedReply(),
+		out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: lastReplyKB979174(),
 			RemoteMTA: "mx1.example.net", Hop: hop})
 	}
-	r.hops.Record(hop, seedErr, time.Now())
+	r.hops.Record(hop, lastErrorKB979174, time.Now())
 	return out
 }
 
@@ -184,7 +184,7 @@ func TestQueueViewer(t *testing.T) {
 	m2 := r.enqueue("dave@example.net")
 	r.settled(2)
 
-	// List: the remote delivery queue with seed 003's last error.
+	// List: the remote delivery queue with KB979174's last error.
 	start := time.Now()
 	q, ok := r.queue(hop)
 	if !ok {
@@ -193,8 +193,8 @@ func TestQueueViewer(t *testing.T) {
 	if q.State != StateRetry || q.Messages != 2 || q.Recipients != 3 {
 		t.Errorf("queue = %+v, want state retry, 2 messages, 3 recipients", q)
 	}
-	if q.LastError != seedErr {
-		t.Errorf("last error = %q, want seed 003's text", q.LastError)
+	if q.LastError != lastErrorKB979174 {
+		t.Errorf("last error = %q, want KB979174's text", q.LastError)
 	}
 	if !q.NextRetry.After(start.Add(50*time.Minute)) || q.NextRetry.After(start.Add(time.Hour+time.Minute)) {
 		t.Errorf("next retry = %v, want about an hour from %v", q.NextRetry, start)
@@ -215,7 +215,7 @@ func TestQueueViewer(t *testing.T) {
 		t.Fatalf("message %s lists %d recipients, want 2", m1, got)
 	}
 	rc := d.Messages[0].Recipients[1]
-	if rc.Address != "carol@example.net" || rc.State != "pending" || rc.Status != "4.4.0" || rc.LastError != seedErr ||
+	if rc.Address != "carol@example.net" || rc.State != "pending" || rc.Status != "4.4.0" || rc.LastError != lastErrorKB979174 ||
 		rc.RemoteMTA != "mx1.example.net" || rc.Attempts != 1 || rc.LastAttempt.IsZero() {
 		t.Errorf("recipient = %+v", rc)
 	}
@@ -299,7 +299,7 @@ func TestQueueViewer(t *testing.T) {
 		t.Errorf("bounced = %v, want %s: [0 1]", r.bounced, m1)
 	}
 	r.mu.Unlock()
-	if q, _ := r.queue(hop); q.Messages != 0 || q.State != StateRetry || q.LastError != seedErr {
+	if q, _ := r.queue(hop); q.Messages != 0 || q.State != StateRetry || q.LastError != lastErrorKB979174 {
 		t.Errorf("after deleting all: %+v, want a failing queue without messages", q)
 	}
 
@@ -451,7 +451,7 @@ func TestSummarize(t *testing.T) {
 	known := []deliver.HopState{
 		{Name: "held.example", Suspended: true},
 		{Name: "ok.example", LastAttempt: now},
-		{Name: "bad.example", Failing: true, LastError: seedErr},
+		{Name: "bad.example", Failing: true, LastError: lastErrorKB979174},
 	}
 	qs := summarize(sums, known, "")
 	var names []string
@@ -469,7 +469,7 @@ func TestSummarize(t *testing.T) {
 	if qs[0].Messages != 1 || qs[0].Recipients != 1 || !qs[0].NextRetry.IsZero() {
 		t.Errorf("submission = %+v", qs[0])
 	}
-	if qs[2].LastError != seedErr || qs[2].Messages != 0 {
+	if qs[2].LastError != lastErrorKB979174 || qs[2].Messages != 0 {
 		t.Errorf("bad.example = %+v", qs[2])
 	}
 	qs = summarize(sums, []deliver.HopState{{Name: deliver.LocalHop}}, deliver.LocalHop)
@@ -545,11 +545,11 @@ func TestAnswersWhileLoading(t *testing.T) {
 	}
 }
 
-// seedReply is KB979174's last error as the reply delivery records.
-func seedReply() reply.Reply {
-	r, ok := reply.Parse(seedErr)
+// lastReplyKB979174 is KB979174's last error as the reply delivery records.
+func lastReplyKB979174() reply.Reply {
+	r, ok := reply.Parse(lastErrorKB979174)
 	if !ok {
-		panic("seedErr is not a reply")
+		panic("lastErrorKB979174 is not a reply")
 	}
 	return r
 }

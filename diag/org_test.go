@@ -16,7 +16,7 @@ import (
 	"mailward/orgauth"
 )
 
-// spnOrg is a directory in a state a real one can be in (seed 003): mx1
+// spnOrg is a directory in a state a real one can be in (KB979174): mx1
 // lacks SMTPSVC/<fqdn>, and mx2 also holds mx1's SMTP/<fqdn>.
 func spnOrg() *directory.Org {
 	o := &directory.Org{Name: "Example", Servers: []directory.OrgServer{

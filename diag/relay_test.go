@@ -335,7 +335,7 @@ func TestRelayStartTLS(t *testing.T) {
 }
 
 // A server that appends its domain to the domain-less bang path and says
-// so has made it a local address (seed 004's rule), not relayed it.
+// so has made it a local address (KB304897's rule), not relayed it.
 func TestRelayBangPathMadeLocal(t *testing.T) {
 	f := startFake(t, testkit.Greet("220 mx1.example.test ESMTP"), func(s *testkit.SMTPSession, verb, cmd string) testkit.Reply {
 		if verb == "RCPT" && strings.Contains(cmd, "!user>") {

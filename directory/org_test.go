@@ -23,7 +23,7 @@ func testOrg() *Org {
 	return o
 }
 
-// Seed 000: the right is inherited through the servers group, and a DENY
+// KB843106: the right is inherited through the servers group, and a DENY
 // wins wherever it sits: on that group, on another group the server is
 // in, or on a group the servers group is nested in.
 func TestEffectiveSendAs(t *testing.T) {

@@ -18,7 +18,7 @@ func quickstartLike() *testkit.Config {
 	return c
 }
 
-// "mailward diag relay" runs the seven seed-004 relay tests and the
+// "mailward diag relay" runs the seven relay tests of KB304897 and the
 // probes against a running mailward: none relays, exit status 0.
 func TestDiagRelayAgainstMailward(t *testing.T) {
 	s := startServer(t, quickstartLike())

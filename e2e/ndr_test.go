@@ -220,11 +220,11 @@ func TestNoNDRWithNotifyNever(t *testing.T) {
 	}
 }
 
-// TestSeedRelayTests6And7: "RCPT TO:User%Domain.tld" and
+// TestKB304897RelayTests6And7: "RCPT TO:User%Domain.tld" and
 // "RCPT TO:\"User@Domain.tld\"" from a client that may not relay are
 // local recipients of the default domain: accepted with that exact
 // wording, never relayed, and each comes back as an NDR.
-func TestSeedRelayTests6And7(t *testing.T) {
+func TestKB304897RelayTests6And7(t *testing.T) {
 	s := startServer(t, noFilterConfig())
 	cases := []struct {
 		rcpt, reply, final string
@@ -243,7 +243,7 @@ func TestSeedRelayTests6And7(t *testing.T) {
 		if r := c.cmd("RCPT TO:" + tc.rcpt); r.String() != tc.reply {
 			t.Fatalf("RCPT TO:%s: got %q, want %q", tc.rcpt, r, tc.reply)
 		}
-		r, err := c.dataErr(message("alice@example.test", "someone@domain.tld", "seed-relay-test", "x"))
+		r, err := c.dataErr(message("alice@example.test", "someone@domain.tld", "relay-test", "x"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ import (
 const krbRealm = "EXAMPLE.TEST"
 
 // krbDirectory is the shared organization directory: both servers take
-// Kerberos, with the four SPNs seed 003 asks for.
+// Kerberos, with the four SPNs KB979174 asks for.
 const krbDirectory = `
 [[server]]
 name = "mx1"
@@ -99,8 +99,8 @@ func startKrbOrg(t *testing.T, k *testkdc.KDC, mx2Dir string, mx1Env []string) (
 	return mx1, mx2
 }
 
-// seed003 is the queue viewer's last error for a primary answer.
-func seed003(primary string) string {
+// kb979174 is the queue viewer's last error for a primary answer.
+func kb979174(primary string) string {
 	return `451 4.4.0 Primary target IP address responded with: "` + primary + `." Attempted failover to alternate host, ` +
 		`but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
 }
@@ -132,7 +132,7 @@ func TestOrgKerberosPropertiesArrive(t *testing.T) {
 }
 
 // The KDC is down before mx1 ever logged in: mx1 cannot get a ticket, so
-// it never sends X-EXPS; the message stays queued with seed 003's last
+// it never sends X-EXPS; the message stays queued with KB979174's last
 // error, whose primary answer is the local KRB5_KDC_UNREACH failure (mx2
 // is never asked). Delivered after the KDC comes back.
 func TestOrgKerberosKDCDown(t *testing.T) {
@@ -142,11 +142,11 @@ func TestOrgKerberosKDCDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "kdc down")
-	prefix := seed003("Kerberos authentication to mx2.example.test failed here, before X-EXPS: orgauth: KRB5_KDC_UNREACH: ")
+	prefix := kb979174("Kerberos authentication to mx2.example.test failed here, before X-EXPS: orgauth: KRB5_KDC_UNREACH: ")
 	prefix = prefix[:strings.Index(prefix, "KRB5_KDC_UNREACH: ")+len("KRB5_KDC_UNREACH: ")]
 	suffix := `." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
 	var got string
-	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB5_KDC_UNREACH", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "KB979174's last error naming KRB5_KDC_UNREACH", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix) && strings.HasSuffix(got, suffix)
 	})
@@ -175,7 +175,7 @@ func TestOrgKerberosKDCDown(t *testing.T) {
 	}
 }
 
-// Seed 003's 454 from the receiving server, for each directory/realm
+// KB979174's 454 from the receiving server, for each directory/realm
 // fault: mx1 keeps the message with the exact last error, mx2 logs event
 // 1035 naming the cause.
 func TestOrgKerberos454(t *testing.T) {
@@ -239,9 +239,9 @@ func TestOrgKerberos454(t *testing.T) {
 				tc.prepare(t, k) // after the keytabs were taken
 			}
 			id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", tc.name)
-			want := seed003("454 4.7.0 Temporary authentication failure")
+			want := kb979174("454 4.7.0 Temporary authentication failure")
 			var got string
-			testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+			testkit.WaitFor(t, 10*time.Second, "KB979174's last error", func() bool {
 				got, _ = queueLastError(t, mx1, mx2.Addr, id)
 				return got == want
 			})
@@ -277,7 +277,7 @@ func TestOrgKerberosKDCClockSkew(t *testing.T) {
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "kdc skew")
 	prefix := `451 4.4.0 Primary target IP address responded with: "Kerberos authentication to mx2.example.test failed here, before X-EXPS: orgauth: KRB_AP_ERR_SKEW: `
 	var got string
-	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error naming KRB_AP_ERR_SKEW", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "KB979174's last error naming KRB_AP_ERR_SKEW", func() bool {
 		got, _ = queueLastError(t, mx1, mx2.Addr, id)
 		return strings.HasPrefix(got, prefix)
 	})

@@ -10,7 +10,7 @@ import (
 	"mailward/internal/testkit"
 )
 
-// Seed 000: a server outside the organization (Debian's Postfix) is sent
+// KB843106: a server outside the organization (Debian's Postfix) is sent
 // no XEXCH50 and no X-EXPS, and the mail is delivered. mx1 has a full
 // organization configured; Postfix is simply not in it.
 func TestOrgExternalPostfixGetsNoXEXCH50(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"mailward/internal/testkit"
 )
 
-// An organization of two mailward servers on loopback (seed 000): mx1
+// An organization of two mailward servers on loopback (KB843106): mx1
 // relays example.test to mx2, which holds the mailboxes. LOGIN between
 // them (the Kerberos variant is in orgauth's tests).
 
@@ -109,7 +109,7 @@ func TestOrgPropertiesArrive(t *testing.T) {
 	}
 }
 
-// Seed 000: a wrong FQDN makes mx1 a stranger to mx2: no X-EXPS offered,
+// KB843106: a wrong FQDN makes mx1 a stranger to mx2: no X-EXPS offered,
 // XEXCH50 refused with 504, events 7006 and 7004; the mail still arrives.
 func TestOrgWrongFQDN(t *testing.T) {
 	mx1, mx2 := startOrg(t, "wrong.example.test", "mx1", orgDirectory)
@@ -127,7 +127,7 @@ func TestOrgWrongFQDN(t *testing.T) {
 	}
 }
 
-// Seed 000: a DENY on the servers group, on another group mx1 is nested
+// KB843106: a DENY on the servers group, on another group mx1 is nested
 // in (site-a), or on a group the servers group is nested in
 // (infrastructure) refuses XEXCH50 with its own 5xx and event; the mail
 // still arrives.
@@ -150,8 +150,8 @@ func TestOrgDenySendAs(t *testing.T) {
 	}
 }
 
-// Seed 003: mx2 cannot find mx1's account (directory replication not
-// done): 454 4.7.0, event 1035; mx1 keeps the message with the seed's
+// KB979174: mx2 cannot find mx1's account (directory replication not
+// done): 454 4.7.0, event 1035; mx1 keeps the message with KB979174's
 // last error, and delivers once mx2 knows the account.
 func TestOrgTemporaryAuthFailure(t *testing.T) {
 	lagging := strings.Replace(orgDirectory, "name = \"mx7\"\nfqdn = \"mx7.example.test\"", "name = \"mx8\"\nfqdn = \"mx8.example.test\"", 1)
@@ -161,7 +161,7 @@ func TestOrgTemporaryAuthFailure(t *testing.T) {
 	mx1 := startOrgServer(t, orgMX1("mx7.example.test", mx2.Addr, "mx7"), orgDirectory)
 	id := relayMsg(t, mx1, "<alice@relay.example.test>", "<bob@example.test>", "lag")
 	want := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, or delivery failed to all alternate hosts.`
-	testkit.WaitFor(t, 10*time.Second, "the seed-003 last error", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "KB979174's last error", func() bool {
 		got, _ := queueLastError(t, mx1, mx2.Addr, id)
 		return got == want
 	})
@@ -178,7 +178,7 @@ func TestOrgTemporaryAuthFailure(t *testing.T) {
 	delivered(t, mx2, "bob@example.test", 1)
 }
 
-// SuppressExternal (seed 000): a next hop outside the organization never
+// SuppressExternal (KB843106): a next hop outside the organization never
 // gets XEXCH50, even when it advertises it; turned off, it does.
 func TestOrgSuppressExternal(t *testing.T) {
 	for _, suppress := range []bool{true, false} {
@@ -200,7 +200,7 @@ func TestOrgSuppressExternal(t *testing.T) {
 }
 
 // mailward diag auth walks the organization path step by step and names
-// the first failing step with its likely cause (seed 000).
+// the first failing step with its likely cause (KB843106).
 func TestOrgDiagAuth(t *testing.T) {
 	mx1, mx2 := startOrg(t, "mx1.example.test", "mx1", orgDirectory)
 	out, err := mx1.Run("diag", "auth", mx2.Addr, "--config", mx1.Config, "--rcpt", "bob@example.test")

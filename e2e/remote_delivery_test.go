@@ -15,7 +15,7 @@ import (
 	"mailward/internal/testkit"
 )
 
-// TestFailoverToSecondMX: the preferred MX answers seed 003's "454 4.7.0
+// TestFailoverToSecondMX: the preferred MX answers KB979174's "454 4.7.0
 // Temporary authentication failure" to MAIL; within the same attempt the
 // message goes to the MX of the next preference, which takes it.
 func TestFailoverToSecondMX(t *testing.T) {
@@ -55,10 +55,10 @@ func TestFailoverToSecondMX(t *testing.T) {
 	settle(t, s)
 }
 
-// TestRemoteAllHostsFailShowsSeed003LastError: both MX hosts answer 454:
-// the message stays queued and the queue viewer shows seed 003's text
+// TestRemoteAllHostsFailShowsKB979174LastError: both MX hosts answer 454:
+// the message stays queued and the queue viewer shows KB979174's text
 // word for word. When mx2 recovers, a retry delivers.
-func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
+func TestRemoteAllHostsFailShowsKB979174LastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
 	mx1, mx2, port := twoFakes(t)
@@ -67,10 +67,10 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	cfg := remoteConfig(d.Addr, port)
 	s := startServer(t, cfg)
 
-	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-all-fail")
+	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "kb979174-all-fail")
 	rec := waitEvents(t, s, 3001, id, 1, 10*time.Second)[0]
-	if got := rec.Fields["error"]; got != seed003LastError {
-		t.Errorf("event 3001 error:\n got %q\nwant %q", got, seed003LastError)
+	if got := rec.Fields["error"]; got != kb979174LastError {
+		t.Errorf("event 3001 error:\n got %q\nwant %q", got, kb979174LastError)
 	}
 	if mx1.CountCommands("MAIL") == 0 || mx2.CountCommands("MAIL") == 0 {
 		t.Errorf("MAIL at mx1 %d, mx2 %d: both hosts must be tried", mx1.CountCommands("MAIL"), mx2.CountCommands("MAIL"))
@@ -80,8 +80,8 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 	if !ok || q.State != "retry" || q.Messages != 1 {
 		t.Errorf("queue remote.test in the viewer: %+v (found %v); want state retry, 1 message", q, ok)
 	}
-	if q.LastError != seed003LastError {
-		t.Errorf("queue viewer last error:\n got %q\nwant %q", q.LastError, seed003LastError)
+	if q.LastError != kb979174LastError {
+		t.Errorf("queue viewer last error:\n got %q\nwant %q", q.LastError, kb979174LastError)
 	}
 	if out := queueCLI(t, s, "show", "remote.test"); !strings.Contains(out, id) || !strings.Contains(out, "bob@remote.test") {
 		t.Errorf("queue show remote.test does not list %s for bob@remote.test:\n%s", id, out)
@@ -104,7 +104,7 @@ func TestRemoteAllHostsFailShowsSeed003LastError(t *testing.T) {
 
 // TestRemoteConnRefusedPrimaryInLastError: nothing listens on the primary
 // MX (connection refused) and the alternate answers 454: the last error
-// names the primary's connection error, in seed 003's frame.
+// names the primary's connection error, in KB979174's frame.
 func TestRemoteConnRefusedPrimaryInLastError(t *testing.T) {
 	d := startDNS(t)
 	twoMX(d)
@@ -116,18 +116,18 @@ func TestRemoteConnRefusedPrimaryInLastError(t *testing.T) {
 	cfg.Queue.RetrySchedule = []string{"1h"}
 	s := startServer(t, cfg)
 
-	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "seed003-refused")
+	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "kb979174-refused")
 	waitEvents(t, s, 3001, id, 1, 10*time.Second)
 	text, src := queueLastError(t, s, "remote.test", id)
 	t.Logf("last error read from %s: %s", src, text)
-	if !strings.HasPrefix(text, seed003Prefix) || !strings.HasSuffix(text, seed003Suffix) {
-		t.Errorf("last error %q is not in seed 003's frame", text)
+	if !strings.HasPrefix(text, kb979174Prefix) || !strings.HasSuffix(text, kb979174Suffix) {
+		t.Errorf("last error %q is not in KB979174's frame", text)
 	}
 	if !strings.Contains(text, "connection refused") || !strings.Contains(text, "127.0.0.2") {
 		t.Errorf("last error %q does not name the primary's connection error (127.0.0.2: connection refused)", text)
 	}
 	if strings.Contains(text, "454") {
-		t.Errorf("last error %q shows the alternate's reply; seed 003 shows the primary target's", text)
+		t.Errorf("last error %q shows the alternate's reply; KB979174 shows the primary target's", text)
 	}
 	if mx2.CountCommands("MAIL") != 1 {
 		t.Errorf("mx2 saw %d MAIL commands, want 1 (failover after the refused connection)", mx2.CountCommands("MAIL"))

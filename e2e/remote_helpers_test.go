@@ -34,14 +34,14 @@ func remoteConfig(dns string, port int) *testkit.Config {
 	return c
 }
 
-// Seed 003's queue-viewer text when the primary MX answered 454.
-const seed003LastError = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
+// KB979174's queue-viewer text when the primary MX answered 454.
+const kb979174LastError = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
 	`Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, ` +
 	`or delivery failed to all alternate hosts.`
 
 const (
-	seed003Prefix = `451 4.4.0 Primary target IP address responded with: "`
-	seed003Suffix = `." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, ` +
+	kb979174Prefix = `451 4.4.0 Primary target IP address responded with: "`
+	kb979174Suffix = `." Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, ` +
 		`or delivery failed to all alternate hosts.`
 	authFail454 = "454 4.7.0 Temporary authentication failure"
 )

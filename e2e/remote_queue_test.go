@@ -72,14 +72,14 @@ func TestQueueSuspendResumeRetry(t *testing.T) {
 	waitEvents(t, s, 3000, id, 1, 5*time.Second)
 	settle(t, s)
 
-	// The host fails once (seed 003's 454), then accepts; the next retry
+	// The host fails once (KB979174's 454), then accepts; the next retry
 	// would be in an hour.
 	mx1.SetHandler(flaky(1, authFail454))
 	id2 := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "retry-now")
 	waitEvents(t, s, 3001, id2, 1, 10*time.Second)
 	q, ok = liveQueue(t, s, "remote.test")
-	if !ok || q.State != "retry" || q.LastError != seed003LastError {
-		t.Errorf("queue remote.test after the failure: %+v (found %v); want state retry and seed 003's last error %q", q, ok, seed003LastError)
+	if !ok || q.State != "retry" || q.LastError != kb979174LastError {
+		t.Errorf("queue remote.test after the failure: %+v (found %v); want state retry and KB979174's last error %q", q, ok, kb979174LastError)
 	}
 	time.Sleep(time.Second)
 	if n := mx1.Count(); n != 1 {

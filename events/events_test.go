@@ -237,9 +237,9 @@ func TestCatalogue(t *testing.T) {
 	}
 }
 
-// Seed 000: events 7004 and 7010 are written only when the transport's
+// KB843106: events 7004 and 7010 are written only when the transport's
 // diagnostic logging level is medium or higher.
-func TestSeedXEXCH50EventsNeedMedium(t *testing.T) {
+func TestKB843106XEXCH50EventsNeedMedium(t *testing.T) {
 	for _, id := range []int{XEXCH50Failed, XEXCH50Protocol} {
 		for lvl, want := range map[Level]bool{None: false, Minimum: false, Medium: true, Maximum: true} {
 			l := New(nil, map[string]Level{"smtp_send": lvl}, nil)

@@ -116,7 +116,7 @@ S: 503 5.5.1 AUTH not permitted during a mail transaction`)
 	}
 }
 
-// Seed 003: what makes GSSAPI fail temporarily on this side, found
+// KB979174: what makes GSSAPI fail temporarily on this side, found
 // before any token is read: no keytab, a duplicate or a missing SPN.
 func TestTranscriptGSSAPITemporary(t *testing.T) {
 	dup := gssBase + "[[organization.server]]\nname = \"mx3\"\nfqdn = \"mx3.org.test\"\nspns = [\"SMTP/mx1.example.test\"]\n"

@@ -145,7 +145,7 @@ func TestTranscriptConnectionLimits(t *testing.T) {
 	}
 }
 
-// Tarpit (seed 004): each unknown recipient in a session waits one more
+// Tarpit (KB304897): each unknown recipient in a session waits one more
 // tarpit step, up to tarpit_max; known recipients are never delayed.
 func TestTranscriptTarpitEscalates(t *testing.T) {
 	ts := startServer(t, `name = "default"
@@ -172,7 +172,7 @@ S: 250 2.1.5 bob@example.test`)
 }
 
 // A directory that cannot be read answers 4xx: never accept-then-lose,
-// never relay (seed 004).
+// never relay (KB304897).
 func TestTranscriptDirectoryOutage(t *testing.T) {
 	base := baseConfig + "\n[directory]\nfile = \"/nonexistent/recipients.toml\"\n"
 	ts := startServerWith(t, base, `name = "default"

@@ -15,7 +15,7 @@ import (
 )
 
 // orgBase: mx1 (LOGIN secret "mx1-secret") and mx2 are the organization;
-// this server is mx2. groups model seed 000's nesting.
+// this server is mx2. groups model KB843106's nesting.
 const orgBase = baseConfig + `
 [organization]
 name = "Example"
@@ -81,7 +81,7 @@ func ehloOrg(name string, xexps bool) string {
 	return s + "S: 250-XEXCH50\nS: 250 HELP\n"
 }
 
-// Seed 000 end to end at the protocol level: an organization server
+// KB843106 end to end at the protocol level: an organization server
 // authenticates with X-EXPS, passes properties with XEXCH50, and they are
 // attached to the queued message.
 func TestTranscriptXEXCH50FromAuthenticatedPeer(t *testing.T) {
@@ -115,7 +115,7 @@ S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
 	}
 }
 
-// Seed 000's failure modes, each with the answer the seed describes.
+// KB843106's failure modes, each with the answer the article describes.
 func TestTranscriptXEXCH50Refusals(t *testing.T) {
 	t.Run("stranger: no X-EXPS offered, 504 on XEXCH50", func(t *testing.T) {
 		ts := startServerWith(t, orgBase, orgListener, withOrg(t, orgBase))
@@ -170,7 +170,7 @@ S~ 550 5\.7\.1 Permission denied: SendAs is denied for mx1 \(DENY send-as on "`+
 	}
 }
 
-// Seed 000: with STARTTLS, authentication must come after TLS; a
+// KB843106: with STARTTLS, authentication must come after TLS; a
 // session that does STARTTLS and skips X-EXPS fails XEXCH50 with 504.
 func TestTranscriptXEXCH50NeedsAuthAfterSTARTTLS(t *testing.T) {
 	ts := startServerWith(t, orgBase, `name = "org"

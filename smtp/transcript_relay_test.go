@@ -16,7 +16,7 @@ S: 250-DSN
 S: 250 HELP
 `
 
-// The seven relay tests of seed 004, from a client that may not relay,
+// The seven relay tests of KB304897, from a client that may not relay,
 // each after EHLO/RSET, with the replies MISSION.md lists.
 func TestTranscriptSevenRelayTests(t *testing.T) {
 	ts := startServer(t, `name = "default"
@@ -120,7 +120,7 @@ S: 250 2.1.5 alice@example.test`},
 	}
 }
 
-// Seed 004 with recipient filtering off: tests 6 and 7 are accepted as
+// KB304897 with recipient filtering off: tests 6 and 7 are accepted as
 // local addresses (an NDR follows), never relayed.
 func TestTranscriptRelayTestsWithoutFiltering(t *testing.T) {
 	base := `

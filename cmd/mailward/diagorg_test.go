@@ -54,7 +54,7 @@ self = "mx1"
 file = "organization.toml"
 `
 
-// spnsOK are the four SPNs seed 003 asks for, for mx1 and mx2.
+// spnsOK are the four SPNs KB979174 asks for, for mx1 and mx2.
 const orgDirectoryOK = `
 [[server]]
 name = "mx1"
@@ -102,7 +102,7 @@ func TestDiagSPNDuplicates(t *testing.T) {
 		t.Errorf("clean directory:\n%s", out)
 	}
 
-	// mx2 also holds mx1's SMTP/<fqdn> (seed 003: a duplicate SPN).
+	// mx2 also holds mx1's SMTP/<fqdn> (KB979174: a duplicate SPN).
 	dup := strings.Replace(orgDirectoryOK, `"SMTPSVC/mx2.example.test"]`, `"SMTPSVC/mx2.example.test", "SMTP/mx1.example.test"]`, 1)
 	path := writeOrgConfig(t, "mx1.example.test", dup)
 	out, err = captureStdout(t, func() error { return cmdDiagOrg("spn", []string{"--config", path, "--duplicates"}) })
@@ -134,7 +134,7 @@ func TestDiagFQDN(t *testing.T) {
 	if err != nil || !strings.HasSuffix(out, "0 problem(s) found\n") {
 		t.Errorf("consistent names: %v\n%s", err, out)
 	}
-	// Seed 000: the FQDN is not the one the organization knows.
+	// KB843106: the FQDN is not the one the organization knows.
 	wrong := writeOrgConfig(t, "mx1.example.local", orgDirectoryOK)
 	out, err = captureStdout(t, func() error { return cmdDiagOrg("fqdn", []string{"--config", wrong}) })
 	wantExit(t, err, 1, "2 FQDN problem(s)")

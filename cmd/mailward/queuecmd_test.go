@@ -20,7 +20,7 @@ import (
 	"mailward/reply"
 )
 
-const seedErr = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
+const lastErrorKB979174 = `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure." ` +
 	`Attempted failover to alternate host, but that did not succeed. Either there are no alternate hosts, ` +
 	`or delivery failed to all alternate hosts.`
 
@@ -93,10 +93,10 @@ func TestQueueCommands(t *testing.T) {
 		calls.Add(1)
 		var out []queue.Result
 		for _, i := range m.Pending() {
-			out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: seedReply(),
+			out = append(out, queue.Result{Index: i, State: queue.Pending, Reply: lastReplyKB979174(),
 				RemoteMTA: "mx1.example.net", Hop: "example.net"})
 		}
-		hops.Record("example.net", seedErr, time.Now())
+		hops.Record("example.net", lastErrorKB979174, time.Now())
 		return out
 	}
 	bounced := make(chan string, 4)
@@ -141,7 +141,7 @@ func TestQueueCommands(t *testing.T) {
 		t.Errorf("list:\n%s", out)
 	}
 	// The whole last error, on its own indented line.
-	if lines[2] != "    last error: "+seedErr {
+	if lines[2] != "    last error: "+lastErrorKB979174 {
 		t.Errorf("last error line %q", lines[2])
 	}
 	if !strings.Contains(out, "\n2 message(s) queued in 1 delivery queue(s)\n") {
@@ -150,7 +150,7 @@ func TestQueueCommands(t *testing.T) {
 
 	out, _, err = run(t, "list", "--json", "--config", path)
 	var qs []admin.Queue
-	if err != nil || json.Unmarshal([]byte(out), &qs) != nil || len(qs) != 1 || qs[0].LastError != seedErr {
+	if err != nil || json.Unmarshal([]byte(out), &qs) != nil || len(qs) != 1 || qs[0].LastError != lastErrorKB979174 {
 		t.Errorf("list --json (%v):\n%s", err, out)
 	}
 
@@ -162,7 +162,7 @@ func TestQueueCommands(t *testing.T) {
 	t.Logf("mailward queue show example.net:\n%s", out)
 	for _, want := range []string{"Queue example.net: retry, 2 message(s), 3 recipient(s)", "Message " + id1, "Message " + id2,
 		"    carol@example.net  pending 4.4.0, 1 attempt(s), last ", "remote MTA mx1.example.net",
-		"        last error: " + seedErr + "\n"} {
+		"        last error: " + lastErrorKB979174 + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
 		}
@@ -252,11 +252,11 @@ func TestQueueNotRunning(t *testing.T) {
 	}
 }
 
-// seedReply is KB979174's last error as the reply delivery records.
-func seedReply() reply.Reply {
-	r, ok := reply.Parse(seedErr)
+// lastReplyKB979174 is KB979174's last error as the reply delivery records.
+func lastReplyKB979174() reply.Reply {
+	r, ok := reply.Parse(lastErrorKB979174)
 	if !ok {
-		panic("seedErr is not a reply")
+		panic("lastErrorKB979174 is not a reply")
 	}
 	return r
 }
