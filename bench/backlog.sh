@@ -138,7 +138,7 @@ cat >"$CFG" <<-EOF
 	retry_schedule = ["1h"]
 	[[domain]]
 	name = "example.test"
-	[[listener]]
+	[[virtual_server]]
 	name = "default"
 	address = "127.0.0.1:$PORT"
 	tls = "none"

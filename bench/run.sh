@@ -168,7 +168,7 @@ bench_mailward_deliver() {
 		name = "example.test"
 		[[mailbox]]
 		address = "user@example.test"
-		[[listener]]
+		[[virtual_server]]
 		name = "default"
 		address = "127.0.0.1:$port"
 		tls = "none"
@@ -275,7 +275,7 @@ bench_mailward_relay() {
 		level = "warn"
 		[[domain]]
 		name = "example.test"
-		[[listener]]
+		[[virtual_server]]
 		name = "default"
 		address = "127.0.0.1:$port"
 		tls = "none"

@@ -44,7 +44,7 @@ func run(t *testing.T, fromDisk bool, maxHops int, content string, rcpts ...stri
 	}
 	spool := queue.Options{Dir: filepath.Join(dir, "queue"), Workers: 1,
 		RetrySchedule: []time.Duration{time.Hour}, Events: ev}
-	env := &queue.Envelope{From: "sender@example.test", ClientIP: "192.0.2.1", Helo: "client.test", Listener: "default"}
+	env := &queue.Envelope{From: "sender@example.test", ClientIP: "192.0.2.1", Helo: "client.test", VirtualServer: "default"}
 	for _, r := range rcpts {
 		env.Recipients = append(env.Recipients, queue.Recipient{Addr: r})
 	}

@@ -20,21 +20,21 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server       Server               `toml:"server"`
-	Log          Log                  `toml:"log"`
-	Diagnostics  map[string]DiagLevel `toml:"diagnostics"`
-	EventLog     EventLog             `toml:"event_log"`
-	AuthLimits   AuthLimits           `toml:"auth_limits"`
-	TLS          TLS                  `toml:"tls"`
-	Queue        Queue                `toml:"queue"`
-	Delivery     Delivery             `toml:"delivery"`
-	Directory    Directory            `toml:"directory"`
-	DNS          DNS                  `toml:"dns"`
-	Organization Organization         `toml:"organization"`
-	Routes       []Route              `toml:"route"`
-	Domains      []Domain             `toml:"domain"`
-	Mailboxes    []Mailbox            `toml:"mailbox"`
-	Listeners    []Listener           `toml:"listener"`
+	Server         Server               `toml:"server"`
+	Log            Log                  `toml:"log"`
+	Diagnostics    map[string]DiagLevel `toml:"diagnostics"`
+	EventLog       EventLog             `toml:"event_log"`
+	AuthLimits     AuthLimits           `toml:"auth_limits"`
+	TLS            TLS                  `toml:"tls"`
+	Queue          Queue                `toml:"queue"`
+	Delivery       Delivery             `toml:"delivery"`
+	Directory      Directory            `toml:"directory"`
+	DNS            DNS                  `toml:"dns"`
+	Organization   Organization         `toml:"organization"`
+	Routes         []Route              `toml:"route"`
+	Domains        []Domain             `toml:"domain"`
+	Mailboxes      []Mailbox            `toml:"mailbox"`
+	VirtualServers []VirtualServer      `toml:"virtual_server"`
 
 	// path is the file this configuration was read from; relative paths
 	// in the file are resolved against its directory.
@@ -84,7 +84,7 @@ type EventLog struct {
 	Reserve int64 `toml:"reserve"`
 }
 
-// TLS names the certificate used by every listener that offers TLS.
+// TLS names the certificate used by every virtual server that offers TLS.
 type TLS struct {
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
@@ -178,15 +178,17 @@ type Mailbox struct {
 	PasswordHash string `toml:"password_hash"`
 }
 
-// Listener is a virtual server (a receive connector).
-type Listener struct {
+// VirtualServer is one [[virtual_server]] table: a listening address
+// with its own name, TLS, authentication, relay rules and limits (what
+// Exchange calls a virtual server, or since 2007 a Receive connector).
+type VirtualServer struct {
 	Name    string `toml:"name"`
 	Address string `toml:"address"`
 	// FQDN overrides Server.FQDN for this virtual server.
 	FQDN string `toml:"fqdn"`
 	// TLS: "none", "starttls" (offer STARTTLS) or "required" (STARTTLS
 	// must come before MAIL).
-	TLS ListenerTLS `toml:"tls"`
+	TLS VirtualServerTLS `toml:"tls"`
 	// Auth lists SASL mechanisms offered: PLAIN, LOGIN.
 	Auth []string `toml:"auth"`
 	// AuthPlaintext allows AUTH before TLS (RFC 4954 §4 says no).
@@ -203,7 +205,7 @@ type Listener struct {
 	MaxDataLineLength int   `toml:"max_data_line_length"`
 	MaxErrors         int   `toml:"max_errors"`
 	// IdleTimeout bounds each whole command line; StressIdleTimeout
-	// replaces it while the listener is nearly full.
+	// replaces it while the virtual server is nearly full.
 	IdleTimeout       Duration `toml:"idle_timeout"`
 	StressIdleTimeout Duration `toml:"stress_idle_timeout"`
 	// MinDataRate (octets/s) paces the DATA phase's deadline.
@@ -227,7 +229,7 @@ type Listener struct {
 
 // AuthLimits lock a client address or an account out of AUTH and
 // X-EXPS for a while after repeated failures, across sessions and
-// listeners (docs/configuration.md#auth_limits).
+// virtual servers (docs/configuration.md#auth_limits).
 type AuthLimits struct {
 	// FailuresPerIP and FailuresPerAccount within Window start a lockout;
 	// a negative value turns that lockout off.
@@ -303,9 +305,20 @@ func Parse(b []byte) (*Config, error) {
 // describeUnknown names every unknown key with its line.
 func describeUnknown(e *toml.StrictMissingError) error {
 	var msgs []string
+	renamed := false
 	for _, de := range e.Errors {
 		row, _ := de.Position()
-		msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(de.Key(), ".")))
+		key := de.Key()
+		if len(key) > 0 && key[0] == "listener" {
+			// One word for one thing (docs/configuration.md): the table
+			// was renamed, say so once instead of listing every key.
+			if !renamed {
+				msgs = append(msgs, fmt.Sprintf("line %d: [[listener]] is now called [[virtual_server]]: rename the table", row))
+			}
+			renamed = true
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(key, ".")))
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }

@@ -14,7 +14,7 @@ const minimal = `
 fqdn = "MX1.Example.Test."
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:2525"
 `
@@ -24,17 +24,17 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := c.Listeners[0]
+	l := c.VirtualServers[0]
 	if c.Server.FQDN != "mx1.example.test" || c.Server.DefaultDomain != "example.test" || c.Server.Postmaster != "postmaster@example.test" {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
-	if l.FQDN != "mx1.example.test" || l.TLS != ListenerTLSStartTLS || l.BareLF != BareLFReject || l.MaxLineLength != 1000 ||
+	if l.FQDN != "mx1.example.test" || l.TLS != VirtualServerTLSStartTLS || l.BareLF != BareLFReject || l.MaxLineLength != 1000 ||
 		l.MaxRecipients != 100 || l.MaxMessageSize != 25<<20 || l.IdleTimeout.Duration != 5*time.Minute {
-		t.Fatalf("listener defaults: %+v", l)
+		t.Fatalf("virtual server defaults: %+v", l)
 	}
 	// Never an open relay by default.
 	if l.RelayAuthenticated || len(l.RelayNetworks) != 0 || len(l.Auth) != 0 {
-		t.Fatalf("default listener may relay: %+v", l)
+		t.Fatalf("default virtual server may relay: %+v", l)
 	}
 	if d := c.Domains[0]; !*d.RecipientFiltering || d.Tarpit.Duration != DefaultTarpit {
 		t.Fatalf("domain defaults: %+v", d)
@@ -58,30 +58,38 @@ func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("unknown key accepted")
 	}
-	if !strings.Contains(err.Error(), `line 9: unknown key "listener.relay_network"`) {
+	if !strings.Contains(err.Error(), `line 9: unknown key "virtual_server.relay_network"`) {
 		t.Fatalf("error does not name key and line: %v", err)
+	}
+}
+
+// The table's old name is refused with the new one.
+func TestListenerRenamed(t *testing.T) {
+	_, err := Parse([]byte(strings.Replace(minimal, "[[virtual_server]]", "[[listener]]", 1)))
+	if err == nil || !strings.Contains(err.Error(), "[[listener]] is now called [[virtual_server]]") {
+		t.Fatalf("old table name: %v", err)
 	}
 }
 
 func TestValidation(t *testing.T) {
 	cases := map[string]string{
-		"no domain":          "[[listener]]\nname=\"a\"\naddress=\"127.0.0.1:1\"\n",
-		"default not local":  strings.Replace(minimal, "[server]\n", "[server]\ndefault_domain = \"other.test\"\n", 1),
-		"bad tls":            minimal + "tls = \"maybe\"\n",
-		"bad auth":           minimal + "auth = [\"CRAM-MD5\"]\n",
-		"auth without tls":   minimal + "tls = \"none\"\nauth = [\"PLAIN\"]\n",
-		"bad relay network":  minimal + "relay_networks = [\"everyone\"]\n",
-		"bad bare_lf":        minimal + "bare_lf = \"accept\"\n",
-		"short lines":        minimal + "max_line_length = 80\n",
-		"negative errors":    minimal + "max_errors = -1\n",
-		"bad duration":       minimal + "idle_timeout = \"5 minutes\"\n",
-		"bad diagnostics":    minimal + "[diagnostics]\nsmtp_receive = \"loud\"\n",
-		"unknown category":   minimal + "[diagnostics]\nsmtp = \"medium\"\n",
-		"zero retry":         minimal + "[queue]\nretry_schedule = [\"0s\"]\n",
-		"negative bounce":    minimal + "[queue]\nbounce_size_limit = -1\n",
-		"mailbox elsewhere":  minimal + "[[mailbox]]\naddress = \"a@other.test\"\n",
-		"plaintext password": minimal + "[[mailbox]]\naddress = \"a@example.test\"\npassword_hash = \"secret\"\n",
-		"duplicate listener": minimal + "[[listener]]\nname = \"default\"\naddress = \"127.0.0.1:2526\"\n",
+		"no domain":                "[[virtual_server]]\nname=\"a\"\naddress=\"127.0.0.1:1\"\n",
+		"default not local":        strings.Replace(minimal, "[server]\n", "[server]\ndefault_domain = \"other.test\"\n", 1),
+		"bad tls":                  minimal + "tls = \"maybe\"\n",
+		"bad auth":                 minimal + "auth = [\"CRAM-MD5\"]\n",
+		"auth without tls":         minimal + "tls = \"none\"\nauth = [\"PLAIN\"]\n",
+		"bad relay network":        minimal + "relay_networks = [\"everyone\"]\n",
+		"bad bare_lf":              minimal + "bare_lf = \"accept\"\n",
+		"short lines":              minimal + "max_line_length = 80\n",
+		"negative errors":          minimal + "max_errors = -1\n",
+		"bad duration":             minimal + "idle_timeout = \"5 minutes\"\n",
+		"bad diagnostics":          minimal + "[diagnostics]\nsmtp_receive = \"loud\"\n",
+		"unknown category":         minimal + "[diagnostics]\nsmtp = \"medium\"\n",
+		"zero retry":               minimal + "[queue]\nretry_schedule = [\"0s\"]\n",
+		"negative bounce":          minimal + "[queue]\nbounce_size_limit = -1\n",
+		"mailbox elsewhere":        minimal + "[[mailbox]]\naddress = \"a@other.test\"\n",
+		"plaintext password":       minimal + "[[mailbox]]\naddress = \"a@example.test\"\npassword_hash = \"secret\"\n",
+		"duplicate virtual server": minimal + "[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2526\"\n",
 		// Option words are typed when parsed: anything else is refused,
 		// integers too.
 		"tls as a number":  minimal + "tls = 1\n",
@@ -104,9 +112,9 @@ func TestWordsAreTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := c.Listeners[0]
-	if c.Delivery.TLS != DeliveryTLSRequired || c.Queue.Sync != FSync || l.TLS != ListenerTLSNone || l.BareLF != BareLFNormalize {
-		t.Fatalf("words: delivery %v, sync %v, listener %v, bare_lf %v", c.Delivery.TLS, c.Queue.Sync, l.TLS, l.BareLF)
+	l := c.VirtualServers[0]
+	if c.Delivery.TLS != DeliveryTLSRequired || c.Queue.Sync != FSync || l.TLS != VirtualServerTLSNone || l.BareLF != BareLFNormalize {
+		t.Fatalf("words: delivery %v, sync %v, virtual server %v, bare_lf %v", c.Delivery.TLS, c.Queue.Sync, l.TLS, l.BareLF)
 	}
 	_, err = Parse([]byte(minimal + "tls = \"maybe\"\n"))
 	if err == nil || !strings.Contains(err.Error(), `line 9`) || !strings.Contains(err.Error(), `"maybe" is not one of: none, starttls, required`) {

@@ -192,13 +192,13 @@ func (c *Config) applyDefaults() {
 	for i := range c.Mailboxes {
 		c.Mailboxes[i].Address = strings.ToLower(c.Mailboxes[i].Address)
 	}
-	for i := range c.Listeners {
-		l := &c.Listeners[i]
+	for i := range c.VirtualServers {
+		l := &c.VirtualServers[i]
 		if l.FQDN == "" {
 			l.FQDN = c.Server.FQDN
 		}
-		if l.TLS == (ListenerTLS{}) {
-			l.TLS = ListenerTLSStartTLS
+		if l.TLS == (VirtualServerTLS{}) {
+			l.TLS = VirtualServerTLSStartTLS
 		}
 		if l.MaxMessageSize == 0 {
 			l.MaxMessageSize = DefaultMaxMessageSize
@@ -342,14 +342,14 @@ func (c *Config) validate() error {
 		}
 		seenRoute[r.Domain] = true
 	}
-	if len(c.Listeners) == 0 {
-		bad("at least one [[listener]] is required")
+	if len(c.VirtualServers) == 0 {
+		bad("at least one [[virtual_server]] is required")
 	}
 	names := map[string]bool{}
-	for _, l := range c.Listeners {
-		where := fmt.Sprintf("listener %q", l.Name)
+	for _, l := range c.VirtualServers {
+		where := fmt.Sprintf("virtual server %q", l.Name)
 		if l.Name == "" {
-			bad("[[listener]] without a name")
+			bad("[[virtual_server]] without a name")
 		}
 		if names[l.Name] {
 			bad("%s listed twice", where)
@@ -368,7 +368,7 @@ func (c *Config) validate() error {
 				bad("%s: org_auth mechanism %q: want LOGIN or GSSAPI", where, m)
 			}
 		}
-		if len(l.Auth) > 0 && l.TLS == ListenerTLSNone && !l.AuthPlaintext {
+		if len(l.Auth) > 0 && l.TLS == VirtualServerTLSNone && !l.AuthPlaintext {
 			bad("%s: auth without TLS needs auth_plaintext = true (RFC 4954 §4)", where)
 		}
 		for _, n := range l.RelayNetworks {
@@ -436,8 +436,8 @@ func (c *Config) validateEventLog(bad func(string, ...any)) {
 	}
 }
 
-// RelayPrefixes parses a listener's relay networks; a bare address is a /32 or /128.
-func (l *Listener) RelayPrefixes() []netip.Prefix {
+// RelayPrefixes parses a virtual server's relay networks; a bare address is a /32 or /128.
+func (l *VirtualServer) RelayPrefixes() []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range l.RelayNetworks {
 		if p, err := netip.ParsePrefix(n); err == nil {

@@ -11,18 +11,18 @@ import (
 // type: the TOML decoder assigns strings and integers to string and
 // integer types directly, bypassing UnmarshalText and its check.)
 
-// ListenerTLS is a listener's TLS mode (RFC 3207).
-type ListenerTLS struct{ w string }
+// VirtualServerTLS is a virtual server's TLS mode (RFC 3207).
+type VirtualServerTLS struct{ w string }
 
 var (
-	ListenerTLSNone     = ListenerTLS{"none"}     // no STARTTLS
-	ListenerTLSStartTLS = ListenerTLS{"starttls"} // STARTTLS offered (default)
-	ListenerTLSRequired = ListenerTLS{"required"} // STARTTLS before MAIL
+	VirtualServerTLSNone     = VirtualServerTLS{"none"}     // no STARTTLS
+	VirtualServerTLSStartTLS = VirtualServerTLS{"starttls"} // STARTTLS offered (default)
+	VirtualServerTLSRequired = VirtualServerTLS{"required"} // STARTTLS before MAIL
 )
 
-func (v ListenerTLS) String() string               { return v.w }
-func (v ListenerTLS) MarshalText() ([]byte, error) { return []byte(v.w), nil }
-func (v *ListenerTLS) UnmarshalText(b []byte) error {
+func (v VirtualServerTLS) String() string               { return v.w }
+func (v VirtualServerTLS) MarshalText() ([]byte, error) { return []byte(v.w), nil }
+func (v *VirtualServerTLS) UnmarshalText(b []byte) error {
 	return word(&v.w, b, "none", "starttls", "required")
 }
 
@@ -41,7 +41,7 @@ func (v *DeliveryTLS) UnmarshalText(b []byte) error {
 	return word(&v.w, b, "opportunistic", "required", "none")
 }
 
-// BareLF is what a listener does with a bare LF or CR in DATA
+// BareLF is what a virtual server does with a bare LF or CR in DATA
 // (RFC 5321 §2.3.8).
 type BareLF struct{ w string }
 

@@ -28,10 +28,10 @@ type selfHop struct {
 }
 
 // selfAddress reports, as the reason to give, whether "ip:port" is an
-// address this server's listeners take connections on. A listener on
+// address this server's virtual servers take connections on. A virtual server on
 // 0.0.0.0 or [::] (or with no host) takes them on every address of this
 // host, loopback included, with its port: Go listens on both families
-// for either. A listener given by a host name is recognised by its
+// for either. A virtual server given by a host name is recognised by its
 // greeting only (selfName), since resolving it here would be a guess.
 func (r *Remote) selfAddress(addr string) string {
 	ap, err := netip.ParseAddrPort(addr)
@@ -52,14 +52,14 @@ func (r *Remote) selfAddress(addr string) string {
 		}
 		lip = lip.Unmap().WithZone("")
 		if lip == ip || lip.IsUnspecified() && r.isLocalIP(ip) {
-			return "is an address this server listens on (listener " + la + ")"
+			return "is an address this server listens on (virtual server " + la + ")"
 		}
 	}
 	return ""
 }
 
-// listenPort is a listener's port number; a service name ("smtp") is
-// looked up in /etc/services as the listener's own Listen does. -1 if
+// listenPort is a virtual server's port number; a service name ("smtp") is
+// looked up in /etc/services as the virtual server's own Listen does. -1 if
 // unknown.
 func listenPort(port string) int {
 	if n, err := strconv.Atoi(port); err == nil {

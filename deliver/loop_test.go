@@ -71,7 +71,7 @@ func deliverOnce(t *testing.T, r *Remote, rcpts ...string) ([]queue.Result, []ev
 	if err := q.Start(ctx, handle, func(*queue.Message, []int) error { return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
-	env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "client.test", Listener: "default"}
+	env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "client.test", VirtualServer: "default"}
 	for _, a := range rcpts {
 		env.Recipients = append(env.Recipients, queue.Recipient{Addr: a})
 	}
@@ -115,8 +115,8 @@ func wantLoop(t *testing.T, res []queue.Result, recs []events.Record, reason str
 	}
 }
 
-// The smart host is this server's own listener (the set-up:
-// smart_host = "127.0.0.1:2525" and a listener there): the recipients
+// The smart host is this server's own virtual server (the set-up:
+// smart_host = "127.0.0.1:2525" and a virtual server there): the recipients
 // fail with 5.4.6 at once, without a connection, and event 3004 says so.
 // Each recipient's reply names its own domain.
 func TestSmartHostIsOwnListener(t *testing.T) {
@@ -131,7 +131,7 @@ func TestSmartHostIsOwnListener(t *testing.T) {
 		},
 	}
 	res, recs := deliverOnce(t, r, "user@remote.test", "other@elsewhere.test")
-	wantLoop(t, res, recs, "is an address this server listens on (listener 127.0.0.1:2525)")
+	wantLoop(t, res, recs, "is an address this server listens on (virtual server 127.0.0.1:2525)")
 	if dials != 0 {
 		t.Errorf("%d connection(s) to this server itself", dials)
 	}
@@ -154,7 +154,7 @@ func TestNextHopWithOwnName(t *testing.T) {
 		name, greet, ehlo, reason string
 	}{
 		{"greeting", "mx1.example.test", "mx1.example.test", "greeted with this server's own name mx1.example.test"},
-		{"listener fqdn", "submit.example.test", "other.example.net", "greeted with this server's own name submit.example.test"},
+		{"virtual server fqdn", "submit.example.test", "other.example.net", "greeted with this server's own name submit.example.test"},
 		{"EHLO", "other.example.net", "MX1.Example.Test.", "answered EHLO with this server's own name mx1.example.test"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,7 +212,7 @@ func TestSelfAsMX(t *testing.T) {
 	r := &Remote{Resolver: NewResolver(d.Addr), Port: port, Default: Route{TLS: smtpclient.TLSNone},
 		LocalNames: []string{"mx1.example.test"}, LocalAddrs: self}
 	res, recs := deliverOnce(t, r, "user@remote.test")
-	wantLoop(t, res, recs, "is an address this server listens on (listener 127.0.0.1:"+portS+")")
+	wantLoop(t, res, recs, "is an address this server listens on (virtual server 127.0.0.1:"+portS+")")
 	if conns, _ := counts(worse); conns != 0 {
 		t.Errorf("the worse MX host was tried %d time(s) after the best one was this server", conns)
 	}
@@ -231,7 +231,7 @@ func TestSelfAsMX(t *testing.T) {
 	}
 }
 
-// selfAddress: a listener on a given address matches that address and
+// selfAddress: a virtual server on a given address matches that address and
 // port only; one on 0.0.0.0, [::] or no host matches every address of
 // this host with its port (loopback, or an interface's) and nothing else.
 func TestSelfAddress(t *testing.T) {
@@ -262,7 +262,7 @@ func TestSelfAddress(t *testing.T) {
 	} {
 		r := &Remote{LocalAddrs: tc.listeners, InterfaceAddrs: ifaces}
 		if got := r.selfAddress(tc.addr) != ""; got != tc.self {
-			t.Errorf("listeners %v, next hop %s: self = %v, want %v", tc.listeners, tc.addr, got, tc.self)
+			t.Errorf("virtual servers %v, next hop %s: self = %v, want %v", tc.listeners, tc.addr, got, tc.self)
 		}
 	}
 	if _, err := netip.ParseAddrPort("[::ffff:127.0.0.1]:2525"); err != nil {

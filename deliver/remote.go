@@ -64,8 +64,8 @@ type Remote struct {
 
 	// This server itself must never be a next hop (RFC 5321 §6.3): mail
 	// sent to it comes straight back, and round it goes. LocalNames are
-	// its names (server.fqdn, every listener's fqdn), LocalAddrs the
-	// "host:port" its listeners listen on (see loop.go).
+	// its names (server.fqdn, every virtual server's fqdn), LocalAddrs the
+	// "host:port" its virtual servers listen on (see loop.go).
 	LocalNames []string
 	LocalAddrs []string
 	// InterfaceAddrs is for tests (nil: net.InterfaceAddrs).

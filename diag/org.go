@@ -85,12 +85,12 @@ type Names struct {
 	Outbound string
 	// Self is its name in the directory (organization.self).
 	Self string
-	// Listeners are the names each listener greets with.
-	Listeners []ListenerName
+	// VirtualServers are the names each virtual server greets with.
+	VirtualServers []VirtualServerName
 }
 
-// ListenerName is one listener's name and the FQDN it greets with.
-type ListenerName struct{ Name, FQDN string }
+// VirtualServerName is one virtual server's name and the FQDN it greets with.
+type VirtualServerName struct{ Name, FQDN string }
 
 // WriteFQDNReport checks the names this server gives itself against the
 // organization directory (KB843106: the EHLO name decides trust; a wrong
@@ -119,7 +119,7 @@ func WriteFQDNReport(w io.Writer, names Names, org *directory.Org) int {
 	default:
 		fmt.Fprintf(w, "directory entry %s: fqdn %s\n", entry.Name, entry.FQDN)
 	}
-	for _, l := range names.Listeners {
+	for _, l := range names.VirtualServers {
 		fmt.Fprintf(w, "virtual server %s: greets and sends EHLO as %s", l.Name, l.FQDN)
 		if entry != nil && !strings.EqualFold(l.FQDN, entry.FQDN) {
 			fmt.Fprintf(w, "  PROBLEM: not %s, the name the organization knows: peers will not offer X-EXPS and will refuse XEXCH50 with 504\n", entry.FQDN)

@@ -111,19 +111,19 @@ func TestWriteDuplicateSPNs(t *testing.T) {
 }
 
 // fqdnConfig is a configuration for mx1 with the given fqdn, self and an
-// extra listener line; the organization knows mx1 as mx1.example.test.
-func fqdnConfig(t *testing.T, fqdn, self, listenerExtra string) (*config.Config, *directory.Org) {
+// extra virtual server line; the organization knows mx1 as mx1.example.test.
+func fqdnConfig(t *testing.T, fqdn, self, vserverExtra string) (*config.Config, *directory.Org) {
 	t.Helper()
 	conf := `
 [server]
 fqdn = "` + fqdn + `"
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:0"
 tls = "none"
-` + listenerExtra + `
+` + vserverExtra + `
 [organization]
 name = "Example"
 self = "` + self + `"
@@ -148,8 +148,8 @@ fqdn = "mx2.example.test"
 // namesOf are the names a configuration gives its server.
 func namesOf(cfg *config.Config) Names {
 	n := Names{Outbound: cfg.Server.FQDN, Self: cfg.Organization.Self}
-	for _, l := range cfg.Listeners {
-		n.Listeners = append(n.Listeners, ListenerName{l.Name, l.FQDN})
+	for _, l := range cfg.VirtualServers {
+		n.VirtualServers = append(n.VirtualServers, VirtualServerName{l.Name, l.FQDN})
 	}
 	return n
 }
@@ -168,7 +168,7 @@ func TestWriteFQDNReport(t *testing.T) {
 			"PROBLEM: organization.self is not set"}},
 		{"self unknown", "mx1.example.test", "mx9", "", 1, []string{
 			`PROBLEM: organization.self "mx9" is not a server of the organization`}},
-		{"listener fqdn differs", "mx1.example.test", "mx1", `fqdn = "smtp.example.test"`, 1, []string{
+		{"virtual server fqdn differs", "mx1.example.test", "mx1", `fqdn = "smtp.example.test"`, 1, []string{
 			"virtual server default: greets and sends EHLO as smtp.example.test  PROBLEM: not mx1.example.test",
 			"1 problem(s) found\n"}},
 		{"server fqdn differs", "mx1.example.local", "mx1", "", 2, []string{
@@ -191,7 +191,7 @@ func TestWriteFQDNReport(t *testing.T) {
 	}
 
 	// Without an organization every peer is external: nothing to check.
-	cfg, err := config.Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n[[listener]]\nname = \"d\"\naddress = \"127.0.0.1:0\"\n"))
+	cfg, err := config.Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n[[virtual_server]]\nname = \"d\"\naddress = \"127.0.0.1:0\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

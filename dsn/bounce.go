@@ -113,7 +113,7 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		body = "8BITMIME"
 	}
 	env := &queue.Envelope{From: "", Recipients: []queue.Recipient{{Addr: m.Env.From, Notify: "NEVER"}},
-		ClientIP: "127.0.0.1", Helo: b.FQDN, Listener: "dsn", Body: body}
+		ClientIP: "127.0.0.1", Helo: b.FQDN, VirtualServer: "dsn", Body: body}
 	w, err := b.Queue.Create(env)
 	if err != nil {
 		return fmt.Errorf("dsn: queue %s notice for %s: %w", action, m.Env.ID, err)

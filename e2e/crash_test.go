@@ -20,7 +20,7 @@ func crashConfig() *testkit.Config {
 	c := testkit.NewConfig()
 	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}, Workers: 2}
 	c.Mailboxes = testkit.Mailboxes("alice@example.test", "bob@example.test")
-	c.Listeners[0].MaxConnectionsPerIP = 100
+	c.VirtualServers[0].MaxConnectionsPerIP = 100
 	return c
 }
 

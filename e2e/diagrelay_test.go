@@ -10,11 +10,11 @@ import (
 )
 
 // The shipped quick start, as its README describes it: nobody may relay
-// through the port-25 style listener.
+// through the port-25 style virtual server.
 func quickstartLike() *testkit.Config {
 	c := testkit.NewConfig()
 	c.Mailboxes = testkit.Mailboxes("alice@example.test")
-	c.Listeners[0].TLS = "starttls"
+	c.VirtualServers[0].TLS = "starttls"
 	return c
 }
 
@@ -38,11 +38,11 @@ func TestDiagRelayAgainstMailward(t *testing.T) {
 	}
 }
 
-// The same tool must catch an open relay: a listener explicitly
+// The same tool must catch an open relay: a virtual server explicitly
 // configured to let 127.0.0.0/8 relay is reported, exit status 3.
 func TestDiagRelayCatchesOpenRelay(t *testing.T) {
 	c := quickstartLike()
-	c.Listeners[0].RelayNetworks = []string{"127.0.0.0/8"}
+	c.VirtualServers[0].RelayNetworks = []string{"127.0.0.0/8"}
 	s := startServer(t, c)
 	host, port, _ := strings.Cut(s.Addr, ":")
 	out, err := s.Run("diag", "relay", "--host", host, "--port", port, "--local-domain", "example.test")

@@ -21,7 +21,7 @@ import (
 
 // Issue 7's hardening, each shown against the real binary.
 
-// hardeningConfig: alice (with a password) on a listener with STARTTLS
+// hardeningConfig: alice (with a password) on a virtual server with STARTTLS
 // and AUTH PLAIN in clear, test-sized limits, a certificate in
 // cert.pem/key.pem beside the file, and smtp_receive events at minimum.
 func hardeningConfig(aliceHash string) *testkit.Config {
@@ -29,7 +29,7 @@ func hardeningConfig(aliceHash string) *testkit.Config {
 	c.Diagnostics = map[string]string{"smtp_receive": "minimum"}
 	c.TLS = &testkit.TLSFiles{CertFile: "cert.pem", KeyFile: "key.pem"}
 	c.Mailboxes = []testkit.Mailbox{{Address: "alice@example.test", PasswordHash: aliceHash}}
-	l := &c.Listeners[0]
+	l := &c.VirtualServers[0]
 	l.TLS, l.Auth, l.AuthPlaintext, l.AuthFailureDelay = "starttls", []string{"PLAIN"}, true, "100ms"
 	l.IdleTimeout, l.MaxConnections, l.MaxConnectionsPerIP = "2s", 60, 60
 	return c
@@ -93,7 +93,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	cfg := s.Built
 	cfg.Diagnostics["smtp_receive"] = "medium"
 	cfg.Mailboxes = append(cfg.Mailboxes, testkit.Mailbox{Address: "carol@example.test"})
-	cfg.Listeners[0].MaxConnections = 61
+	cfg.VirtualServers[0].MaxConnections = 61
 	text := cfg.TOML()
 	if err := os.WriteFile(s.Config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatalf("SIGHUP killed mailward:\n%s", s.Log())
 	}
 	rep := s.Events(events.ConfigReloaded)[0].Fields["report"]
-	for _, w := range []string{"domains and mailboxes", "diagnostic levels", "TLS certificate", "[[listener]]"} {
+	for _, w := range []string{"domains and mailboxes", "diagnostic levels", "TLS certificate", "[[virtual_server]]"} {
 		if !strings.Contains(rep, w) {
 			t.Errorf("reload report lacks %q: %s", w, rep)
 		}
@@ -135,7 +135,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	testkit.WaitFor(t, 5*time.Second, "event 1012 at level medium", func() bool { return len(s.Events(events.IdleTimeout)) > 0 })
 
-	// A broken file (a misspelt key in the last table, [[listener]]):
+	// A broken file (a misspelt key in the last table, [[virtual_server]]):
 	// nothing changes, the server runs on.
 	os.WriteFile(s.Config, []byte(text+"\nmax_mesage_size = 1\n"), 0o600)
 	s.hup()
@@ -169,21 +169,28 @@ func TestSlowlorisLetsGo(t *testing.T) {
 		took time.Duration
 	}
 	results := make(chan outcome, n)
-	var wg sync.WaitGroup
+	var wg, greeted sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
+		greeted.Add(1)
 		go func() {
 			defer wg.Done()
 			start := time.Now()
 			conn, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
 			if err != nil {
+				greeted.Done()
 				results <- outcome{err: err}
 				return
 			}
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(30 * time.Second))
 			br := bufio.NewReader(conn)
-			br.ReadString('\n') // greeting
+			g, err := br.ReadString('\n')
+			greeted.Done()
+			if !strings.HasPrefix(g, "220 ") {
+				results <- outcome{err: fmt.Errorf("greeting %q, %v", g, err)}
+				return
+			}
 			if i%2 == 1 {
 				// The DATA variant gets to DATA quickly, then drips.
 				fmt.Fprint(conn, "EHLO drip.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
@@ -207,8 +214,11 @@ func TestSlowlorisLetsGo(t *testing.T) {
 			results <- outcome{last: last, took: time.Since(start)}
 		}()
 	}
-	// While they drip, the slots are taken...
-	time.Sleep(500 * time.Millisecond)
+	// While they drip, the slots are taken (the probes below start once
+	// every dripper has its slot, so that none of them takes one)...
+	if !testkit.WaitGroup(&greeted, 20*time.Second) {
+		t.Fatal("the drippers were not all greeted within 20s")
+	}
 	// ...and within a few seconds they are free again.
 	// Each poll is a connection the server greets or refuses: at most
 	// five a second.

@@ -78,8 +78,8 @@ type server struct {
 	Built          *testkit.Config // what the file was rendered from (nil for a file given as text)
 	DataDir        string
 	MailboxDir     string
-	Addr           string // the address of the listener named "default"
-	SubmissionAddr string // the address of the listener named "submission", if any
+	Addr           string // the address of the virtual server named "default"
+	SubmissionAddr string // the address of the virtual server named "submission", if any
 	// Env is added to the process environment at each (re)start.
 	Env []string
 	// Binary is the executable to run; "" is the one TestMain built.
@@ -92,9 +92,9 @@ type server struct {
 	waitErr error
 }
 
-// startServer writes cfg into a fresh directory (its listeners without
+// startServer writes cfg into a fresh directory (its virtual servers without
 // an address get free loopback ports), starts "mailward serve" on it and
-// waits until the "default" listener greets with 220. The configuration
+// waits until the "default" virtual server greets with 220. The configuration
 // should say data_dir = "data" (relative to the file), as
 // testkit.NewConfig's does.
 func startServer(t *testing.T, cfg *testkit.Config) *server {
@@ -120,7 +120,7 @@ func startServerEnv(t *testing.T, dir string, cfg *testkit.Config, env []string)
 }
 
 // startServerText is startServerIn for a configuration file given as it
-// is (one of the shipped examples), whose listeners have their
+// is (one of the shipped examples), whose virtual servers have their
 // addresses.
 func startServerText(t *testing.T, dir, text string, env []string) *server {
 	t.Helper()
@@ -133,7 +133,7 @@ func startServerText(t *testing.T, dir, text string, env []string) *server {
 		t.Fatalf("test config does not load: %v\n%s", err, text)
 	}
 	s.DataDir, s.MailboxDir = cfg.Server.DataDir, cfg.MailboxDir()
-	for _, l := range cfg.Listeners {
+	for _, l := range cfg.VirtualServers {
 		switch l.Name {
 		case "default":
 			s.Addr = l.Address
@@ -142,7 +142,7 @@ func startServerText(t *testing.T, dir, text string, env []string) *server {
 		}
 	}
 	if s.Addr == "" {
-		t.Fatalf("test config has no listener named \"default\":\n%s", text)
+		t.Fatalf("test config has no virtual server named \"default\":\n%s", text)
 	}
 	t.Cleanup(s.stop)
 	s.start()

@@ -12,15 +12,15 @@ import (
 	"mailward/internal/testkit"
 )
 
-// submissionConfig is the quick-start layout: a port-25 style listener
-// and a submission listener with its own FQDN that requires STARTTLS,
+// submissionConfig is the quick-start layout: a port-25 style virtual server
+// and a submission virtual server with its own FQDN that requires STARTTLS,
 // offers AUTH PLAIN and LOGIN and lets authenticated users relay.
 func submissionConfig(aliceHash string) *testkit.Config {
 	c := testkit.NewConfig()
 	c.Diagnostics = map[string]string{"auth": "maximum"}
 	c.Domains[0].RecipientFiltering = testkit.Bool(true)
 	c.Mailboxes = []testkit.Mailbox{{Address: "alice@example.test", PasswordHash: aliceHash}, {Address: "bob@example.test"}}
-	c.Listeners = []testkit.Listener{{Name: "default", TLS: "starttls"},
+	c.VirtualServers = []testkit.VirtualServer{{Name: "default", TLS: "starttls"},
 		{Name: "submission", FQDN: "submit.example.test", TLS: "required", Auth: []string{"PLAIN", "LOGIN"},
 			RelayAuthenticated: true, AuthFailureDelay: "10ms"}}
 	return c
@@ -92,7 +92,7 @@ func requireSwaks(t *testing.T) string {
 }
 
 // swaks runs swaks (the path from requireSwaks) against the submission
-// listener with extra arguments.
+// virtual server with extra arguments.
 func swaks(t *testing.T, path string, s *server, args ...string) (string, error) {
 	t.Helper()
 	host, port, _ := strings.Cut(s.SubmissionAddr, ":")
@@ -102,7 +102,7 @@ func swaks(t *testing.T, path string, s *server, args ...string) (string, error)
 	return string(out), err
 }
 
-// TestSwaksSubmission: swaks submits over the submission listener with
+// TestSwaksSubmission: swaks submits over the submission virtual server with
 // STARTTLS then AUTH LOGIN and AUTH PLAIN, and the mail arrives; a wrong
 // password gets 535 5.7.8; without STARTTLS swaks is offered no AUTH.
 func TestSwaksSubmission(t *testing.T) {
@@ -183,7 +183,7 @@ func TestAuthRequiresTLS(t *testing.T) {
 		t.Errorf("AUTH LOGIN before STARTTLS: got %q, want 538", r)
 	}
 	if r := c.cmd("MAIL FROM:<alice@example.test>"); r.String() != "530 5.7.0 Must issue a STARTTLS command first" {
-		t.Errorf("MAIL before STARTTLS on a tls=required listener: got %q, want 530 5.7.0", r)
+		t.Errorf("MAIL before STARTTLS on a tls=required virtual server: got %q, want 530 5.7.0", r)
 	}
 
 	c.starttls()
@@ -201,7 +201,7 @@ func TestAuthRequiresTLS(t *testing.T) {
 	if r := c.cmd("AUTH PLAIN " + plain); r.String() != "235 2.7.0 Authentication successful" {
 		t.Fatalf("AUTH PLAIN over TLS: got %q", r)
 	}
-	// Authenticated on a relay_authenticated listener: remote recipients
+	// Authenticated on a relay_authenticated virtual server: remote recipients
 	// are accepted (relay), local ones delivered.
 	c.expect("MAIL FROM:<alice@example.test>", 250)
 	if r := c.cmd("RCPT TO:<bob@example.test>"); r.String() != "250 2.1.5 bob@example.test" {
@@ -209,18 +209,18 @@ func TestAuthRequiresTLS(t *testing.T) {
 	}
 	c.expect("RSET", 250)
 
-	// The port-25 listener never offers AUTH, before or after TLS.
+	// The port-25 virtual server never offers AUTH, before or after TLS.
 	d := dial(t, s.Addr)
 	defer d.Close()
 	if _, ok := ehloKeywords(d.expect("EHLO raw.client.test", 250))["AUTH"]; ok {
-		t.Errorf("default listener advertises AUTH before TLS")
+		t.Errorf("default virtual server advertises AUTH before TLS")
 	}
 	d.starttls()
 	if _, ok := ehloKeywords(d.expect("EHLO raw.client.test", 250))["AUTH"]; ok {
-		t.Errorf("default listener (no auth configured) advertises AUTH after TLS")
+		t.Errorf("default virtual server (no auth configured) advertises AUTH after TLS")
 	}
 	if r := d.cmd("AUTH PLAIN " + plain); r.Code != 502 {
-		t.Errorf("AUTH on a listener without auth: got %q, want 502", r)
+		t.Errorf("AUTH on a virtual server without auth: got %q, want 502", r)
 	}
 }
 
@@ -248,7 +248,7 @@ print("python-ok")
 
 // TestPythonSmtplib: Python's smtplib does starttls(), login(),
 // sendmail(); the message arrives with Return-Path, Delivered-To and a
-// Received: naming the submission listener's FQDN and ESMTPSA.
+// Received: naming the submission virtual server's FQDN and ESMTPSA.
 func TestPythonSmtplib(t *testing.T) {
 	// smtplib and ssl are in libpython3-stdlib, a dependency of python3.
 	py := testkit.RequireProgram(t, "python3", "python3")

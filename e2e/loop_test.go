@@ -27,7 +27,7 @@ func attempts(s *server, id string) int {
 	return n
 }
 
-// The reproduction: smart_host is this server's own listener,
+// The reproduction: smart_host is this server's own virtual server,
 // which lets 127.0.0.1 relay, and one message goes to user@remote.test.
 // Before, it went round thousands of times, growing a Received: field
 // each time. Now the first attempt sees the next hop is this server:
@@ -36,7 +36,7 @@ func attempts(s *server, id string) int {
 func TestLoopSmartHostIsThisServer(t *testing.T) {
 	cfg := remoteConfig("", 0)
 	cfg.ListenOnFreePorts(t)
-	cfg.Delivery.SmartHost = cfg.Listener("default").Address
+	cfg.Delivery.SmartHost = cfg.VirtualServer("default").Address
 	s := startServer(t, cfg)
 	id := relayMsg(t, s, "<alice@example.test>", "<user@remote.test>", "loop-to-self")
 
@@ -52,7 +52,7 @@ func TestLoopSmartHostIsThisServer(t *testing.T) {
 	settle(t, s)
 	loops := s.EventsFor(events.MailLoopsBack, "queue_id", id)
 	if len(loops) != 1 || loops[0].Fields["domain"] != "remote.test" || !strings.Contains(loops[0].Message, "listens on") {
-		t.Errorf("events 3004 for %s: %+v; want one naming remote.test and our listener", id, loops)
+		t.Errorf("events 3004 for %s: %+v; want one naming remote.test and our virtual server", id, loops)
 	}
 	// Two retry intervals more: a loop would have brought copies back by
 	// now. Only the original was ever received, and it was tried once.
@@ -110,7 +110,7 @@ func TestLoopQueuedMessageBouncedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "mx1.example.test", Listener: "default",
+	env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "mx1.example.test", VirtualServer: "default",
 		Body: "7BIT", Recipients: []queue.Recipient{{Addr: "user@remote.test"}, {Addr: "postmaster@example.test"}}}
 	w, err := q.Create(env)
 	if err != nil {

@@ -42,7 +42,7 @@ spns = ["SMTP/mx2", "SMTP/mx2.example.test", "SMTPSVC/mx2", "SMTPSVC/mx2.example
 // the realm whose krb5.conf is krb5Conf.
 func krbMX2(krb5Conf string) *testkit.Config {
 	c := orgMX2()
-	c.Listeners[0].OrgAuth = []string{"GSSAPI"}
+	c.VirtualServers[0].OrgAuth = []string{"GSSAPI"}
 	c.Organization.Keytab, c.Organization.Krb5Conf, c.Organization.Realm = "mx2.keytab", krb5Conf, krbRealm
 	return c
 }

@@ -52,7 +52,7 @@ func orgMX2() *testkit.Config {
 	c.Diagnostics = map[string]string{"smtp_receive": "maximum", "auth": "maximum"}
 	c.Domains = []testkit.Domain{{Name: "example.test"}}
 	c.Mailboxes = testkit.Mailboxes("bob@example.test")
-	c.Listeners[0].TLS, c.Listeners[0].OrgAuth = "starttls", []string{"LOGIN"}
+	c.VirtualServers[0].TLS, c.VirtualServers[0].OrgAuth = "starttls", []string{"LOGIN"}
 	c.Organization = &testkit.Organization{Self: "mx2", File: "organization.toml"}
 	return c
 }
@@ -65,7 +65,7 @@ func orgMX1(fqdn, smartHost, self string) *testkit.Config {
 	c.Server.FQDN, c.Server.DefaultDomain = fqdn, "relay.example.test"
 	c.Diagnostics = map[string]string{"smtp_send": "medium"}
 	c.Domains = []testkit.Domain{{Name: "relay.example.test"}}
-	c.Listeners[0].RelayNetworks = []string{"127.0.0.1/32"}
+	c.VirtualServers[0].RelayNetworks = []string{"127.0.0.1/32"}
 	c.Routes = []testkit.Route{{Domain: "example.test", SmartHost: smartHost}}
 	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
 	c.Organization = &testkit.Organization{Self: self, File: "organization.toml", PasswordFile: "secret"}

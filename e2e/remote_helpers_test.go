@@ -29,8 +29,8 @@ func remoteConfig(dns string, port int) *testkit.Config {
 	}
 	c.Delivery = &testkit.Delivery{ConnectTimeout: "5s", RemotePort: port}
 	c.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
-	c.Listeners[0].RelayNetworks = []string{"127.0.0.1/32"}
-	c.Listeners[0].MaxConnectionsPerIP = 100
+	c.VirtualServers[0].RelayNetworks = []string{"127.0.0.1/32"}
+	c.VirtualServers[0].MaxConnectionsPerIP = 100
 	return c
 }
 

@@ -126,7 +126,7 @@ func TestRelayToPostfixOverSTARTTLS(t *testing.T) {
 func TestPostfixRelaysIntoMailward(t *testing.T) {
 	peers.Require(t) // before mailward starts: a missing Postfix costs nothing
 	cfg := remoteConfig("", 0)
-	cfg.Listeners[0].TLS = "starttls"
+	cfg.VirtualServers[0].TLS = "starttls"
 	s := startServer(t, cfg)
 	_, port, _ := strings.Cut(s.Addr, ":")
 	p := startPostfix(t, peers.PostfixOptions{

@@ -19,7 +19,7 @@ import (
 func spareConfig() *testkit.Config {
 	c := testkit.NewConfig()
 	c.Mailboxes = testkit.Mailboxes("alice@example.test")
-	c.Listeners[0].MaxMessageSize = 1 << 20
+	c.VirtualServers[0].MaxMessageSize = 1 << 20
 	return c
 }
 

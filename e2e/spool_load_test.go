@@ -43,7 +43,7 @@ func writeBacklog(t *testing.T, dataDir string, n int) {
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "client.test", Listener: "default",
+				env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "client.test", VirtualServer: "default",
 					Body: "7BIT", Recipients: []queue.Recipient{{Addr: "bob@remote.test"}}}
 				w, err := q.Create(env)
 				if err != nil {

@@ -124,7 +124,7 @@ func TestEmitRecord(t *testing.T) {
 	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.FixedZone("X", 3600))
 	l, path := newFileLog(t, map[string]Level{"queue": Minimum}, &now)
 	l.Emit(MessageQueued, "queue_id", "ABC", "from", "<>", "recipients", 2, "size", 10,
-		"connector", "default", "ip", "127.0.0.1")
+		"virtual_server", "default", "ip", "127.0.0.1")
 	recs := readAll(t, path, Filter{})
 	if len(recs) != 1 {
 		t.Fatalf("%d records, want 1", len(recs))

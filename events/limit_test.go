@@ -10,7 +10,7 @@ import (
 )
 
 func refused(l *Log, ip string) {
-	l.Emit(ConnectionRefused, "ip", ip, "connector", "default", "limit", "connections per client address", "max", 50)
+	l.Emit(ConnectionRefused, "ip", ip, "virtual_server", "default", "limit", "connections per client address", "max", 50)
 }
 
 // summaries returns the 1005 records, by the event they count.

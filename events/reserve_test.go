@@ -133,7 +133,7 @@ func TestDiskFullHelper(t *testing.T) {
 	srv := &syncBuffer{}
 	const maxSize = 64 << 10
 	l, _ := openTestLogAt(t, path, Options{MaxSize: maxSize, Keep: 3, RateLimit: 10, Reserve: 256 << 10}, clk, srv)
-	l.Emit(ServiceStarted, "version", "test", "fqdn", "mx.example.test", "listeners", "default")
+	l.Emit(ServiceStarted, "version", "test", "fqdn", "mx.example.test", "virtual_servers", "default")
 	// Most of max_size, so that the file is due for rotation while the
 	// file system is full.
 	for i := 0; i < 1000 && l.file.size < maxSize-16<<10; i++ {

@@ -56,7 +56,7 @@ func LoadKeytab(path string) (*keytab.Keytab, error) {
 }
 
 // Acceptor verifies the Kerberos tickets that peers present. One Acceptor
-// is shared by all sessions of a listener (its replay cache spans them);
+// is shared by all sessions of a virtual server (its replay cache spans them);
 // it is safe for concurrent use. Set the fields before the first session.
 type Acceptor struct {
 	Keytab  *keytab.Keytab

@@ -16,7 +16,7 @@ type Trust struct {
 	// org is replaced whole by SetOrg (a reload of the configuration).
 	org atomic.Pointer[directory.Org]
 	// Self is this server's name in the directory (organization.self):
-	// whose SPNs SPNProblem checks when no server has the listener's FQDN.
+	// whose SPNs SPNProblem checks when no server has the virtual server's FQDN.
 	Self string
 	// Realm, when set, is the only Kerberos realm whose principals
 	// ServerByPrincipal maps to servers.

@@ -43,8 +43,8 @@ type Rules struct {
 
 // MayRelay reports whether the client may send to non-local domains: a
 // server of the organization always (mail between them is relayed by
-// design), an authenticated user where the listener lets them, and the
-// listener's relay networks.
+// design), an authenticated user where the virtual server lets them, and the
+// virtual server's relay networks.
 func (r Rules) MayRelay(c Client) bool {
 	if c.OrgServer || (c.Authenticated && r.RelayAuthenticated) {
 		return true

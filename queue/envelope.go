@@ -22,18 +22,18 @@ type Recipient struct {
 
 // Envelope is everything about a message that is not its content.
 type Envelope struct {
-	ID         string
-	Arrival    time.Time
-	From       string // "" is the null reverse-path <>
-	Recipients []Recipient
-	ClientIP   string
-	Helo       string
-	Listener   string
-	AuthUser   string
-	EnvID      string // RFC 3461 ENVID
-	Ret        string // RFC 3461 RET: "", "FULL" or "HDRS"
-	Body       string // "7BIT", "8BITMIME"
-	SMTPUTF8   bool
+	ID            string
+	Arrival       time.Time
+	From          string // "" is the null reverse-path <>
+	Recipients    []Recipient
+	ClientIP      string
+	Helo          string
+	VirtualServer string
+	AuthUser      string
+	EnvID         string // RFC 3461 ENVID
+	Ret           string // RFC 3461 RET: "", "FULL" or "HDRS"
+	Body          string // "7BIT", "8BITMIME"
+	SMTPUTF8      bool
 	// OrgProps is the XEXCH50 blob an organization peer attached
 	// (orgauth.Props, docs/xexch50.md); nil when none.
 	OrgProps []byte
@@ -81,7 +81,7 @@ func encodeEnvelope(e *Envelope) (string, error) {
 	b.WriteString(Magic + "\n")
 	fields := [][2]string{
 		{"id", e.ID}, {"arrival", strconv.FormatInt(e.Arrival.UnixNano(), 10)},
-		{"from", e.From}, {"client", e.ClientIP}, {"helo", e.Helo}, {"listener", e.Listener},
+		{"from", e.From}, {"client", e.ClientIP}, {"helo", e.Helo}, {"virtual_server", e.VirtualServer},
 		{"auth", e.AuthUser}, {"envid", e.EnvID}, {"ret", e.Ret}, {"body", e.Body},
 		{"smtputf8", strconv.FormatBool(e.SMTPUTF8)},
 	}
@@ -149,8 +149,8 @@ func readEnvelope(r *bufio.Reader) (*Envelope, int64, error) {
 			e.ClientIP = v
 		case "helo":
 			e.Helo = v
-		case "listener":
-			e.Listener = v
+		case "virtual_server", "virtual server": // "virtual server": files written before 2026-12
+			e.VirtualServer = v
 		case "auth":
 			e.AuthUser = v
 		case "envid":

@@ -42,7 +42,7 @@ func enqueue(t *testing.T, q *Queue, env *Envelope, content string) string {
 }
 
 func testEnv() *Envelope {
-	return &Envelope{From: "a@example.test", ClientIP: "127.0.0.1", Helo: "c.test", Listener: "default",
+	return &Envelope{From: "a@example.test", ClientIP: "127.0.0.1", Helo: "c.test", VirtualServer: "default",
 		EnvID: "QQ+1", Ret: "HDRS", Body: "8BITMIME", SMTPUTF8: true, AuthUser: "alice@example.test",
 		Recipients: []Recipient{{Addr: "alice@example.test", ORCPT: "rfc822;Alice@example.test", Notify: "SUCCESS,FAILURE"},
 			{Addr: `"x y"@example.test`}}}

@@ -64,17 +64,17 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	good, err := s.srv.opt.Auth.Authenticate(user, pass)
 	if err != nil {
 		end()
-		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
+		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
 		return replyAuthTemp
 	}
 	if !good {
-		s.srv.ev.Emit(events.AuthFailed, "connector", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
+		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
 		return s.authFailed(user, end)
 	}
 	s.srv.opt.AuthGuard.Succeeded(user)
 	end()
 	s.authUser = strings.ToLower(user)
-	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
+	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
 	return replyAuthOK
 }
 
@@ -95,7 +95,7 @@ func (s *session) authGSSAPI(initial string) reply.Reply {
 	case s.srv.opt.Org == nil || !contains(l.OrgAuth, "GSSAPI"):
 		return replyBadMech
 	case !isOrg:
-		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
+		s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
 	case !s.tls && s.srv.opt.TLS != nil:
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then AUTH")
@@ -123,7 +123,7 @@ func (s *session) lockedOut(account string) (reply.Reply, bool) {
 	return replyLockedOut, true
 }
 
-// authFailed records a failed login (across sessions and listeners),
+// authFailed records a failed login (across sessions and virtual servers),
 // ends the check's turn (end may be nil), waits the delay the count has
 // grown to, and refuses.
 func (s *session) authFailed(account string, end func()) reply.Reply {
@@ -143,7 +143,7 @@ func (s *session) lockoutEvent(account string, lo Lockout) {
 		account = "any account"
 	}
 	lim := s.srv.opt.AuthGuard.lim
-	s.srv.ev.Emit(events.AuthLockout, "ip", s.ip, "account", account, "connector", s.srv.l.Name,
+	s.srv.ev.Emit(events.AuthLockout, "ip", s.ip, "account", account, "virtual_server", s.srv.l.Name,
 		"duration", time.Until(lo.Until).Round(time.Second), "failures", lo.N, "window", lim.Window, "by", lo.By)
 }
 

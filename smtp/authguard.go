@@ -21,7 +21,7 @@ type AuthLimits struct {
 	Lockout time.Duration
 }
 
-// AuthGuard remembers failed logins across sessions and listeners, by
+// AuthGuard remembers failed logins across sessions and virtual servers, by
 // client address and by account. One guessing client that opens fifty
 // sessions in parallel, or fifty addresses guessing one account, are
 // then slowed and stopped as if they had guessed one after another; a

@@ -50,7 +50,7 @@ func (s *session) cmdHelo(arg string) reply.Reply { return s.hello(arg, false) }
 
 // hello answers EHLO/HELO (RFC 5321 §4.1.1.1); it also resets any
 // transaction. The keywords depend on TLS state: AUTH is offered only
-// over TLS unless the listener allows plaintext (RFC 4954 §4).
+// over TLS unless the virtual server allows plaintext (RFC 4954 §4).
 func (s *session) hello(arg string, extended bool) reply.Reply {
 	arg = strings.TrimSpace(arg)
 	verb := "HELO"
@@ -124,7 +124,7 @@ func (s *session) cmdMail(arg string) reply.Reply {
 	if !bad.IsZero() {
 		return bad
 	}
-	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, Listener: s.srv.l.Name, AuthUser: s.authUser, Body: "7BIT"}
+	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, VirtualServer: s.srv.l.Name, AuthUser: s.authUser, Body: "7BIT"}
 	utf8 := false
 	for _, kv := range p.list {
 		switch kv.key {
@@ -236,11 +236,11 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 		s.rcptSeen[a.Key()] = true
 		s.rcpts++
 	case policy.Denied:
-		s.srv.ev.Emit(events.RelayDenied, "connector", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
+		s.srv.ev.Emit(events.RelayDenied, "virtual_server", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
 			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)
 	case policy.Unknown:
 		s.unknown++
-		s.srv.ev.Emit(events.UnknownRecipient, "connector", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
+		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
 		s.sleep(d.Tarpit)
 	default:
 		s.srv.ev.Emit(events.DirectoryUnavailable, "error", d.Err)

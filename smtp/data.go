@@ -48,7 +48,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 			if r := s.sessionLimits(); !r.IsZero() {
 				return r
 			}
-			s.srv.ev.Emit(events.DataTimeout, "ip", s.ip, "connector", l.Name, "octets", res.Size,
+			s.srv.ev.Emit(events.DataTimeout, "ip", s.ip, "virtual_server", l.Name, "octets", res.Size,
 				"elapsed", time.Since(start).Round(time.Second), "rate", l.MinDataRate)
 			return reply.New(421, "4.4.2", "%s Timeout during DATA, closing connection", l.FQDN)
 		}
@@ -61,7 +61,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 	switch {
 	case res.TooBig:
 		w.Abort()
-		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "connector", l.Name, "size", res.Size, "max", l.MaxMessageSize)
+		s.srv.ev.Emit(events.MessageTooBig, "ip", s.ip, "virtual_server", l.Name, "size", res.Size, "max", l.MaxMessageSize)
 		return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", l.MaxMessageSize)
 	case (res.BareLF || res.BareCR) && !l.NormalizeBareLF:
 		w.Abort()
@@ -71,7 +71,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 		} else if res.BareCR {
 			what = "bare LF and bare CR"
 		}
-		s.srv.ev.Emit(events.BareLineEnding, "ip", s.ip, "connector", l.Name, "what", what)
+		s.srv.ev.Emit(events.BareLineEnding, "ip", s.ip, "virtual_server", l.Name, "what", what)
 		return reply.New(550, "5.6.0", "Message refused: %s in message text; lines must end with CRLF (RFC 5321 section 2.3.8)", what)
 	case res.NUL:
 		w.Abort()
@@ -82,19 +82,19 @@ func (s *session) cmdData(arg string) reply.Reply {
 		// limit would reset every attempt until the message expired.
 		// Here the sender still learns why (docs/configuration.md).
 		w.Abort()
-		s.srv.ev.Emit(events.DataLineTooLong, "ip", s.ip, "connector", l.Name, "length", res.LongestLine, "max", l.MaxDataLineLength)
+		s.srv.ev.Emit(events.DataLineTooLong, "ip", s.ip, "virtual_server", l.Name, "length", res.LongestLine, "max", l.MaxDataLineLength)
 		return reply.New(552, "5.3.4", "Message refused: a line of %d octets is longer than %d (RFC 5321 section 4.5.3.1.6); encode long lines",
 			res.LongestLine, l.MaxDataLineLength)
 	case l.MaxHops > 0 && hops > l.MaxHops:
 		w.Abort()
-		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "connector", l.Name, "hops", hops, "max", l.MaxHops)
+		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}
 	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
-		"recipients", len(env.Recipients), "size", res.Size, "connector", l.Name, "ip", s.ip)
+		"recipients", len(env.Recipients), "size", res.Size, "virtual_server", l.Name, "ip", s.ip)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 

@@ -71,17 +71,17 @@ func (s *sleepLog) all() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// startServer runs the listener described by listenerTOML (a
-// [[listener]] table without address) with baseConfig plus extra.
-func startServer(t *testing.T, listenerTOML string, mods ...func(*smtp.Options)) *testServer {
+// startServer runs the virtual server described by vserverTOML (a
+// [[virtual_server]] table without address) with baseConfig plus extra.
+func startServer(t *testing.T, vserverTOML string, mods ...func(*smtp.Options)) *testServer {
 	t.Helper()
-	return startServerWith(t, baseConfig, listenerTOML, mods...)
+	return startServerWith(t, baseConfig, vserverTOML, mods...)
 }
 
 // startServerWith is startServer over another base configuration.
-func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*smtp.Options)) *testServer {
+func startServerWith(t *testing.T, base, vserverTOML string, mods ...func(*smtp.Options)) *testServer {
 	t.Helper()
-	cfg, err := config.Parse([]byte(base + "\n[[listener]]\naddress = \"127.0.0.1:0\"\n" + listenerTOML))
+	cfg, err := config.Parse([]byte(base + "\n[[virtual_server]]\naddress = \"127.0.0.1:0\"\n" + vserverTOML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -90,13 +90,13 @@ func startServerWith(t *testing.T, base, listenerTOML string, mods ...func(*smtp
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory, policy and listener settings the server would
+	// The directory, policy and virtual server settings the server would
 	// build from this configuration (package setup).
 	dir := setup.Directory(cfg)
 	ts := &testServer{queue: q, dir: tmp, sleeps: &sleepLog{}, done: make(chan struct{})}
-	opt := smtp.Options{Settings: setup.ListenerSettings(cfg, cfg.Listeners[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
+	opt := smtp.Options{Settings: setup.VirtualServerSettings(cfg, cfg.VirtualServers[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
 		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep, AuthGuard: setup.AuthGuard(cfg)}
-	if cfg.Listeners[0].TLS != config.ListenerTLSNone {
+	if cfg.VirtualServers[0].TLS != config.VirtualServerTLSNone {
 		tc, err := certs.Load("", "", tmp, cfg.Server.FQDN)
 		if err != nil {
 			t.Fatal(err)

@@ -68,7 +68,7 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 		return reply.New(503, "5.5.1", "X-EXPS not permitted during a mail transaction")
 	}
 	if _, ok := s.orgServer(); !ok {
-		s.srv.ev.Emit(events.OrgAuthRefused, "connector", l.Name, "ip", s.ip, "helo", s.helo)
+		s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
 	}
 	if !s.tls && s.srv.opt.TLS != nil {
@@ -101,7 +101,7 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 
 // gssapiOffered: AUTH GSSAPI is offered on the same terms as X-EXPS (to
 // servers of the organization only, after TLS where the virtual server
-// has it), when the listener takes GSSAPI from them.
+// has it), when the virtual server takes GSSAPI from them.
 func (s *session) gssapiOffered() bool {
 	return s.orgAuthOffered() && contains(s.srv.l.OrgAuth, "GSSAPI")
 }
@@ -109,7 +109,7 @@ func (s *session) gssapiOffered() bool {
 // orgGSSAPI runs SASL GSSAPI (RFC 4752) for an organization server, as
 // X-EXPS GSSAPI or AUTH GSSAPI: challenges are 334 lines in base64, an
 // empty one is "334 " (RFC 4954). The ticket is verified with the
-// listener's keytab for SMTP/<listener FQDN> (SMTPSVC/ and smtp/ too),
+// virtual server's keytab for SMTP/<virtual server FQDN> (SMTPSVC/ and smtp/ too),
 // and the client principal must be a server of the organization.
 //
 // Temporary failures — no keytab, an SPN missing or duplicated in the
@@ -121,7 +121,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 	l := s.srv.l
 	const mech = "GSSAPI"
 	temporary := func(name, detail string) reply.Reply {
-		kv := []any{"connector", l.Name, "mechanism", mech, "ip", s.ip, "error", name, "helo", s.helo}
+		kv := []any{"virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", name, "helo", s.helo}
 		if detail != "" {
 			kv = append(kv, "detail", detail)
 		}
@@ -129,7 +129,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 		return replyAuthTemp
 	}
 	denied := func(who, name, detail string) reply.Reply {
-		kv := []any{"connector", l.Name, "server", who, "ip", s.ip, "mechanism", verb + " " + mech, "error", name}
+		kv := []any{"virtual_server", l.Name, "server", who, "ip", s.ip, "mechanism", verb + " " + mech, "error", name}
 		if detail != "" {
 			kv = append(kv, "detail", detail)
 		}
@@ -194,7 +194,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 		return denied(principal, orgauth.LogonDeniedName, err.Error())
 	}
 	s.orgPeer = server
-	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
+	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
 		"principal", principal)
 	return replyAuthOK
 }
@@ -210,19 +210,19 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		end()
-		s.srv.ev.Emit(events.OrgAuthTemporary, "connector", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
+		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
 		return replyAuthTemp
 	case err != nil:
-		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)
+		s.srv.ev.Emit(events.OrgAuthFailed, "virtual_server", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)
 		return s.authFailed(user, end)
 	case !good:
-		s.srv.ev.Emit(events.OrgAuthFailed, "connector", l.Name, "server", user, "ip", s.ip, "mechanism", mech,
+		s.srv.ev.Emit(events.OrgAuthFailed, "virtual_server", l.Name, "server", user, "ip", s.ip, "mechanism", mech,
 			"error", "SEC_E_LOGON_DENIED (0x8009030c)")
 		return s.authFailed(user, end)
 	}
 	s.srv.opt.AuthGuard.Succeeded(user)
 	s.orgPeer = server
-	s.srv.ev.Emit(events.AuthSucceeded, "connector", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
+	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
 	return replyAuthOK
 }
 
@@ -254,7 +254,7 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 		case s.authUser != "":
 			why = "it authenticated as user " + s.authUser + ", not as a server of the organization"
 		}
-		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "connector", s.srv.l.Name,
+		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "virtual_server", s.srv.l.Name,
 			"reply", "504 Need to authenticate first", "reason", why)
 		return reply.New(504, "", "Need to authenticate first")
 	}

@@ -1,5 +1,5 @@
 // Package smtp is mailward's SMTP receive side: one Server per virtual
-// server (listener), one session per connection, a verb table for the
+// server (virtual server), one session per connection, a verb table for the
 // commands (RFC 5321, 3207, 4954, 1870, 6152, 2034, 6531, 3461).
 //
 // The verb table is ours rather than a library's because the organization
@@ -59,16 +59,16 @@ type Options struct {
 	Spool    Spool
 	Events   *events.Log
 	Logger   *slog.Logger
-	// TLS is nil when the listener offers no TLS.
+	// TLS is nil when the virtual server offers no TLS.
 	TLS *tls.Config
 	// Sleep waits for tarpits and auth delays; replaceable in tests.
 	Sleep func(ctx context.Context, d time.Duration)
 	// AuthGuard remembers failed logins across sessions; share one
-	// between the listeners of a server. Nil: this listener keeps its
+	// between the virtual servers of a server. Nil: this virtual server keeps its
 	// own, which never locks out.
 	AuthGuard *AuthGuard
 	// Org, when set, lets organization servers authenticate with X-EXPS
-	// and pass properties with XEXCH50 (listener org_auth).
+	// and pass properties with XEXCH50 (virtual server org_auth).
 	Org Org
 	// GSSAPI verifies the Kerberos tickets of organization servers
 	// (X-EXPS GSSAPI, AUTH GSSAPI); nil when organization.keytab is not
@@ -111,7 +111,7 @@ func New(opt Options) *Server {
 	}
 	s := &Server{
 		opt: opt, ev: opt.Events,
-		log: opt.Logger.With("connector", opt.Settings.Name), perIP: map[netip.Addr]int{},
+		log: opt.Logger.With("virtual_server", opt.Settings.Name), perIP: map[netip.Addr]int{},
 		sessions: map[net.Conn]struct{}{},
 	}
 	s.l = &s.opt.Settings
@@ -189,7 +189,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 	}
 	if limit != "" {
 		s.mu.Unlock()
-		s.ev.Emit(events.ConnectionRefused, "ip", ip, "connector", s.l.Name, "limit", limit, "max", max)
+		s.ev.Emit(events.ConnectionRefused, "ip", ip, "virtual_server", s.l.Name, "limit", limit, "max", max)
 		// RFC 5321 §3.8: a server may refuse with 421 at greeting.
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		c.Write(reply.New(421, "4.7.0", "%s Too many connections (%s), try again later", s.l.FQDN, limit).Wire())
@@ -219,7 +219,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 }
 
 // idle is the time a client gets for each command line: IdleTimeout, or
-// StressIdleTimeout while the listener holds 80% or more of its
+// StressIdleTimeout while the virtual server holds 80% or more of its
 // connections. Under a flood of slow clients (slowloris) the slots then
 // free themselves in seconds, as Postfix's stress-dependent smtpd_timeout
 // (10s instead of 300s) does, while a quiet server stays patient with
@@ -242,7 +242,7 @@ func remoteIP(c net.Conn) netip.Addr {
 
 // authDelay is how long to wait before answering a failed login that is
 // the n-th failure of its client address or account: it doubles with
-// each, up to 30 times the listener's auth_failure_delay.
+// each, up to 30 times the virtual server's auth_failure_delay.
 func (s *Server) authDelay(n int) time.Duration {
 	base := s.l.AuthFailureDelay
 	d := base

@@ -99,10 +99,10 @@ func (s *session) sessionLimits() reply.Reply {
 	l := s.srv.l
 	switch {
 	case s.rd.sessionOver(time.Now()):
-		s.srv.ev.Emit(events.SessionTimeLimit, "ip", s.ip, "connector", l.Name, "limit", l.MaxSessionTime)
+		s.srv.ev.Emit(events.SessionTimeLimit, "ip", s.ip, "virtual_server", l.Name, "limit", l.MaxSessionTime)
 		return reply.New(421, "4.4.2", "%s Session time limit (%s) exceeded, closing connection", l.FQDN, l.MaxSessionTime)
 	case l.MaxCommands > 0 && s.commands >= l.MaxCommands:
-		s.srv.ev.Emit(events.CommandLimit, "ip", s.ip, "connector", l.Name, "limit", l.MaxCommands)
+		s.srv.ev.Emit(events.CommandLimit, "ip", s.ip, "virtual_server", l.Name, "limit", l.MaxCommands)
 		return reply.New(421, "4.4.2", "%s Too many commands (%d) in one session, closing connection", l.FQDN, l.MaxCommands)
 	}
 	return reply.Reply{}
@@ -128,7 +128,7 @@ func (s *session) send(r reply.Reply) {
 	case r.Permanent():
 		s.errors++
 		if s.errors >= s.srv.l.MaxErrors {
-			s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "connector", s.srv.l.Name, "errors", s.errors)
+			s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "virtual_server", s.srv.l.Name, "errors", s.errors)
 			s.send(reply.New(421, "4.7.0", "%s Too many errors, closing connection", s.srv.l.FQDN))
 		}
 	}
@@ -142,7 +142,7 @@ func (s *session) readFailed(err error) {
 		if r := s.sessionLimits(); !r.IsZero() {
 			s.send(r)
 		} else {
-			s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "connector", s.srv.l.Name, "timeout", s.srv.idle())
+			s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "virtual_server", s.srv.l.Name, "timeout", s.srv.idle())
 			s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
 		}
 		s.flush()

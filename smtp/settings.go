@@ -6,10 +6,10 @@ import (
 	"mailward/policy"
 )
 
-// Settings are one listener's settings as plain values; the setup
-// package makes them from a [[listener]] table (docs/configuration.md).
+// Settings are one virtual server's settings as plain values; the setup
+// package makes them from a [[virtual_server]] table (docs/configuration.md).
 type Settings struct {
-	// Name identifies the listener in events and logs.
+	// Name identifies the virtual server in events and logs.
 	Name string
 	// FQDN is the name in the greeting, the EHLO reply and Received:
 	// (KB843106: it is how the organization's servers know each other).
@@ -24,7 +24,7 @@ type Settings struct {
 	// OrgAuth lists the X-EXPS mechanisms offered to servers of the
 	// organization (LOGIN, GSSAPI); empty: no organization mail here.
 	OrgAuth []string
-	// Relay says who may relay through this listener (KB304897).
+	// Relay says who may relay through this virtual server (KB304897).
 	Relay policy.Rules
 	// NormalizeBareLF stores a bare LF or CR as CRLF instead of refusing
 	// the message (RFC 5321 §2.3.8).
@@ -48,7 +48,7 @@ type Limits struct {
 	MaxHops   int
 	MaxErrors int
 	// IdleTimeout bounds the whole of each command line, however it
-	// trickles in; StressIdleTimeout replaces it while the listener is
+	// trickles in; StressIdleTimeout replaces it while the virtual server is
 	// nearly full (Postfix's stress-dependent smtpd_timeout).
 	IdleTimeout, StressIdleTimeout time.Duration
 	// MinDataRate: the DATA phase must end within IdleTimeout plus one

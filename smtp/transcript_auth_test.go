@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// ehloTLSBefore/After: the submission listener before and after STARTTLS.
+// ehloTLSBefore/After: the submission virtual server before and after STARTTLS.
 const ehloBeforeTLS = `C: EHLO client.test
 S: 250-mx1.example.test Hello client.test [127.0.0.1]
 S: 250-PIPELINING
@@ -36,7 +36,7 @@ tls = "required"
 auth = ["PLAIN", "LOGIN"]
 relay_authenticated = true`
 
-// RFC 3207 + RFC 4954 on the submission listener: TLS first, then AUTH,
+// RFC 3207 + RFC 4954 on the submission virtual server: TLS first, then AUTH,
 // then relay; everything learnt before TLS is forgotten.
 func TestTranscriptSubmission(t *testing.T) {
 	ts := startServer(t, submission)

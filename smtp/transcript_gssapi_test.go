@@ -19,7 +19,7 @@ import (
 // directory SPN faults, a defective token). Complete Kerberos exchanges
 // against a real MIT realm are in e2e/org_kerberos_test.go.
 
-// gssBase: this listener answers as mx1.example.test, the directory's
+// gssBase: this virtual server answers as mx1.example.test, the directory's
 // "mx2"; mx1.org.test is the peer.
 const gssBase = baseConfig + `
 [organization]

@@ -12,7 +12,7 @@ import (
 	"mailward/events"
 )
 
-// plainTLSNone is a listener that takes AUTH PLAIN without TLS, so that
+// plainTLSNone is a virtual server that takes AUTH PLAIN without TLS, so that
 // transcripts can show the AUTH limits in clear.
 const plainTLSNone = `name = "plain"
 tls = "none"
@@ -299,6 +299,6 @@ max_connections = 5`)
 	play(t, ts.addr, greeting+`S: 421 4.4.2 mx1.example.test Idle timeout, closing connection
 CLOSED`)
 	if el := time.Since(start); el > 10*time.Second {
-		t.Fatalf("stressed listener kept an idle client %v", el)
+		t.Fatalf("stressed virtual server kept an idle client %v", el)
 	}
 }

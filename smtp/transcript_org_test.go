@@ -44,7 +44,7 @@ type = "allow"
 
 func withOrg(t *testing.T, base string) func(*smtp.Options) {
 	return func(o *smtp.Options) {
-		cfg, err := config.Parse([]byte(base + "\n[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\n"))
+		cfg, err := config.Parse([]byte(base + "\n[[virtual_server]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\n"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import "testing"
 
 const greeting = "S~ 220 mx1\\.example\\.test ESMTP mailward ready at [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} \\+0000\n"
 
-// ehloPlain is the EHLO answer of a listener without TLS or AUTH.
+// ehloPlain is the EHLO answer of a virtual server without TLS or AUTH.
 const ehloPlain = `C: EHLO client.test
 S: 250-mx1.example.test Hello client.test [127.0.0.1]
 S: 250-PIPELINING

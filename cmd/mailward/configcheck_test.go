@@ -18,7 +18,7 @@ fqdn = "mx1.example.test"
 data_dir = "data"
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:2525"
 [organization]

@@ -65,8 +65,8 @@ func cmdDiagOrg(check string, args []string) error {
 		}
 	case "fqdn":
 		names := diag.Names{Outbound: cfg.Server.FQDN, Self: cfg.Organization.Self}
-		for _, l := range cfg.Listeners {
-			names.Listeners = append(names.Listeners, diag.ListenerName{Name: l.Name, FQDN: l.FQDN})
+		for _, l := range cfg.VirtualServers {
+			names.VirtualServers = append(names.VirtualServers, diag.VirtualServerName{Name: l.Name, FQDN: l.FQDN})
 		}
 		if n := diag.WriteFQDNReport(os.Stdout, names, org); n > 0 {
 			return exitError{1, fmt.Sprintf("%d FQDN problem(s)", n)}

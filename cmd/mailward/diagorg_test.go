@@ -44,7 +44,7 @@ fqdn = "%FQDN%"
 data_dir = "data"
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:2525"
 org_auth = ["LOGIN"]

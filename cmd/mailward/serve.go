@@ -41,7 +41,7 @@ func cmdServe(args []string) error {
 	return serve(ctx, cfg, hup)
 }
 
-// serve builds the stages (package setup) and runs them: the listeners,
+// serve builds the stages (package setup) and runs them: the virtual servers,
 // the queue with its delivery workers, and the queue viewer's socket.
 func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error {
 	st, err := setup.Build(cfg)
@@ -60,14 +60,14 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	// No TCP keep-alive probes: idle_timeout already ends dead sessions,
 	// and it saves setsockopt calls on every accepted connection.
 	lc := net.ListenConfig{KeepAlive: -1}
-	for _, l := range st.Listeners {
+	for _, l := range st.VirtualServers {
 		ln, err := lc.Listen(ctx, "tcp", l.Address)
 		if err != nil {
-			ev.Emit(events.ListenerFailed, "connector", l.Settings.Name, "address", l.Address, "error", err)
+			ev.Emit(events.VirtualServerFailed, "virtual_server", l.Settings.Name, "address", l.Address, "error", err)
 			for _, o := range lns {
 				o.Close()
 			}
-			return fmt.Errorf("listener %s: %w", l.Settings.Name, err)
+			return fmt.Errorf("virtual server %s: %w", l.Settings.Name, err)
 		}
 		lns = append(lns, ln)
 	}
@@ -85,16 +85,16 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		}
 	}()
 	// Start returns at once: the spool found at start loads in the
-	// background while the listeners below accept mail (docs/queue.md).
+	// background while the virtual servers below accept mail (docs/queue.md).
 	qctx, qcancel := context.WithCancel(context.Background())
 	if err := q.Start(qctx, st.Categorizer.Handle, st.Bouncer.Bounce, st.Bouncer.Delay); err != nil {
 		qcancel()
 		return err
 	}
-	for i, l := range st.Listeners {
+	for i, l := range st.VirtualServers {
 		opt := st.SMTP(i)
 		if opt.Org != nil && opt.GSSAPI == nil && slices.Contains(l.Settings.OrgAuth, "GSSAPI") {
-			logger.Warn("org_auth offers GSSAPI but organization.keytab is not set: it answers 454 (event 1035, NoKeytab)", "connector", l.Settings.Name)
+			logger.Warn("org_auth offers GSSAPI but organization.keytab is not set: it answers 454 (event 1035, NoKeytab)", "virtual_server", l.Settings.Name)
 		}
 		srv := smtp.New(opt)
 		names = append(names, fmt.Sprintf("%s on %s", l.Settings.Name, lns[i].Addr()))
@@ -102,11 +102,11 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		go func(ln net.Listener) {
 			defer wg.Done()
 			if err := srv.Serve(ctx, ln, 10*time.Second); err != nil {
-				logger.Error("listener stopped", "err", err)
+				logger.Error("virtual server stopped", "err", err)
 			}
 		}(lns[i])
 	}
-	ev.Emit(events.ServiceStarted, "version", version, "fqdn", cfg.Server.FQDN, "listeners", strings.Join(names, ", "))
+	ev.Emit(events.ServiceStarted, "version", version, "fqdn", cfg.Server.FQDN, "virtual_servers", strings.Join(names, ", "))
 	for {
 		select {
 		case <-hup:

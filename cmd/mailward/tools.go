@@ -45,8 +45,8 @@ func cmdConfig(args []string) error {
 		}
 		org := st.Org.Dir
 		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s), %d organization server(s))\n",
-			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.Listeners), len(org.Servers))
-		for _, l := range cfg.Listeners {
+			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.VirtualServers), len(org.Servers))
+		for _, l := range cfg.VirtualServers {
 			relay := "nobody may relay"
 			switch {
 			case l.RelayAuthenticated && len(l.RelayNetworks) > 0:

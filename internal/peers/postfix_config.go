@@ -13,7 +13,7 @@ import (
 // entropy source and switch TLS off; it is only started on demand. Everything runs unchrooted (column 5 = n): a chroot would
 // need copies of /etc files inside the private queue directory.
 //
-// %s is the smtpd listener ("127.0.0.1:PORT").
+// %s is the smtpd virtual server ("127.0.0.1:PORT").
 const masterCF = `# Private Postfix instance written by mailward internal/peers.
 # service  type  private unpriv  chroot  wakeup  maxproc command
 %s inet n - n - - smtpd

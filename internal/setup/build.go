@@ -21,11 +21,11 @@ import (
 	"mailward/smtp"
 )
 
-// Listener is one [[listener]]: where it listens and what it is.
-type Listener struct {
+// VirtualServer is one [[virtual_server]]: where it listens and what it is.
+type VirtualServer struct {
 	Address  string
 	Settings smtp.Settings
-	// OffersTLS: the listener offers STARTTLS (tls is not "none").
+	// OffersTLS: the virtual server offers STARTTLS (tls is not "none").
 	OffersTLS bool
 }
 
@@ -38,15 +38,15 @@ type Listener struct {
 // check` and the diagnostics can build exactly what `serve` builds; Open
 // then opens the durable parts (log files, spool, mailboxes, keys).
 type Stages struct {
-	Config    *config.Config
-	Directory *directory.Directory
-	Policy    *policy.Policy
-	Org       *Org
-	Hops      *deliver.Hops
-	Remote    *deliver.Remote
-	Listeners []Listener
-	// AuthGuard is shared by all listeners: a guessing client is slowed
-	// and locked out whichever listener it tries.
+	Config         *config.Config
+	Directory      *directory.Directory
+	Policy         *policy.Policy
+	Org            *Org
+	Hops           *deliver.Hops
+	Remote         *deliver.Remote
+	VirtualServers []VirtualServer
+	// AuthGuard is shared by all virtual servers: a guessing client is slowed
+	// and locked out whichever virtual server it tries.
 	AuthGuard *smtp.AuthGuard
 
 	// Set by Open.
@@ -64,7 +64,7 @@ type Stages struct {
 
 // Build checks and builds every stage that needs no data directory: the
 // directory, the policy, the organization with this server's credentials
-// (password file, keytab), remote delivery and the listeners' settings. A
+// (password file, keytab), remote delivery and the virtual servers' settings. A
 // configured TLS certificate is loaded too. Every error `serve` would
 // stop on at start is found here.
 func Build(cfg *config.Config) (*Stages, error) {
@@ -77,9 +77,9 @@ func Build(cfg *config.Config) (*Stages, error) {
 	s.Org = org
 	s.Remote = Remote(cfg, s.Hops)
 	org.Equip(s.Remote)
-	for _, l := range cfg.Listeners {
-		s.Listeners = append(s.Listeners, Listener{Address: l.Address, Settings: ListenerSettings(cfg, l),
-			OffersTLS: l.TLS != config.ListenerTLSNone})
+	for _, l := range cfg.VirtualServers {
+		s.VirtualServers = append(s.VirtualServers, VirtualServer{Address: l.Address, Settings: VirtualServerSettings(cfg, l),
+			OffersTLS: l.TLS != config.VirtualServerTLSNone})
 	}
 	if cfg.TLS.CertFile != "" {
 		if _, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
@@ -132,7 +132,7 @@ func (s *Stages) Open() error {
 	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration, SizeLimit: cfg.Queue.BounceSizeLimit}
 	s.Queue.OnSuccess(s.Bouncer.Success)
-	for _, l := range s.Listeners {
+	for _, l := range s.VirtualServers {
 		if l.OffersTLS {
 			if s.certs, err = certs.NewHolder(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
 				s.Close()
@@ -145,9 +145,9 @@ func (s *Stages) Open() error {
 	return nil
 }
 
-// SMTP returns the receive side's options for listener i (after Open).
+// SMTP returns the receive side's options for virtual server i (after Open).
 func (s *Stages) SMTP(i int) smtp.Options {
-	l := s.Listeners[i]
+	l := s.VirtualServers[i]
 	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Directory, Spool: smtp.QueueSpool{Q: s.Queue},
 		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
 	if s.Org.Trust != nil {

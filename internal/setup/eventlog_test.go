@@ -25,7 +25,7 @@ keep = 2
 reserve = 65536
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:2525"
 `
@@ -45,7 +45,7 @@ address = "127.0.0.1:2525"
 		t.Fatal(err)
 	}
 	for range 5 {
-		ev.Emit(events.ConnectionRefused, "ip", "192.0.2.1", "connector", "default", "limit", "total connections", "max", 1)
+		ev.Emit(events.ConnectionRefused, "ip", "192.0.2.1", "virtual_server", "default", "limit", "total connections", "max", 1)
 	}
 	if recs, err := events.Read(EventLogPath(cfg), events.Filter{ID: events.ConnectionRefused}); err != nil || len(recs) != 2 {
 		t.Errorf("rate_limit = 2: %d events 1010 written (%v), want 2", len(recs), err)

@@ -24,11 +24,11 @@ max_hops = 12
 bounce_size_limit = 7000
 [[domain]]
 name = "example.test"
-[[listener]]
+[[virtual_server]]
 name = "default"
 address = "127.0.0.1:2525"
 tls = "none"
-[[listener]]
+[[virtual_server]]
 name = "submission"
 address = "0.0.0.0:2587"
 fqdn = "submit.example.test"

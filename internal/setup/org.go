@@ -17,7 +17,7 @@ import (
 type Org struct {
 	Dir *directory.Org
 	// Trust is nil when the organization has no servers: then no
-	// listener offers X-EXPS or takes XEXCH50.
+	// virtual server offers X-EXPS or takes XEXCH50.
 	Trust *orgauth.Trust
 	// Self is this server's name in the directory; Secret its LOGIN
 	// secret (organization.password_file).

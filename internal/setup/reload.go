@@ -82,7 +82,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	diff("[delivery]", old.Delivery, cfg.Delivery)
 	diff("[dns]", old.DNS, cfg.DNS)
 	diff("[[route]]", old.Routes, cfg.Routes)
-	diff("[[listener]]", old.Listeners, cfg.Listeners)
+	diff("[[virtual_server]]", old.VirtualServers, cfg.VirtualServers)
 	o, n := old.Organization, cfg.Organization
 	diff("organization credentials (self, password_file, keytab, krb5_conf, realm)",
 		[]string{o.Self, o.PasswordFile, o.Keytab, o.Krb5Conf, o.Realm},

@@ -56,10 +56,10 @@ func policyDomains(cfg *config.Config) map[string]policy.Domain {
 	return domains
 }
 
-// ListenerSettings are the settings of one [[listener]] of cfg.
-func ListenerSettings(cfg *config.Config, l config.Listener) smtp.Settings {
+// VirtualServerSettings are the settings of one [[virtual_server]] of cfg.
+func VirtualServerSettings(cfg *config.Config, l config.VirtualServer) smtp.Settings {
 	return smtp.Settings{
-		Name: l.Name, FQDN: l.FQDN, RequireTLS: l.TLS == config.ListenerTLSRequired,
+		Name: l.Name, FQDN: l.FQDN, RequireTLS: l.TLS == config.VirtualServerTLSRequired,
 		Auth: l.Auth, AuthPlaintext: l.AuthPlaintext, OrgAuth: l.OrgAuth,
 		Relay:           policy.Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()},
 		NormalizeBareLF: l.BareLF == config.BareLFNormalize,
@@ -74,7 +74,7 @@ func ListenerSettings(cfg *config.Config, l config.Listener) smtp.Settings {
 	}
 }
 
-// AuthGuard is the one memory of failed logins that every listener of
+// AuthGuard is the one memory of failed logins that every virtual server of
 // the server shares ([auth_limits]).
 func AuthGuard(cfg *config.Config) *smtp.AuthGuard {
 	a := cfg.AuthLimits
@@ -109,7 +109,7 @@ func Remote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
 	// What this server is, so that a next hop that is this server is
 	// seen as the loop it is (deliver/loop.go).
 	r.LocalNames = []string{cfg.Server.FQDN}
-	for _, l := range cfg.Listeners {
+	for _, l := range cfg.VirtualServers {
 		if !slices.Contains(r.LocalNames, l.FQDN) {
 			r.LocalNames = append(r.LocalNames, l.FQDN)
 		}

@@ -42,7 +42,7 @@ func TestRealmLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A second listener on the KDC's port must be refused.
+	// A second virtual server on the KDC's port must be refused.
 	if err := portFree(k.Port); err == nil {
 		t.Fatal("portFree on the running KDC's port: no error")
 	}

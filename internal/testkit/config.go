@@ -16,18 +16,18 @@ import (
 // Config is a mailward configuration file. [NewConfig] gives the usual
 // test server; a test changes what it needs and renders it with TOML.
 type Config struct {
-	Server       Server            `toml:"server"`
-	Diagnostics  map[string]string `toml:"diagnostics,omitempty"` // category = level
-	TLS          *TLSFiles         `toml:"tls,omitempty"`
-	Queue        *Queue            `toml:"queue,omitempty"`
-	DNS          *DNS              `toml:"dns,omitempty"`
-	Delivery     *Delivery         `toml:"delivery,omitempty"`
-	Directory    *Directory        `toml:"directory,omitempty"`
-	Organization *Organization     `toml:"organization,omitempty"`
-	Domains      []Domain          `toml:"domain,omitempty"`
-	Mailboxes    []Mailbox         `toml:"mailbox,omitempty"`
-	Listeners    []Listener        `toml:"listener,omitempty"`
-	Routes       []Route           `toml:"route,omitempty"`
+	Server         Server            `toml:"server"`
+	Diagnostics    map[string]string `toml:"diagnostics,omitempty"` // category = level
+	TLS            *TLSFiles         `toml:"tls,omitempty"`
+	Queue          *Queue            `toml:"queue,omitempty"`
+	DNS            *DNS              `toml:"dns,omitempty"`
+	Delivery       *Delivery         `toml:"delivery,omitempty"`
+	Directory      *Directory        `toml:"directory,omitempty"`
+	Organization   *Organization     `toml:"organization,omitempty"`
+	Domains        []Domain          `toml:"domain,omitempty"`
+	Mailboxes      []Mailbox         `toml:"mailbox,omitempty"`
+	VirtualServers []VirtualServer   `toml:"virtual_server,omitempty"`
+	Routes         []Route           `toml:"route,omitempty"`
 }
 
 // Server is [server].
@@ -95,9 +95,9 @@ type Mailbox struct {
 	PasswordHash string `toml:"password_hash,omitempty"`
 }
 
-// Listener is one [[listener]]. An empty Address is given a free
+// VirtualServer is one [[virtual_server]]. An empty Address is given a free
 // loopback port by [Config.ListenOnFreePorts].
-type Listener struct {
+type VirtualServer struct {
 	Name                string   `toml:"name"`
 	Address             string   `toml:"address"`
 	FQDN                string   `toml:"fqdn,omitempty"`
@@ -123,13 +123,13 @@ type Route struct {
 
 // NewConfig is the usual test server: mx1.example.test with its data in
 // "data" beside the file, the local domain example.test with a 10 ms
-// tarpit (tests need speed), no mailboxes, and one listener "default"
+// tarpit (tests need speed), no mailboxes, and one virtual server "default"
 // without TLS on a port chosen when the server starts.
 func NewConfig() *Config {
 	return &Config{
-		Server:    Server{FQDN: "mx1.example.test", DefaultDomain: "example.test", DataDir: "data"},
-		Domains:   []Domain{{Name: "example.test", Tarpit: "10ms"}},
-		Listeners: []Listener{{Name: "default", TLS: "none"}},
+		Server:         Server{FQDN: "mx1.example.test", DefaultDomain: "example.test", DataDir: "data"},
+		Domains:        []Domain{{Name: "example.test", Tarpit: "10ms"}},
+		VirtualServers: []VirtualServer{{Name: "default", TLS: "none"}},
 	}
 }
 
@@ -146,24 +146,24 @@ func Mailboxes(addrs ...string) []Mailbox {
 // (recipient_filtering, suppress_external).
 func Bool(b bool) *bool { return &b }
 
-// Listener returns the listener named name, nil if there is none.
-func (c *Config) Listener(name string) *Listener {
-	for i := range c.Listeners {
-		if c.Listeners[i].Name == name {
-			return &c.Listeners[i]
+// VirtualServer returns the virtual server named name, nil if there is none.
+func (c *Config) VirtualServer(name string) *VirtualServer {
+	for i := range c.VirtualServers {
+		if c.VirtualServers[i].Name == name {
+			return &c.VirtualServers[i]
 		}
 	}
 	return nil
 }
 
-// ListenOnFreePorts gives every listener without an address one on
+// ListenOnFreePorts gives every virtual server without an address one on
 // 127.0.0.1 with a port that was free a moment ago, a different one for
 // each.
 func (c *Config) ListenOnFreePorts(t testing.TB) {
 	t.Helper()
 	used := map[int]bool{}
-	for i := range c.Listeners {
-		if c.Listeners[i].Address != "" {
+	for i := range c.VirtualServers {
+		if c.VirtualServers[i].Address != "" {
 			continue
 		}
 		port := FreePort(t)
@@ -171,10 +171,10 @@ func (c *Config) ListenOnFreePorts(t testing.TB) {
 			port = FreePort(t)
 		}
 		if used[port] {
-			t.Fatalf("no second free port for listener %s", c.Listeners[i].Name)
+			t.Fatalf("no second free port for virtual server %s", c.VirtualServers[i].Name)
 		}
 		used[port] = true
-		c.Listeners[i].Address = "127.0.0.1:" + strconv.Itoa(port)
+		c.VirtualServers[i].Address = "127.0.0.1:" + strconv.Itoa(port)
 	}
 }
 

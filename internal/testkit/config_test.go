@@ -21,28 +21,28 @@ func TestConfigLoads(t *testing.T) {
 		SuppressExternal: Bool(false)}
 	c.Domains[0].RecipientFiltering = Bool(false)
 	c.Mailboxes = append(Mailboxes("bob@example.test"), Mailbox{Address: "alice@example.test", PasswordHash: "$2a$10$x"})
-	c.Listeners = append(c.Listeners, Listener{Name: "submission", FQDN: "submit.example.test", TLS: "required",
+	c.VirtualServers = append(c.VirtualServers, VirtualServer{Name: "submission", FQDN: "submit.example.test", TLS: "required",
 		Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true, RelayAuthenticated: true, AuthFailureDelay: "10ms",
 		IdleTimeout: "2s", RelayNetworks: []string{"127.0.0.1/32"}, OrgAuth: []string{"LOGIN"}, MaxConnections: 60,
 		MaxConnectionsPerIP: 6})
 	c.Routes = []Route{{Domain: "remote.test", SmartHost: "[127.0.0.1]:2526", TLS: "required"}}
 	c.ListenOnFreePorts(t)
-	if a, b := c.Listeners[0].Address, c.Listener("submission").Address; a == b || !strings.HasPrefix(a, "127.0.0.1:") {
-		t.Errorf("listener addresses %q, %q", a, b)
+	if a, b := c.VirtualServers[0].Address, c.VirtualServer("submission").Address; a == b || !strings.HasPrefix(a, "127.0.0.1:") {
+		t.Errorf("virtual server addresses %q, %q", a, b)
 	}
 	text := c.TOML()
 	got, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	sub := got.Listeners[1]
+	sub := got.VirtualServers[1]
 	if got.Server.FQDN != "mx1.example.test" || got.Server.DefaultDomain != "example.test" || got.Queue.Workers != 2 ||
 		len(got.Queue.RetrySchedule) != 2 || got.DNS.Server != "127.0.0.1:5353" || got.Delivery.RemotePort != 2525 ||
 		got.Delivery.MaxPerDestination != 4 || got.Directory.File != "recipients.toml" || got.Organization.Self != "mx1" ||
 		got.Organization.SuppressExternal == nil || *got.Organization.SuppressExternal || got.TLS.CertFile != "cert.pem" ||
 		*got.Domains[0].RecipientFiltering || got.Mailboxes[1].PasswordHash != "$2a$10$x" || len(got.Routes) != 1 ||
 		sub.FQDN != "submit.example.test" || !sub.RelayAuthenticated || !sub.AuthPlaintext || len(sub.Auth) != 2 ||
-		sub.MaxConnectionsPerIP != 6 || len(sub.OrgAuth) != 1 || sub.Address != c.Listeners[1].Address {
+		sub.MaxConnectionsPerIP != 6 || len(sub.OrgAuth) != 1 || sub.Address != c.VirtualServers[1].Address {
 		t.Errorf("the loaded configuration differs from the built one:\n%s\n%+v", text, got)
 	}
 	if got.Diagnostics["smtp_receive"] != config.DiagMaximum {
@@ -51,10 +51,10 @@ func TestConfigLoads(t *testing.T) {
 
 	// The defaults: only what NewConfig sets is written.
 	plain := NewConfig()
-	plain.Listeners[0].Address = "127.0.0.1:2525"
+	plain.VirtualServers[0].Address = "127.0.0.1:2525"
 	want := "[server]\nfqdn = 'mx1.example.test'\ndefault_domain = 'example.test'\ndata_dir = 'data'\n\n" +
 		"[[domain]]\nname = 'example.test'\ntarpit = '10ms'\n\n" +
-		"[[listener]]\nname = 'default'\naddress = '127.0.0.1:2525'\ntls = 'none'\n"
+		"[[virtual_server]]\nname = 'default'\naddress = '127.0.0.1:2525'\ntls = 'none'\n"
 	if got := plain.TOML(); got != want {
 		t.Errorf("NewConfig renders\n%s\nwant\n%s", got, want)
 	}

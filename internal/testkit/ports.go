@@ -21,7 +21,7 @@ func FreePort(t testing.TB, ips ...string) int {
 	return port
 }
 
-// ListenSamePort opens one TCP listener on each of ips, all on the same
+// ListenSamePort opens one TCP virtual server on each of ips, all on the same
 // port (MX hosts share delivery.remote_port), and returns them with the
 // port. They are closed when the test ends, if nothing closed them
 // before (a fake SMTP server serving one does).

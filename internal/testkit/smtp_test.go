@@ -248,7 +248,7 @@ func TestSMTPScript(t *testing.T) {
 func TestListenSamePort(t *testing.T) {
 	lns, port := ListenSamePort(t, "127.0.0.1", "127.0.0.2")
 	if len(lns) != 2 || lns[1].Addr().String() != fmt.Sprintf("127.0.0.2:%d", port) {
-		t.Fatalf("listeners %v, port %d", lns, port)
+		t.Fatalf("virtual servers %v, port %d", lns, port)
 	}
 	a := StartSMTP(t, SMTP{Listener: lns[0], Name: "a.test"})
 	b := StartSMTP(t, SMTP{Listener: lns[1], Name: "b.test"})
