@@ -1,10 +1,9 @@
 package events
 
 import (
-	"context"
 	"fmt"
+	"mailward/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,55 +78,19 @@ const diskFullEnv = "MAILWARD_EVENTS_DISKFULL"
 func TestEventLogDiskFull(t *testing.T) {
 	for _, fsType := range []string{"tmpfs", "ext4"} {
 		t.Run(fsType, func(t *testing.T) {
-			if os.Geteuid() != 0 {
-				needComponent(t, "mounting a %s file system needs root", fsType)
-			}
-			tools := []string{"unshare"}
-			if fsType == "ext4" {
-				tools = append(tools, "mkfs.ext4", "mount")
-			}
-			for _, tool := range tools {
-				if _, err := exec.LookPath(tool); err != nil {
-					needComponent(t, "%s not found: %v", tool, err)
-				}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private",
-				os.Args[0], "-test.run=^TestDiskFullHelper$", "-test.v", "-test.count=1", "-test.timeout=100s")
-			cmd.Env = append(os.Environ(), diskFullEnv+"="+fsType)
-			b, err := cmd.CombinedOutput()
-			out := string(b)
-			switch {
-			case err == nil && strings.Contains(out, "--- PASS: TestDiskFullHelper"):
-				t.Logf("helper:\n%s", out)
-			case strings.Contains(out, "--- SKIP: TestDiskFullHelper"):
-				needComponent(t, "the helper could not set up the file system:\n%s", out)
-			case !strings.Contains(out, "=== RUN   TestDiskFullHelper"):
-				needComponent(t, "no private mount namespace (unshare --mount): %v\n%s", err, out)
-			default:
-				t.Fatalf("helper: %v\n%s", err, out)
-			}
+			testkit.RunInPrivateMounts(t, "TestDiskFullHelper", diskFullEnv+"="+fsType)
 		})
 	}
 }
 
-// needComponent skips a test that the environment cannot run, or fails it
-// when MAILWARD_REQUIRE_COMPONENTS=1 says the environment must.
-func needComponent(t *testing.T, format string, a ...any) {
-	t.Helper()
-	if os.Getenv("MAILWARD_REQUIRE_COMPONENTS") == "1" {
-		t.Fatalf(format+" (required: MAILWARD_REQUIRE_COMPONENTS=1)", a...)
-	}
-	t.Skipf(format, a...)
-}
-
 func TestDiskFullHelper(t *testing.T) {
+	testkit.InPrivateMounts(t)
 	fsType := os.Getenv(diskFullEnv)
-	if fsType == "" {
-		t.Skip("runs only inside TestEventLogDiskFull, in a private mount namespace")
+	size := int64(4 << 20)
+	if fsType == "ext4" {
+		size = 32 << 20
 	}
-	mnt, remount := mountSmallFS(t, fsType)
+	mnt, remount := testkit.MountFS(t, fsType, size)
 	path := filepath.Join(mnt, "events.log")
 	clk := newClock()
 	srv := &syncBuffer{}
@@ -146,7 +109,7 @@ func TestDiskFullHelper(t *testing.T) {
 	}
 	control := New(nil, allMaximum, cf)
 
-	filler := fillFS(t, mnt)
+	filler := testkit.Fill(t, mnt)
 
 	// While the file system is full: spool failures of three kinds, every
 	// half second for 75 seconds, and refused connections (warnings).
@@ -257,84 +220,4 @@ func TestDiskFullHelper(t *testing.T) {
 		t.Errorf("events.log after the outage: %+v", cur)
 	}
 	t.Logf("%s: %d spool failures written, %d counted in summaries, %d records in all", fsType, written, held, len(recs))
-}
-
-// mountSmallFS mounts a small file system of the given type on a new
-// directory; for ext4 it also returns a function that unmounts and mounts
-// it again.
-func mountSmallFS(t *testing.T, fsType string) (string, func()) {
-	t.Helper()
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
-	switch fsType {
-	case "tmpfs":
-		if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=4m,mode=0700"); err != nil {
-			t.Skipf("mount tmpfs: %v", err)
-		}
-		return mnt, nil
-	case "ext4":
-		img := filepath.Join(dir, "fs.img")
-		if err := os.WriteFile(img, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(img, 32<<20); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", "-b", "4096", img).CombinedOutput(); err != nil {
-			t.Skipf("mkfs.ext4: %v\n%s", err, out)
-		}
-		mount := func() error {
-			out, err := exec.Command("mount", "-t", "ext4", "-o", "loop", img, mnt).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
-			}
-			return nil
-		}
-		if err := mount(); err != nil {
-			t.Skipf("mount an ext4 image (loop devices?): %v", err)
-		}
-		return mnt, func() {
-			if err := unix.Unmount(mnt, 0); err != nil {
-				t.Fatalf("unmount: %v", err)
-			}
-			if err := mount(); err != nil {
-				t.Fatalf("mount again: %v", err)
-			}
-		}
-	}
-	t.Fatalf("unknown file system type %q", fsType)
-	return "", nil
-}
-
-// fillFS writes a file until the file system is full and checks that a
-// new file cannot get a byte.
-func fillFS(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for _, size := range []int{64 << 10, 4096, 1} {
-		for range 10000 {
-			if _, err := f.Write(buf[:size]); err != nil {
-				if !isNoSpace(err) {
-					t.Fatalf("filling: %v", err)
-				}
-				break
-			}
-		}
-	}
-	f.Sync()
-	err = os.WriteFile(filepath.Join(dir, "probe"), []byte("x"), 0o600)
-	if !isNoSpace(err) {
-		t.Fatalf("the file system is not full: a new file took a byte (%v)", err)
-	}
-	return path
 }

@@ -22,13 +22,17 @@
 #   krb5-admin-server   kadmin.local: principals and keytabs in those realms
 #   krb5-user           kinit, klist
 #   python3-gssapi      MIT's GSS-API from Python, an interoperability peer
+#   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
+#   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
+#                       namespace (internal/testkit RunInPrivateMounts)
 #
 # Recommends checked and left out: swaks's libio-socket-inet6-perl (IPv6;
 # the tests use 127.0.0.1) and libnet-dns-perl (MX lookups; the tests name
 # the server); krb5-user's krb5-config (a Depends of krb5-kdc anyway).
 set -euo pipefail
 
-pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi)
+pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
+	util-linux mount e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,21 +61,70 @@ func InPrivateMounts(t testing.TB) {
 // test.
 func MountTmpfs(t testing.TB, size int64) string {
 	t.Helper()
+	dir, _ := MountFS(t, "tmpfs", size)
+	return dir
+}
+
+// MountFS mounts a new file system of type fsType ("tmpfs", or "ext4" on
+// a loop image: the usual data_dir file system) of size bytes on a new
+// directory, inside RunInPrivateMounts only. For ext4 it also returns a
+// function that unmounts and mounts it again, so that what a test reads
+// next comes from the disk, not the page cache. It is unmounted at the
+// end of the test.
+func MountFS(t testing.TB, fsType string, size int64) (dir string, remount func()) {
+	t.Helper()
 	InPrivateMounts(t)
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
+	base := t.TempDir()
+	mnt := filepath.Join(base, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	return mnt
+	switch fsType {
+	case "tmpfs":
+		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
+			t.Fatalf("mount tmpfs: %v", err)
+		}
+		return mnt, nil
+	case "ext4":
+		Require(t, "e2fsprogs", "mkfs.ext4")
+		Require(t, "mount", "mount")
+		img := filepath.Join(base, "fs.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, size); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", "-b", "4096", img).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+		}
+		mount := func() error {
+			if out, err := exec.Command("mount", "-t", "ext4", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}
+		if err := mount(); err != nil {
+			unavailable(t, "mounting an ext4 image needs loop devices: "+err.Error())
+		}
+		return mnt, func() {
+			t.Helper()
+			if err := syscall.Unmount(mnt, 0); err != nil {
+				t.Fatalf("unmount: %v", err)
+			}
+			if err := mount(); err != nil {
+				t.Fatalf("mount again: %v", err)
+			}
+		}
+	}
+	t.Fatalf("MountFS: unknown file system type %q", fsType)
+	return "", nil
 }
 
-// Fill writes a ballast file in dir until its file system is full and
-// returns the file's path: removing it makes the room again.
+// Fill writes a ballast file in dir until its file system is full, down
+// to the last byte, checks that a new file cannot take a byte either, and
+// returns the ballast's path: removing it makes the room again.
 func Fill(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "ballast")
@@ -84,20 +134,19 @@ func Fill(t testing.TB, dir string) string {
 	}
 	defer f.Close()
 	buf := make([]byte, 64<<10)
-	for i := 0; i < 1<<16; i++ {
-		if _, err := f.Write(buf); err != nil {
-			if !strings.Contains(err.Error(), "no space") {
-				t.Fatalf("filling %s: %v", dir, err)
+	for _, size := range []int{64 << 10, 4096, 1} {
+		for range 1 << 16 {
+			if _, err := f.Write(buf[:size]); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling %s: %v", dir, err)
+				}
+				break
 			}
-			break
 		}
 	}
-	// The last partial blocks too, byte-sized.
-	small := make([]byte, 512)
-	for i := 0; i < 1<<10; i++ {
-		if _, err := f.Write(small); err != nil {
-			break
-		}
+	f.Sync()
+	if err := os.WriteFile(filepath.Join(dir, "probe"), []byte("x"), 0o600); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("%s is not full: a new file took a byte (%v)", dir, err)
 	}
 	return p
 }
