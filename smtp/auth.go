@@ -53,13 +53,9 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	if !ok {
 		return bad // cancelled, bad encoding, or the connection lost (zero)
 	}
-	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
-	if err != nil {
-		return replyAuthTemp // shutting down
-	}
-	if r, locked := s.lockedOut(user); locked {
-		end()
-		return r
+	end, refused := s.checkTurn(user)
+	if end == nil {
+		return refused
 	}
 	good, err := s.srv.opt.Auth.Authenticate(user, pass)
 	if err != nil {
@@ -121,6 +117,22 @@ func (s *session) lockedOut(account string) (reply.Reply, bool) {
 	}
 	s.lockoutEvent(account, lo)
 	return replyLockedOut, true
+}
+
+// checkTurn waits for this client address's turn to have a password
+// checked (AuthGuard.Turn) and refuses when the address or the account is
+// locked out. end is nil when refused, and then refused is the reply;
+// otherwise the caller calls end once the check's outcome is recorded.
+func (s *session) checkTurn(account string) (end func(), refused reply.Reply) {
+	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
+	if err != nil {
+		return nil, replyAuthTemp // shutting down
+	}
+	if r, locked := s.lockedOut(account); locked {
+		end()
+		return nil, r
+	}
+	return end, reply.Reply{}
 }
 
 // authFailed records a failed login (across sessions and virtual servers),

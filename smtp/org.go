@@ -87,13 +87,9 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	if !ok {
 		return bad
 	}
-	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
-	if err != nil {
-		return replyAuthTemp // shutting down
-	}
-	if r, locked := s.lockedOut(user); locked {
-		end()
-		return r
+	end, refused := s.checkTurn(user)
+	if end == nil {
+		return refused
 	}
 	server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
 	return s.orgAuthResult(mech, user, server, good, err, end)
