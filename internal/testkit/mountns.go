@@ -30,7 +30,10 @@ func RunInPrivateMounts(t testing.TB, test string, env ...string) {
 	Require(t, "util-linux", "unshare")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private",
+	// --propagation unchanged: changing the root's propagation fails where
+	// "/" is not a mount point (a chroot, as scripts/check-fresh.sh runs
+	// the suite in); MountFS makes its own directory private instead.
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "unchanged",
 		os.Args[0], "-test.run=^"+test+"$", "-test.v", "-test.count=1", "-test.timeout=170s")
 	cmd.Env = append(append(os.Environ(), envMountNS+"=1"), env...)
 	b, err := cmd.CombinedOutput()
@@ -79,6 +82,16 @@ func MountFS(t testing.TB, fsType string, size int64) (dir string, remount func(
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A private bind mount of the test's own directory first: what is
+	// mounted below it then never propagates to the machine's mount
+	// namespace, whatever the propagation of "/" is.
+	if err := syscall.Mount(base, base, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind-mount %s: %v", base, err)
+	}
+	if err := syscall.Mount("", base, "", syscall.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("make %s private: %v", base, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(base, syscall.MNT_DETACH) })
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	switch fsType {
 	case "tmpfs":
