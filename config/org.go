@@ -27,4 +27,8 @@ type Organization struct {
 	Servers     []directory.OrgServer  `toml:"server"`
 	Groups      []directory.OrgGroup   `toml:"group"`
 	Permissions []directory.Permission `toml:"permission"`
+	// The organization's recipients (docs/categorizer.md).
+	Domains    []directory.OrgDomain         `toml:"domain"`
+	Mailboxes  []directory.OrgMailbox        `toml:"mailbox"`
+	DistGroups []directory.DistributionGroup `toml:"distribution_group"`
 }

@@ -122,12 +122,21 @@ func (d *Directory) Authenticate(user, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !ok || m.PasswordHash == "" {
-		// Spend the same time as a real check (timing side channel).
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return false, nil
+	if !ok {
+		m.PasswordHash = ""
 	}
-	return bcrypt.CompareHashAndPassword([]byte(m.PasswordHash), []byte(password)) == nil, nil
+	return checkPassword(m.PasswordHash, password), nil
+}
+
+// checkPassword compares a password with a bcrypt hash; without a hash
+// it spends the same time and fails (no timing side channel telling
+// which users exist).
+func checkPassword(hash, password string) bool {
+	if hash == "" {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 }
 
 var dummyHash = []byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z2ZS9sf1dn4o0/fMWQ7pN2Ke")

@@ -60,6 +60,13 @@ type Org struct {
 	Servers     []OrgServer
 	Groups      []OrgGroup
 	Permissions []Permission
+	// The organization's recipients (recipients.go).
+	Domains    []OrgDomain
+	Mailboxes  []OrgMailbox
+	DistGroups []DistributionGroup
+
+	byAddr  map[string]Entry
+	domains map[string]bool
 }
 
 // Normalize lower-cases names and adds the default servers group (every
@@ -84,6 +91,7 @@ func (o *Org) Normalize() {
 		p := &o.Permissions[i]
 		p.Principal, p.Type, p.Right = strings.ToLower(p.Principal), strings.ToLower(p.Type), strings.ToLower(p.Right)
 	}
+	o.normalizeRecipients()
 	if len(o.Groups) == 0 && len(o.Permissions) == 0 && len(o.Servers) > 0 {
 		g := OrgGroup{Name: DefaultServersGroup}
 		for _, s := range o.Servers {
@@ -285,6 +293,7 @@ func (o *Org) Validate() (errs, warnings []string) {
 			errs = append(errs, fmt.Sprintf("organization permission: unknown principal %q", p.Principal))
 		}
 	}
+	errs = append(errs, o.validateRecipients()...)
 	dups := o.DuplicateSPNs()
 	keys := make([]string, 0, len(dups))
 	for k := range dups {
@@ -310,6 +319,10 @@ type OrgFile struct {
 	Servers     []OrgServer  `toml:"server"`
 	Groups      []OrgGroup   `toml:"group"`
 	Permissions []Permission `toml:"permission"`
+	// The organization's recipients.
+	Domains    []OrgDomain         `toml:"domain"`
+	Mailboxes  []OrgMailbox        `toml:"mailbox"`
+	DistGroups []DistributionGroup `toml:"distribution_group"`
 }
 
 // NewOrg builds the organization from the entries of the
@@ -317,8 +330,8 @@ type OrgFile struct {
 // be ""). Validation is separate (Validate), so that a directory in a
 // bad but real state (duplicate SPNs) can still be loaded and diagnosed.
 func NewOrg(name string, entries OrgFile, file string) (*Org, error) {
-	o := &Org{Name: name, Servers: append([]OrgServer(nil), entries.Servers...),
-		Groups: append([]OrgGroup(nil), entries.Groups...), Permissions: append([]Permission(nil), entries.Permissions...)}
+	o := &Org{Name: name}
+	o.add(entries)
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -330,10 +343,26 @@ func NewOrg(name string, entries OrgFile, file string) (*Org, error) {
 		if err := dec.Decode(&f); err != nil {
 			return nil, fmt.Errorf("organization: %s: %w", file, err)
 		}
-		o.Servers = append(o.Servers, f.Servers...)
-		o.Groups = append(o.Groups, f.Groups...)
-		o.Permissions = append(o.Permissions, f.Permissions...)
+		o.add(f)
 	}
 	o.Normalize()
 	return o, nil
+}
+
+// add appends a file's (or the section's) entries, copies of them.
+func (o *Org) add(f OrgFile) {
+	o.Servers = append(o.Servers, f.Servers...)
+	o.Groups = append(o.Groups, f.Groups...)
+	o.Permissions = append(o.Permissions, f.Permissions...)
+	o.Domains = append(o.Domains, f.Domains...)
+	for _, m := range f.Mailboxes {
+		m.ProxyAddresses = append([]string(nil), m.ProxyAddresses...)
+		o.Mailboxes = append(o.Mailboxes, m)
+	}
+	for _, g := range f.DistGroups {
+		g.Members = append([]string(nil), g.Members...)
+		g.AcceptFrom = append([]string(nil), g.AcceptFrom...)
+		g.RejectFrom = append([]string(nil), g.RejectFrom...)
+		o.DistGroups = append(o.DistGroups, g)
+	}
 }

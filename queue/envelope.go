@@ -13,11 +13,30 @@ import (
 // version (docs/queue.md).
 const Magic = "MAILWARD-QUEUE 1"
 
-// Recipient is one envelope recipient with its DSN parameters (RFC 3461).
+// Recipient is one envelope recipient with its DSN parameters (RFC 3461),
+// and, for a recipient the categorizer added (a group's member, an
+// alternate recipient), how it came to be (docs/categorizer.md).
 type Recipient struct {
 	Addr   string
 	ORCPT  string // original recipient, "rfc822;addr" as given; "" when none
 	Notify string // "" (default: failures), "NEVER", or e.g. "SUCCESS,FAILURE,DELAY"
+
+	// ExpandedFrom lists the groups this recipient was reached through,
+	// outermost first: expansion is done, never again downstream.
+	ExpandedFrom []string `json:"g,omitempty"`
+	// ForwardedFrom lists the mailboxes whose alternate recipient this
+	// is, first first (a forwarding chain; a loop ends it).
+	ForwardedFrom []string `json:"f,omitempty"`
+	// Forwarded: this mailbox's alternate recipient is already applied
+	// (here or upstream), so it is not applied again.
+	Forwarded bool `json:"fw,omitempty"`
+	// ReportTo is where the reports about this recipient go: "" the
+	// sender, an address (a group's owner), or "-" nobody (a group whose
+	// delivery reports are off).
+	ReportTo string `json:"rt,omitempty"`
+	// Hidden is the group with hidden membership this recipient was
+	// reached through: a report names that group, never the member.
+	Hidden string `json:"h,omitempty"`
 }
 
 // Envelope is everything about a message that is not its content.

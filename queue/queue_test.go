@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,7 +127,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 	want := testEnv()
 	if m.Env.ID != id || !m.Recovered || m.Env.From != want.From || m.Env.EnvID != want.EnvID || m.Env.Ret != "HDRS" ||
 		m.Env.Body != "8BITMIME" || !m.Env.SMTPUTF8 || m.Env.AuthUser != want.AuthUser || len(m.Env.Recipients) != 2 ||
-		m.Env.Recipients[0] != want.Recipients[0] || m.Env.Recipients[1] != want.Recipients[1] {
+		!reflect.DeepEqual(m.Env.Recipients, want.Recipients) {
 		t.Fatalf("envelope after restart: %+v", m.Env)
 	}
 	if rec.bodies[0] != "Subject: one\r\n\r\nbody\r\n" {

@@ -106,7 +106,7 @@ func (q *Queue) readMessage(id string) (*Message, error) {
 	// file: one stat instead of a failed open and a stat.
 	if _, err := os.Stat(path + ".state"); err == nil {
 		m.hasState = true
-		if err := readState(path+".state", m.Status); err != nil {
+		if err := m.readState(path + ".state"); err != nil {
 			return nil, fmt.Errorf("state: %w", err)
 		}
 	}

@@ -61,6 +61,7 @@ type Result struct {
 //
 //	r <index> <state> <unix-seconds> <status> <remote-mta or -> <hop or -> <reply...>
 //	b <index>            (the NDR for this failed recipient is queued)
+//	x <index> <json> [fw] (recipients an expansion added; expand.go)
 //	w <index>            (the delay notice for this recipient is queued)
 //
 // It is fsynced after each append. The last line for an index wins.
@@ -114,7 +115,10 @@ func storedReply(st State, status, text string) reply.Reply {
 	return reply.FromStatus(status, text)
 }
 
-func readState(path string, st []RcptStatus) error {
+// readState replays the state file into m: outcomes, notices, and the
+// recipients expansions added (in the order they were added, so that
+// each keeps its index).
+func (m *Message) readState(path string) error {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil
@@ -124,13 +128,22 @@ func readState(path string, st []RcptStatus) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// An expansion record holds every member of a group on one line.
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
-		fs := strings.SplitN(sc.Text(), " ", 8)
+		line := sc.Text()
+		if x, ok := parseExpansion(line); ok {
+			if x.Index >= 0 && x.Index < len(m.Env.Recipients) {
+				m.applyExpansion(x)
+			}
+			continue
+		}
+		fs := strings.SplitN(line, " ", 8)
 		if len(fs) < 2 {
 			continue // a torn last line after a crash
 		}
 		i, err := strconv.Atoi(fs[1])
+		st := m.Status
 		if err != nil || i < 0 || i >= len(st) {
 			continue
 		}

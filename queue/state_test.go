@@ -24,10 +24,11 @@ func TestStateRepliesRoundTrip(t *testing.T) {
 	if err := appendState(path, lines); err != nil {
 		t.Fatal(err)
 	}
-	st := make([]RcptStatus, 4)
-	if err := readState(path, st); err != nil {
+	m := &Message{Env: &Envelope{Recipients: make([]Recipient, 4)}, Status: make([]RcptStatus, 4)}
+	if err := m.readState(path); err != nil {
 		t.Fatal(err)
 	}
+	st := m.Status
 	want := []string{
 		"550 5.1.1 bob@x.test... User unknown",
 		"451 4.4.0 line one; line  two",

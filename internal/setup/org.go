@@ -37,7 +37,8 @@ type Org struct {
 // unknown members) that Organization refuses to run with.
 func OrgDirectory(cfg *config.Config) (*directory.Org, error) {
 	oc := cfg.Organization
-	return directory.NewOrg(oc.Name, directory.OrgFile{Servers: oc.Servers, Groups: oc.Groups, Permissions: oc.Permissions}, oc.File)
+	return directory.NewOrg(oc.Name, directory.OrgFile{Servers: oc.Servers, Groups: oc.Groups, Permissions: oc.Permissions,
+		Domains: oc.Domains, Mailboxes: oc.Mailboxes, DistGroups: oc.DistGroups}, oc.File)
 }
 
 // Organization loads the organization directory and this server's
