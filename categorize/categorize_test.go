@@ -76,7 +76,8 @@ func run(t *testing.T, fromDisk bool, maxHops int, content string, rcpts ...stri
 	var mu sync.Mutex
 	o.maildir = filepath.Join(dir, "mailboxes")
 	c := &Categorizer{
-		Dir:     directory.New([]string{"example.test"}, []directory.Mailbox{{Address: "alice@example.test"}}, ""),
+		Dir:     &directory.Recipients{Local: directory.New([]string{"example.test"}, []directory.Mailbox{{Address: "alice@example.test"}}, "")},
+		Queue:   q,
 		Maildir: deliver.NewMaildir(o.maildir, "mx1.example.test"),
 		Events:  ev,
 		MaxHops: maxHops,

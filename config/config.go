@@ -25,6 +25,7 @@ type Config struct {
 	Diagnostics    map[string]DiagLevel `toml:"diagnostics"`
 	EventLog       EventLog             `toml:"event_log"`
 	AuthLimits     AuthLimits           `toml:"auth_limits"`
+	Categorizer    Categorizer          `toml:"categorizer"`
 	TLS            TLS                  `toml:"tls"`
 	Queue          Queue                `toml:"queue"`
 	Delivery       Delivery             `toml:"delivery"`
@@ -225,6 +226,17 @@ type VirtualServer struct {
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
 	// with each further failure in the session, up to 30 times its value.
 	AuthFailureDelay Duration `toml:"auth_failure_delay"`
+}
+
+// Categorizer configures how recipients are resolved and expanded
+// (docs/categorizer.md).
+type Categorizer struct {
+	// MaxExpandedRecipients bounds the recipients group expansion may add
+	// to one message; past it the group bounces with 5.2.4.
+	MaxExpandedRecipients int `toml:"max_expanded_recipients"`
+	// LocalDeliveries is how many local copies of one message are
+	// written at once.
+	LocalDeliveries int `toml:"local_deliveries"`
 }
 
 // AuthLimits lock a client address or an account out of AUTH and

@@ -39,7 +39,11 @@ const (
 	DefaultAuthWindow             = 15 * time.Minute
 	DefaultAuthLockout            = 15 * time.Minute
 	DefaultWorkers                = 32
-	DefaultMaxAge                 = 48 * time.Hour
+	// A group of up to 10,000 members (Postfix's virtual_alias_expansion_limit
+	// is 1,000, too few for an organization's all-staff group).
+	DefaultMaxExpandedRecipients = 10000
+	DefaultLocalDeliveries       = 16
+	DefaultMaxAge                = 48 * time.Hour
 	// DefaultBounceSizeLimit is Postfix's bounce_size_limit: room for a
 	// header and the start of the body, not for a payload.
 	DefaultBounceSizeLimit = 50000
@@ -90,6 +94,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
 		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
+	}
+	if c.Categorizer.MaxExpandedRecipients == 0 {
+		c.Categorizer.MaxExpandedRecipients = DefaultMaxExpandedRecipients
+	}
+	if c.Categorizer.LocalDeliveries == 0 {
+		c.Categorizer.LocalDeliveries = DefaultLocalDeliveries
 	}
 	al := &c.AuthLimits
 	if al.FailuresPerIP == 0 {
@@ -291,6 +301,9 @@ func (c *Config) validate() error {
 	}
 	if c.AuthLimits.FailuresPerIP < -1 || c.AuthLimits.FailuresPerAccount < -1 {
 		bad("auth_limits: failures_per_ip and failures_per_account must be positive, or -1 for never")
+	}
+	if c.Categorizer.MaxExpandedRecipients < 0 || c.Categorizer.LocalDeliveries < 0 {
+		bad("categorizer: max_expanded_recipients and local_deliveries must be positive")
 	}
 	if c.Server.MaxHops < 0 {
 		bad("server.max_hops %d must be positive", c.Server.MaxHops)

@@ -24,6 +24,10 @@ import (
 type Route struct {
 	SmartHost string
 	TLS       smtpclient.TLSPolicy
+	// Server is the organization server the route leads to, when it is
+	// one (routing by home server): it gets X-EXPS and XEXCH50 whatever
+	// name or address it is reached by.
+	Server *directory.OrgServer
 }
 
 // Job is one recipient to deliver remotely. Via, when set, overrides
@@ -31,6 +35,10 @@ type Route struct {
 type Job struct {
 	Index int
 	Via   string
+	// Server, when set, is the server of the organization the recipient
+	// goes to: its home server, or a group's expansion server
+	// (docs/categorizer.md). No [[route]] is needed for it.
+	Server string
 }
 
 // Remote delivers to next hops over SMTP: MX failover, a connection
@@ -103,9 +111,18 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 	}
 	groups := map[string]*group{}
 	var order []string
+	var out []queue.Result
 	for _, j := range jobs {
 		domain := recipientDomain(m.Env.Recipients[j.Index].Addr)
 		name, rt := r.hopFor(domain, j.Via)
+		if j.Server != "" {
+			var ok bool
+			if name, rt, ok = r.serverHop(j.Server); !ok {
+				out = append(out, queue.Result{Index: j.Index, State: queue.Pending, Hop: j.Server,
+					Reply: reply.New(451, "4.3.0", "organization server %s is not in the directory", j.Server)})
+				continue
+			}
+		}
 		g, ok := groups[name]
 		if !ok {
 			g = &group{rt: rt, dest: domain}
@@ -114,7 +131,6 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 		}
 		g.idx = append(g.idx, j.Index)
 	}
-	var out []queue.Result
 	for _, name := range order {
 		g := groups[name]
 		out = append(out, r.deliverHop(ctx, m, name, g.dest, g.rt, g.idx)...)
@@ -255,7 +271,10 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	env := smtpclient.Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
 		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
-	peer, isOrg := r.orgPeer(host, addr)
+	peer, isOrg := rt.Server, rt.Server != nil
+	if !isOrg {
+		peer, isOrg = r.orgPeer(host, addr)
+	}
 	if isOrg {
 		// Mail between servers of the organization requires
 		// authentication. A peer that does not offer X-EXPS to us (it

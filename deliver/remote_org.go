@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"mailward/directory"
@@ -18,6 +19,24 @@ import (
 	"mailward/reply"
 	"mailward/smtpclient"
 )
+
+// serverHop is the delivery queue and route to a server of the
+// organization: named by its FQDN, reached at its delivery_address (or
+// its FQDN on the SMTP port).
+func (r *Remote) serverHop(name string) (string, Route, bool) {
+	if r.Org == nil {
+		return "", Route{}, false
+	}
+	s, ok := r.Org().ServerByName(name)
+	if !ok {
+		return "", Route{}, false
+	}
+	target := s.DeliveryAddress
+	if target == "" {
+		target = net.JoinHostPort(s.FQDN, strconv.Itoa(r.Port))
+	}
+	return s.FQDN, Route{SmartHost: target, TLS: r.Default.TLS, Server: s}, true
+}
 
 // orgPeer reports whether a next hop is a server of the organization, by
 // its name or one of its addresses, and returns its directory entry.
@@ -211,15 +230,43 @@ func (r *Remote) resetKerberos(err error) {
 	}
 }
 
-// props are the organization properties sent with XEXCH50: those that
-// came with the message from upstream, passed on as they are, or ours.
+// props are the organization properties sent with XEXCH50: what the
+// server before us said (passed on), and what this one decided for each
+// recipient of the transaction — the groups it came through, forwarding,
+// where its reports go (docs/xexch50.md).
 func (r *Remote) props(m *queue.Message, idx []int) []byte {
+	var up *orgauth.Props
 	if m.Env.OrgProps != nil {
-		return m.Env.OrgProps
+		up, _ = orgauth.Decode(m.Env.OrgProps)
 	}
-	p := orgauth.Props{Envelope: orgauth.EnvelopeProp{AuthSender: m.Env.AuthUser, OriginServer: r.Self}}
+	var p orgauth.Props
+	if up != nil {
+		p.Envelope, p.Message = up.Envelope, up.Message
+	}
+	if p.Envelope.AuthSender == "" {
+		p.Envelope.AuthSender = m.Env.AuthUser
+	}
+	if p.Envelope.OriginServer == "" {
+		p.Envelope.OriginServer = r.Self
+	}
 	for _, i := range idx {
-		p.Recipients = append(p.Recipients, orgauth.RcptProp{Address: m.Env.Recipients[i].Addr})
+		rc := m.Env.Recipients[i]
+		rp, _ := up.Recipient(rc.Addr)
+		rp.Address = rc.Addr
+		if len(rc.ExpandedFrom) > 0 {
+			rp.ExpandedFrom, rp.Groups = rc.ExpandedFrom[0], rc.ExpandedFrom
+		}
+		if len(rc.ForwardedFrom) > 0 {
+			rp.Alternate, rp.ForwardedFrom = true, rc.ForwardedFrom
+		}
+		rp.Forwarded = rp.Forwarded || rc.Forwarded
+		if rc.ReportTo != "" {
+			rp.ReportTo = rc.ReportTo
+		}
+		if rc.Hidden != "" {
+			rp.Hidden = rc.Hidden
+		}
+		p.Recipients = append(p.Recipients, rp)
 	}
 	b, err := p.Encode()
 	if err != nil {

@@ -39,6 +39,9 @@ type OrgServer struct {
 	// PasswordHash is the bcrypt hash of its LOGIN secret (what it proves
 	// itself with to servers whose entry says "login").
 	PasswordHash string `toml:"password_hash"`
+	// DeliveryAddress is where the other servers deliver the mail homed
+	// on it ("host:port"); empty: its FQDN on the SMTP port.
+	DeliveryAddress string `toml:"delivery_address"`
 }
 
 // OrgGroup is a named set of servers and groups.

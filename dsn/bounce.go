@@ -50,57 +50,102 @@ func (b *Bouncer) Delay(m *queue.Message, pending []int) error {
 // for local mailboxes, "relayed" for a next hop that could not take the
 // request over (RFC 3464 §2.3.3).
 func (b *Bouncer) Success(m *queue.Message, done []int) error {
-	var local, relayed []int
+	byAction := map[string][]int{}
 	for _, i := range done {
-		if m.Status[i].Hop == "local" {
-			local = append(local, i)
-		} else {
-			relayed = append(relayed, i)
+		switch m.Status[i].Hop {
+		case "local":
+			byAction["delivered"] = append(byAction["delivered"], i)
+		case queue.ExpandedHop:
+			// A distribution group: "expanded" (RFC 3464 §2.3.3).
+			byAction["expanded"] = append(byAction["expanded"], i)
+		default:
+			byAction["relayed"] = append(byAction["relayed"], i)
 		}
 	}
-	if len(local) > 0 {
-		if err := b.notify(m, local, "SUCCESS", "delivered"); err != nil {
-			return err
+	for _, action := range []string{"delivered", "expanded", "relayed"} {
+		if idx := byAction[action]; len(idx) > 0 {
+			if err := b.notify(m, idx, "SUCCESS", action); err != nil {
+				return err
+			}
 		}
-	}
-	if len(relayed) > 0 {
-		return b.notify(m, relayed, "SUCCESS", "relayed")
 	}
 	return nil
 }
 
+// notify sends the notices about recipients idx: one to the sender, and
+// one to each group owner that takes the reports about its members
+// (docs/categorizer.md); a group whose reports are off gets none.
 func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error {
-	if m.Env.From == "" {
-		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the message came from the null sender <>")
-		return nil
-	}
-	var rcpts []Recipient
+	up := upstream(m)
+	byDest := map[string][]Recipient{}
+	var dests []string
+	hidden := map[string]bool{}
 	for _, i := range idx {
 		if !m.Env.NotifyOn(i, kind) {
 			continue
 		}
+		r := recipientView(m, i, up)
+		dest := m.Env.From
+		switch r.ReportTo {
+		case "":
+		case "-":
+			b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the delivery reports of the group "+groupOf(r)+" are off")
+			continue
+		default:
+			dest = r.ReportTo
+		}
+		if dest == "" {
+			continue // the null sender: reported below if nobody else is
+		}
 		s := m.Status[i]
-		r := m.Env.Recipients[i]
 		status := s.Reply.EnhancedStatus()
 		if action == "delayed" && status[0] != '4' {
 			status = "4.0.0"
 		}
 		rc := Recipient{Final: r.Addr, Original: r.ORCPT, Action: action,
 			Status: status, Diagnostic: s.Reply.String(), RemoteMTA: s.RemoteMTA, LastAttempt: s.Last}
+		if r.Hidden != "" {
+			// Hidden membership: the report names the group, never the
+			// member, nor anything that would tell it (its reply, its
+			// server); one line per group.
+			if hidden[dest+" "+r.Hidden] {
+				continue
+			}
+			hidden[dest+" "+r.Hidden] = true
+			rc.Final, rc.Original, rc.RemoteMTA = r.Hidden, "", ""
+			rc.Diagnostic = ""
+		}
 		if action == "delayed" && b.MaxAge > 0 {
 			rc.WillRetryUntil = m.Env.Arrival.Add(b.MaxAge)
 		}
-		rcpts = append(rcpts, rc)
+		if _, ok := byDest[dest]; !ok {
+			dests = append(dests, dest)
+		}
+		byDest[dest] = append(byDest[dest], rc)
 	}
-	if len(rcpts) == 0 {
-		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the recipients asked for no "+strings.ToLower(kind)+" notice (NOTIFY)")
+	if len(dests) == 0 {
+		reason := "the recipients asked for no " + strings.ToLower(kind) + " notice (NOTIFY)"
+		if m.Env.From == "" {
+			reason = "the message came from the null sender <>"
+		}
+		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", reason)
 		return nil
 	}
+	for _, dest := range dests {
+		if err := b.send(m, dest, byDest[dest], action); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send queues one notice about rcpts to dest.
+func (b *Bouncer) send(m *queue.Message, dest string, rcpts []Recipient, action string) error {
 	original, err := b.original(m)
 	if err != nil {
 		return err
 	}
-	msg, err := Build(Report{ReportingMTA: b.FQDN, From: b.Postmaster, To: m.Env.From, QueueID: m.Env.ID,
+	msg, err := Build(Report{ReportingMTA: b.FQDN, From: b.Postmaster, To: dest, QueueID: m.Env.ID,
 		EnvID: m.Env.EnvID, ArrivalDate: m.Env.Arrival, Date: time.Now(), Recipients: rcpts,
 		Original: original, FullMessage: m.Env.Ret == "FULL" && action == "failed", ReturnLimit: b.SizeLimit})
 	if err != nil {
@@ -112,7 +157,7 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		// base64-encoded (RFC 2046 §5.2.1), so the notice is 8BITMIME.
 		body = "8BITMIME"
 	}
-	env := &queue.Envelope{From: "", Recipients: []queue.Recipient{{Addr: m.Env.From, Notify: "NEVER"}},
+	env := &queue.Envelope{From: "", Recipients: []queue.Recipient{{Addr: dest, Notify: "NEVER"}},
 		ClientIP: "127.0.0.1", Helo: b.FQDN, VirtualServer: "dsn", Body: body}
 	w, err := b.Queue.Create(env)
 	if err != nil {
@@ -129,10 +174,10 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 	switch action {
 	case "delayed":
 		id = events.DelayNoticeSent
-	case "delivered", "relayed":
+	case "delivered", "relayed", "expanded":
 		id = events.SuccessNoticeSent
 	}
-	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", m.Env.From, "recipients", len(rcpts))
+	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", dest, "recipients", len(rcpts))
 	return nil
 }
 

@@ -67,6 +67,13 @@ const (
 	NDRSuppressed        = 4001
 	DelayNoticeSent      = 4002
 	SuccessNoticeSent    = 4003
+	GroupExpanded        = 3005
+	ExpansionCycle       = 3006
+	RestrictionRefused   = 3007
+	AlternateApplied     = 3008
+	ExpansionLimit       = 3009
+	ForwardingLoop       = 3010
+	RestrictionAtRCPT    = 1027
 	XEXCH50Failed        = 7004 // KB843106
 	OrgAuthTrouble       = 7006 // KB843106
 	XEXCH50Protocol      = 7010 // KB843106
@@ -253,6 +260,34 @@ var Catalogue = map[int]Def{
 		"Mail for {domain} loops back to myself: the next hop {host} [{addr}] of delivery queue {hop} {reason}. Message {queue_id}: {recipients} recipient(s) fail with 5.4.6.",
 		"The next hop of a remote delivery (delivery.smart_host, a [[route]]'s smart_host, delivery.unresolved_host, or the domain's best MX host) is this server itself: its address is one this server listens on, or it greeted or answered EHLO with one of this server's names (server.fqdn, a virtual server's fqdn). Sending would only bring the message back here.",
 		"Point the route at another server, or make the domain a local [[domain]] if this server should take its mail. Two servers must not share one fqdn."},
+	GroupExpanded: {GroupExpanded, Information, "categorizer", Medium,
+		"Message {queue_id}: group {group} expanded ({members} members, {added} recipients added).",
+		"A distribution group was expanded for the message on this server: the first server of the organization that categorizes it (or the group's expansion server) does it, once, and marks its members in the XEXCH50 properties so that no server expands it again (KB843106).",
+		"None needed."},
+	ExpansionCycle: {ExpansionCycle, Warning, "categorizer", Minimum,
+		"Message {queue_id}: group {group} contains itself ({chain}); it was expanded once.",
+		"Distribution groups are nested in a cycle. Every group is expanded at most once per message, so nobody gets two copies, but the nesting is a mistake.",
+		"Remove one of the memberships of the cycle; 'mailward config check' names it."},
+	RestrictionRefused: {RestrictionRefused, Warning, "categorizer", Minimum,
+		"Message {queue_id} from {from} refused for group {group}: {reason}.",
+		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender. The sender gets a non-delivery report. \"Authenticated\" is the AUTH on this server or the XEXCH50 properties of the organization server before it: when XEXCH50 failed between the servers (KB843106), an authenticated sender looks unauthenticated here.",
+		"If the sender authenticated on another server of the organization, check that XEXCH50 works between them ('mailward diag auth'); otherwise change the group's restrictions."},
+	AlternateApplied: {AlternateApplied, Information, "categorizer", Medium,
+		"Message {queue_id}: mailbox {mailbox} forwarded to its alternate recipient {alternate} (deliver to both: {both}).",
+		"The mailbox has an alternate recipient. It is applied once per organization, and the XEXCH50 properties say so to the next server.",
+		"None needed."},
+	ExpansionLimit: {ExpansionLimit, Warning, "categorizer", Minimum,
+		"Message {queue_id}: group {group} not expanded: the message would have more than {max} expanded recipients.",
+		"The expansion limit ([categorizer] max_expanded_recipients) protects the server from a message to huge or runaway nested groups. The sender gets a non-delivery report (5.2.4).",
+		"Raise max_expanded_recipients if the group is legitimately this big."},
+	ForwardingLoop: {ForwardingLoop, Warning, "categorizer", Minimum,
+		"Message {queue_id}: forwarding loop {chain}; one copy delivered to {delivered}.",
+		"Mailboxes forward to each other through their alternate recipients. The loop is cut and one copy is delivered.",
+		"Fix the alternate recipients that form the loop."},
+	RestrictionAtRCPT: {RestrictionAtRCPT, Warning, "smtp_receive", Minimum,
+		"RCPT to group {rcpt} refused on virtual server {virtual_server} for sender {from} from [{ip}]: {reason}.",
+		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender, and this server expands the group, so it refuses at RCPT with 550 5.7.1.",
+		"If the sender should be allowed, change the group's restrictions or have the sender authenticate."},
 	NDRSent: {NDRSent, Information, "dsn", Minimum,
 		"Non-delivery report {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
 		"Some recipients of a message could not be delivered.", "None needed."},

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Magic starts every XEXCH50 blob; the digit is the format version
@@ -48,15 +49,43 @@ type MessageProp struct {
 	Journaled bool `json:"journaled,omitempty"`
 }
 
-// RcptProp holds per-recipient properties.
+// RcptProp holds per-recipient properties (docs/xexch50.md says who sets
+// each and who acts on it).
 type RcptProp struct {
 	Address string `json:"address"`
-	// ExpandedFrom names the distribution group this recipient came from
-	// (expansion done once, not again downstream).
-	ExpandedFrom string `json:"expanded_from,omitempty"`
+	// ExpandedFrom names the outermost distribution group this recipient
+	// came from, and Groups every group on the way, outermost first
+	// (expansion done once, not again downstream; journal reports list
+	// them).
+	ExpandedFrom string   `json:"expanded_from,omitempty"`
+	Groups       []string `json:"groups,omitempty"`
 	// Alternate marks a copy made for an alternate recipient
-	// (forwarding), so the next server makes no second one.
-	Alternate bool `json:"alternate,omitempty"`
+	// (forwarding); ForwardedFrom names the mailboxes it was made for.
+	Alternate     bool     `json:"alternate,omitempty"`
+	ForwardedFrom []string `json:"forwarded_from,omitempty"`
+	// Forwarded: the mailbox's alternate recipient is already applied
+	// upstream (deliver to both), so the next server makes no second copy.
+	Forwarded bool `json:"forwarded,omitempty"`
+	// ReportTo is where reports about this recipient go ("" the sender,
+	// an address, "-" nobody): a group's delivery-report setting.
+	ReportTo string `json:"report_to,omitempty"`
+	// Hidden names the group with hidden membership it came through: a
+	// report names that group, never the member.
+	Hidden string `json:"hidden,omitempty"`
+}
+
+// Recipient returns the properties of the recipient with address a
+// (case-insensitive), if the blob has them.
+func (p *Props) Recipient(a string) (RcptProp, bool) {
+	if p == nil {
+		return RcptProp{}, false
+	}
+	for _, r := range p.Recipients {
+		if strings.EqualFold(r.Address, a) {
+			return r, true
+		}
+	}
+	return RcptProp{}, false
 }
 
 // Encode renders the wire form of XEXCH50's data.

@@ -15,15 +15,21 @@ import (
 	"time"
 
 	"mailward/address"
+	"mailward/directory"
 	"mailward/reply"
 )
 
-// Directory is what policy needs to know about local recipients.
+// Directory is what policy needs to know about local recipients
+// (directory.Recipients satisfies it).
 type Directory interface {
 	IsLocalDomain(domain string) bool
-	// Exists reports whether a local address resolves to a recipient; an
-	// error means the directory cannot tell right now.
-	Exists(addr string) (bool, error)
+	// Find resolves a local address to a mailbox or a group; an error
+	// means the directory cannot tell right now.
+	Find(addr string) (directory.Entry, error)
+	// MayPost applies a group's restrictions to a sender.
+	MayPost(g *directory.DistributionGroup, sender string, authenticated bool) (bool, string)
+	// IsHere reports whether a group's expansion server is this server.
+	IsHere(server string) bool
 }
 
 // Client is what policy knows about the SMTP client.
@@ -33,6 +39,8 @@ type Client struct {
 	// OrgServer: the client authenticated as a server of the
 	// organization holding send-as (KB843106's X-EXPS).
 	OrgServer bool
+	// Sender is the transaction's MAIL FROM address ("" for <>).
+	Sender string
 }
 
 // Rules are a virtual server's relay settings.
@@ -62,11 +70,12 @@ func (r Rules) MayRelay(c Client) bool {
 type Kind int
 
 const (
-	Local    Kind = iota // accepted for a local domain
-	Relay                // accepted for a remote domain from a client that may relay
-	Unknown              // local domain, no such recipient (filtering on)
-	Denied               // remote domain, client may not relay
-	TempFail             // the directory could not answer
+	Local      Kind = iota // accepted for a local domain
+	Relay                  // accepted for a remote domain from a client that may relay
+	Unknown                // local domain, no such recipient (filtering on)
+	Denied                 // remote domain, client may not relay
+	TempFail               // the directory could not answer
+	Restricted             // a group whose restrictions refuse the sender
 )
 
 // Decision is the answer to one RCPT.
@@ -141,12 +150,21 @@ func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar
 		// and let the categorizer send an NDR if nobody is there.
 		return accepted
 	}
-	ok, err := p.dir.Exists(rcpt.Key())
+	e, err := p.dir.Find(rcpt.Key())
 	if err != nil {
 		return Decision{Kind: TempFail, Err: err,
 			Reply: reply.New(451, "4.3.0", "Recipient lookup failed (directory unavailable), try again later")}
 	}
-	if ok {
+	switch {
+	case e.Kind == directory.GroupEntry && !c.OrgServer && p.dir.IsHere(e.Group.ExpansionServer):
+		// Decidable now: this server expands the group, and the client is
+		// not an organization server whose XEXCH50 properties (after
+		// RCPT) might say the sender authenticated upstream.
+		if ok, why := p.dir.MayPost(e.Group, c.Sender, c.Authenticated); !ok {
+			return Decision{Kind: Restricted, Reply: reply.New(550, "5.7.1", "%s", why)}
+		}
+		return accepted
+	case e.Kind != directory.NotFound:
 		return accepted
 	}
 	return Decision{Kind: Unknown, Reply: reply.New(550, "5.1.1", "%s... User unknown", addr), Tarpit: tarpit(dom, unknownSoFar)}

@@ -7,6 +7,14 @@ import (
 	"strings"
 )
 
+// The delivery queues of outcomes the categorizer decides itself: a
+// distribution group expanded (its success notice says "expanded", RFC
+// 3464 §2.3.3), a mailbox forwarded to its alternate recipient.
+const (
+	ExpandedHop  = "expanded"
+	ForwardedHop = "forwarded"
+)
+
 // Expansion is what the categorizer decided about one recipient that
 // brings others: a distribution group's members, or a mailbox's
 // alternate recipient (docs/categorizer.md).

@@ -227,7 +227,7 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 		s.rcpts++
 		return reply.New(250, "2.1.5", "%s", addr) // duplicate: deliver once
 	}
-	c := policy.Client{IP: s.ip, Authenticated: s.authUser != "", OrgServer: s.orgRelay()}
+	c := policy.Client{IP: s.ip, Authenticated: s.authUser != "", OrgServer: s.orgRelay(), Sender: s.env.From}
 	d := s.srv.opt.Policy.Recipient(c, s.srv.l.Relay, a, s.unknown)
 	switch d.Kind {
 	case policy.Local, policy.Relay:
@@ -238,6 +238,9 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	case policy.Denied:
 		s.srv.ev.Emit(events.RelayDenied, "virtual_server", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
 			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)
+	case policy.Restricted:
+		s.srv.ev.Emit(events.RestrictionAtRCPT, "virtual_server", s.srv.l.Name, "ip", s.ip, "from", orNull(s.env.From),
+			"rcpt", addr, "reason", d.Reply.Text())
 	case policy.Unknown:
 		s.unknown++
 		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)

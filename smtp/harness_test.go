@@ -90,12 +90,18 @@ func startServerWith(t *testing.T, base, vserverTOML string, mods ...func(*smtp.
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory, policy and virtual server settings the server would
-	// build from this configuration (package setup).
-	dir := setup.Directory(cfg)
+	// The directory, policy, organization and virtual server settings
+	// the server would build from this configuration (package setup).
+	st, err := setup.Build(cfg)
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
 	ts := &testServer{queue: q, dir: tmp, sleeps: &sleepLog{}, done: make(chan struct{})}
-	opt := smtp.Options{Settings: setup.VirtualServerSettings(cfg, cfg.VirtualServers[0]), Policy: setup.Policy(cfg, dir), Auth: dir,
-		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep, AuthGuard: setup.AuthGuard(cfg)}
+	opt := smtp.Options{Settings: st.VirtualServers[0].Settings, Policy: st.Policy, Auth: st.Recipients,
+		Spool: smtp.QueueSpool{Q: q}, Events: events.Discard(), Sleep: ts.sleeps.sleep, AuthGuard: st.AuthGuard}
+	if st.Org.Trust != nil {
+		opt.Org = st.Org.Trust
+	}
 	if cfg.VirtualServers[0].TLS != config.VirtualServerTLSNone {
 		tc, err := certs.Load("", "", tmp, cfg.Server.FQDN)
 		if err != nil {

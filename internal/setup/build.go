@@ -38,8 +38,11 @@ type VirtualServer struct {
 // check` and the diagnostics can build exactly what `serve` builds; Open
 // then opens the durable parts (log files, spool, mailboxes, keys).
 type Stages struct {
-	Config         *config.Config
-	Directory      *directory.Directory
+	Config    *config.Config
+	Directory *directory.Directory
+	// Recipients is every address this server accepts: its own and the
+	// organization's (directory.Recipients).
+	Recipients     *directory.Recipients
 	Policy         *policy.Policy
 	Org            *Org
 	Hops           *deliver.Hops
@@ -69,12 +72,16 @@ type Stages struct {
 // stop on at start is found here.
 func Build(cfg *config.Config) (*Stages, error) {
 	s := &Stages{Config: cfg, Directory: Directory(cfg), Hops: deliver.NewHops(), AuthGuard: AuthGuard(cfg)}
-	s.Policy = Policy(cfg, s.Directory)
 	org, err := Organization(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.Org = org
+	s.Recipients = &directory.Recipients{Local: s.Directory, Self: cfg.Organization.Self}
+	if org.Trust != nil {
+		s.Recipients.Org = org.Trust.Org
+	}
+	s.Policy = Policy(cfg, s.Recipients, org.Dir)
 	s.Remote = Remote(cfg, s.Hops)
 	org.Equip(s.Remote)
 	for _, l := range cfg.VirtualServers {
@@ -127,8 +134,9 @@ func (s *Stages) Open() error {
 	}
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
-	s.Categorizer = &categorize.Categorizer{Dir: s.Directory, Maildir: s.Maildir, Events: ev, Remote: s.Remote.Deliver,
-		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops, MaxHops: cfg.Server.MaxHops}
+	s.Categorizer = &categorize.Categorizer{Dir: s.Recipients, Queue: s.Queue, Maildir: s.Maildir, Events: ev, Remote: s.Remote.Deliver,
+		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops,
+		MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries, MaxHops: cfg.Server.MaxHops}
 	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration, SizeLimit: cfg.Queue.BounceSizeLimit}
 	s.Queue.OnSuccess(s.Bouncer.Success)
@@ -148,7 +156,7 @@ func (s *Stages) Open() error {
 // SMTP returns the receive side's options for virtual server i (after Open).
 func (s *Stages) SMTP(i int) smtp.Options {
 	l := s.VirtualServers[i]
-	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Directory, Spool: smtp.QueueSpool{Q: s.Queue},
+	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Recipients, Spool: smtp.QueueSpool{Q: s.Queue},
 		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust

@@ -43,7 +43,7 @@ func (s *Stages) Reload(cfg *config.Config) (Reloaded, error) {
 	}
 	old := s.Config
 	s.Directory.Replace(domainNames(cfg), mailboxes(cfg), cfg.Directory.File)
-	s.Policy.Replace(cfg.Server.DefaultDomain, policyDomains(cfg))
+	s.Policy.Replace(cfg.Server.DefaultDomain, policyDomains(cfg, org.Dir))
 	r.Applied = append(r.Applied, "domains and mailboxes", "recipients file", "recipient policy")
 	switch {
 	case s.Org.Trust != nil && org.Trust != nil:

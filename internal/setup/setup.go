@@ -41,13 +41,22 @@ func mailboxes(cfg *config.Config) []directory.Mailbox {
 	return out
 }
 
-// Policy is the recipient policy of the [[domain]]s over dir.
-func Policy(cfg *config.Config, dir policy.Directory) *policy.Policy {
-	return policy.New(cfg.Server.DefaultDomain, policyDomains(cfg), dir)
+// Policy is the recipient policy of the [[domain]]s (and the
+// organization's domains, org may be nil) over dir.
+func Policy(cfg *config.Config, dir policy.Directory, org *directory.Org) *policy.Policy {
+	return policy.New(cfg.Server.DefaultDomain, policyDomains(cfg, org), dir)
 }
 
-func policyDomains(cfg *config.Config) map[string]policy.Domain {
+// policyDomains are the recipient settings per domain: each [[domain]]'s,
+// and for a domain of the organization the defaults (filtering on, the
+// default tarpits): its recipients are in the directory.
+func policyDomains(cfg *config.Config, org *directory.Org) map[string]policy.Domain {
 	domains := map[string]policy.Domain{}
+	if org != nil {
+		for _, d := range org.Domains {
+			domains[d.Name] = policy.Domain{RecipientFiltering: true, Tarpit: config.DefaultTarpit, TarpitMax: config.DefaultTarpitMax}
+		}
+	}
 	for _, d := range cfg.Domains {
 		// applyDefaults gives every domain its filtering and tarpits.
 		domains[d.Name] = policy.Domain{RecipientFiltering: *d.RecipientFiltering,
