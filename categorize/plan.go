@@ -172,9 +172,18 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 		p.result(i, queue.Failed, ExpandedHop, reply.New(550, "5.7.1", "%s", why))
 		return
 	}
+	chain := append(slices.Clone(r.ExpandedFrom), g.Address)
 	var members []queue.Recipient
 	for _, a := range g.Members {
 		id := p.identity(a)
+		if slices.Contains(chain, id) {
+			// The group contains itself: it is expanded once, and the
+			// cycle is said (its recipient is claimed already, so the
+			// test below would skip it without a word).
+			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "group", id,
+				"chain", strings.Join(slices.Concat(chain[slices.Index(chain, id):], []string{id}), " → "))
+			continue
+		}
 		if _, dup := p.claimed[id]; dup {
 			continue // its copy comes another way: one copy each
 		}
