@@ -131,9 +131,12 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
 		} else {
-			add := queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
-				ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden}
-			n := p.add(i, []queue.Recipient{add}, true)
+			var add []queue.Recipient
+			if _, dup := p.claimed[altID]; !dup {
+				add = append(add, queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
+					ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden})
+			} // else the alternate's copy comes another way (addressed too, or through a group): one copy each
+			n := p.add(i, add, true)
 			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
 				"both", mb.DeliverToBoth, "added", n)
 			if !mb.DeliverToBoth {
