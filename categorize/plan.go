@@ -49,6 +49,30 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 		p.up, _ = orgauth.Decode(m.Env.OrgProps)
 	}
 	p.authenticated = m.Env.AuthUser != "" || (p.up != nil && p.up.Envelope.AuthSender != "")
+	// What the server before us decided about a recipient holds for what
+	// it brings here: a group passed to its expansion server gives its
+	// members the groups it came through (a cycle back to them is seen),
+	// its report destination and its hidden group (no NDR from here names
+	// a hidden member); a forwarding chain goes on (a loop back is cut).
+	for i := range p.recips {
+		rp, ok := p.up.Recipient(p.recips[i].Addr)
+		if !ok {
+			continue
+		}
+		r := &p.recips[i]
+		if len(r.ExpandedFrom) == 0 {
+			r.ExpandedFrom = rp.Groups
+		}
+		if len(r.ForwardedFrom) == 0 {
+			r.ForwardedFrom = rp.ForwardedFrom
+		}
+		if r.ReportTo == "" {
+			r.ReportTo = rp.ReportTo
+		}
+		if r.Hidden == "" {
+			r.Hidden = rp.Hidden
+		}
+	}
 	// The first recipient of each mailbox gets its copy, whichever way
 	// it was addressed (primary or proxy address, directly or through a
 	// group); earlier attempts count too.
