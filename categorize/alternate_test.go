@@ -139,3 +139,27 @@ func TestForwardingLoop(t *testing.T) {
 		})
 	}
 }
+
+// A forwarding loop across servers: mx1 forwarded alice to carol (the
+// properties say so); carol's alternate is alice again. mx2 cuts the
+// loop with carol's copy instead of sending alice back to mx1.
+func TestForwardingLoopAcrossServers(t *testing.T) {
+	f := org3()
+	f.Mailboxes = []directory.OrgMailbox{
+		withAlternate(mailbox("alice@example.test", "mx1"), "carol@example.test", false),
+		withAlternate(mailbox("carol@example.test", "mx2"), "alice@example.test", false),
+	}
+	o := startOrg(t, t.TempDir(), orgSetup{Org: f, Self: "mx2"})
+	up := props(t, "", orgauth.RcptProp{Address: "carol@example.test", Alternate: true, ForwardedFrom: []string{"alice@example.test"}})
+	o.send(queue.Envelope{OrgProps: up}, "carol@example.test")
+	o.settle()
+	if got := o.mailboxes(); !slices.Equal(got, []string{"carol@example.test"}) {
+		t.Errorf("copies %v, want carol's", got)
+	}
+	if r := o.remoteSent(); len(r) != 0 {
+		t.Errorf("sent on: %+v", r)
+	}
+	if e := o.events(events.ForwardingLoop); len(e) != 1 || e[0].Fields["chain"] != "alice@example.test → carol@example.test → alice@example.test" {
+		t.Errorf("events 3010: %+v", e)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"mailward/directory"
 	"mailward/events"
+	"mailward/orgauth"
 	"mailward/queue"
 )
 
@@ -180,4 +181,29 @@ func TestExpansionLimit(t *testing.T) {
 			t.Errorf("notices: %+v, want one NDR for inner@example.test with 5.2.4", n)
 		}
 	})
+}
+
+// A nesting cycle across servers: outer (expanded on mx1) reached
+// inner, whose expansion server is mx2, and inner contains outer. mx2
+// knows from the properties that outer is expanded already: it logs the
+// cycle instead of expanding outer a second time.
+func TestExpandCycleAcrossServers(t *testing.T) {
+	f := org3()
+	f.Mailboxes = []directory.OrgMailbox{mailbox("alice@example.test", "mx1"), mailbox("carol@example.test", "mx2")}
+	inner := group("inner@example.test", "carol@example.test", "outer@example.test")
+	inner.ExpansionServer = "mx2"
+	f.DistGroups = []directory.DistributionGroup{group("outer@example.test", "alice@example.test", "inner@example.test"), inner}
+	o := startOrg(t, t.TempDir(), orgSetup{Org: f, Self: "mx2"})
+	up := props(t, "", orgauth.RcptProp{Address: "inner@example.test", ExpandedFrom: "outer@example.test", Groups: []string{"outer@example.test"}})
+	o.send(queue.Envelope{OrgProps: up}, "inner@example.test")
+	o.settle()
+	if got := o.mailboxes(); !slices.Equal(got, []string{"carol@example.test"}) {
+		t.Errorf("copies %v, want carol's", got)
+	}
+	if r := o.remoteSent(); len(r) != 0 {
+		t.Errorf("outer expanded again: sent %+v", r)
+	}
+	if e := o.events(events.ExpansionCycle); len(e) != 1 || e[0].Fields["chain"] != "outer@example.test → inner@example.test → outer@example.test" {
+		t.Errorf("events 3006: %+v", e)
+	}
 }
