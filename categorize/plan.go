@@ -147,6 +147,12 @@ func (p *plan) decide(i int) {
 func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 	r := p.recips[i]
 	up := p.upstream(i)
+	if mb.AlternateRecipient != "" && r.Forwarded && !mb.DeliverToBoth {
+		// Forwarded by an attempt that a crash ended after recording it
+		// (queue.Expand): the alternate has the copy, the mailbox none.
+		p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
+		return
+	}
 	if alt := mb.AlternateRecipient; alt != "" && !r.Forwarded && !up.Forwarded {
 		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
 		altID := p.identity(alt)
