@@ -172,10 +172,15 @@ func (o *orgServer) send(env queue.Envelope, rcpts ...string) string {
 	return env.ID
 }
 
-// settle waits until every message, the notices included, has left the
-// queue.
+// settle waits until the spool found at start is loaded and every
+// message, the notices included, has left the queue.
 func (o *orgServer) settle() {
 	o.t.Helper()
+	select {
+	case <-o.q.Loaded():
+	case <-time.After(10 * time.Second):
+		o.t.Fatal("the spool was not loaded within 10 s")
+	}
 	testkit.WaitFor(o.t, 10*time.Second, "the queue to empty", func() bool { return len(o.q.Messages()) == 0 })
 }
 
