@@ -68,16 +68,16 @@ accept_only_authenticated = true
 expansion_server = "mx2"
 `
 
-// catListener takes AUTH PLAIN in clear (for short transcripts) and
+// catVirtualServer takes AUTH PLAIN in clear (for short transcripts) and
 // organization mail (X-EXPS LOGIN).
-const catListener = `name = "org"
+const catVirtualServer = `name = "org"
 tls = "none"
 auth = ["PLAIN"]
 auth_plaintext = true
 org_auth = ["LOGIN"]`
 
-// ehloCat is catListener's EHLO reply to name; an organization server
-// is offered X-EXPS too.
+// ehloCat is the EHLO reply of catVirtualServer to name; an
+// organization server is offered X-EXPS too.
 func ehloCat(name string, orgServer bool) string {
 	s := "C: EHLO " + name + "\nS: 250-mx1.example.test Hello " + name + " [127.0.0.1]\n" +
 		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n" +
@@ -94,7 +94,7 @@ func ehloCat(name string, orgServer bool) string {
 // after AUTH the same sender is accepted and the message queued.
 func TestTranscriptRestrictedGroupAtRCPT(t *testing.T) {
 	mod, evPath := withEvents(t, events.Minimum)
-	ts := startServerWith(t, catBase, catListener, mod)
+	ts := startServerWith(t, catBase, catVirtualServer, mod)
 	play(t, ts.addr, greeting+ehloCat("client.test", false)+`
 C: MAIL FROM:<friend@remote.test>
 S: 250 2.1.0 friend@remote.test....Sender OK
@@ -131,7 +131,7 @@ S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
 // mailbox's addresses, in any case; a refused sender is refused even
 // when authenticated.
 func TestTranscriptAcceptRejectFromAtRCPT(t *testing.T) {
-	ts := startServerWith(t, catBase, catListener)
+	ts := startServerWith(t, catBase, catVirtualServer)
 	play(t, ts.addr, greeting+ehloCat("client.test", false)+`
 C: MAIL FROM:<A.Smith@example.test>
 S: 250 2.1.0 A.Smith@example.test....Sender OK
@@ -164,7 +164,7 @@ S: 550 5.7.1 announce@example.test does not accept mail from C.Jones@example.tes
 // A group expanded by another server is not judged at RCPT here: the
 // restriction is decided there, with the properties it will have.
 func TestTranscriptExpansionServerNotRefusedAtRCPT(t *testing.T) {
-	ts := startServerWith(t, catBase, catListener)
+	ts := startServerWith(t, catBase, catVirtualServer)
 	play(t, ts.addr, greeting+ehloCat("client.test", false)+`
 C: MAIL FROM:<friend@remote.test>
 S: 250 2.1.0 friend@remote.test....Sender OK
@@ -184,7 +184,7 @@ func TestTranscriptOrgServerNotRefusedAtRCPT(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := string(b)
-	ts := startServerWith(t, catBase, catListener)
+	ts := startServerWith(t, catBase, catVirtualServer)
 	play(t, ts.addr, greeting+ehloCat("mx2.org.test", true)+`
 C: MAIL FROM:<bob@example.test>
 S: 250 2.1.0 bob@example.test....Sender OK
