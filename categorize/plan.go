@@ -49,6 +49,30 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 		p.up, _ = orgauth.Decode(m.Env.OrgProps)
 	}
 	p.authenticated = m.Env.AuthUser != "" || (p.up != nil && p.up.Envelope.AuthSender != "")
+	// What the server before us decided about a recipient holds for what
+	// it brings here: a group passed to its expansion server gives its
+	// members the groups it came through (a cycle back to them is seen),
+	// its report destination and its hidden group (no NDR from here names
+	// a hidden member); a forwarding chain goes on (a loop back is cut).
+	for i := range p.recips {
+		rp, ok := p.up.Recipient(p.recips[i].Addr)
+		if !ok {
+			continue
+		}
+		r := &p.recips[i]
+		if len(r.ExpandedFrom) == 0 {
+			r.ExpandedFrom = rp.Groups
+		}
+		if len(r.ForwardedFrom) == 0 {
+			r.ForwardedFrom = rp.ForwardedFrom
+		}
+		if r.ReportTo == "" {
+			r.ReportTo = rp.ReportTo
+		}
+		if r.Hidden == "" {
+			r.Hidden = rp.Hidden
+		}
+	}
 	// The first recipient of each mailbox gets its copy, whichever way
 	// it was addressed (primary or proxy address, directly or through a
 	// group); earlier attempts count too.
@@ -123,6 +147,12 @@ func (p *plan) decide(i int) {
 func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 	r := p.recips[i]
 	up := p.upstream(i)
+	if mb.AlternateRecipient != "" && r.Forwarded && !mb.DeliverToBoth {
+		// Forwarded by an attempt that a crash ended after recording it
+		// (queue.Expand): the alternate has the copy, the mailbox none.
+		p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
+		return
+	}
 	if alt := mb.AlternateRecipient; alt != "" && !r.Forwarded && !up.Forwarded {
 		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
 		altID := p.identity(alt)
@@ -131,9 +161,12 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
 		} else {
-			add := queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
-				ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden}
-			n := p.add(i, []queue.Recipient{add}, true)
+			var add []queue.Recipient
+			if _, dup := p.claimed[altID]; !dup {
+				add = append(add, queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
+					ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden})
+			} // else the alternate's copy comes another way (addressed too, or through a group): one copy each
+			n := p.add(i, add, true)
 			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
 				"both", mb.DeliverToBoth, "added", n)
 			if !mb.DeliverToBoth {
@@ -172,9 +205,18 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 		p.result(i, queue.Failed, ExpandedHop, reply.New(550, "5.7.1", "%s", why))
 		return
 	}
+	chain := append(slices.Clone(r.ExpandedFrom), g.Address)
 	var members []queue.Recipient
 	for _, a := range g.Members {
 		id := p.identity(a)
+		if slices.Contains(chain, id) {
+			// The group contains itself: it is expanded once, and the
+			// cycle is said (its recipient is claimed already, so the
+			// test below would skip it without a word).
+			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "group", id,
+				"chain", strings.Join(slices.Concat(chain[slices.Index(chain, id):], []string{id}), " → "))
+			continue
+		}
 		if _, dup := p.claimed[id]; dup {
 			continue // its copy comes another way: one copy each
 		}

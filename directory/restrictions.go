@@ -1,6 +1,9 @@
 package directory
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // MayPost decides whether sender may send to group g, as the group's
 // restrictions say (docs/categorizer.md): refused senders first (they win),
@@ -22,12 +25,14 @@ func (r *Recipients) MayPost(g *DistributionGroup, sender string, authenticated 
 	return true, ""
 }
 
-// identity is a sender's canonical address: a mailbox's primary one.
+// identity is a sender's canonical address: a mailbox's primary one,
+// else the address in lower case as the lists hold it (a refused
+// sender must not get through by changing case).
 func (r *Recipients) identity(sender string) string {
 	if e, err := r.Find(sender); err == nil && e.Kind == MailboxEntry {
 		return e.Mailbox.Address
 	}
-	return sender
+	return strings.ToLower(sender)
 }
 
 func (r *Recipients) matchesAny(list []string, id string) bool {

@@ -58,6 +58,10 @@ func (o *Org) validateRecipients() (errs []string) {
 			bad("%s: alternate_recipient %q is not an address", what, a)
 		case a != "" && o.Find(a).Address() == m.Address:
 			bad("%s: alternate_recipient %q is the mailbox itself", what, a)
+		case a != "" && inOrg(a) && o.Find(a).Kind == NotFound:
+			// AD's altRecipient links an existing object: a typo would
+			// turn every message to the mailbox into an NDR.
+			bad("%s: alternate_recipient %q is unknown (no mailbox or group of the organization has it)", what, a)
 		}
 	}
 	for _, g := range o.DistGroups {
@@ -86,12 +90,19 @@ func (o *Org) validateRecipients() (errs []string) {
 			if !strings.Contains(g.Owner, "@") {
 				bad("%s: delivery_reports = \"owner\" needs an owner address", what)
 			}
+			if inOrg(g.Owner) && o.Find(g.Owner).Kind == NotFound {
+				// The reports would bounce, to nobody (they come from <>).
+				bad("%s: owner %q is unknown (no mailbox or group of the organization has it)", what, g.Owner)
+			}
 		default:
 			bad("%s: delivery_reports %q: want sender, owner or none", what, g.DeliveryReports)
 		}
 		for _, list := range [][]string{g.AcceptFrom, g.RejectFrom} {
 			for _, s := range list {
-				if inOrg(s) && o.Find(s).Kind == NotFound {
+				if !strings.Contains(s, "@") {
+					// MayPost compares whole addresses: it would never match.
+					bad("%s: accept_from/reject_from: %q is not an address", what, s)
+				} else if inOrg(s) && o.Find(s).Kind == NotFound {
 					bad("%s: accept_from/reject_from: unknown sender or group %q", what, s)
 				}
 			}
