@@ -39,7 +39,8 @@ func (r *Remote) serverHop(name string) (string, Route, bool) {
 }
 
 // orgPeer reports whether a next hop is a server of the organization, by
-// its name or one of its addresses, and returns its directory entry.
+// its name, its delivery_address or one of its addresses, and returns its
+// directory entry.
 func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	if r.Org == nil {
 		return nil, false
@@ -47,6 +48,13 @@ func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	org := r.Org()
 	if s, ok := org.ServerByFQDN(host); ok {
 		return s, true
+	}
+	// Servers that share an IP address (a test bed on loopback) are told
+	// apart by the port of their delivery_address.
+	for i := range org.Servers {
+		if d := org.Servers[i].DeliveryAddress; d != "" && d == addr {
+			return &org.Servers[i], true
+		}
 	}
 	ip, _, _ := net.SplitHostPort(addr)
 	for i := range org.Servers {
