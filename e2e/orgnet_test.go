@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/base64"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,12 +45,15 @@ func homed(d *testkit.OrgDirectory, server string, addrs ...string) {
 // organization: example.test (its recipients in the directory), one
 // virtual server "default" with STARTTLS and X-EXPS LOGIN, retries every
 // second, and the diagnostic levels that write the organization's and
-// the categorizer's events (1712, 7004, 3005).
+// the categorizer's events (1712, 7004, 3005), and a short idle timeout.
 func orgMember(name string) *testkit.Config {
 	c := testkit.NewConfig()
 	c.Server.FQDN = name + ".example.test"
 	c.Diagnostics = map[string]string{"smtp_receive": "maximum", "smtp_send": "medium", "auth": "medium", "categorizer": "medium"}
 	c.VirtualServers[0].TLS, c.VirtualServers[0].OrgAuth = "starttls", []string{"LOGIN"}
+	// Servers that deliver to each other keep idle sessions open for
+	// reuse, which would hold each one's stop for its 10 s grace.
+	c.VirtualServers[0].IdleTimeout = "1s"
 	c.Queue = &testkit.Queue{RetrySchedule: []string{"1s"}}
 	c.Organization = &testkit.Organization{Name: "Example", Self: name, File: "organization.toml", PasswordFile: "secret"}
 	return c
@@ -169,4 +171,3 @@ func eventCount(s *server, id int, qid string) int {
 	return len(s.EventsFor(id, "queue_id", qid))
 }
 
-var _ = fmt.Sprint
