@@ -61,6 +61,16 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 			p.expanded[id] = true
 		}
 	}
+	if p.up != nil {
+		// The recipients that get their copies through other servers
+		// (a group passed here unexpanded): none of them gets a second
+		// one through it. -1: claimed by no recipient of this message.
+		for _, a := range p.up.Message.Covered {
+			if id := p.identity(a); !p.isClaimed(id) {
+				p.claimed[id] = coveredElsewhere
+			}
+		}
+	}
 	work := m.Pending()
 	for k := 0; k < len(work); k++ {
 		i := work[k]
@@ -71,6 +81,14 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 		}
 	}
 	return p
+}
+
+// coveredElsewhere claims a copy that another server delivers.
+const coveredElsewhere = -1
+
+func (p *plan) isClaimed(id string) bool {
+	_, ok := p.claimed[id]
+	return ok
 }
 
 // identity is what a copy is counted by: a mailbox's primary address,
@@ -126,11 +144,22 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 	if alt := mb.AlternateRecipient; alt != "" && !r.Forwarded && !up.Forwarded {
 		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
 		altID := p.identity(alt)
-		if slices.Contains(chain, altID) {
+		switch {
+		case p.claimed[altID] == coveredElsewhere:
+			// The alternate gets its copy through another server: applied,
+			// with nothing to add.
+			p.add(i, nil, true)
+			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
+				"both", mb.DeliverToBoth, "added", 0)
+			if !mb.DeliverToBoth {
+				p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
+				return
+			}
+		case slices.Contains(chain, altID):
 			// a → b → a: one copy, here, and an event.
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
-		} else {
+		default:
 			add := queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
 				ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden}
 			n := p.add(i, []queue.Recipient{add}, true)

@@ -251,6 +251,7 @@ func (r *Remote) props(m *queue.Message, idx []int) []byte {
 	if up != nil {
 		p.Envelope, p.Message = up.Envelope, up.Message
 	}
+	p.Message.Covered = r.covered(m, idx, up)
 	if p.Envelope.AuthSender == "" {
 		p.Envelope.AuthSender = m.Env.AuthUser
 	}
@@ -281,4 +282,45 @@ func (r *Remote) props(m *queue.Message, idx []int) []byte {
 		return nil
 	}
 	return b
+}
+
+// covered is the Covered property of a transaction that passes on a
+// distribution group unexpanded (to its expansion server): the message's
+// other recipients, here and as the server before us listed them. They
+// get their copies another way, and a member among them must not get a
+// second one from the group (docs/xexch50.md). Other transactions carry
+// none: their recipients are expanded already.
+func (r *Remote) covered(m *queue.Message, idx []int, up *orgauth.Props) []string {
+	if r.Org == nil {
+		return nil
+	}
+	org := r.Org()
+	in := map[int]bool{}
+	passes := false
+	for _, i := range idx {
+		in[i] = true
+		passes = passes || org.Find(m.Env.Recipients[i].Addr).Kind == directory.GroupEntry
+	}
+	if !passes {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if a = strings.ToLower(a); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if up != nil {
+		for _, a := range up.Message.Covered {
+			add(a)
+		}
+	}
+	for i, rc := range m.Env.Recipients {
+		if !in[i] {
+			add(rc.Addr)
+		}
+	}
+	return out
 }
