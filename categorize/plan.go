@@ -142,7 +142,13 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 	r := p.recips[i]
 	up := p.upstream(i)
 	if alt := mb.AlternateRecipient; alt != "" && !r.Forwarded && !up.Forwarded {
-		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
+		// The chain so far: as recorded here, or as the server before us
+		// passed it (a loop may close across servers).
+		from := r.ForwardedFrom
+		if len(from) == 0 {
+			from = up.ForwardedFrom
+		}
+		chain := append(slices.Clone(from), mb.Address)
 		altID := p.identity(alt)
 		switch {
 		case p.claimed[altID] == coveredElsewhere:
@@ -156,7 +162,9 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 				return
 			}
 		case slices.Contains(chain, altID):
-			// a → b → a: one copy, here, and an event.
+			// a → b → a: one copy, here, and an event; marked as
+			// applied, so that its home server does not forward it again.
+			p.add(i, nil, true)
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
 		default:
