@@ -84,15 +84,21 @@ func startOrgNet(t *testing.T, d *testkit.OrgDirectory, cfgs ...*testkit.Config)
 			s.DeliveryAddress = c.VirtualServer("default").Address
 		}
 	}
-	text := d.TOML()
 	out := map[string]*server{}
 	for _, c := range cfgs {
-		dir := t.TempDir()
-		writeFile(t, filepath.Join(dir, "organization.toml"), text)
-		writeFile(t, filepath.Join(dir, "secret"), orgSecret+"\n")
-		out[c.Organization.Self] = startServerIn(t, dir, c)
+		out[c.Organization.Self] = startServerIn(t, orgServerDir(t, d), c)
 	}
 	return out
+}
+
+// orgServerDir is a new directory holding what an organization server's
+// configuration names beside it: the directory file and the secret.
+func orgServerDir(t *testing.T, d *testkit.OrgDirectory) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "organization.toml"), d.TOML())
+	writeFile(t, filepath.Join(dir, "secret"), orgSecret+"\n")
+	return dir
 }
 
 func writeFile(t *testing.T, path, content string) {
