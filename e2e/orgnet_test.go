@@ -176,4 +176,3 @@ func eventCount(s *server, id int, qid string) int {
 	}
 	return len(s.EventsFor(id, "queue_id", qid))
 }
-
