@@ -40,6 +40,7 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 		go func() {
 			defer wg.Done()
 			for k := range work {
+				localHold(k)
 				out[k] = c.deliverLocal(m, jobs[k].index, jobs[k].mailbox)
 			}
 		}()

@@ -85,6 +85,16 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 			p.expanded[id] = true
 		}
 	}
+	if p.up != nil {
+		// The recipients that get their copies through other servers
+		// (a group passed here unexpanded): none of them gets a second
+		// one through it. -1: claimed by no recipient of this message.
+		for _, a := range p.up.Message.Covered {
+			if id := p.identity(a); !p.isClaimed(id) {
+				p.claimed[id] = coveredElsewhere
+			}
+		}
+	}
 	work := m.Pending()
 	for k := 0; k < len(work); k++ {
 		i := work[k]
@@ -95,6 +105,14 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 		}
 	}
 	return p
+}
+
+// coveredElsewhere claims a copy that another server delivers.
+const coveredElsewhere = -1
+
+func (p *plan) isClaimed(id string) bool {
+	_, ok := p.claimed[id]
+	return ok
 }
 
 // identity is what a copy is counted by: a mailbox's primary address,
@@ -154,13 +172,28 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 		return
 	}
 	if alt := mb.AlternateRecipient; alt != "" && !r.Forwarded && !up.Forwarded {
+		// The chain so far, as recorded here or as the server before us
+		// passed it (plan): a loop may close across servers.
 		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
 		altID := p.identity(alt)
-		if slices.Contains(chain, altID) {
-			// a → b → a: one copy, here, and an event.
+		switch {
+		case p.claimed[altID] == coveredElsewhere:
+			// The alternate gets its copy through another server: applied,
+			// with nothing to add.
+			p.add(i, nil, true)
+			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
+				"both", mb.DeliverToBoth, "added", 0)
+			if !mb.DeliverToBoth {
+				p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
+				return
+			}
+		case slices.Contains(chain, altID):
+			// a → b → a: one copy, here, and an event; marked as
+			// applied, so that its home server does not forward it again.
+			p.add(i, nil, true)
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
-		} else {
+		default:
 			var add []queue.Recipient
 			if _, dup := p.claimed[altID]; !dup {
 				add = append(add, queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,

@@ -39,7 +39,8 @@ func (r *Remote) serverHop(name string) (string, Route, bool) {
 }
 
 // orgPeer reports whether a next hop is a server of the organization, by
-// its name or one of its addresses, and returns its directory entry.
+// its name, its delivery_address or one of its addresses, and returns its
+// directory entry.
 func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	if r.Org == nil {
 		return nil, false
@@ -47,6 +48,13 @@ func (r *Remote) orgPeer(host, addr string) (*directory.OrgServer, bool) {
 	org := r.Org()
 	if s, ok := org.ServerByFQDN(host); ok {
 		return s, true
+	}
+	// Servers that share an IP address (a test bed on loopback) are told
+	// apart by the port of their delivery_address.
+	for i := range org.Servers {
+		if d := org.Servers[i].DeliveryAddress; d != "" && d == addr {
+			return &org.Servers[i], true
+		}
 	}
 	ip, _, _ := net.SplitHostPort(addr)
 	for i := range org.Servers {
@@ -243,6 +251,7 @@ func (r *Remote) props(m *queue.Message, idx []int) []byte {
 	if up != nil {
 		p.Envelope, p.Message = up.Envelope, up.Message
 	}
+	p.Message.Covered = r.covered(m, idx, up)
 	if p.Envelope.AuthSender == "" {
 		p.Envelope.AuthSender = m.Env.AuthUser
 	}
@@ -273,4 +282,45 @@ func (r *Remote) props(m *queue.Message, idx []int) []byte {
 		return nil
 	}
 	return b
+}
+
+// covered is the Covered property of a transaction that passes on a
+// distribution group unexpanded (to its expansion server): the message's
+// other recipients, here and as the server before us listed them. They
+// get their copies another way, and a member among them must not get a
+// second one from the group (docs/xexch50.md). Other transactions carry
+// none: their recipients are expanded already.
+func (r *Remote) covered(m *queue.Message, idx []int, up *orgauth.Props) []string {
+	if r.Org == nil {
+		return nil
+	}
+	org := r.Org()
+	in := map[int]bool{}
+	passes := false
+	for _, i := range idx {
+		in[i] = true
+		passes = passes || org.Find(m.Env.Recipients[i].Addr).Kind == directory.GroupEntry
+	}
+	if !passes {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if a = strings.ToLower(a); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if up != nil {
+		for _, a := range up.Message.Covered {
+			add(a)
+		}
+	}
+	for i, rc := range m.Env.Recipients {
+		if !in[i] {
+			add(rc.Addr)
+		}
+	}
+	return out
 }

@@ -23,18 +23,11 @@ import (
 // compared by shape.
 func TestDocumentedOutputs(t *testing.T) {
 	examples := loadExampleOrg(t)
-	mx2 := startServerText(t, examples.copy(t), examples.config(t, "mx2.toml", map[string]string{"127.0.0.1:2726": freeAddr(t)}), nil)
-	mx1 := startServerText(t, examples.copy(t), examples.config(t, "mx1.toml", map[string]string{
-		"127.0.0.1:2725": freeAddr(t), "127.0.0.1:2726": mx2.Addr}), nil)
+	_, _, ports := startExampleOrg(t, examples)
 	// Where the documented commands run: a tree with examples/org whose
 	// files name the running servers' ports.
-	ports := map[string]string{"127.0.0.1:2725": mx1.Addr, "127.0.0.1:2726": mx2.Addr}
 	work := t.TempDir()
-	org := filepath.Join(work, "examples", "org")
-	examples.copyTo(t, org)
-	for _, f := range []string{"mx1.toml", "mx2.toml"} {
-		os.WriteFile(filepath.Join(org, f), []byte(examples.config(t, f, ports)), 0o600)
-	}
+	examples.copyTo(t, filepath.Join(work, "examples", "org"), ports)
 
 	files, _ := filepath.Glob("../docs/*.md")
 	files = append(files, "../README.md")
@@ -58,6 +51,30 @@ func TestDocumentedOutputs(t *testing.T) {
 	if checked < 6 {
 		t.Fatalf("only %d documented commands found to check", checked)
 	}
+}
+
+// exampleOrgAddrs are the addresses the files of examples/org name: mx1's
+// virtual servers default and submission, mx2's default.
+var exampleOrgAddrs = []string{"127.0.0.1:2725", "127.0.0.1:2787", "127.0.0.1:2726"}
+
+// startExampleOrg runs the shipped example's two servers, mx2 then mx1,
+// each in a copy of examples/org whose files (the servers' and the shared
+// directory with its delivery_address) name free ports instead of the
+// example's; ports maps each example address to the one in use.
+func startExampleOrg(t *testing.T, examples example) (mx1, mx2 *server, ports map[string]string) {
+	t.Helper()
+	ports = map[string]string{}
+	for _, a := range exampleOrgAddrs {
+		ports[a] = freeAddr(t)
+	}
+	start := func(name string) *server {
+		dir := t.TempDir()
+		examples.copyTo(t, dir, ports)
+		return startServerText(t, dir, examples.config(t, name, ports), nil)
+	}
+	mx2 = start("mx2.toml")
+	mx1 = start("mx1.toml")
+	return mx1, mx2, ports
 }
 
 // freeAddr is a loopback address with a port that was free a moment ago.
@@ -84,20 +101,14 @@ func loadExampleOrg(t *testing.T) example {
 	return e
 }
 
-// copy puts the example's files in a new directory, for one server.
-func (e example) copy(t *testing.T) string {
-	dir := t.TempDir()
-	e.copyTo(t, dir)
-	return dir
-}
-
-func (e example) copyTo(t *testing.T, dir string) {
+// copyTo puts the example's files in dir, with addresses replaced.
+func (e example) copyTo(t *testing.T, dir string, repl map[string]string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	for name, b := range e.files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(replaceAll(string(b), repl)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -47,6 +47,12 @@ type MessageProp struct {
 	// Journaled: a journal copy was already made (no duplicates, none
 	// missing).
 	Journaled bool `json:"journaled,omitempty"`
+	// Covered lists the message's recipients that reach their copies
+	// another way than this transaction (or were decided already), sent
+	// with a distribution group passed on unexpanded: the server that
+	// expands it gives none of them a second copy (one copy per mailbox
+	// for the whole organization).
+	Covered []string `json:"covered,omitempty"`
 }
 
 // RcptProp holds per-recipient properties (docs/xexch50.md says who sets

@@ -18,6 +18,7 @@ import (
 type Config struct {
 	Server         Server            `toml:"server"`
 	Diagnostics    map[string]string `toml:"diagnostics,omitempty"` // category = level
+	Categorizer    *Categorizer      `toml:"categorizer,omitempty"`
 	TLS            *TLSFiles         `toml:"tls,omitempty"`
 	Queue          *Queue            `toml:"queue,omitempty"`
 	DNS            *DNS              `toml:"dns,omitempty"`
@@ -35,6 +36,12 @@ type Server struct {
 	FQDN          string `toml:"fqdn,omitempty"`
 	DefaultDomain string `toml:"default_domain,omitempty"`
 	DataDir       string `toml:"data_dir,omitempty"`
+}
+
+// Categorizer is [categorizer].
+type Categorizer struct {
+	MaxExpandedRecipients int `toml:"max_expanded_recipients,omitempty"`
+	LocalDeliveries       int `toml:"local_deliveries,omitempty"`
 }
 
 // TLSFiles is [tls]: the server's certificate and key files.

@@ -15,6 +15,7 @@ func TestConfigLoads(t *testing.T) {
 	c.TLS = &TLSFiles{CertFile: "cert.pem", KeyFile: "key.pem"}
 	c.Queue = &Queue{RetrySchedule: []string{"1s", "1h"}, Workers: 2, MaxAge: "2h", DelayWarning: "1h"}
 	c.DNS = &DNS{Server: "127.0.0.1:5353"}
+	c.Categorizer = &Categorizer{MaxExpandedRecipients: 5, LocalDeliveries: 2}
 	c.Delivery = &Delivery{ConnectTimeout: "5s", RemotePort: 2525, SmartHost: "[127.0.0.2]:25", MaxPerDestination: 4}
 	c.Directory = &Directory{File: "recipients.toml"}
 	c.Organization = &Organization{Name: "Example", Self: "mx1", File: "organization.toml", PasswordFile: "secret",
@@ -44,6 +45,9 @@ func TestConfigLoads(t *testing.T) {
 		sub.FQDN != "submit.example.test" || !sub.RelayAuthenticated || !sub.AuthPlaintext || len(sub.Auth) != 2 ||
 		sub.MaxConnectionsPerIP != 6 || len(sub.OrgAuth) != 1 || sub.Address != c.VirtualServers[1].Address {
 		t.Errorf("the loaded configuration differs from the built one:\n%s\n%+v", text, got)
+	}
+	if got.Categorizer.MaxExpandedRecipients != 5 || got.Categorizer.LocalDeliveries != 2 {
+		t.Errorf("categorizer %+v", got.Categorizer)
 	}
 	if got.Diagnostics["smtp_receive"] != config.DiagMaximum {
 		t.Errorf("diagnostics %v", got.Diagnostics)

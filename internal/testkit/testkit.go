@@ -33,7 +33,8 @@
 //     that checks a client's every line.
 //   - [FreePort] and [ListenSamePort]: loopback ports for servers.
 //   - [NewConfig] and [Config]: the one builder of mailward configuration
-//     files, from Go values.
+//     files, from Go values; [OrgDirectory] likewise for the organization
+//     directory file (servers, rights, recipients).
 //
 // Certificates come from internal/certs (certs.NewSelfSigned in memory,
 // certs.SelfSigned on disk), never from a test's own x509 code.
