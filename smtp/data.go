@@ -35,7 +35,9 @@ func (s *session) cmdData(arg string) reply.Reply {
 	// The whole message must arrive within the idle timeout plus one
 	// second per min_data_rate octets: a client trickling a byte at a
 	// time cannot keep the slot (slowloris).
+	s.mu.Lock()
 	s.rd.startData(s.srv.idle(), l.MinDataRate)
+	s.mu.Unlock()
 	start := time.Now()
 	res, err := ReadData(s.br, w, l.MaxMessageSize, l.NormalizeBareLF)
 	if err != nil {

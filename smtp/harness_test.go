@@ -81,6 +81,13 @@ func startServer(t *testing.T, vserverTOML string, mods ...func(*smtp.Options)) 
 // startServerWith is startServer over another base configuration.
 func startServerWith(t *testing.T, base, vserverTOML string, mods ...func(*smtp.Options)) *testServer {
 	t.Helper()
+	return startServerGrace(t, base, vserverTOML, time.Second, mods...)
+}
+
+// startServerGrace is startServerWith with the grace Serve gives the
+// sessions when it stops (ts.cancel).
+func startServerGrace(t *testing.T, base, vserverTOML string, grace time.Duration, mods ...func(*smtp.Options)) *testServer {
+	t.Helper()
 	cfg, err := config.Parse([]byte(base + "\n[[virtual_server]]\naddress = \"127.0.0.1:0\"\n" + vserverTOML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -120,7 +127,7 @@ func startServerWith(t *testing.T, base, vserverTOML string, mods ...func(*smtp.
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel
 	srv := smtp.New(opt)
-	go func() { srv.Serve(ctx, ln, time.Second); close(ts.done) }()
+	go func() { srv.Serve(ctx, ln, grace); close(ts.done) }()
 	t.Cleanup(func() { cancel(); <-ts.done })
 	return ts
 }

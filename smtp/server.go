@@ -89,7 +89,7 @@ type Server struct {
 	// active mirrors total for idle(), which every read asks.
 	active   atomic.Int64
 	perIP    map[netip.Addr]int
-	sessions map[net.Conn]struct{}
+	sessions map[net.Conn]*session
 	wg       sync.WaitGroup
 	ln       net.Listener
 	ctx      context.Context
@@ -112,7 +112,7 @@ func New(opt Options) *Server {
 	s := &Server{
 		opt: opt, ev: opt.Events,
 		log: opt.Logger.With("virtual_server", opt.Settings.Name), perIP: map[netip.Addr]int{},
-		sessions: map[net.Conn]struct{}{},
+		sessions: map[net.Conn]*session{},
 	}
 	s.l = &s.opt.Settings
 	s.verbs = defaultVerbs()
@@ -131,8 +131,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Serve accepts connections on ln until ctx is done, then waits up to
-// grace for open sessions before closing them.
+// Serve accepts connections on ln until ctx is done, then ends the
+// sessions waiting for a command with 421 (drain) and waits up to grace
+// for those receiving a message before closing them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	s.mu.Lock()
 	s.ln, s.ctx = ln, ctx
@@ -161,6 +162,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		backoff = 0
 		s.admit(ctx, c)
 	}
+	s.mu.Lock()
+	for _, sess := range s.sessions {
+		sess.drain()
+	}
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -199,7 +205,8 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 	s.total++
 	s.active.Add(1)
 	s.perIP[ip]++
-	s.sessions[c] = struct{}{}
+	sess := newSession(ctx, s, c, ip)
+	s.sessions[c] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -214,7 +221,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		newSession(ctx, s, c, ip).run()
+		sess.run()
 	}()
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"mailward/address"
@@ -42,6 +43,11 @@ type session struct {
 	rcptSeen map[string]bool
 	rcpts    int // RCPTs accepted in the transaction, duplicates included
 	utf8     bool
+
+	// mu guards closing and the replacement of rd, which the server's
+	// drain reads from its own goroutine.
+	mu      sync.Mutex
+	closing bool
 }
 
 var errLineTooLong = errors.New("line too long")
@@ -138,6 +144,11 @@ func (s *session) send(r reply.Reply) {
 // client is still there to hear it.
 func (s *session) readFailed(err error) {
 	var ne net.Error
+	if err == errShuttingDown || (errors.As(err, &ne) && ne.Timeout() && s.draining()) {
+		s.send(s.shutdownReply())
+		s.flush()
+		return
+	}
 	if errors.As(err, &ne) && ne.Timeout() {
 		if r := s.sessionLimits(); !r.IsZero() {
 			s.send(r)
@@ -174,7 +185,15 @@ func (s *session) dispatch(line string) reply.Reply {
 // max octets including the line end. A longer line is consumed to its
 // end and reported as errLineTooLong, so the session stays in step.
 func (s *session) readLine(max int) (string, error) {
-	s.rd.lineDeadline(s.srv.idle())
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.rd.lineDeadline(s.srv.idle())
+	}
+	s.mu.Unlock()
+	if closing {
+		return "", errShuttingDown
+	}
 	if s.br.Buffered() == 0 {
 		// PIPELINING (RFC 2920 §3.2): answers are sent when the client
 		// has nothing more queued, so a pipelined group costs one write.

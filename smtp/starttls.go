@@ -36,7 +36,9 @@ func (s *session) cmdStartTLS(arg string) reply.Reply {
 	}
 	tc.SetDeadline(time.Time{})
 	s.conn = tc
+	s.mu.Lock()
 	s.rd = &clientReader{c: tc, end: s.rd.end}
+	s.mu.Unlock()
 	s.br = bufio.NewReaderSize(s.rd, 16<<10)
 	s.bw = bufio.NewWriterSize(tc, 4<<10)
 	s.tls = true
