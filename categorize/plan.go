@@ -131,9 +131,14 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
 		} else {
-			add := queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
-				ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden}
-			n := p.add(i, []queue.Recipient{add}, true)
+			var adds []queue.Recipient
+			if _, dup := p.claimed[altID]; !dup {
+				// Otherwise the alternate is reached another way (a
+				// member of a group of the message): one copy each.
+				adds = append(adds, queue.Recipient{Addr: alt, Notify: r.Notify, ORCPT: orcpt(r), ForwardedFrom: chain,
+					ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden})
+			}
+			n := p.add(i, adds, true)
 			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
 				"both", mb.DeliverToBoth, "added", n)
 			if !mb.DeliverToBoth {
