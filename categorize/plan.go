@@ -127,9 +127,12 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 		chain := append(slices.Clone(r.ForwardedFrom), mb.Address)
 		altID := p.identity(alt)
 		if slices.Contains(chain, altID) {
-			// a → b → a: one copy, here, and an event.
+			// a → b → a: one copy, here, and an event. The cut is
+			// recorded as the alternate applied, so that the next server
+			// (the XEXCH50 properties say "forwarded") does not go on.
 			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
+			p.add(i, nil, true)
 		} else {
 			var adds []queue.Recipient
 			if _, dup := p.claimed[altID]; !dup {

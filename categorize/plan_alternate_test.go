@@ -32,3 +32,34 @@ func TestAlternateAlsoMemberGetsOneCopy(t *testing.T) {
 		}
 	}
 }
+
+// A forwarding loop (dave → erin → dave) is cut on the first server,
+// and the cut is recorded (the mailbox's alternate counts as applied):
+// the server erin is homed on gets her with "forwarded" in the XEXCH50
+// properties and does not forward her to dave again.
+func TestForwardingLoopCutIsRecorded(t *testing.T) {
+	dir := orgRecipients(t, "mx1", directory.OrgFile{
+		Mailboxes: []directory.OrgMailbox{
+			{Address: "dave@example.test", HomeServer: "mx1", AlternateRecipient: "erin@example.test"},
+			{Address: "erin@example.test", HomeServer: "mx2", AlternateRecipient: "dave@example.test"},
+		},
+	})
+	p := planFor(&Categorizer{Dir: dir}, "sender@example.test", "dave@example.test")
+	if p.copies("erin@example.test") != 1 || p.copies("dave@example.test") != 0 {
+		t.Fatalf("erin %d, dave %d copies; want erin 1 (dave forwards to her, the loop ends there)",
+			p.copies("erin@example.test"), p.copies("dave@example.test"))
+	}
+	erin := -1
+	for i, r := range p.recips {
+		if r.Addr == "erin@example.test" {
+			erin = i
+		}
+	}
+	recorded := false
+	for _, x := range p.exps {
+		recorded = recorded || (x.Index == erin && x.Forwarded)
+	}
+	if !recorded {
+		t.Errorf("the loop's cut at erin is not recorded (expansions %+v): mx2 would forward her to dave again", p.exps)
+	}
+}
