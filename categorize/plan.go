@@ -184,7 +184,14 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 	for _, a := range g.Members {
 		id := p.identity(a)
 		if _, dup := p.claimed[id]; dup {
-			continue // its copy comes another way: one copy each
+			// Its copy comes another way: one copy each. A group that
+			// contains itself is a mistake to be told (config check
+			// refuses it, a directory read later may have it).
+			if chain := append(slices.Clone(r.ExpandedFrom), g.Address); slices.Contains(chain, id) {
+				p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "group", id,
+					"chain", strings.Join(append(chain, id), " → "))
+			}
+			continue
 		}
 		members = append(members, p.member(r, g, a))
 	}
