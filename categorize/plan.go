@@ -49,6 +49,9 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 		p.up, _ = orgauth.Decode(m.Env.OrgProps)
 	}
 	p.authenticated = m.Env.AuthUser != "" || (p.up != nil && p.up.Envelope.AuthSender != "")
+	for i := range p.recips {
+		p.inherit(i)
+	}
 	// The first recipient of each mailbox gets its copy, whichever way
 	// it was addressed (primary or proxy address, directly or through a
 	// group); earlier attempts count too.
@@ -91,6 +94,30 @@ func (p *plan) upstream(i int) orgauth.RcptProp {
 	}
 	r, _ := p.up.Recipient(p.recips[i].Addr)
 	return r
+}
+
+// inherit gives a recipient that arrived from an organization server
+// what that server decided about it (XEXCH50): the groups it came through
+// (a group passed to its expansion server goes on with them: cycles, the
+// chain in the properties), a group's hidden membership and where its
+// reports go — so that the members expanded here are hidden and reported
+// as that group says — and the forwarding already applied. A recipient
+// added here (an expansion's, with its groups or forwarding set) has its
+// own.
+func (p *plan) inherit(i int) {
+	r := &p.recips[i]
+	rp, ok := p.up.Recipient(r.Addr)
+	if !ok || len(r.ExpandedFrom) > 0 || len(r.ForwardedFrom) > 0 {
+		return
+	}
+	r.ExpandedFrom, r.ForwardedFrom = slices.Clone(rp.Groups), slices.Clone(rp.ForwardedFrom)
+	if r.Hidden == "" {
+		r.Hidden = rp.Hidden
+	}
+	if r.ReportTo == "" {
+		r.ReportTo = rp.ReportTo
+	}
+	r.Forwarded = r.Forwarded || rp.Forwarded
 }
 
 func (p *plan) decide(i int) {
