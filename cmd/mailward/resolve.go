@@ -98,7 +98,7 @@ func resolve(w io.Writer, args []string) error {
 		}})
 	out := resolution{Address: rcpt.String(), Server: self, Resolution: x.Root}
 	if senderGiven {
-		out.Sender, out.Authenticated = &from, *authd
+		out.Sender, out.Authenticated = &from, authd
 		if st.Recipients.IsLocalDomain(rcpt.Domain) {
 			// What a client (not an organization server) is told at RCPT
 			// on this server: where a group's restriction is decidable
@@ -129,7 +129,7 @@ type resolution struct {
 	Address       string  `json:"address"`
 	Server        string  `json:"server,omitempty"`
 	Sender        *string `json:"sender,omitempty"`
-	Authenticated bool    `json:"authenticated"`
+	Authenticated *bool   `json:"authenticated,omitempty"`
 	// RCPT is this server's reply to RCPT TO from a client.
 	RCPT string `json:"rcpt,omitempty"`
 	// Copies counts the copies shown, by where they go: a server's name
@@ -194,7 +194,7 @@ type printer struct {
 
 func (p printer) print(r resolution) {
 	if r.RCPT != "" {
-		fmt.Fprintf(p.w, "RCPT TO:<%s> from %s, %s, on %s: %s\n", r.Address, path(*r.Sender), authWord(r.Authenticated),
+		fmt.Fprintf(p.w, "RCPT TO:<%s> from %s, %s, on %s: %s\n", r.Address, path(*r.Sender), authWord(*r.Authenticated),
 			p.serverName(p.self), r.RCPT)
 	}
 	if r.Sender != nil {

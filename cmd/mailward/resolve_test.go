@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -294,6 +295,79 @@ func TestResolveRefusesWhatServeRefuses(t *testing.T) {
 	} {
 		if _, err := runResolve(t, writeResolveConfig(t, resolveDirectory()), args...); err == nil {
 			t.Errorf("directory resolve %v: no usage error", args)
+		}
+	}
+}
+
+// docs/categorizer.md shows the directory above as TOML and the tool's
+// output on it: the TOML is this directory, and every
+// `$ mailward directory resolve` of the page prints what the page shows
+// (and `$ echo $?` after one, its exit status).
+func TestResolveDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/categorizer.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "# organization.toml of the directory resolve examples\n"
+	doc := string(b)
+	i := strings.Index(doc, "```toml\n"+marker)
+	if i < 0 {
+		t.Fatalf("docs/categorizer.md has no toml block starting %q", marker)
+	}
+	block := doc[i+len("```toml\n"):]
+	block = block[:strings.Index(block, "```")]
+	var shown directory.OrgFile
+	dec := toml.NewDecoder(strings.NewReader(block))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&shown); err != nil {
+		t.Fatalf("the documented directory: %v", err)
+	}
+	if !reflect.DeepEqual(shown, resolveDirectory()) {
+		t.Errorf("the documented directory is not the one the examples run on:\n%+v\nwant\n%+v", shown, resolveDirectory())
+	}
+
+	dir := writeResolveConfig(t, resolveDirectory())
+	type run struct {
+		line       int
+		args, want string
+		exit       string // "$ echo $?" after it
+	}
+	var runs []*run
+	var cur *run
+	open, plain, inExit := false, false, false // in a fence; in one without a language
+	for n, l := range strings.Split(doc, "\n") {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			open = !open
+			plain, cur, inExit = open && l == "```", nil, false
+		case !plain:
+		case strings.HasPrefix(l, "$ mailward directory resolve "):
+			cur, inExit = &run{line: n + 1, args: strings.TrimPrefix(l, "$ mailward directory resolve ")}, false
+			runs = append(runs, cur)
+		case l == "$ echo $?" && cur != nil:
+			inExit = true
+		case inExit:
+			cur.exit += l
+		case cur != nil:
+			cur.want += l + "\n"
+		}
+	}
+	if len(runs) < 9 {
+		t.Fatalf("only %d documented runs of directory resolve found", len(runs))
+	}
+	for _, r := range runs {
+		out, err := runResolve(t, dir, strings.Fields(r.args)...)
+		if out != r.want {
+			t.Errorf("docs/categorizer.md line %d: directory resolve %s\nthe page shows:\n%s\nthe tool prints:\n%s", r.line, r.args, r.want, out)
+		}
+		switch r.exit {
+		case "":
+		case "1":
+			wantExit(t, err, 1, "resolves to no one")
+		default:
+			if r.exit != "0" || err != nil {
+				t.Errorf("docs/categorizer.md line %d: exit status %s shown, err %v", r.line, r.exit, err)
+			}
 		}
 	}
 }
