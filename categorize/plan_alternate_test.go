@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"mailward/directory"
+	"mailward/queue"
 )
 
 // A mailbox's alternate recipient that the message already reaches
@@ -61,5 +62,30 @@ func TestForwardingLoopCutIsRecorded(t *testing.T) {
 	}
 	if !recorded {
 		t.Errorf("the loop's cut at erin is not recorded (expansions %+v): mx2 would forward her to dave again", p.exps)
+	}
+}
+
+// A crash after the forwarding was recorded (the state file's x ... fw)
+// but before the mailbox's outcome was: after the restart the mailbox,
+// forwarded without deliver-to-both, still gets no copy of its own — its
+// alternate has it. A forwarding loop's cut (also recorded as forwarded)
+// still keeps its one copy.
+func TestForwardedMailboxAfterRestart(t *testing.T) {
+	dir := orgRecipients(t, "mx1", directory.OrgFile{
+		Mailboxes: []directory.OrgMailbox{
+			{Address: "dave@example.test", HomeServer: "mx1", AlternateRecipient: "erin@example.test"},
+			{Address: "erin@example.test", HomeServer: "mx1", AlternateRecipient: "dave@example.test"},
+		},
+	})
+	// As the queue loads the message: dave's x record applied, both
+	// recipients pending.
+	env := &queue.Envelope{ID: "T1", From: "sender@example.test", Recipients: []queue.Recipient{
+		{Addr: "dave@example.test", Forwarded: true},
+		{Addr: "erin@example.test", ORCPT: "rfc822;dave@example.test", ForwardedFrom: []string{"dave@example.test"}, Forwarded: true},
+	}}
+	p := (&Categorizer{Dir: dir}).plan(&queue.Message{Env: env, Status: make([]queue.RcptStatus, 2)})
+	if p.copies("dave@example.test") != 0 || p.copies("erin@example.test") != 1 {
+		t.Errorf("dave %d, erin %d copies; want erin's one only (dave forwards to her, the loop is cut at her)",
+			p.copies("dave@example.test"), p.copies("erin@example.test"))
 	}
 }
