@@ -10,11 +10,6 @@ import (
 	"mailward/queue"
 )
 
-// Explain shows how an address resolves (`mailward directory resolve`,
-// docs/categorizer.md). It runs the planner itself on a message that is
-// never queued nor delivered, and turns its decisions into a tree: the
-// tool shows what the categorizer does, not a second idea of it.
-
 // Query is what Explain is asked: a message from Sender to Rcpt.
 type Query struct {
 	Rcpt, Sender  string
@@ -138,9 +133,13 @@ type Explanation struct {
 	Copies int
 }
 
-// Explain resolves q.Rcpt as the categorizer of server q.Server would
-// for a message from q.Sender, and follows the groups it passes to their
-// expansion servers.
+// Explain shows how an address resolves (`mailward directory resolve`,
+// docs/categorizer.md): q.Rcpt as the categorizer of server q.Server
+// resolves it for a message from q.Sender, followed to the expansion
+// servers of the groups it passes on. It runs the planner itself on a
+// message that is never queued, delivered or logged, and turns its
+// decisions into a tree, so that the tool shows what the categorizer
+// does, not a second idea of it.
 func (c *Categorizer) Explain(q Query) Explanation {
 	x := &explainer{q: q, base: c, followed: map[string]bool{}}
 	root := x.run(c.Dir, q.Server, q.Rcpt, nil)
@@ -194,6 +193,8 @@ type anyone struct{ Directory }
 
 func (anyone) MayPost(*directory.DistributionGroup, string, bool) (bool, string) { return true, "" }
 
+// authUser stands for the login of an authenticated sender: the planner
+// asks only whether there is one.
 func authUser(sender string) string {
 	if sender == "" {
 		return "(authenticated)"
@@ -213,6 +214,9 @@ type tree struct {
 	remote    map[int]deliver.Job
 }
 
+// node is recipient i as the plan decided it, with what it brought: a
+// group's members, a mailbox's alternate, the group on its expansion
+// server.
 func (t *tree) node(i int) *Node {
 	r := t.p.recips[i]
 	n, e := t.describe(r.Addr)
