@@ -142,7 +142,7 @@ type Explanation struct {
 // does, not a second idea of it.
 func (c *Categorizer) Explain(q Query) Explanation {
 	x := &explainer{q: q, base: c, followed: map[string]bool{}}
-	root := x.run(c.Dir, q.Server, q.Rcpt, nil)
+	root := x.run(c.Dir, q.Server, []queue.Recipient{{Addr: q.Rcpt}}, nil).node(0)
 	return Explanation{Root: root, Copies: x.copies}
 }
 
@@ -153,21 +153,21 @@ type explainer struct {
 	copies   int
 }
 
-// run plans the message on one server: from a client (up nil) or from
-// the server before it, with that server's XEXCH50 properties.
-func (x *explainer) run(dir Directory, server, rcpt string, up []byte) *Node {
+// run plans the message on one server: from a client (up nil), or from
+// the server before it with that server's XEXCH50 properties.
+func (x *explainer) run(dir Directory, server string, rcpts []queue.Recipient, up []byte) *tree {
 	c := *x.base
 	c.Dir, c.Events = dir, nil // nothing happens, nothing is logged
 	if !x.q.Restrictions {
 		c.Dir = anyone{dir}
 	}
-	env := &queue.Envelope{ID: "resolve", From: x.q.Sender, Recipients: []queue.Recipient{{Addr: rcpt}}, OrgProps: up}
+	env := &queue.Envelope{ID: "resolve", From: x.q.Sender, Recipients: rcpts, OrgProps: up}
 	if x.q.Authenticated && up == nil {
 		env.AuthUser = authUser(x.q.Sender)
 	}
-	t := &tree{x: x, server: server, p: c.plan(&queue.Message{Env: env, Status: make([]queue.RcptStatus, 1)}),
+	t := &tree{x: x, server: server, p: c.plan(&queue.Message{Env: env, Status: make([]queue.RcptStatus, len(rcpts))}),
 		kids: map[int][]int{}, forwarded: map[int]bool{}, results: map[int]queue.Result{}, local: map[int]bool{},
-		remote: map[int]deliver.Job{}}
+		remote: map[int]deliver.Job{}, hops: map[string]*hop{}}
 	next := len(env.Recipients)
 	for _, e := range t.p.exps {
 		for range e.Add {
@@ -185,7 +185,7 @@ func (x *explainer) run(dir Directory, server, rcpt string, up []byte) *Node {
 	for _, j := range t.p.remote {
 		t.remote[j.Index] = j
 	}
-	return t.node(0)
+	return t
 }
 
 // anyone lets every sender post: the membership, whoever sends.
@@ -212,6 +212,14 @@ type tree struct {
 	results   map[int]queue.Result
 	local     map[int]bool
 	remote    map[int]deliver.Job
+	hops      map[string]*hop // the message as an expansion server gets it from here
+}
+
+// hop is the message as a server of the organization gets it from the
+// server before: the recipients from indexes from, planned there.
+type hop struct {
+	from []int
+	t    *tree
 }
 
 // node is recipient i as the plan decided it, with what it brought: a
@@ -366,32 +374,58 @@ func (t *tree) copyOf(id string) string {
 }
 
 // follow resolves group recipient i on its expansion server, as the
-// message arrives there: with the XEXCH50 properties this server sends
-// (deliver.Remote's props) when the trust between them works.
+// message arrives there.
 func (t *tree) follow(i int, g *directory.DistributionGroup) *Node {
-	q := t.x.q
-	if q.As == nil || t.x.followed[g.Address] {
+	if t.x.q.As == nil || t.x.followed[g.Address] {
 		t.x.copies++ // it leaves here; what it becomes is not shown
 		return nil
 	}
 	t.x.followed[g.Address] = true
-	r := t.p.recips[i]
-	rp := orgauth.RcptProp{Address: r.Addr, Groups: r.ExpandedFrom, ForwardedFrom: r.ForwardedFrom,
-		Alternate: len(r.ForwardedFrom) > 0, Forwarded: r.Forwarded, ReportTo: r.ReportTo, Hidden: r.Hidden}
-	if len(r.ExpandedFrom) > 0 {
-		rp.ExpandedFrom = r.ExpandedFrom[0]
+	h, ok := t.hops[g.ExpansionServer]
+	if !ok {
+		h = t.hop(g.ExpansionServer)
+		t.hops[g.ExpansionServer] = h
 	}
-	props := orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: t.server}, Recipients: []orgauth.RcptProp{rp}}
+	if h == nil {
+		t.x.copies++
+		return nil
+	}
+	return h.t.node(slices.Index(h.from, i))
+}
+
+// hop plans the message on server as it arrives there from this one:
+// every recipient this attempt sends there, in one transaction (delivery
+// groups them by next hop, so the server there counts their copies
+// together), with the XEXCH50 properties this server sends
+// (deliver.Remote's props) when the trust between them works.
+func (t *tree) hop(server string) *hop {
+	props := orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: t.server}}
 	if t.p.up != nil {
 		props.Envelope = t.p.up.Envelope
 	}
 	if t.p.authenticated && props.Envelope.AuthSender == "" {
-		props.Envelope.AuthSender = authUser(q.Sender)
+		props.Envelope.AuthSender = authUser(t.x.q.Sender)
+	}
+	h := &hop{}
+	var rcpts []queue.Recipient
+	for _, j := range t.p.remote {
+		if j.Server != server {
+			continue
+		}
+		r := t.p.recips[j.Index]
+		h.from = append(h.from, j.Index)
+		rcpts = append(rcpts, queue.Recipient{Addr: r.Addr, Notify: r.Notify, ORCPT: r.ORCPT})
+		rp := orgauth.RcptProp{Address: r.Addr, Groups: r.ExpandedFrom, ForwardedFrom: r.ForwardedFrom,
+			Alternate: len(r.ForwardedFrom) > 0, Forwarded: r.Forwarded, ReportTo: r.ReportTo, Hidden: r.Hidden}
+		if len(r.ExpandedFrom) > 0 {
+			rp.ExpandedFrom = r.ExpandedFrom[0]
+		}
+		props.Recipients = append(props.Recipients, rp)
 	}
 	blob, err := props.Encode()
 	if err != nil {
-		t.x.copies++
 		return nil
 	}
-	return t.x.run(q.As(g.ExpansionServer), g.ExpansionServer, r.Addr, blob)
+	h.t = t.x.run(t.x.q.As(server), server, rcpts, blob)
+	return h
 }

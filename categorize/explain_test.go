@@ -119,6 +119,32 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// A group passed to its expansion server travels there in one
+// transaction with the other recipients this server sends there, so the
+// expansion server counts their copies together: alice, a member of both
+// groups and homed on mx2, gets one.
+func TestExplainHopCountsCopiesTogether(t *testing.T) {
+	dir := func(self string) *directory.Recipients {
+		return orgRecipients(t, self, directory.OrgFile{
+			Mailboxes: []directory.OrgMailbox{
+				{Address: "alice@example.test", HomeServer: "mx2"},
+				{Address: "bob@example.test", HomeServer: "mx2"},
+			},
+			DistGroups: []directory.DistributionGroup{
+				{Address: "outer@example.test", Members: []string{"alice@example.test", "inner@example.test"}},
+				{Address: "inner@example.test", ExpansionServer: "mx2", Members: []string{"alice@example.test", "bob@example.test"}},
+			},
+		})
+	}
+	x := (&Categorizer{Dir: dir("mx1")}).Explain(Query{Rcpt: "outer@example.test", Server: "mx1",
+		As: func(server string) Directory { return dir(server) }})
+	want := "outer@example.test=expanded (alice@example.test=sent>mx2, inner@example.test=passed>mx2{mx2:inner@example.test=expanded " +
+		"(alice@example.test=once:alice@example.test, bob@example.test=delivered)})"
+	if got := shape(x.Root); got != want || x.Copies != 2 {
+		t.Errorf("%d copies, tree:\n got %s\nwant %s", x.Copies, got, want)
+	}
+}
+
 // The details the tool prints: why a restriction refuses, where it is
 // decided, the limit's reply, the group's settings.
 func TestExplainDetails(t *testing.T) {
