@@ -165,9 +165,12 @@ func (p *plan) decide(i int) {
 func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 	r := p.recips[i]
 	up := p.upstream(i)
-	if mb.AlternateRecipient != "" && r.Forwarded && !mb.DeliverToBoth {
+	if mb.AlternateRecipient != "" && r.Forwarded && !mb.DeliverToBoth &&
+		!slices.Contains(append(slices.Clone(r.ForwardedFrom), mb.Address), p.identity(mb.AlternateRecipient)) {
 		// Forwarded by an attempt that a crash ended after recording it
 		// (queue.Expand): the alternate has the copy, the mailbox none.
+		// A forwarding loop's cut, recorded as forwarded too, keeps its
+		// one copy.
 		p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
 		return
 	}
@@ -208,6 +211,14 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			}
 		}
 		p.recips[i].Forwarded = true
+	} else if alt != "" && !mb.DeliverToBoth && i < len(p.m.Env.Recipients) && p.m.Env.Recipients[i].Forwarded &&
+		!slices.Contains(append(slices.Clone(r.ForwardedFrom), mb.Address), p.identity(alt)) {
+		// Forwarded by an earlier attempt here (its x record), which
+		// ended before the mailbox's outcome was recorded: its alternate
+		// has the copy. (A loop's cut keeps it; an upstream server's
+		// "forwarded" comes with deliver to both.)
+		p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
+		return
 	}
 	if p.c.Dir.IsHere(mb.HomeServer) {
 		p.local = append(p.local, localJob{index: i, mailbox: mb.Address})

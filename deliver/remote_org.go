@@ -238,28 +238,40 @@ func (r *Remote) resetKerberos(err error) {
 	}
 }
 
-// props are the organization properties sent with XEXCH50: what the
-// server before us said (passed on), and what this one decided for each
-// recipient of the transaction — the groups it came through, forwarding,
-// where its reports go (docs/xexch50.md).
+// props are the organization properties sent with XEXCH50 (OrgProps).
 func (r *Remote) props(m *queue.Message, idx []int) []byte {
+	isGroup := func(addr string) bool {
+		return r.Org != nil && r.Org().Find(addr).Kind == directory.GroupEntry
+	}
+	return OrgProps(m.Env, idx, r.Self, isGroup)
+}
+
+// OrgProps are the organization properties a server sends with XEXCH50
+// for the recipients idx of env: what the server before it said (passed
+// on), and what this one decided for each recipient of the transaction —
+// the groups it came through, forwarding, where its reports go
+// (docs/xexch50.md). self is this server's name; isGroup tells the
+// distribution groups (a transaction that passes one on carries the
+// message's other recipients, covered). mailward directory resolve
+// builds the same properties for the hops it follows.
+func OrgProps(env *queue.Envelope, idx []int, self string, isGroup func(addr string) bool) []byte {
 	var up *orgauth.Props
-	if m.Env.OrgProps != nil {
-		up, _ = orgauth.Decode(m.Env.OrgProps)
+	if env.OrgProps != nil {
+		up, _ = orgauth.Decode(env.OrgProps)
 	}
 	var p orgauth.Props
 	if up != nil {
 		p.Envelope, p.Message = up.Envelope, up.Message
 	}
-	p.Message.Covered = r.covered(m, idx, up)
+	p.Message.Covered = covered(env, idx, up, isGroup)
 	if p.Envelope.AuthSender == "" {
-		p.Envelope.AuthSender = m.Env.AuthUser
+		p.Envelope.AuthSender = env.AuthUser
 	}
 	if p.Envelope.OriginServer == "" {
-		p.Envelope.OriginServer = r.Self
+		p.Envelope.OriginServer = self
 	}
 	for _, i := range idx {
-		rc := m.Env.Recipients[i]
+		rc := env.Recipients[i]
 		rp, _ := up.Recipient(rc.Addr)
 		rp.Address = rc.Addr
 		if len(rc.ExpandedFrom) > 0 {
@@ -290,16 +302,12 @@ func (r *Remote) props(m *queue.Message, idx []int) []byte {
 // get their copies another way, and a member among them must not get a
 // second one from the group (docs/xexch50.md). Other transactions carry
 // none: their recipients are expanded already.
-func (r *Remote) covered(m *queue.Message, idx []int, up *orgauth.Props) []string {
-	if r.Org == nil {
-		return nil
-	}
-	org := r.Org()
+func covered(env *queue.Envelope, idx []int, up *orgauth.Props, isGroup func(string) bool) []string {
 	in := map[int]bool{}
 	passes := false
 	for _, i := range idx {
 		in[i] = true
-		passes = passes || org.Find(m.Env.Recipients[i].Addr).Kind == directory.GroupEntry
+		passes = passes || isGroup(env.Recipients[i].Addr)
 	}
 	if !passes {
 		return nil
@@ -317,7 +325,7 @@ func (r *Remote) covered(m *queue.Message, idx []int, up *orgauth.Props) []strin
 			add(a)
 		}
 	}
-	for i, rc := range m.Env.Recipients {
+	for i, rc := range env.Recipients {
 		if !in[i] {
 			add(rc.Addr)
 		}

@@ -19,6 +19,8 @@ Usage:
   mailward queue   list|show Q|retry Q|suspend Q|resume Q|delete ID [--ndr] --config FILE [--json]
                                           the queue viewer (mailward queue help)
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
+  mailward directory resolve ADDRESS --config FILE [--sender S [--authenticated]] [--show-hidden] [--json]
+                                          how an address resolves: mailboxes, groups, alternates, restrictions
   mailward diag    relay --host H --port P [--local-domain D]
   mailward diag    spn [--server S] [--duplicates] --config FILE
   mailward diag    fqdn --config FILE
@@ -45,6 +47,8 @@ func main() {
 		err = cmdEvents(args)
 	case "diag":
 		err = cmdDiag(args)
+	case "directory":
+		err = cmdDirectory(args)
 	case "version", "--version":
 		fmt.Println("mailward", version)
 	case "help", "-h", "--help":

@@ -134,9 +134,8 @@ func (s *Stages) Open() error {
 	}
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
-	s.Categorizer = &categorize.Categorizer{Dir: s.Recipients, Queue: s.Queue, Maildir: s.Maildir, Events: ev, Remote: s.Remote.Deliver,
-		UnresolvedHost: cfg.Delivery.UnresolvedHost, Hops: s.Hops,
-		MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries, MaxHops: cfg.Server.MaxHops}
+	s.Categorizer = s.NewCategorizer()
+	s.Categorizer.Queue, s.Categorizer.Maildir, s.Categorizer.Events = s.Queue, s.Maildir, ev
 	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
 		MaxAge: cfg.Queue.MaxAge.Duration, SizeLimit: cfg.Queue.BounceSizeLimit}
 	s.Queue.OnSuccess(s.Bouncer.Success)
@@ -151,6 +150,16 @@ func (s *Stages) Open() error {
 		}
 	}
 	return nil
+}
+
+// NewCategorizer is the categorizer's decisions as configured, over the
+// stages Build made: what `mailward directory resolve` explains. Open
+// gives it the queue, the mailboxes and the event log it delivers with.
+func (s *Stages) NewCategorizer() *categorize.Categorizer {
+	cfg := s.Config
+	return &categorize.Categorizer{Dir: s.Recipients, Remote: s.Remote.Deliver, UnresolvedHost: cfg.Delivery.UnresolvedHost,
+		Hops: s.Hops, MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries,
+		MaxHops: cfg.Server.MaxHops}
 }
 
 // SMTP returns the receive side's options for virtual server i (after Open).

@@ -79,6 +79,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	diff("[auth_limits]", old.AuthLimits, cfg.AuthLimits)
 	diff("[tls] file names", old.TLS, cfg.TLS)
 	diff("[queue]", old.Queue, cfg.Queue)
+	diff("[categorizer]", old.Categorizer, cfg.Categorizer)
 	diff("[delivery]", old.Delivery, cfg.Delivery)
 	diff("[dns]", old.DNS, cfg.DNS)
 	diff("[[route]]", old.Routes, cfg.Routes)
