@@ -98,6 +98,10 @@ func TestValidation(t *testing.T) {
 		"bad queue sync":   "[queue]\nsync = \"never\"\n" + minimal,
 		"bad log level":    "[log]\nlevel = \"verbose\"\n" + minimal,
 		"bad log format":   "[log]\nformat = \"xml\"\n" + minimal,
+		// The domains may come from the organization directory, but
+		// then default_domain must be said.
+		"organization, no domain, no default": "[organization]\nfile = \"org.toml\"\n" +
+			"[[virtual_server]]\nname=\"a\"\naddress=\"127.0.0.1:1\"\n",
 	}
 	for name, toml := range cases {
 		if _, err := Parse([]byte(toml)); err == nil {
@@ -228,5 +232,19 @@ func TestEventLogKeysDocumented(t *testing.T) {
 		if !strings.Contains(section, "| `"+key+"` |") {
 			t.Errorf("event_log.%s is not in the [event_log] table of docs/configuration.md", key)
 		}
+	}
+}
+
+// A server of an organization may have no [[domain]] of its own: its
+// default_domain is then checked against the directory's domains when
+// the directory is read (internal/setup), not here.
+func TestOrganizationDomainsOnly(t *testing.T) {
+	c, err := Parse([]byte("[server]\ndefault_domain = \"Example.Test\"\n[organization]\nfile = \"org.toml\"\n" +
+		"[[virtual_server]]\nname=\"a\"\naddress=\"127.0.0.1:1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.DefaultDomain != "example.test" || c.Server.Postmaster != "postmaster@example.test" {
+		t.Errorf("default_domain %q, postmaster %q", c.Server.DefaultDomain, c.Server.Postmaster)
 	}
 }

@@ -265,8 +265,15 @@ func (c *Config) validate() error {
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 
-	if len(c.Domains) == 0 {
-		bad("at least one [[domain]] is required")
+	// A server of an organization may take all its domains from the
+	// organization directory (docs/categorizer.md); internal/setup checks
+	// default_domain against them once the directory is read.
+	org := c.Organization.File != "" || len(c.Organization.Servers) > 0
+	switch {
+	case len(c.Domains) == 0 && !org:
+		bad("at least one [[domain]] is required (or an [organization] whose directory holds the domains)")
+	case len(c.Domains) == 0 && c.Server.DefaultDomain == "":
+		bad("server.default_domain is required when the domains come from the organization directory (no [[domain]])")
 	}
 	local := map[string]bool{}
 	for _, d := range c.Domains {
@@ -278,7 +285,7 @@ func (c *Config) validate() error {
 		}
 		local[d.Name] = true
 	}
-	if c.Server.DefaultDomain != "" && !local[c.Server.DefaultDomain] {
+	if c.Server.DefaultDomain != "" && !local[c.Server.DefaultDomain] && !org {
 		bad("server.default_domain %q is not a [[domain]]", c.Server.DefaultDomain)
 	}
 	seen := map[string]bool{}

@@ -44,8 +44,20 @@ func cmdConfig(args []string) error {
 			fmt.Printf("warning: organization: %s\n", w)
 		}
 		org := st.Org.Dir
-		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d virtual server(s), %d organization server(s))\n",
-			*path, cfg.Server.FQDN, len(cfg.Domains), len(cfg.Mailboxes), len(cfg.VirtualServers), len(org.Servers))
+		// The recipients this server serves: its own, and the
+		// organization's (docs/categorizer.md), a domain counted once.
+		domains := map[string]bool{}
+		for _, d := range cfg.Domains {
+			domains[strings.ToLower(d.Name)] = true
+		}
+		if len(org.Servers) > 0 {
+			for _, d := range org.Domains {
+				domains[strings.ToLower(d.Name)] = true
+			}
+		}
+		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d distribution group(s), %d virtual server(s), %d organization server(s))\n",
+			*path, cfg.Server.FQDN, len(domains), len(cfg.Mailboxes)+len(org.Mailboxes), len(org.DistGroups),
+			len(cfg.VirtualServers), len(org.Servers))
 		for _, l := range cfg.VirtualServers {
 			relay := "nobody may relay"
 			switch {

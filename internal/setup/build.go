@@ -77,6 +77,9 @@ func Build(cfg *config.Config) (*Stages, error) {
 		return nil, err
 	}
 	s.Org = org
+	if d := cfg.Server.DefaultDomain; !s.Directory.IsLocalDomain(d) && !org.Dir.IsOrgDomain(d) {
+		return nil, fmt.Errorf("server.default_domain %q is neither a [[domain]] nor a domain of the organization", d)
+	}
 	s.Recipients = &directory.Recipients{Local: s.Directory, Self: cfg.Organization.Self}
 	if org.Trust != nil {
 		s.Recipients.Org = org.Trust.Org

@@ -53,6 +53,11 @@ func Organization(cfg *config.Config) (*Org, error) {
 	}
 	o := &Org{Dir: dir, Self: oc.Self}
 	if len(dir.Servers) == 0 {
+		if len(dir.Domains)+len(dir.Mailboxes)+len(dir.DistGroups) > 0 {
+			// Recipients without servers would be ignored without a word:
+			// there is no organization to route them in.
+			return nil, fmt.Errorf("organization: domains, mailboxes and distribution groups need the organization's servers ([[server]], organization.self)")
+		}
 		return o, nil
 	}
 	errs, warns := dir.Validate()
