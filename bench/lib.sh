@@ -33,8 +33,10 @@ wait_220() {
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # settle: on ext4 without a journal (this machine's), allocating an inode
-# scans past every inode deleted in the last 5-10 s (recently_deleted()),
-# so whichever MTA runs right after a cleanup (or after a test suite)
-# starts slower. Each measurement waits for that window to pass.
+# scans past every free inode deleted recently (recently_deleted() in
+# fs/ext4/ialloc.c: the last 60 s, 5 min more while its inode table block
+# is not yet written back), so whichever MTA runs right after a cleanup
+# (or after a test suite) starts slower. Each measurement waits SETTLE
+# seconds first (15 unless the script sets more).
 SETTLE=${SETTLE:-15}
 settle() { sleep "$SETTLE"; }

@@ -2,17 +2,24 @@
 // messages in new/, for the benchmark harness (bench/group.sh), and
 // prints the seconds elapsed since a given start.
 //
-//	maildirwait --files N --timeout SECS --since EPOCH --list FILE
+//	maildirwait --files N --timeout SECS --since EPOCH --list FILE [--queue DIR]...
 //
 // FILE lists the Maildirs (the directories holding new/), one a line.
+// With --queue it also waits until the MTA has finished the message:
+// until none of the queue directories DIR holds a file (Postfix removes
+// its queue file, mailward moves it out of queue/active, once every
+// recipient is delivered), so that a copy counts only once the MTA
+// itself says it is delivered, durably: a Maildir file can be visible
+// before it is on disk.
 // It watches each new/ with inotify instead of polling a thousand
 // directories, so that the waiting costs the measured MTA no CPU: a
 // file created or renamed into new/ (Postfix's virtual(8) links it
 // there, mailward renames it) wakes it up and that directory is counted
 // again. A Maildir that does not exist yet is looked for again every
-// 10 ms until it does. On success it prints the elapsed seconds (since
-// EPOCH, as from `date +%s.%N`) and exits 0; after SECS it says how many
-// Maildirs are still short and exits 1.
+// 10 ms until it does; the queue directories are looked at every 2 ms
+// once the copies are there. On success it prints the elapsed seconds
+// (since EPOCH, as from `date +%s.%N`) and exits 0; after SECS it says
+// what is missing and exits 1.
 package main
 
 import (
@@ -41,6 +48,8 @@ func run() error {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	since := flag.String("since", "", "start of the clock, seconds since the epoch (default: now)")
 	list := flag.String("list", "", "file listing the Maildirs, one a line")
+	var queues dirs
+	flag.Var(&queues, "queue", "a queue directory that must hold no file at the end (repeatable)")
 	flag.Parse()
 	start := time.Now()
 	if *since != "" {
@@ -66,11 +75,50 @@ func run() error {
 		return err
 	}
 	defer unix.Close(w.fd)
-	if err := w.wait(time.Now().Add(*timeout)); err != nil {
+	deadline := time.Now().Add(*timeout)
+	if err := w.wait(deadline); err != nil {
+		return err
+	}
+	if err := queuesEmpty(queues, deadline); err != nil {
 		return err
 	}
 	fmt.Printf("%.3f\n", time.Since(start).Seconds())
 	return nil
+}
+
+type dirs []string
+
+func (d *dirs) String() string     { return strings.Join(*d, ",") }
+func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
+
+// queuesEmpty polls the queue directories until none holds a file.
+func queuesEmpty(queues []string, deadline time.Time) error {
+	for range 10_000_000 { // bounded: a 2 ms pause per pass, and the deadline
+		busy := ""
+		for _, q := range queues {
+			ents, err := os.ReadDir(q)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			for _, e := range ents {
+				if e.Type().IsRegular() {
+					busy = filepath.Join(q, e.Name())
+					break
+				}
+			}
+			if busy != "" {
+				break
+			}
+		}
+		if busy == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timeout: the copies are there, but %s is still queued", busy)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return errors.New("gave up after ten million passes")
 }
 
 type waiter struct {
