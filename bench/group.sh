@@ -212,7 +212,7 @@ run_side() { # run_side SIDE COPIES LABEL
 	# next syncfs of mailward (or the next fsync of Postfix) inside this
 	# measurement. With a single MTA on the machine the flusher would
 	# have written it long before the next group message.
-	sync
+	timeout "$TIMEOUT" sync || echo "warning: sync took more than ${TIMEOUT}s" >&2
 	if ! out=$(measure "$s" "$port" "$list" "$copies" "${queue[@]}"); then
 		FAILED=1
 		[[ $s == postfix ]] && { grep -E 'warning|error|fatal' "$PF_log" | tail -5 >&2 || true; }
