@@ -51,6 +51,8 @@ done
 export PATH="$PATH:/usr/sbin:/sbin"
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 TMP=$(mktemp -d /tmp/mailward-bench.XXXXXX)
 chmod 755 "$TMP"
 
@@ -66,34 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# stop_pid PID NAME: TERM, wait up to 15 s, then KILL -- only our own child.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-		sleep 0.1
-	done
-	echo "warning: $2 (pid $pid) ignored SIGTERM for 15s; killing" >&2
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-}
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; } # seconds since $1
-
-# wait_220 PORT SECS: until something on 127.0.0.1:PORT greets with 220.
-wait_220() {
-	local port=$1 secs=$2 i
-	for ((i = 0; i < secs * 10; i++)); do
-		if timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r l <&3 && printf 'QUIT\r\n' >&3 && [[ \$l == 220* ]]" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
 
 count_files() { # count_files DIR: regular files directly in DIR (0 if absent)
 	[[ -d $1 ]] || { echo 0; return; }
@@ -133,13 +107,6 @@ record() { # record KEY ELAPSED
 echo "building helpers in $TMP ..."
 go build -o "$TMP/postfixpeer" ./bench/cmd/postfixpeer
 "$TMP/postfixpeer" check
-
-# settle: on ext4 without a journal (this machine's), allocating an inode
-# scans past every inode deleted in the last 5-10 s (recently_deleted()),
-# so whichever MTA runs right after a cleanup (or after a test suite)
-# starts slower. Each measurement waits for that window to pass.
-SETTLE=${SETTLE:-15}
-settle() { sleep "$SETTLE"; }
 
 # ---- mailward -----------------------------------------------------------
 build_mailward() {
@@ -318,9 +285,6 @@ bench_postfix_relay() {
 	stop_postfix
 }
 
-
-# Other work on the machine skews every figure: print the load with them.
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "workload: $MESSAGES messages of ${SIZE} bytes, $SESSIONS sessions; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); load $(loadavg)"
 if [[ $WORKLOAD == deliver || $WORKLOAD == all ]]; then
 	[[ $ONLY == postfix ]] || bench_mailward_deliver

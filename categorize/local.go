@@ -16,9 +16,10 @@ type localJob struct {
 	mailbox string
 }
 
-// deliverAllLocal delivers the local copies, several at once: a group's
-// thousand members then share each group commit of the mailboxes' file
-// system instead of waiting for one each.
+// deliverAllLocal delivers the local copies, several at once, and makes
+// them durable together before any is reported delivered: a group's
+// thousand members then share one flush of the mailboxes' file system
+// (deliver.Maildir.Sync) instead of waiting for one each.
 func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, jobs []localJob) []queue.Result {
 	if len(jobs) == 0 {
 		return nil
@@ -41,7 +42,7 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 			defer wg.Done()
 			for k := range work {
 				localHold(k)
-				out[k] = c.deliverLocal(m, jobs[k].index, jobs[k].mailbox)
+				out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox)
 			}
 		}()
 	}
@@ -50,10 +51,20 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 	}
 	close(work)
 	wg.Wait()
+	if err := c.Maildir.Sync(); err != nil {
+		// Written but maybe not on disk: delivered again next time,
+		// under the same names (one copy each).
+		for k, r := range out {
+			if r.State == queue.Delivered {
+				out[k] = localFailure(r.Index, err)
+			}
+		}
+	}
 	return out
 }
 
-func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queue.Result {
+// writeLocal writes one copy; it is durable once Maildir.Sync returns.
+func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox string) queue.Result {
 	body, err := m.Open()
 	if err != nil {
 		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, "4.3.0", "%v", err), Hop: deliver.LocalHop}
@@ -61,13 +72,17 @@ func (c *Categorizer) deliverLocal(m *queue.Message, i int, mailbox string) queu
 	defer body.Close()
 	it := deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From,
 		Rcpt: mailbox, Recovered: m.Recovered}
-	path, err := c.Maildir.Deliver(it, io.Reader(body))
+	path, err := c.Maildir.Write(it, io.Reader(body))
 	if err != nil {
-		status := "4.3.0"
-		if queue.IsNoSpace(err) {
-			status = "4.3.1" // RFC 3463: mail system full
-		}
-		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, status, "%v", err), Hop: deliver.LocalHop}
+		return localFailure(i, err)
 	}
 	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
+}
+
+func localFailure(i int, err error) queue.Result {
+	status := "4.3.0"
+	if queue.IsNoSpace(err) {
+		status = "4.3.1" // RFC 3463: mail system full
+	}
+	return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, status, "%v", err), Hop: deliver.LocalHop}
 }

@@ -78,10 +78,25 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<
 // ErrTemporary marks failures worth retrying (disk full, I/O errors).
 var ErrTemporary = errors.New("temporary local delivery failure")
 
-// Deliver writes one copy: tmp/, fsync, rename into new/, fsync new/
-// (the Maildir protocol, with the fsyncs that make it durable). It adds
-// Return-Path and Delivered-To (RFC 5321 §4.4) before content.
+// Deliver writes one copy and makes it durable: Write, then Sync.
 func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
+	path, err := md.Write(it, content)
+	if err == nil {
+		err = md.Sync()
+	}
+	if err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// Write writes one copy: tmp/, rename into new/ (the Maildir protocol).
+// It adds Return-Path and Delivered-To (RFC 5321 §4.4) before content.
+// Without FSSync the copy is durable when Write returns (fdatasync before
+// the rename, then a grouped fsync of new/); with FSSync it is not until
+// Sync returns, so that the copies of a message to a thousand members
+// share one syncfs instead of queuing for one in groups of a few.
+func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 	dir := md.Dir(it.Rcpt)
 	name := md.FileName(it)
 	final := filepath.Join(dir, "new", name)
@@ -125,18 +140,27 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 	if err == nil {
 		err = syscall.Rename(tmp, final)
 	}
-	if err == nil {
-		if md.FSSync != nil {
-			err = md.FSSync.Sync()
-		} else {
-			err = md.syncer(filepath.Join(dir, "new")).Sync()
-		}
+	if err == nil && md.FSSync == nil {
+		err = md.syncer(filepath.Join(dir, "new")).Sync()
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 	}
 	return final, nil
+}
+
+// Sync returns once every copy Write returned before the call is
+// durable: one group syncfs of the mailboxes' file system with FSSync
+// (file data and new/ entries alike), nothing to do without it.
+func (md *Maildir) Sync() error {
+	if md.FSSync == nil {
+		return nil
+	}
+	if err := md.FSSync.Sync(); err != nil {
+		return fmt.Errorf("%w: maildir sync: %w", ErrTemporary, err)
+	}
+	return nil
 }
 
 // readByUser reports whether an earlier attempt's copy was already moved

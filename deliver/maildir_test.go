@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailward/internal/durable"
 )
 
 func TestDeliverWritesNewWithTraceHeaders(t *testing.T) {
@@ -89,5 +91,36 @@ func TestDeliverFailureIsTemporary(t *testing.T) {
 	_, err := md.Deliver(Item{QueueID: "X", Rcpt: "carol@example.test"}, strings.NewReader("x"))
 	if err == nil || !strings.Contains(err.Error(), ErrTemporary.Error()) {
 		t.Fatalf("want a temporary error, got %v", err)
+	}
+}
+
+// With a group flush (queue.sync = "syncfs"), Write puts the copy in
+// new/ and leaves making it durable to Sync, so that many copies share
+// one flush; Deliver is both.
+func TestWriteLeavesTheFlushToSync(t *testing.T) {
+	md := NewMaildir(t.TempDir(), "mx1.example.test")
+	flushes := 0
+	md.FSSync = durable.NewGroup(func() error { flushes++; return nil })
+	var paths []string
+	for i, rcpt := range []string{"alice@example.test", "bob@example.test", "carol@example.test"} {
+		p, err := md.Write(Item{QueueID: "GRP", Index: i, Arrival: time.Unix(1700000000, 0), Rcpt: rcpt}, strings.NewReader("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	if flushes != 0 {
+		t.Fatalf("Write flushed %d times", flushes)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("copy not in new/: %v", err)
+		}
+	}
+	if err := md.Sync(); err != nil || flushes != 1 {
+		t.Fatalf("Sync: %v, %d flushes, want 1", err, flushes)
+	}
+	if _, err := md.Deliver(Item{QueueID: "ONE", Rcpt: "alice@example.test"}, strings.NewReader("x")); err != nil || flushes != 2 {
+		t.Fatalf("Deliver: %v, %d flushes, want 2", err, flushes)
 	}
 }

@@ -37,6 +37,10 @@ type PostfixOptions struct {
 	RelayHost   string            // if set, "[127.0.0.1]:2626"-style relayhost for all non-local mail
 	MyNetworks  string            // default "192.0.2.1/32" so that 127.0.0.1 may NOT relay
 	ExtraMain   map[string]string // extra main.cf settings, applied last
+
+	// VirtualAliases are virtual_alias_maps entries: an address
+	// expanded by cleanup(8) into its members (virtual(5)).
+	VirtualAliases map[string][]string
 }
 
 // Postfix is a running private instance.
@@ -125,6 +129,16 @@ func StartPostfix(opts PostfixOptions) (*Postfix, error) {
 	}
 	if strings.ContainsAny(o.MyDomain, "/ \t\r\n") || strings.Contains(o.MyDomain, "..") {
 		return nil, fmt.Errorf("postfix peer: bad domain %q", o.MyDomain)
+	}
+	for a, members := range o.VirtualAliases {
+		for _, s := range append([]string{a}, members...) {
+			if s == "" || strings.ContainsAny(s, " \t\r\n,#") {
+				return nil, fmt.Errorf("postfix peer: bad virtual alias address %q", s)
+			}
+		}
+		if len(members) == 0 {
+			return nil, fmt.Errorf("postfix peer: virtual alias %s without members", a)
+		}
 	}
 	port := o.Port
 	if port == 0 {

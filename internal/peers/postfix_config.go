@@ -58,6 +58,11 @@ func writeConfig(p *Postfix, o PostfixOptions, uid, gid int) error {
 		return fmt.Errorf("postfix peer: %w", err)
 	}
 
+	valias, err := writeAliases(p, o.VirtualAliases)
+	if err != nil {
+		return err
+	}
+
 	// Ordered so the file reads like a hand-written one; ExtraMain may
 	// override any of these.
 	main := [][2]string{
@@ -100,6 +105,9 @@ func writeConfig(p *Postfix, o PostfixOptions, uid, gid int) error {
 		{"append_dot_mydomain", "no"},
 		{"readme_directory", "no"},
 		{"smtpd_banner", "$myhostname ESMTP $mail_name"},
+	}
+	if valias != "" {
+		main = append(main, [2]string{"virtual_alias_maps", valias})
 	}
 	if o.RelayHost != "" {
 		main = append(main, [2]string{"relayhost", o.RelayHost})
@@ -148,4 +156,36 @@ func writeConfig(p *Postfix, o PostfixOptions, uid, gid int) error {
 		return fmt.Errorf("postfix peer: %w", err)
 	}
 	return nil
+}
+
+// writeAliases writes the virtual alias map and returns the
+// virtual_alias_maps value ("" when there are none: Postfix's default). One entry per logical
+// line, a member per continuation line (virtual(5)), in sorted order.
+func writeAliases(p *Postfix, aliases map[string][]string) (string, error) {
+	if len(aliases) == 0 {
+		return "", nil
+	}
+	keys := make([]string, 0, len(aliases))
+	for a := range aliases {
+		keys = append(keys, a)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# address  members (virtual(5)), written by mailward internal/peers\n")
+	for _, a := range keys {
+		b.WriteString(a)
+		for i, m := range aliases[a] {
+			sep := ","
+			if i == len(aliases[a])-1 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "\n    %s%s", m, sep)
+		}
+		b.WriteString("\n")
+	}
+	file := filepath.Join(p.ConfigDir, "valias")
+	if err := writeFile(file, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("postfix peer: %w", err)
+	}
+	return "texthash:" + file, nil
 }

@@ -85,3 +85,45 @@ func TestStopPostfixDirRefusesForeignDir(t *testing.T) {
 		t.Fatal("StopPostfixDir accepted a directory it did not create")
 	}
 }
+
+// A virtual alias (the group of bench/group.sh) is expanded by the
+// instance into its members' Maildirs, one copy each, and nobody else's.
+func TestPostfixExpandsVirtualAlias(t *testing.T) {
+	Require(t)
+	p, err := StartPostfix(PostfixOptions{Mailboxes: []string{"alice", "bob", "carol"},
+		VirtualAliases: map[string][]string{"group@example.test": {"alice@example.test", "bob@example.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	msg := "From: sender@sender.test\r\nTo: group@example.test\r\nSubject: alias\r\n\r\nhello\r\n"
+	if err := smtp.SendMail(p.Addr, nil, "sender@sender.test", []string{"group@example.test"}, []byte(msg)); err != nil {
+		t.Fatalf("send: %v\n%s", err, p.Log())
+	}
+	count := func(lp string) int {
+		n, err := p.MaildirCount(lp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	testkit.Eventually(30*time.Second, func() bool { return count("alice") > 0 && count("bob") > 0 })
+	if a, b, c := count("alice"), count("bob"), count("carol"); a != 1 || b != 1 || c != 0 {
+		t.Fatalf("alice %d, bob %d, carol %d copies; want 1, 1, 0\n%s", a, b, c, p.Log())
+	}
+}
+
+// Unusable aliases are refused before anything starts.
+func TestPostfixRefusesBadAlias(t *testing.T) {
+	Require(t)
+	for _, a := range []map[string][]string{
+		{"group@example.test": nil},
+		{"group@example.test": {"a@example.test, b@example.test"}},
+		{"group @example.test": {"a@example.test"}},
+	} {
+		if p, err := StartPostfix(PostfixOptions{VirtualAliases: a}); err == nil {
+			p.Stop()
+			t.Errorf("%v accepted", a)
+		}
+	}
+}

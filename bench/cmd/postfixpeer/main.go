@@ -6,11 +6,14 @@
 //	postfixpeer freeport
 //	postfixpeer start [--port N] [--mailbox user] [--domain example.test]
 //	                  [--relayhost '[127.0.0.1]:2626'] [--mynetworks CIDR]
+//	                  [--alias ADDRESS=MEMBERS_FILE] [--main NAME=VALUE]
 //	postfixpeer stop DIR
 //
 // start leaves Postfix running (master(8) is a daemon) and prints
 // key=value lines: dir, port, addr, maildir (the first mailbox's Maildir),
-// log.
+// log. --alias adds a virtual_alias_maps entry expanding ADDRESS into
+// the addresses listed in MEMBERS_FILE (one a line); --main sets a
+// main.cf parameter (both repeatable).
 package main
 
 import (
@@ -65,10 +68,24 @@ func run(args []string) error {
 		relayhost := fs.String("relayhost", "", "relayhost for non-local mail, e.g. [127.0.0.1]:2626")
 		mynetworks := fs.String("mynetworks", "", "clients allowed to relay (default: nobody real)")
 		maildir := fs.String("maildir", "", "virtual_mailbox_base (default: inside the instance directory; must be reachable by user nobody)")
-		var boxes list
+		var boxes, aliasFlags, mainFlags list
 		fs.Var(&boxes, "mailbox", "local part with a Maildir (repeatable; default user)")
+		fs.Var(&aliasFlags, "alias", "ADDRESS=FILE: a virtual alias expanding to the addresses in FILE, one a line (repeatable)")
+		fs.Var(&mainFlags, "main", "NAME=VALUE: a main.cf parameter (repeatable)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		aliases, err := readAliases(aliasFlags)
+		if err != nil {
+			return err
+		}
+		extra := map[string]string{}
+		for _, kv := range mainFlags {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("--main %q: want NAME=VALUE", kv)
+			}
+			extra[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 		if fs.NArg() != 0 {
 			return usage()
@@ -84,6 +101,9 @@ func run(args []string) error {
 			MaildirBase: *maildir,
 			RelayHost:   *relayhost,
 			MyNetworks:  *mynetworks,
+
+			VirtualAliases: aliases,
+			ExtraMain:      extra,
 		})
 		if err != nil {
 			return err
@@ -92,4 +112,21 @@ func run(args []string) error {
 		return nil
 	}
 	return usage()
+}
+
+// readAliases reads the --alias ADDRESS=FILE flags.
+func readAliases(flags []string) (map[string][]string, error) {
+	aliases := map[string][]string{}
+	for _, kv := range flags {
+		addr, file, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--alias %q: want ADDRESS=FILE", kv)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		aliases[addr] = append(aliases[addr], strings.Fields(string(b))...)
+	}
+	return aliases, nil
 }
