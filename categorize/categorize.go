@@ -68,6 +68,10 @@ type Categorizer struct {
 	// LocalConcurrency is how many local deliveries of one message run at
 	// once (a group's members share the mailboxes' group commit).
 	LocalConcurrency int
+	// SingleInstance gives the members of one group delivered here in
+	// one attempt one shared instance (deliver.Instance), not a copy
+	// each.
+	SingleInstance bool
 }
 
 // Handle is a queue.Handler.

@@ -28,7 +28,16 @@ func crashOnce() func(*queue.Message) bool {
 // a second time, and every member ends with exactly one copy, named by
 // queue ID and its index — the copies written before the crash are
 // found again, not doubled.
+// With single_instance the members' links to the one instance are
+// replaced the same way, and the instance's name the crash left is
+// removed at start.
 func TestCrashDuringExpansion(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprintf("single_instance=%v", single), func(t *testing.T) { crashDuringExpansion(t, single) })
+	}
+}
+
+func crashDuringExpansion(t *testing.T, single bool) {
 	const n = 60
 	f := org3()
 	var members []string
@@ -40,7 +49,7 @@ func TestCrashDuringExpansion(t *testing.T) {
 	f.DistGroups = []directory.DistributionGroup{group("all@example.test", members...)}
 	dir := t.TempDir()
 
-	first := startOrg(t, dir, orgSetup{Org: f, Self: "mx1", Crash: crashOnce()})
+	first := startOrg(t, dir, orgSetup{Org: f, Self: "mx1", Crash: crashOnce(), SingleInstance: single})
 	id := first.send(queue.Envelope{}, "all@example.test")
 	first.waitCrash()
 	// Killed before a third of the copies were written: those are not
@@ -57,8 +66,21 @@ func TestCrashDuringExpansion(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again := startOrg(t, dir, orgSetup{Org: f, Self: "mx1"})
+	if single {
+		// Killed before the instance's own name was removed.
+		left := filepath.Join(dir, "mailboxes", ".instances", "left")
+		if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(left, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := startOrg(t, dir, orgSetup{Org: f, Self: "mx1", SingleInstance: single})
 	again.settle()
+	if ents, _ := os.ReadDir(filepath.Join(dir, "mailboxes", ".instances")); len(ents) != 0 {
+		t.Errorf("instances left in .instances: %v", ents)
+	}
 	for k, a := range members {
 		c := again.copies(a)
 		// The group is recipient 0; its members follow in order.

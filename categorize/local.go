@@ -14,6 +14,7 @@ import (
 type localJob struct {
 	index   int
 	mailbox string
+	group   string // the outermost group it came through, if any
 }
 
 // deliverAllLocal delivers the local copies, several at once, and makes
@@ -33,6 +34,12 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 		return out
 	}
 	out := make([]queue.Result, len(jobs))
+	shared, instances := c.instances(m, jobs, out)
+	defer func() {
+		for _, in := range instances {
+			in.Close()
+		}
+	}()
 	n := min(max(c.LocalConcurrency, 1), len(jobs))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -42,7 +49,13 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 			defer wg.Done()
 			for k := range work {
 				localHold(k)
-				out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox)
+				switch in := shared[k]; {
+				case !out[k].Reply.IsZero(): // its instance could not be written
+				case in != nil:
+					out[k] = c.linkLocal(in, m, jobs[k].index, jobs[k].mailbox)
+				default:
+					out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox)
+				}
 			}
 		}()
 	}
@@ -63,6 +76,64 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 	return out
 }
 
+// instances writes one shared instance for each group with two or more
+// members among the jobs (SingleInstance): shared[k] is job k's, nil for
+// a copy of its own. A job whose instance could not be written gets its
+// failure in out.
+func (c *Categorizer) instances(m *queue.Message, jobs []localJob, out []queue.Result) (map[int]*deliver.Instance, []*deliver.Instance) {
+	if !c.SingleInstance {
+		return nil, nil
+	}
+	members := map[string][]int{}
+	for k, j := range jobs {
+		if j.group != "" {
+			members[j.group] = append(members[j.group], k)
+		}
+	}
+	shared := map[int]*deliver.Instance{}
+	var all []*deliver.Instance
+	for group, ks := range members {
+		if len(ks) < 2 {
+			continue
+		}
+		in, err := c.newInstance(m, jobs[ks[0]], group)
+		for _, k := range ks {
+			if err != nil {
+				out[k] = localFailure(jobs[k].index, err)
+			} else {
+				shared[k] = in
+			}
+		}
+		if in != nil {
+			all = append(all, in)
+		}
+	}
+	return shared, all
+}
+
+func (c *Categorizer) newInstance(m *queue.Message, first localJob, group string) (*deliver.Instance, error) {
+	body, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return c.Maildir.NewInstance(c.item(m, first.index, first.mailbox), group, body)
+}
+
+// linkLocal gives a mailbox its link to the shared instance; it is
+// durable once Maildir.Sync returns.
+func (c *Categorizer) linkLocal(in *deliver.Instance, m *queue.Message, i int, mailbox string) queue.Result {
+	path, err := in.Link(c.item(m, i, mailbox))
+	if err != nil {
+		return localFailure(i, err)
+	}
+	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
+}
+
+func (c *Categorizer) item(m *queue.Message, i int, mailbox string) deliver.Item {
+	return deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From, Rcpt: mailbox, Recovered: m.Recovered}
+}
+
 // writeLocal writes one copy; it is durable once Maildir.Sync returns.
 func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox string) queue.Result {
 	body, err := m.Open()
@@ -70,9 +141,7 @@ func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox string) queue.
 		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, "4.3.0", "%v", err), Hop: deliver.LocalHop}
 	}
 	defer body.Close()
-	it := deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From,
-		Rcpt: mailbox, Recovered: m.Recovered}
-	path, err := c.Maildir.Write(it, io.Reader(body))
+	path, err := c.Maildir.Write(c.item(m, i, mailbox), io.Reader(body))
 	if err != nil {
 		return localFailure(i, err)
 	}

@@ -31,6 +31,8 @@ type orgSetup struct {
 	Self string
 	// MaxExpanded is [categorizer] max_expanded_recipients (0: none).
 	MaxExpanded int
+	// SingleInstance is [categorizer] single_instance.
+	SingleInstance bool
 	// RemoteReply answers remote delivery for a recipient address;
 	// nil: every remote recipient is relayed (250).
 	RemoteReply func(addr string) reply.Reply
@@ -95,6 +97,11 @@ func startOrg(t *testing.T, dir string, s orgSetup) *orgServer {
 		MaxExpanded:      s.MaxExpanded,
 		LocalConcurrency: 4,
 		Remote:           o.remote,
+		SingleInstance:   s.SingleInstance,
+	}
+	// As internal/setup does at start.
+	if err := o.c.Maildir.RemoveInstances(); err != nil {
+		t.Fatal(err)
 	}
 	b := &dsn.Bouncer{Queue: o.q, FQDN: s.Self + ".example.test", Postmaster: "postmaster@example.test", Events: o.ev}
 	o.q.OnSuccess(b.Success)

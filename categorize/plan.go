@@ -221,7 +221,11 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 		return
 	}
 	if p.c.Dir.IsHere(mb.HomeServer) {
-		p.local = append(p.local, localJob{index: i, mailbox: mb.Address})
+		j := localJob{index: i, mailbox: mb.Address}
+		if g := p.recips[i].ExpandedFrom; len(g) > 0 {
+			j.group = g[0] // the group the message was sent to
+		}
+		p.local = append(p.local, j)
 		return
 	}
 	p.remote = append(p.remote, deliver.Job{Index: i, Server: mb.HomeServer})

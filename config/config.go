@@ -237,6 +237,10 @@ type Categorizer struct {
 	// LocalDeliveries is how many local copies of one message are
 	// written at once.
 	LocalDeliveries int `toml:"local_deliveries"`
+	// SingleInstance stores one instance of a message for the members
+	// of a group delivered here, hard-linked into each Maildir
+	// (deliver.Instance); false: a copy each. Default true.
+	SingleInstance *bool `toml:"single_instance"`
 }
 
 // AuthLimits lock a client address or an account out of AUTH and

@@ -81,6 +81,10 @@ func (c *Config) applyDefaults() {
 		t := true
 		c.Organization.SuppressExternal = &t
 	}
+	if c.Categorizer.SingleInstance == nil {
+		t := true
+		c.Categorizer.SingleInstance = &t
+	}
 	if c.Server.FQDN == "" {
 		c.Server.FQDN = "localhost.localdomain"
 	}

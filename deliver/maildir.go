@@ -108,13 +108,8 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 	// its name may have reached the disk before its data. It is replaced
 	// below by a complete copy under the same name (rename over it), so
 	// the mailbox still ends up with exactly one.
-	if _, ok := md.made.Load(dir); !ok {
-		for _, sub := range []string{"tmp", "new", "cur"} {
-			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-				return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
-			}
-		}
-		md.made.Store(dir, true)
+	if err := md.ensure(dir); err != nil {
+		return "", err
 	}
 	tmp := filepath.Join(dir, "tmp", name)
 	f, err := durable.OpenFile(tmp, syscall.O_CREAT|syscall.O_TRUNC|syscall.O_WRONLY, 0o600)
@@ -148,6 +143,20 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 	}
 	return final, nil
+}
+
+// ensure makes a Maildir's tmp/, new/ and cur/, once per process.
+func (md *Maildir) ensure(dir string) error {
+	if _, ok := md.made.Load(dir); ok {
+		return nil
+	}
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
+		}
+	}
+	md.made.Store(dir, true)
+	return nil
 }
 
 // Sync returns once every copy Write returned before the call is

@@ -137,6 +137,10 @@ func (s *Stages) Open() error {
 	}
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
+	if err := s.Maildir.RemoveInstances(); err != nil { // before the queue delivers
+		s.Close()
+		return err
+	}
 	s.Categorizer = s.NewCategorizer()
 	s.Categorizer.Queue, s.Categorizer.Maildir, s.Categorizer.Events = s.Queue, s.Maildir, ev
 	s.Bouncer = &dsn.Bouncer{Queue: s.Queue, FQDN: cfg.Server.FQDN, Postmaster: cfg.Server.Postmaster, Events: ev,
@@ -162,7 +166,7 @@ func (s *Stages) NewCategorizer() *categorize.Categorizer {
 	cfg := s.Config
 	return &categorize.Categorizer{Dir: s.Recipients, Remote: s.Remote.Deliver, UnresolvedHost: cfg.Delivery.UnresolvedHost,
 		Hops: s.Hops, MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries,
-		MaxHops: cfg.Server.MaxHops}
+		MaxHops: cfg.Server.MaxHops, SingleInstance: *cfg.Categorizer.SingleInstance}
 }
 
 // SMTP returns the receive side's options for virtual server i (after Open).
