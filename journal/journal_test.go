@@ -151,7 +151,8 @@ func TestParseRefusesOtherMail(t *testing.T) {
 	}
 }
 
-// The report docs/journaling.md shows, as a journal mailbox received it.
+// The report docs/journaling.md shows, as examples/org's journal mailbox
+// received it (less the Return-Path and Delivered-To the Maildir adds).
 func TestParseFixture(t *testing.T) {
 	b, err := os.ReadFile("testdata/report.eml")
 	if err != nil {
@@ -169,8 +170,8 @@ func TestParseFixture(t *testing.T) {
 		}
 		lines = append(lines, s)
 	}
-	want := []string{"To: bob@example.test", "Bcc: alice@example.test", "To: carol@example.test, Expanded: team@example.test"}
-	if !slices.Equal(lines, want) || p.Sender != "dave@example.test" || !bytes.HasPrefix(p.Original, []byte("Received: ")) {
+	want := []string{"To: bob@example.test", "Bcc: carol@example.test", "To: alice@example.test, Expanded: team@example.test"}
+	if !slices.Equal(lines, want) || p.Sender != "dave@partner.test" || p.MessageID != "<draft-7@partner.test>" || !bytes.HasPrefix(p.Original, []byte("Received: ")) {
 		t.Errorf("fixture: sender %q, recipients %q (want %q), original starts %q", p.Sender, lines, want, p.Original[:min(20, len(p.Original))])
 	}
 }
