@@ -81,14 +81,12 @@ func (p *plan) journal() {
 		// all decides (the others wait in the queue meanwhile).
 		return
 	}
-	listed := p.journalList(org)
+	listed := p.journalList(org) // the journal recipients left out
 	var addrs []string
-	reportsOnly := true
 	for _, r := range listed {
 		addrs = append(addrs, r.Addr)
-		reportsOnly = reportsOnly && org.IsJournalRecipient(r.Addr)
 	}
-	if reportsOnly {
+	if len(listed) == 0 {
 		// Mail to the journal mailboxes only (a report that lost its
 		// properties on the way among them): journaling it would loop.
 		p.c.Events.Emit(events.JournalNotRepeated, "queue_id", id, "reason", "its recipients are journal recipients only")
@@ -98,7 +96,7 @@ func (p *plan) journal() {
 	for k, r := range org.JournalRules {
 		rules[k] = journal.Rule(r)
 	}
-	to, names := journal.ByRecipient(journal.Match(rules, orgDir{org}, p.m.Env.From, addrs))
+	to, names := journal.ByRecipient(journal.Match(rules, orgDir{org, map[string]map[string]bool{}}, p.m.Env.From, addrs))
 	if len(to) == 0 {
 		return
 	}
@@ -177,8 +175,12 @@ func (p *plan) journalList(org *directory.Org) []queue.JournalRecipient {
 	return out
 }
 
-// orgDir is the organization directory as journal rules see it.
-type orgDir struct{ o *directory.Org }
+// orgDir is the organization directory as journal rules see it; a
+// group's members are looked up once per message.
+type orgDir struct {
+	o      *directory.Org
+	groups map[string]map[string]bool
+}
 
 func (d orgDir) Identity(a string) string {
 	if e := d.o.Find(a); e.Kind != directory.NotFound {
@@ -187,7 +189,14 @@ func (d orgDir) Identity(a string) string {
 	return strings.ToLower(a)
 }
 
-func (d orgDir) InGroup(g, id string) bool { return d.o.InGroup(g, id) }
+func (d orgDir) InGroup(g, id string) bool {
+	set, ok := d.groups[g]
+	if !ok {
+		set = d.o.MemberIdentities(g)
+		d.groups[g] = set
+	}
+	return set[id]
+}
 
 // writeReport writes a journal recipient's report into its Maildir,
 // named by queue ID and index as any copy (a repeat replaces it); it is

@@ -53,24 +53,29 @@ func (o *Org) IsJournalRecipient(addr string) bool {
 
 // InGroup reports whether the address with identity id is a member of
 // the distribution group, directly or nested to any depth (journal
-// rules' group scope). A cycle ends the walk.
-func (o *Org) InGroup(group, id string) bool {
+// rules' group scope).
+func (o *Org) InGroup(group, id string) bool { return o.MemberIdentities(group)[id] }
+
+// MemberIdentities is the set of the group's members, nested to any
+// depth, by identity (a mailbox's primary address); a cycle ends the
+// walk. A caller that asks about many addresses keeps the set.
+func (o *Org) MemberIdentities(group string) map[string]bool {
+	out := map[string]bool{}
 	seen := map[string]bool{}
-	var walk func(g string) bool
-	walk = func(g string) bool {
+	var walk func(g string)
+	walk = func(g string) {
 		e := o.Find(g)
 		if e.Kind != GroupEntry || seen[e.Group.Address] {
-			return false
+			return
 		}
 		seen[e.Group.Address] = true
 		for _, m := range e.Group.Members {
-			if o.identity(m) == id || walk(m) {
-				return true
-			}
+			out[o.identity(m)] = true
+			walk(m)
 		}
-		return false
 	}
-	return walk(group)
+	walk(group)
+	return out
 }
 
 // identity is a mailbox's primary address for any of its addresses, or
