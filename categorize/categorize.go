@@ -72,6 +72,12 @@ type Categorizer struct {
 	// one attempt one shared instance (deliver.Instance), not a copy
 	// each.
 	SingleInstance bool
+	// Org is the organization directory in force, for its journal rules
+	// (journal.go); nil without an organization.
+	Org func() *directory.Org
+	// Postmaster gets the reports about journal recipients, never the
+	// sender (docs/journaling.md).
+	Postmaster string
 }
 
 // Handle is a queue.Handler.

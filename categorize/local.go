@@ -15,6 +15,7 @@ type localJob struct {
 	index   int
 	mailbox string
 	group   string // the outermost group it came through, if any
+	report  bool   // a journal recipient: it gets the journal report
 }
 
 // deliverAllLocal delivers the local copies, several at once, and makes
@@ -53,6 +54,8 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 				case !out[k].Reply.IsZero(): // its instance could not be written
 				case in != nil:
 					out[k] = c.linkLocal(in, m, jobs[k].index, jobs[k].mailbox)
+				case jobs[k].report:
+					out[k] = c.writeReport(m, jobs[k].index, jobs[k].mailbox)
 				default:
 					out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox)
 				}

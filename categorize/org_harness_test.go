@@ -98,6 +98,8 @@ func startOrg(t *testing.T, dir string, s orgSetup) *orgServer {
 		LocalConcurrency: 4,
 		Remote:           o.remote,
 		SingleInstance:   s.SingleInstance,
+		Org:              func() *directory.Org { return org },
+		Postmaster:       "postmaster@example.test",
 	}
 	// As internal/setup does at start.
 	if err := o.c.Maildir.RemoveInstances(); err != nil {

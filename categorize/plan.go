@@ -38,6 +38,8 @@ type plan struct {
 	results []queue.Result
 	local   []localJob
 	remote  []deliver.Job
+
+	dirTrouble bool // a lookup failed: the recipients are not all known
 }
 
 func (c *Categorizer) plan(m *queue.Message) *plan {
@@ -104,6 +106,7 @@ func (c *Categorizer) plan(m *queue.Message) *plan {
 			work = append(work, j)
 		}
 	}
+	p.journal()
 	return p
 }
 
@@ -137,6 +140,10 @@ func (p *plan) upstream(i int) orgauth.RcptProp {
 
 func (p *plan) decide(i int) {
 	r := p.recips[i]
+	if p.isReport(i) {
+		p.journalRecipient(i) // journal.go
+		return
+	}
 	if !p.c.Dir.IsLocalDomain(domainOf(r.Addr)) {
 		p.remote = append(p.remote, deliver.Job{Index: i})
 		return
@@ -145,6 +152,7 @@ func (p *plan) decide(i int) {
 	switch {
 	case err != nil:
 		// A directory outage defers: never a bounce, never a loss.
+		p.dirTrouble = true
 		p.result(i, queue.Pending, deliver.LocalHop, reply.New(451, "4.3.0", "directory unavailable: %v", err))
 	case e.Kind == directory.NotFound && p.c.UnresolvedHost != "" && p.c.Remote != nil:
 		p.remote = append(p.remote, deliver.Job{Index: i, Via: p.c.UnresolvedHost})

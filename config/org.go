@@ -31,4 +31,7 @@ type Organization struct {
 	Domains    []directory.OrgDomain         `toml:"domain"`
 	Mailboxes  []directory.OrgMailbox        `toml:"mailbox"`
 	DistGroups []directory.DistributionGroup `toml:"distribution_group"`
+	// Journaling (docs/journaling.md).
+	JournalRules []directory.JournalRule `toml:"journal_rule"`
+	Journaling   *directory.Journaling   `toml:"journaling"`
 }

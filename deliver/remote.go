@@ -108,6 +108,7 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 		rt   Route
 		idx  []int
 		dest string
+		hop  string
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -123,17 +124,18 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 				continue
 			}
 		}
-		g, ok := groups[name]
+		key := name + journalKey(m, j.Index) // journal.go
+		g, ok := groups[key]
 		if !ok {
-			g = &group{rt: rt, dest: domain}
-			groups[name] = g
-			order = append(order, name)
+			g = &group{rt: rt, dest: domain, hop: name}
+			groups[key] = g
+			order = append(order, key)
 		}
 		g.idx = append(g.idx, j.Index)
 	}
-	for _, name := range order {
-		g := groups[name]
-		out = append(out, r.deliverHop(ctx, m, name, g.dest, g.rt, g.idx)...)
+	for _, key := range order {
+		g := groups[key]
+		out = append(out, r.deliverHop(ctx, m, g.hop, g.dest, g.rt, g.idx)...)
 	}
 	return out
 }
@@ -269,8 +271,11 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		c.Quit()
 		return nil, idx, "", loop
 	}
-	env := smtpclient.Envelope{From: m.Env.From, EightBit: m.Env.Body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8,
-		EnvID: m.Env.EnvID, Ret: m.Env.Ret, Size: m.Size()}
+	from, size, body, open := payload(m, idx) // the message, or a journal report (journal.go)
+	env := smtpclient.Envelope{From: from, EightBit: body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8, Size: size}
+	if from == m.Env.From {
+		env.EnvID, env.Ret = m.Env.EnvID, m.Env.Ret
+	}
 	peer, isOrg := rt.Server, rt.Server != nil
 	if !isOrg {
 		peer, isOrg = r.orgPeer(host, addr)
@@ -296,7 +301,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		rc := m.Env.Recipients[i]
 		env.Recipients = append(env.Recipients, smtpclient.Rcpt{Addr: rc.Addr, Notify: rc.Notify, ORCPT: rc.ORCPT})
 	}
-	content, err := m.Open()
+	content, err := open()
 	if err != nil {
 		r.cache.put(addr, c)
 		return nil, idx, "local error reading the queued message: " + err.Error(), ""

@@ -270,6 +270,7 @@ func OrgProps(env *queue.Envelope, idx []int, self string, isGroup func(addr str
 	if p.Envelope.OriginServer == "" {
 		p.Envelope.OriginServer = self
 	}
+	journalProps(&p, env, idx) // journal.go
 	for _, i := range idx {
 		rc := env.Recipients[i]
 		rp, _ := up.Recipient(rc.Addr)

@@ -334,3 +334,27 @@ func TestPropsCoveredWithAGroupOnly(t *testing.T) {
 		}
 	}
 }
+
+// A message with a journal recipient is journaled for every server after
+// this one; the journal recipient's own transaction says it carries a
+// journal report, without the original's authenticated sender.
+func TestPropsJournaled(t *testing.T) {
+	m := &queue.Message{Env: &queue.Envelope{From: "alice@example.test", AuthUser: "alice@example.test", Recipients: []queue.Recipient{
+		{Addr: "bob@example.test"},
+		{Addr: "journal@example.test", ReportTo: "postmaster@example.test", Journal: &queue.JournalEnvelope{From: "journaling@example.test"}},
+	}}}
+	r := &Remote{Self: "mx1"}
+	got, err := orgauth.Decode(r.props(m, []int{0}))
+	if err != nil || !got.Message.Journaled || got.Message.JournalReport || got.Envelope.AuthSender != "alice@example.test" {
+		t.Errorf("bob's transaction: %+v, %v; want journaled, not a report, authenticated sender kept", got, err)
+	}
+	got, err = orgauth.Decode(r.props(m, []int{1}))
+	if err != nil || !got.Message.Journaled || !got.Message.JournalReport || got.Envelope.AuthSender != "" ||
+		len(got.Recipients) != 1 || got.Recipients[0].ReportTo != "postmaster@example.test" {
+		t.Errorf("the journal recipient's transaction: %+v, %v; want a journaled report, reports to the postmaster", got, err)
+	}
+	m.Env.Recipients = m.Env.Recipients[:1]
+	if got, _ := orgauth.Decode(r.props(m, []int{0})); got.Message.Journaled {
+		t.Errorf("a message nobody journaled is marked journaled")
+	}
+}

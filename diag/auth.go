@@ -195,6 +195,10 @@ func replyOr(r reply.Reply, err error) string {
 	return r.String()
 }
 
+// XEXCH50Consequence is what a refused XEXCH50 costs: the message goes
+// on without its organization properties (docs/journaling.md).
+const XEXCH50Consequence = "mail is delivered without its organization properties: journal reports will be duplicated, restricted groups will refuse (KB843106)"
+
 // WriteAuthReport prints the steps and a verdict; ok is false when a step failed.
 func WriteAuthReport(w io.Writer, steps []AuthStep) (ok bool) {
 	ok = true
@@ -206,6 +210,12 @@ func WriteAuthReport(w io.Writer, steps []AuthStep) (ok bool) {
 		fmt.Fprintf(w, "%s %-28s %s\n", mark, s.Name, s.Reply)
 		if !s.OK {
 			fmt.Fprintf(w, "     likely cause: %s\n", s.Advice)
+		}
+		if !s.OK && (s.Name == "XEXCH50" || s.Name == "X-EXPS offered") {
+			// Delivery goes on without the properties (KB843106): say
+			// what that costs, not only why. (A refused X-EXPS holds the
+			// mail instead: KB979174.)
+			fmt.Fprintf(w, "     consequence: %s\n", XEXCH50Consequence)
 		}
 	}
 	if ok {

@@ -305,7 +305,8 @@ func TestRunAuthCheck(t *testing.T) {
 				t.Errorf("advice lacks %q: %s", w, f.Advice)
 			}
 		}
-		if !strings.Contains(report, "FAIL X-EXPS offered") || !strings.Contains(report, "likely cause: ") {
+		if !strings.Contains(report, "FAIL X-EXPS offered") || !strings.Contains(report, "likely cause: ") ||
+			!strings.Contains(report, "consequence: mail is delivered without its organization properties: journal reports will be duplicated, restricted groups will refuse") {
 			t.Errorf("report:\n%s", report)
 		}
 	})
@@ -329,6 +330,9 @@ func TestRunAuthCheck(t *testing.T) {
 		f, failed := firstFail(steps)
 		if ok || !failed || f.Name != "XEXCH50" {
 			t.Fatalf("first FAIL = %+v:\n%s", f, report)
+		}
+		if !strings.Contains(report, "consequence: mail is delivered without its organization properties: journal reports will be duplicated") {
+			t.Errorf("report does not name the consequence:\n%s", report)
 		}
 		if !strings.Contains(f.Advice, "the verb was blocked or the connection dropped") ||
 			!strings.Contains(f.Advice, "not a refusal") {

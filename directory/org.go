@@ -67,6 +67,9 @@ type Org struct {
 	Domains    []OrgDomain
 	Mailboxes  []OrgMailbox
 	DistGroups []DistributionGroup
+	// Journaling (journal.go, docs/journaling.md).
+	JournalRules []JournalRule
+	Journaling   Journaling
 
 	byAddr  map[string]Entry
 	domains map[string]bool
@@ -95,6 +98,7 @@ func (o *Org) Normalize() {
 		p.Principal, p.Type, p.Right = strings.ToLower(p.Principal), strings.ToLower(p.Type), strings.ToLower(p.Right)
 	}
 	o.normalizeRecipients()
+	o.normalizeJournal()
 	if len(o.Groups) == 0 && len(o.Permissions) == 0 && len(o.Servers) > 0 {
 		g := OrgGroup{Name: DefaultServersGroup}
 		for _, s := range o.Servers {
@@ -297,6 +301,7 @@ func (o *Org) Validate() (errs, warnings []string) {
 		}
 	}
 	errs = append(errs, o.validateRecipients()...)
+	errs = append(errs, o.validateJournal()...)
 	dups := o.DuplicateSPNs()
 	keys := make([]string, 0, len(dups))
 	for k := range dups {
@@ -326,6 +331,9 @@ type OrgFile struct {
 	Domains    []OrgDomain         `toml:"domain"`
 	Mailboxes  []OrgMailbox        `toml:"mailbox"`
 	DistGroups []DistributionGroup `toml:"distribution_group"`
+	// Journaling (docs/journaling.md).
+	JournalRules []JournalRule `toml:"journal_rule"`
+	Journaling   *Journaling   `toml:"journaling"`
 }
 
 // NewOrg builds the organization from the entries of the
@@ -367,5 +375,12 @@ func (o *Org) add(f OrgFile) {
 		g.AcceptFrom = append([]string(nil), g.AcceptFrom...)
 		g.RejectFrom = append([]string(nil), g.RejectFrom...)
 		o.DistGroups = append(o.DistGroups, g)
+	}
+	for _, r := range f.JournalRules {
+		r.Mailboxes = append([]string(nil), r.Mailboxes...)
+		o.JournalRules = append(o.JournalRules, r)
+	}
+	if f.Journaling != nil {
+		o.Journaling = *f.Journaling
 	}
 }

@@ -73,6 +73,8 @@ const (
 	AlternateApplied     = 3008
 	ExpansionLimit       = 3009
 	ForwardingLoop       = 3010
+	JournalReportQueued  = 3011 // docs/journaling.md
+	JournalNotRepeated   = 3012
 	RestrictionAtRCPT    = 1027
 	XEXCH50Failed        = 7004 // KB843106
 	OrgAuthTrouble       = 7006 // KB843106
@@ -198,14 +200,14 @@ var Catalogue = map[int]Def{
 		"A DENY entry for send-as applies to the server directly or through a group it is (transitively) in (KB843106: a DENY wins over an ALLOW).",
 		"Remove the DENY entry, or take the server out of the group that carries it."},
 	XEXCH50Refused: {XEXCH50Refused, Warning, "smtp_receive", Medium,
-		"XEXCH50 from [{ip}] (EHLO {helo}) on virtual server {virtual_server} refused with {reply}: {reason}.",
+		"XEXCH50 from [{ip}] (EHLO {helo}) on virtual server {virtual_server} refused with {reply}: {reason}. The message's organization properties are lost: journal reports will be duplicated, restricted groups will refuse.",
 		"A client sent XEXCH50 without having authenticated as a server of the organization (KB843106): a server outside the organization that does not suppress XEXCH50, or an organization server whose EHLO name this server does not know, or which skipped X-EXPS after STARTTLS.",
 		"If the client is a server of the organization, run 'mailward diag auth' on it against this server; otherwise set SuppressExternal on the sending side."},
 	XEXCH50Accepted: {XEXCH50Accepted, Information, "smtp_receive", Maximum,
 		"Organization properties ({size} octets) accepted from {server} with XEXCH50.",
 		"An authenticated organization server passed message properties.", "None needed."},
 	XEXCH50Failed: {XEXCH50Failed, Error, "smtp_send", Medium,
-		"The XEXCH50 command failed for message {queue_id}: the remote server {remote} answered {reply}. The message is delivered without its organization properties.",
+		"The XEXCH50 command failed for message {queue_id}: the remote server {remote} answered {reply}. The message is delivered without its organization properties, which are lost: journal reports will be duplicated, restricted groups will refuse.",
 		"The next hop did not accept the properties: not authenticated (504), outside the organization (504, or 505 from old servers), SendAs denied, or the verb blocked in transit (KB843106).",
 		"Run 'mailward diag auth {remote}'. For a server outside the organization keep suppress_external on."},
 	OrgAuthTrouble: {OrgAuthTrouble, Error, "smtp_send", Minimum,
@@ -284,6 +286,14 @@ var Catalogue = map[int]Def{
 		"Message {queue_id}: forwarding loop {chain}; one copy delivered to {delivered}.",
 		"Mailboxes forward to each other through their alternate recipients. The loop is cut and one copy is delivered.",
 		"Fix the alternate recipients that form the loop."},
+	JournalReportQueued: {JournalReportQueued, Information, "categorizer", Minimum,
+		"Message {queue_id}: journal report for {journal_recipient} queued as its recipient {index} (rules {rules}; {recipients} recipient(s) listed; came from an organization server without its properties: {without_properties}).",
+		"A journal rule matched the message, on the first server of the organization that categorized it. The report is recorded with the message before any delivery, and the message carries \"journaled\" in its XEXCH50 properties to the next organization servers. When it came from another organization server without its properties (XEXCH50 refused), that server may have journaled it already: this is KB843106's duplicate journal report.",
+		"None needed. If without_properties is true, find the 7004 event on the sending server and run 'mailward diag auth' there."},
+	JournalNotRepeated: {JournalNotRepeated, Information, "categorizer", Maximum,
+		"Message {queue_id} is not journaled here: {reason}.",
+		"Journaling happens once per message per organization: the server before this one journaled it (XEXCH50 property message.journaled), it is a journal report itself, or an earlier attempt here journaled it.",
+		"None needed."},
 	RestrictionAtRCPT: {RestrictionAtRCPT, Warning, "smtp_receive", Minimum,
 		"RCPT to group {rcpt} refused on virtual server {virtual_server} for sender {from} from [{ip}]: {reason}.",
 		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender, and this server expands the group, so it refuses at RCPT with 550 5.7.1.",

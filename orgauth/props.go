@@ -47,6 +47,10 @@ type MessageProp struct {
 	// Journaled: a journal copy was already made (no duplicates, none
 	// missing).
 	Journaled bool `json:"journaled,omitempty"`
+	// JournalReport: the message is a journal report (its recipient a
+	// journal recipient): delivered as it is, never expanded, forwarded,
+	// journaled or filtered again (docs/journaling.md).
+	JournalReport bool `json:"journal_report,omitempty"`
 	// Covered lists the message's recipients that reach their copies
 	// another way than this transaction (or were decided already), sent
 	// with a distribution group passed on unexpanded: the server that

@@ -37,6 +37,9 @@ type Recipient struct {
 	// Hidden is the group with hidden membership this recipient was
 	// reached through: a report names that group, never the member.
 	Hidden string `json:"h,omitempty"`
+	// Journal makes this a journal recipient (journal.go): it gets the
+	// envelope journal report, not the message.
+	Journal *JournalEnvelope `json:"j,omitempty"`
 }
 
 // Envelope is everything about a message that is not its content.

@@ -108,6 +108,9 @@ func resolve(w io.Writer, args []string) error {
 		}
 	}
 	out.Copies, out.HiddenMembers = count(x.Root)
+	if st.Recipients.Org != nil {
+		out.Journal = journaled(st.Recipients.Org(), from, x.Root) // resolve_journal.go
+	}
 	p := printer{w: w, self: self, target: func(name string) string { return serverTarget(st.Recipients, cfg, name) }}
 	if *asJSON {
 		b, err := json.MarshalIndent(out, "", "  ")
@@ -117,6 +120,7 @@ func resolve(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "%s\n", b)
 	} else {
 		p.print(out)
+		printJournal(w, out.Journal)
 	}
 	if x.Copies == 0 {
 		return exitError{1, rcpt.String() + " resolves to no one"}
@@ -137,6 +141,8 @@ type resolution struct {
 	Copies        map[string]int   `json:"copies"`
 	HiddenMembers bool             `json:"hidden_members,omitempty"`
 	Resolution    *categorize.Node `json:"resolution"`
+	// Journal lists the journal rules that select the message.
+	Journal []journalMatch `json:"journal,omitempty"`
 }
 
 // count sums the copies of the tree shown, by where they go.

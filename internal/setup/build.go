@@ -166,7 +166,8 @@ func (s *Stages) NewCategorizer() *categorize.Categorizer {
 	cfg := s.Config
 	return &categorize.Categorizer{Dir: s.Recipients, Remote: s.Remote.Deliver, UnresolvedHost: cfg.Delivery.UnresolvedHost,
 		Hops: s.Hops, MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries,
-		MaxHops: cfg.Server.MaxHops, SingleInstance: *cfg.Categorizer.SingleInstance}
+		MaxHops: cfg.Server.MaxHops, SingleInstance: *cfg.Categorizer.SingleInstance,
+		Org: s.Recipients.Org, Postmaster: cfg.Server.Postmaster}
 }
 
 // SMTP returns the receive side's options for virtual server i (after Open).

@@ -19,6 +19,24 @@ type OrgDirectory struct {
 	Domains     []OrgDomain         `toml:"domain,omitempty"`
 	Mailboxes   []OrgMailbox        `toml:"mailbox,omitempty"`
 	DistGroups  []DistributionGroup `toml:"distribution_group,omitempty"`
+	// Journaling (docs/journaling.md).
+	JournalRules []JournalRule `toml:"journal_rule,omitempty"`
+	Journaling   *Journaling   `toml:"journaling,omitempty"`
+}
+
+// JournalRule is one [[journal_rule]]: a name, one scope, the journal
+// recipient.
+type JournalRule struct {
+	Name      string   `toml:"name"`
+	Domain    string   `toml:"domain,omitempty"`
+	Mailboxes []string `toml:"mailboxes,omitempty"`
+	Group     string   `toml:"group,omitempty"`
+	Recipient string   `toml:"recipient"`
+}
+
+// Journaling is the [journaling] table.
+type Journaling struct {
+	Address string `toml:"address,omitempty"`
 }
 
 // OrgServer is one [[server]].

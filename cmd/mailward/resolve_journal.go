@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"mailward/categorize"
+	"mailward/directory"
+	"mailward/journal"
+)
+
+// journalMatch is a journal rule that selects a message to the address
+// resolved (docs/journaling.md): `directory resolve` shows it.
+type journalMatch struct {
+	Rule      string `json:"rule"`
+	Recipient string `json:"recipient"`
+}
+
+// journaled lists the journal rules that select a message from sender
+// ("" none given) to the recipients of the tree shown (hidden members,
+// left out, are not looked at: the output must not tell them).
+func journaled(org *directory.Org, sender string, root *categorize.Node) []journalMatch {
+	if org == nil || len(org.JournalRules) == 0 {
+		return nil
+	}
+	var addrs []string
+	var walk func(n *categorize.Node)
+	walk = func(n *categorize.Node) {
+		if n == nil {
+			return
+		}
+		addrs = append(addrs, n.Address)
+		walk(n.Expansion)
+		if n.Alternate != nil {
+			walk(n.Alternate.Recipient)
+		}
+		for _, m := range n.Members {
+			walk(m)
+		}
+	}
+	walk(root)
+	rules := make([]journal.Rule, len(org.JournalRules))
+	for i, r := range org.JournalRules {
+		rules[i] = journal.Rule(r)
+	}
+	var out []journalMatch
+	for _, r := range journal.Match(rules, orgIdentity{org}, sender, addrs) {
+		out = append(out, journalMatch{Rule: r.Name, Recipient: r.Recipient})
+	}
+	return out
+}
+
+// printJournal is the text form's last lines.
+func printJournal(w io.Writer, ms []journalMatch) {
+	for _, m := range ms {
+		fmt.Fprintf(w, "journaled: rule %s, a journal report to %s (once, by the first server of the organization that categorizes the message)\n",
+			m.Rule, m.Recipient)
+	}
+}
+
+type orgIdentity struct{ o *directory.Org }
+
+func (d orgIdentity) Identity(a string) string {
+	if e := d.o.Find(a); e.Kind != directory.NotFound {
+		return e.Address()
+	}
+	return a
+}
+
+func (d orgIdentity) InGroup(g, id string) bool { return d.o.InGroup(g, id) }
