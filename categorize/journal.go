@@ -2,9 +2,11 @@ package categorize
 
 // Envelope journaling (docs/journaling.md): the first server of the
 // organization that categorizes a message adds one journal recipient
-// per journal address its rules ask for, recorded with the expansion
-// before any delivery (queue.Expand), so that a crash neither loses nor
-// doubles the report. The servers after it see message.journaled in the
+// per journal address its rules ask for. Normally decided at receipt and
+// written with the message (receipt.go); when the directory could not
+// answer then, decided here and recorded with the expansion before any
+// delivery (queue.Expand), so that a crash neither loses nor doubles the
+// report. The servers after it see message.journaled in the
 // XEXCH50 properties and never journal it again (KB843106).
 
 import (
@@ -69,11 +71,13 @@ func (p *plan) journal() {
 	id := p.m.Env.ID
 	switch {
 	case p.up != nil && p.up.Message.JournalReport:
-		p.c.Events.Emit(events.JournalNotRepeated, "queue_id", id, "reason", "it is a journal report")
+		p.notJournaled("it is a journal report")
 		return
 	case p.up != nil && p.up.Message.Journaled:
-		p.c.Events.Emit(events.JournalNotRepeated, "queue_id", id, "reason", "journaled upstream (XEXCH50 message.journaled)")
+		p.notJournaled("journaled upstream (XEXCH50 message.journaled)")
 		return
+	case p.m.Env.JournalChecked:
+		return // decided at receipt, written with the message (receipt.go)
 	case slices.ContainsFunc(p.recips, func(r queue.Recipient) bool { return r.Journal != nil }):
 		return // journaled by an earlier attempt here (its x record)
 	case p.dirTrouble:
@@ -89,7 +93,7 @@ func (p *plan) journal() {
 	if len(listed) == 0 {
 		// Mail to the journal mailboxes only (a report that lost its
 		// properties on the way among them): journaling it would loop.
-		p.c.Events.Emit(events.JournalNotRepeated, "queue_id", id, "reason", "its recipients are journal recipients only")
+		p.notJournaled("its recipients are journal recipients only")
 		return
 	}
 	rules := make([]journal.Rule, len(org.JournalRules))
@@ -118,6 +122,13 @@ func (p *plan) journal() {
 			"rules", strings.Join(names[a], ", "), "recipients", len(listed), "without_properties", noUp)
 		p.journalRecipient(first + k)
 	}
+}
+
+// notJournaled notes (event 3012) why a message is not journaled here;
+// JournalAtReceipt writes it once the message is committed.
+func (p *plan) notJournaled(reason string) {
+	p.notJournaledWhy = reason
+	p.c.Events.Emit(events.JournalNotRepeated, "queue_id", p.m.Env.ID, "reason", reason)
 }
 
 // fromOrgServer reports whether the message came from another server of

@@ -40,6 +40,8 @@ type plan struct {
 	remote  []deliver.Job
 
 	dirTrouble bool // a lookup failed: the recipients are not all known
+
+	notJournaledWhy string // journal.go
 }
 
 func (c *Categorizer) plan(m *queue.Message) *plan {

@@ -233,8 +233,8 @@ func TestOrgJournalRecipientUndeliverable(t *testing.T) {
 }
 
 // A SIGKILL during journaling. First at a fixed point: the journal
-// recipient is recorded (its x record) and the copies for alice and bob
-// are written, the report is held (MAILWARD_TEST_LOCAL_HOLD, the e2e
+// recipient is written with the message (decided at receipt) and the
+// copies for alice and bob are written, the report is held (MAILWARD_TEST_LOCAL_HOLD, the e2e
 // build's hook) when the server is killed. After the restart there is
 // one report, and one copy each. Then at whatever point: ten messages,
 // killed once some reports are written; after the restart every message
@@ -249,9 +249,12 @@ func TestOrgJournalSIGKILL(t *testing.T) {
 	id := sendAnon(t, s.Addr, "<erin@partner.test>", []string{"<alice@example.test>", "<bob@example.test>"}, "held")
 	delivered(t, s, "alice@example.test", 1)
 	delivered(t, s, "bob@example.test", 1)
-	state := readFile(t, filepath.Join(s.DataDir, "queue", "active", id+".state"))
-	if !strings.Contains(state, `"j":{`) {
-		t.Fatalf("the journal recipient is not in the state file before the copies:\n%.400s", state)
+	// Decided at receipt: the journal recipient is in the queue file's
+	// envelope, written in the same commit as the message.
+	queued := readFile(t, filepath.Join(s.DataDir, "queue", "active", id))
+	head, _, _ := strings.Cut(queued, "\n\n")
+	if !strings.Contains(head, "\nrcpt journal@example.test\njournal {") || !strings.Contains(head, "\njournal_checked true\n") {
+		t.Fatalf("the journal recipient is not in the message's envelope:\n%.600s", head)
 	}
 	s.Kill()
 	if n := len(s.Maildir("journal@example.test")); n != 0 {

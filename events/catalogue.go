@@ -288,7 +288,7 @@ var Catalogue = map[int]Def{
 		"Fix the alternate recipients that form the loop."},
 	JournalReportQueued: {JournalReportQueued, Information, "categorizer", Minimum,
 		"Message {queue_id}: journal report for {journal_recipient} queued as its recipient {index} (rules {rules}; {recipients} recipient(s) listed; came from an organization server without its properties: {without_properties}).",
-		"A journal rule matched the message, on the first server of the organization that categorized it. The report is recorded with the message before any delivery, and the message carries \"journaled\" in its XEXCH50 properties to the next organization servers. When it came from another organization server without its properties (XEXCH50 refused), that server may have journaled it already: this is KB843106's duplicate journal report.",
+		"A journal rule matched the message, on the first server of the organization that categorized it. The journal recipient is written with the message in the same commit (decided at receipt), or, when the directory could not answer then, recorded before any delivery, and the message carries \"journaled\" in its XEXCH50 properties to the next organization servers. When it came from another organization server without its properties (XEXCH50 refused), that server may have journaled it already: this is KB843106's duplicate journal report.",
 		"None needed. If without_properties is true, find the 7004 event on the sending server and run 'mailward diag auth' there."},
 	JournalNotRepeated: {JournalNotRepeated, Information, "categorizer", Maximum,
 		"Message {queue_id} is not journaled here: {reason}.",

@@ -59,6 +59,10 @@ type Envelope struct {
 	// OrgProps is the XEXCH50 blob an organization peer attached
 	// (orgauth.Props, docs/xexch50.md); nil when none.
 	OrgProps []byte
+	// JournalChecked: journaling was decided when the message was
+	// received, and its journal recipients (if any) are among Recipients,
+	// written in the same commit as the message (docs/journaling.md).
+	JournalChecked bool
 }
 
 // NotifyOn reports whether recipient i asked for a notice of kind
@@ -115,6 +119,9 @@ func encodeEnvelope(e *Envelope) (string, error) {
 	if e.OrgProps != nil {
 		put("xexch50", base64.StdEncoding.EncodeToString(e.OrgProps))
 	}
+	if e.JournalChecked {
+		put("journal_checked", "true")
+	}
 	for _, r := range e.Recipients {
 		if err := put("rcpt", r.Addr); err != nil {
 			return "", err
@@ -126,6 +133,11 @@ func encodeEnvelope(e *Envelope) (string, error) {
 		}
 		if r.Notify != "" {
 			if err := put("notify", r.Notify); err != nil {
+				return "", err
+			}
+		}
+		if r.Journal != nil {
+			if err := putJournal(put, r); err != nil {
 				return "", err
 			}
 		}
@@ -191,6 +203,15 @@ func readEnvelope(r *bufio.Reader) (*Envelope, int64, error) {
 			e.OrgProps = b
 		case "rcpt":
 			e.Recipients = append(e.Recipients, Recipient{Addr: v})
+		case "journal_checked":
+			e.JournalChecked = v == "true"
+		case "journal", "report_to":
+			if last < 0 {
+				return nil, 0, fmt.Errorf("%s before any rcpt", k)
+			}
+			if err := readJournal(&e.Recipients[last], k, v); err != nil {
+				return nil, 0, err
+			}
 		case "orcpt", "notify":
 			if last < 0 {
 				return nil, 0, fmt.Errorf("%s before any rcpt", k)

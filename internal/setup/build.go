@@ -173,7 +173,11 @@ func (s *Stages) NewCategorizer() *categorize.Categorizer {
 // SMTP returns the receive side's options for virtual server i (after Open).
 func (s *Stages) SMTP(i int) smtp.Options {
 	l := s.VirtualServers[i]
-	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Recipients, Spool: smtp.QueueSpool{Q: s.Queue},
+	var spool smtp.Spool = smtp.QueueSpool{Q: s.Queue}
+	if s.Categorizer != nil {
+		spool = journalingSpool{Spool: spool, c: s.Categorizer}
+	}
+	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Recipients, Spool: spool,
 		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust
