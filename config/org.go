@@ -31,4 +31,6 @@ type Organization struct {
 	Domains    []directory.OrgDomain         `toml:"domain"`
 	Mailboxes  []directory.OrgMailbox        `toml:"mailbox"`
 	DistGroups []directory.DistributionGroup `toml:"distribution_group"`
+	// Shared folders (docs/shared-folders.md).
+	Folders []directory.SharedFolder `toml:"shared_folder"`
 }

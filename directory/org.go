@@ -67,6 +67,7 @@ type Org struct {
 	Domains    []OrgDomain
 	Mailboxes  []OrgMailbox
 	DistGroups []DistributionGroup
+	Folders    []SharedFolder // folders.go
 
 	byAddr  map[string]Entry
 	domains map[string]bool
@@ -326,6 +327,7 @@ type OrgFile struct {
 	Domains    []OrgDomain         `toml:"domain"`
 	Mailboxes  []OrgMailbox        `toml:"mailbox"`
 	DistGroups []DistributionGroup `toml:"distribution_group"`
+	Folders    []SharedFolder      `toml:"shared_folder"`
 }
 
 // NewOrg builds the organization from the entries of the
@@ -367,5 +369,9 @@ func (o *Org) add(f OrgFile) {
 		g.AcceptFrom = append([]string(nil), g.AcceptFrom...)
 		g.RejectFrom = append([]string(nil), g.RejectFrom...)
 		o.DistGroups = append(o.DistGroups, g)
+	}
+	for _, f := range f.Folders {
+		f.Replicas = append([]string(nil), f.Replicas...)
+		o.Folders = append(o.Folders, f)
 	}
 }

@@ -37,6 +37,10 @@ type Recipient struct {
 	// Hidden is the group with hidden membership this recipient was
 	// reached through: a report names that group, never the member.
 	Hidden string `json:"h,omitempty"`
+	// Replica is the shared folder a replica recipient replicates to its
+	// server's store, under ReplicationID (docs/shared-folders.md).
+	Replica       string `json:"rp,omitempty"`
+	ReplicationID string `json:"ri,omitempty"`
 }
 
 // Envelope is everything about a message that is not its content.

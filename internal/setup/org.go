@@ -38,7 +38,7 @@ type Org struct {
 func OrgDirectory(cfg *config.Config) (*directory.Org, error) {
 	oc := cfg.Organization
 	return directory.NewOrg(oc.Name, directory.OrgFile{Servers: oc.Servers, Groups: oc.Groups, Permissions: oc.Permissions,
-		Domains: oc.Domains, Mailboxes: oc.Mailboxes, DistGroups: oc.DistGroups}, oc.File)
+		Domains: oc.Domains, Mailboxes: oc.Mailboxes, DistGroups: oc.DistGroups, Folders: oc.Folders}, oc.File)
 }
 
 // Organization loads the organization directory and this server's

@@ -1,0 +1,114 @@
+package categorize
+
+// Shared folders (docs/shared-folders.md). A post to a folder, on a
+// server with a replica, is stored in that replica and replicated: one
+// replica recipient per other replica server, addressed to that server's
+// store address and recorded with the expansion (queue.Expand) before
+// anything is delivered, so a crash can neither lose nor repeat the
+// decision. On a server without a replica, the post goes to the nearest
+// one (the first of the folder's replicas), which does the same. A
+// replication received for this server's store is stored under its
+// replication ID — the same file name on every replica, so a copy
+// received twice is one — and never expanded, journaled, forwarded or
+// replicated again.
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"mailward/deliver"
+	"mailward/directory"
+	"mailward/events"
+	"mailward/queue"
+	"mailward/reply"
+)
+
+// folderDirectory is what replication needs from the directory beyond
+// Directory (directory.Recipients has it).
+type folderDirectory interface {
+	StoreAddress(server string) string
+	SelfName() string
+}
+
+// ReplicationID names a post's copies in every replica's Maildir: a
+// Maildir file name (arrival time, the queue ID and recipient index of
+// the post on the replica server that took it, that server's name), so
+// that a replication received twice replaces the same file.
+func ReplicationID(m *queue.Message, i int, self string) string {
+	return fmt.Sprintf("%d.M%sR%d.%s", m.Env.Arrival.Unix(), m.Env.ID, i, self)
+}
+
+// validReplicationID: a received ID becomes a file name; it must stay
+// one path element.
+var validReplicationID = regexp.MustCompile(`^[0-9]+\.M[A-Za-z0-9]+R[0-9]+\.[A-Za-z0-9][A-Za-z0-9._-]{0,200}$`)
+
+// folder decides a post to a shared folder.
+func (p *plan) folder(i int, f *directory.SharedFolder) {
+	fd, ok := p.c.Dir.(folderDirectory)
+	if !ok || !slices.ContainsFunc(f.Replicas, p.c.Dir.IsHere) {
+		// No replica here: the nearest is the first of the list.
+		p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", f.Replicas[0])
+		p.remote = append(p.remote, deliver.Job{Index: i, Server: f.Replicas[0]})
+		return
+	}
+	rid := ReplicationID(p.m, i, fd.SelfName())
+	var add []queue.Recipient
+	var to []string
+	for _, s := range f.Replicas {
+		if p.c.Dir.IsHere(s) {
+			continue
+		}
+		addr := fd.StoreAddress(s)
+		// An attempt before a crash may have recorded them already.
+		if !slices.ContainsFunc(p.recips, func(r queue.Recipient) bool { return r.ReplicationID == rid && r.Addr == addr }) {
+			add = append(add, queue.Recipient{Addr: addr, Notify: "NEVER", ReportTo: "-", Replica: f.Address, ReplicationID: rid})
+			to = append(to, s)
+		}
+	}
+	if len(add) > 0 {
+		p.add(i, add, false)
+		p.c.Events.Emit(events.FolderReplicated, "queue_id", p.m.Env.ID, "folder", f.Address, "replicas", strings.Join(to, ", "))
+	}
+	p.local = append(p.local, localJob{index: i, mailbox: f.Address, name: rid})
+}
+
+// store decides a recipient addressed to a server's store: a replica
+// recipient added here goes to its server; one received here is stored
+// in this server's replica.
+func (p *plan) store(i int, srv *directory.OrgServer) {
+	r := p.recips[i]
+	if !p.c.Dir.IsHere(srv.Name) {
+		if r.Replica == "" {
+			p.invalidReplication(i, queue.Failed, "a store address of another server, without a replication of this server's")
+			return
+		}
+		p.remote = append(p.remote, deliver.Job{Index: i, Server: srv.Name, Replica: true})
+		return
+	}
+	up := p.upstream(i)
+	folder, rid := up.Replica, up.ReplicationID
+	switch e, _ := p.c.Dir.Find(folder); {
+	case p.up == nil || !p.up.Message.Replication || folder == "":
+		p.invalidReplication(i, queue.Failed, "the message carries no replication properties")
+	case !validReplicationID.MatchString(rid):
+		p.invalidReplication(i, queue.Failed, fmt.Sprintf("replication ID %q is not valid", rid))
+	case e.Kind != directory.FolderEntry || !slices.ContainsFunc(e.Folder.Replicas, p.c.Dir.IsHere):
+		// The directories differ (a change not yet everywhere): it
+		// waits, as KB979174's replication delays do.
+		p.invalidReplication(i, queue.Pending, fmt.Sprintf("this server holds no replica of shared folder %s", folder))
+	default:
+		p.c.Events.Emit(events.ReplicaStored, "queue_id", p.m.Env.ID, "folder", folder, "name", rid, "origin", p.m.Env.Helo)
+		p.local = append(p.local, localJob{index: i, mailbox: e.Folder.Address, name: rid})
+	}
+}
+
+func (p *plan) invalidReplication(i int, st queue.State, why string) {
+	p.c.Events.Emit(events.ReplicationInvalid, "queue_id", p.m.Env.ID, "rcpt", p.recips[i].Addr, "reason", why)
+	r := reply.New(550, "5.7.1", "replication to %s not stored: %s", p.recips[i].Addr, why)
+	if st == queue.Pending {
+		r = reply.New(451, "4.3.0", "replication to %s not stored: %s", p.recips[i].Addr, why)
+	}
+	p.result(i, st, deliver.LocalHop, r)
+}

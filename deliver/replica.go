@@ -1,0 +1,106 @@
+package deliver
+
+// The sending side of shared folders' replication
+// (docs/shared-folders.md): each replica recipient travels in a
+// transaction of its own, with its properties (the folder, the
+// replication ID, message.replication) in XEXCH50, and is never sent
+// without them — without its replication ID the receiving replica could
+// not store it exactly once. A trust failure holds it, with KB979174's
+// last error, as any organization mail whose X-EXPS fails.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"mailward/events"
+	"mailward/orgauth"
+	"mailward/queue"
+	"mailward/smtpclient"
+)
+
+// replicaKey keys a replica recipient's own transaction to hop; hopName
+// gives the hop back.
+func replicaKey(hop string, index int) string { return hop + "\x00" + strconv.Itoa(index) }
+
+func hopName(key string) string {
+	name, _, _ := strings.Cut(key, "\x00")
+	return name
+}
+
+// isReplication reports whether a transaction carries replica
+// recipients (Deliver gives each its own).
+func isReplication(m *queue.Message, idx []int) bool {
+	for _, i := range idx {
+		if m.Env.Recipients[i].Replica != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaProps marks the replica recipients of a transaction in its
+// properties: the folder and replication ID of each, and the message as
+// a replication. Any other transaction is not one, whatever the server
+// before said.
+func replicaProps(env *queue.Envelope, idx []int, p *orgauth.Props) {
+	p.Message.Replication = false
+	for k, i := range idx {
+		rc := env.Recipients[i]
+		if rc.Replica == "" || k >= len(p.Recipients) {
+			continue
+		}
+		p.Recipients[k].Replica, p.Recipients[k].ReplicationID = rc.Replica, rc.ReplicationID
+		p.Message.Replication = true
+	}
+}
+
+// replicationPrecheck says why a replication cannot be sent on this
+// session ("" when it can): the next hop is not a server of the
+// organization, or it does not take XEXCH50 from us.
+func (r *Remote) replicationPrecheck(m *queue.Message, idx []int, host string, isOrg bool, blob []byte) string {
+	why := ""
+	switch {
+	case !isOrg:
+		why = fmt.Sprintf("%s is not a server of the organization", host)
+	case blob == nil:
+		why = fmt.Sprintf("%s did not offer XEXCH50", host)
+	}
+	if why != "" {
+		r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folderOf(m, idx), "remote", host,
+			"reason", why)
+	}
+	return why
+}
+
+// replicationHeld records a replication whose XEXCH50 was not accepted
+// (or whose recipient was not): the transaction was reset before DATA.
+// The reply becomes the hop's last error (lastError: KB979174's text).
+func (r *Remote) replicationHeld(m *queue.Message, idx []int, host string, res smtpclient.SendResult) string {
+	why := res.XEXCH50.String()
+	if res.XEXCH50.Code == 0 {
+		// Refused before XEXCH50: MAIL or the recipient.
+		why = res.Mail.String()
+		for _, rr := range res.Rcpts {
+			if !rr.Positive() {
+				why = rr.String()
+			}
+		}
+		return why
+	}
+	folder := folderOf(m, idx)
+	r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", why)
+	r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folder, "remote", host,
+		"reason", "XEXCH50 answered "+why)
+	return why
+}
+
+// folderOf is the shared folder a replication transaction replicates.
+func folderOf(m *queue.Message, idx []int) string {
+	for _, i := range idx {
+		if f := m.Env.Recipients[i].Replica; f != "" {
+			return f
+		}
+	}
+	return ""
+}
