@@ -49,6 +49,7 @@ type sent struct {
 	Rcpt    queue.Recipient
 	Server  string // deliver.Job.Server
 	Via     string
+	Replica bool // deliver.Job.Replica: a transaction of its own
 	Content string
 }
 
@@ -138,7 +139,7 @@ func (o *orgServer) remote(_ context.Context, m *queue.Message, jobs []deliver.J
 	for _, j := range jobs {
 		r := m.Env.Recipients[j.Index]
 		o.mu.Lock()
-		o.sent = append(o.sent, sent{QueueID: m.Env.ID, From: m.Env.From, Rcpt: r, Server: j.Server, Via: j.Via, Content: content})
+		o.sent = append(o.sent, sent{QueueID: m.Env.ID, From: m.Env.From, Rcpt: r, Server: j.Server, Via: j.Via, Replica: j.Replica, Content: content})
 		o.mu.Unlock()
 		rep := reply.New(250, "2.0.0", "relayed")
 		if o.s.RemoteReply != nil {
