@@ -10,9 +10,12 @@ package deliver
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"mailward/directory"
 	"mailward/events"
 	"mailward/orgauth"
 	"mailward/queue"
@@ -103,4 +106,34 @@ func folderOf(m *queue.Message, idx []int) string {
 		}
 	}
 	return ""
+}
+
+// Count is the number of messages in a mailbox's or shared folder's
+// Maildir (new/ and cur/; tmp/ holds none yet). A Maildir not made yet
+// holds none.
+func (md *Maildir) Count(addr string) (int, error) {
+	n := 0
+	for _, sub := range []string{"new", "cur"} {
+		ents, err := os.ReadDir(filepath.Join(md.Dir(addr), sub))
+		if err != nil && !os.IsNotExist(err) {
+			return 0, err
+		}
+		n += len(ents)
+	}
+	return n, nil
+}
+
+// ServerAddress is where the organization server name is reached: its
+// delivery_address, or its FQDN on the SMTP port (as its mail goes).
+func (r *Remote) ServerAddress(name string) (addr string, tls smtpclient.TLSPolicy, ok bool) {
+	_, rt, ok := r.serverHop(name)
+	return rt.SmartHost, rt.TLS, ok
+}
+
+// OrgPeerByName is the directory entry of an organization server.
+func (r *Remote) OrgPeerByName(name string) (*directory.OrgServer, bool) {
+	if r.Org == nil {
+		return nil, false
+	}
+	return r.Org().ServerByName(name)
 }

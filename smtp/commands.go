@@ -29,6 +29,8 @@ func defaultVerbs() map[string]verbFunc {
 		"AUTH":     (*session).cmdAuth,
 		"X-EXPS":   (*session).cmdXEXPS,
 		"XEXCH50":  (*session).cmdXEXCH50,
+		// mailward folder status (folderquery.go).
+		"X-MWFOLDER": (*session).cmdXMWFOLDER,
 	}
 }
 
