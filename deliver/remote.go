@@ -328,6 +328,9 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// Held, never sent without its properties (replica.go).
 		return nil, idx, r.replicationHeld(m, idx, host, res), ""
 	}
+	if replica && res.Data.Code/100 == 2 {
+		replicaSentHold()
+	}
 	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {
 		// Delivery goes on without the properties (KB843106); the
 		// events say why, at diagnostic level medium.

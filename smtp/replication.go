@@ -20,10 +20,12 @@ func (s *session) replicationRefused(env *queue.Envelope) reply.Reply {
 	if env.OrgProps != nil {
 		props, _ = orgauth.Decode(env.OrgProps)
 	}
+	store := false
 	for _, r := range env.Recipients {
 		if !s.srv.opt.Policy.IsStore(r.Addr) {
 			continue
 		}
+		store = true
 		why := ""
 		rp, ok := props.Recipient(r.Addr)
 		switch {
@@ -36,6 +38,9 @@ func (s *session) replicationRefused(env *queue.Envelope) reply.Reply {
 		}
 		s.srv.ev.Emit(events.ReplicationDataRefused, "rcpt", r.Addr, "helo", s.helo, "ip", s.ip, "reason", why)
 		return reply.New(550, "5.7.1", "Replication to %s refused: %s; nothing was stored", r.Addr, why)
+	}
+	if store {
+		replicaDataHold() // the e2e build's kill point (replicahold_hook.go)
 	}
 	return reply.Reply{}
 }

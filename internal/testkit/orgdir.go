@@ -19,6 +19,13 @@ type OrgDirectory struct {
 	Domains     []OrgDomain         `toml:"domain,omitempty"`
 	Mailboxes   []OrgMailbox        `toml:"mailbox,omitempty"`
 	DistGroups  []DistributionGroup `toml:"distribution_group,omitempty"`
+	Folders     []SharedFolder      `toml:"shared_folder,omitempty"`
+}
+
+// SharedFolder is one [[shared_folder]] (docs/shared-folders.md).
+type SharedFolder struct {
+	Address  string   `toml:"address"`
+	Replicas []string `toml:"replicas"`
 }
 
 // OrgServer is one [[server]].
