@@ -51,10 +51,10 @@ type folderReport struct {
 	BacklogFrom string `json:"backlog_from"`
 }
 
-func cmdFolder(args []string) error { return runFolder(os.Stdout, os.Stderr, args) }
+func cmdFolder(args []string) error { return runFolder(os.Stdout, args) }
 
-// runFolder is cmdFolder with its output streams, for tests.
-func runFolder(stdout, stderr io.Writer, args []string) error {
+// runFolder is cmdFolder with its output stream, for tests.
+func runFolder(stdout io.Writer, args []string) error {
 	if len(args) == 0 || args[0] != "status" {
 		return errors.New(folderUsage)
 	}
@@ -88,7 +88,7 @@ func runFolder(stdout, stderr io.Writer, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep := folderReport{Folder: f.Address, Server: cfg.Organization.Self, BacklogFrom: "queue"}
-	views, err := replicationQueue(ctx, cfg, stderr)
+	views, err := replicationQueue(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -129,14 +129,13 @@ type queueViews struct {
 
 // replicationQueue reads this server's queue: from the running server
 // (admin socket), or from the spool when it is not running.
-func replicationQueue(ctx context.Context, cfg *config.Config, stderr io.Writer) (queueViews, error) {
+func replicationQueue(ctx context.Context, cfg *config.Config) (queueViews, error) {
 	c := admin.Dial(adminSocket(cfg))
 	defer c.Close()
 	msgs, err := c.Messages(ctx)
 	var nr *admin.NotRunningError
 	if errors.As(err, &nr) {
-		fmt.Fprintln(stderr, nr.Error())
-		fmt.Fprintln(stderr, "(server not running: the backlog is read from the spool)")
+		// The report says so (BacklogFrom).
 		msgs, err := queue.Inspect(filepath.Join(cfg.Server.DataDir, "queue"))
 		return queueViews{msgs: msgs, spool: true}, err
 	}
