@@ -32,6 +32,16 @@ type folderDirectory interface {
 	SelfName() string
 }
 
+// folderDir is the directory's replication side; the explainer's
+// wrapper (anyone, explain.go) is seen through.
+func folderDir(d Directory) (folderDirectory, bool) {
+	if a, ok := d.(anyone); ok {
+		d = a.Directory
+	}
+	fd, ok := d.(folderDirectory)
+	return fd, ok
+}
+
 // ReplicationID names a post's copies in every replica's Maildir: a
 // Maildir file name (arrival time, the queue ID and recipient index of
 // the post on the replica server that took it, that server's name), so
@@ -46,11 +56,17 @@ var validReplicationID = regexp.MustCompile(`^[0-9]+\.M[A-Za-z0-9]+R[0-9]+\.[A-Z
 
 // folder decides a post to a shared folder.
 func (p *plan) folder(i int, f *directory.SharedFolder) {
-	fd, ok := p.c.Dir.(folderDirectory)
-	if !ok || !slices.ContainsFunc(f.Replicas, p.c.Dir.IsHere) {
+	if !slices.ContainsFunc(f.Replicas, p.c.Dir.IsHere) {
 		// No replica here: the nearest is the first of the list.
 		p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", f.Replicas[0])
 		p.remote = append(p.remote, deliver.Job{Index: i, Server: f.Replicas[0]})
+		return
+	}
+	fd, ok := folderDir(p.c.Dir)
+	if !ok {
+		// A directory without store addresses cannot replicate: the post
+		// waits rather than reach one replica only.
+		p.result(i, queue.Pending, deliver.LocalHop, reply.New(451, "4.3.0", "the directory cannot name the replicas' stores"))
 		return
 	}
 	rid := ReplicationID(p.m, i, fd.SelfName())
