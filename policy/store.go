@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"strings"
+
 	"mailward/address"
 	"mailward/directory"
 	"mailward/reply"
@@ -22,8 +24,13 @@ func (p *Policy) storeRefused(c Client, rcpt address.Address) (Decision, bool) {
 		"%s takes only replication from authenticated servers of the organization", rcpt.String())}, true
 }
 
-// IsStore reports whether addr is a server's store address.
+// IsStore reports whether addr is a server's store address. Most
+// addresses are told apart by their local part, without a lookup.
 func (p *Policy) IsStore(addr string) bool {
+	local, _, _ := strings.Cut(strings.ToLower(addr), "@")
+	if !strings.HasSuffix(local, directory.StoreLocalPart) {
+		return false
+	}
 	e, err := p.dir.Find(addr)
 	return err == nil && e.Kind == directory.StoreEntry
 }
