@@ -264,8 +264,9 @@ func (t *tree) node(i int) *Node {
 	switch {
 	case e.Kind == directory.MailboxEntry && n.Outcome != OutOnce && e.Mailbox.AlternateRecipient != "":
 		n.Alternate = t.alternate(i, e.Mailbox)
-	case e.Kind == directory.FolderEntry && n.Outcome == OutDelivered:
-		// Its replica recipients, one per other replica server.
+	case e.Kind == directory.FolderEntry:
+		// Its replica recipients, one per other replica server; or the
+		// post, named, for the nearest replica.
 		for _, k := range t.kids[i] {
 			n.Members = append(n.Members, t.node(k))
 		}

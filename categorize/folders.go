@@ -30,6 +30,7 @@ import (
 type folderDirectory interface {
 	StoreAddress(server string) string
 	SelfName() string
+	ServerFQDN(server string) string // its delivery queue's name
 }
 
 // folderDir is the directory's replication side; the explainer's
@@ -54,14 +55,14 @@ func ReplicationID(m *queue.Message, i int, self string) string {
 // one path element.
 var validReplicationID = regexp.MustCompile(`^[0-9]+\.M[A-Za-z0-9]+R[0-9]+\.[A-Za-z0-9][A-Za-z0-9._-]{0,200}$`)
 
-// folder decides a post to a shared folder.
+// folder decides a post to a shared folder. The post is named first,
+// by its replication ID: on a server without a replica, by a copy of
+// the recipient that carries the name (recorded before it is sent), so
+// that the post has one name on every replica however often it reaches
+// one (a sender killed after the replica server's 250 sends it again,
+// a failover sends it to another).
 func (p *plan) folder(i int, f *directory.SharedFolder) {
-	if !slices.ContainsFunc(f.Replicas, p.c.Dir.IsHere) {
-		// No replica here: the nearest is the first of the list.
-		p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", f.Replicas[0])
-		p.remote = append(p.remote, deliver.Job{Index: i, Server: f.Replicas[0]})
-		return
-	}
+	r := p.recips[i]
 	fd, ok := folderDir(p.c.Dir)
 	if !ok {
 		// A directory without store addresses cannot replicate: the post
@@ -69,7 +70,26 @@ func (p *plan) folder(i int, f *directory.SharedFolder) {
 		p.result(i, queue.Pending, deliver.LocalHop, reply.New(451, "4.3.0", "the directory cannot name the replicas' stores"))
 		return
 	}
-	rid := ReplicationID(p.m, i, fd.SelfName())
+	rid := r.ReplicationID
+	if up := p.upstream(i); rid == "" && up.Replica == "" && validReplicationID.MatchString(up.ReplicationID) {
+		rid = up.ReplicationID // named by the server that sent it here
+	}
+	if !slices.ContainsFunc(f.Replicas, p.c.Dir.IsHere) {
+		if rid != "" {
+			p.remote = append(p.remote, deliver.Job{Index: i, Server: p.nearest(fd, f, i)})
+			return
+		}
+		rid = ReplicationID(p.m, i, fd.SelfName())
+		if !slices.ContainsFunc(p.recips, func(x queue.Recipient) bool { return x.ReplicationID == rid && x.Replica == "" }) {
+			p.add(i, []queue.Recipient{{Addr: f.Address, Notify: r.Notify, ORCPT: orcpt(r), ExpandedFrom: r.ExpandedFrom,
+				ReportTo: r.ReportTo, Hidden: r.Hidden, ReplicationID: rid}}, false)
+		}
+		p.done(i, ExpandedHop, reply.New(250, "2.1.5", "%s is sent to the nearest replica of the shared folder", p.shown(i)), false)
+		return
+	}
+	if rid == "" {
+		rid = ReplicationID(p.m, i, fd.SelfName())
+	}
 	var add []queue.Recipient
 	var to []string
 	for _, s := range f.Replicas {
@@ -88,6 +108,28 @@ func (p *plan) folder(i int, f *directory.SharedFolder) {
 		p.c.Events.Emit(events.FolderReplicated, "queue_id", p.m.Env.ID, "folder", f.Address, "replicas", strings.Join(to, ", "))
 	}
 	p.local = append(p.local, localJob{index: i, mailbox: f.Address, name: rid})
+}
+
+// nearest is the replica a post goes to from a server without one: the
+// first of the folder's replicas whose delivery queue is neither failing
+// nor suspended (fail over to the next), or the first when all are.
+func (p *plan) nearest(fd folderDirectory, f *directory.SharedFolder, i int) string {
+	for k, s := range f.Replicas {
+		if p.c.Hops != nil {
+			if h := p.c.Hops.Get(fd.ServerFQDN(s)); h.Failing || h.Suspended {
+				continue
+			}
+		}
+		if k > 0 {
+			p.c.Events.Emit(events.ReplicaFailover, "queue_id", p.m.Env.ID, "folder", f.Address, "nearest", f.Replicas[0],
+				"error", p.c.Hops.Get(fd.ServerFQDN(f.Replicas[0])).LastError, "server", s)
+		} else {
+			p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", s)
+		}
+		return s
+	}
+	p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", f.Replicas[0])
+	return f.Replicas[0]
 }
 
 // store decides a recipient addressed to a server's store: a replica

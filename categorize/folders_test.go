@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"mailward/deliver"
 
 	"mailward/directory"
 	"mailward/events"
@@ -52,21 +55,66 @@ func TestFolderPostOnReplicaServer(t *testing.T) {
 }
 
 // A post on a server without a replica goes to the nearest replica (the
-// first of the list) as the folder's address, as organization mail;
-// nothing is stored here and nothing replicated from here.
+// first of the list) as the folder's address, as organization mail,
+// named first: a copy of the recipient carrying its replication ID is
+// recorded before it is sent, so the post has one name however often
+// it arrives. Nothing is stored here and nothing replicated from here.
 func TestFolderNearestReplica(t *testing.T) {
 	o := startOrg(t, t.TempDir(), orgSetup{Org: folderOrg("mx2", "mx1"), Self: "mx3"})
-	o.send(queue.Envelope{}, "support@example.test")
+	id := o.send(queue.Envelope{}, "support@example.test")
 	o.settle()
 	sent := o.remoteSent()
-	if len(sent) != 1 || sent[0].Server != "mx2" || sent[0].Rcpt.Addr != "support@example.test" || sent[0].Replica {
-		t.Fatalf("sent %+v, want the post to support@example.test for mx2 alone", sent)
+	if len(sent) != 1 || sent[0].Server != "mx2" || sent[0].Rcpt.Addr != "support@example.test" || sent[0].Replica ||
+		!strings.Contains(sent[0].Rcpt.ReplicationID, ".M"+id+"R0.mx3") {
+		t.Fatalf("sent %+v, want the post to support@example.test for mx2 alone, named ...M%sR0.mx3", sent, id)
 	}
 	if c := o.copies("support@example.test"); len(c) != 0 {
 		t.Errorf("stored here without a replica: %v", c)
 	}
 	if ev := o.events(events.NearestReplica); len(ev) != 1 || ev[0].Fields["server"] != "mx2" {
 		t.Errorf("events 3022: %v", ev)
+	}
+}
+
+// When the nearest replica's delivery queue is failing, the post goes
+// to the next replica (event 3024).
+func TestFolderNearestReplicaFailover(t *testing.T) {
+	hops := deliver.NewHops()
+	hops.Record("mx2.example.test", "451 4.4.0 connection refused", time.Now())
+	o := startOrg(t, t.TempDir(), orgSetup{Org: folderOrg("mx2", "mx1"), Self: "mx3", Hops: hops})
+	o.send(queue.Envelope{}, "support@example.test")
+	o.settle()
+	if sent := o.remoteSent(); len(sent) != 1 || sent[0].Server != "mx1" {
+		t.Fatalf("sent %+v, want the post for mx1", sent)
+	}
+	if ev := o.events(events.ReplicaFailover); len(ev) != 1 || ev[0].Fields["nearest"] != "mx2" || ev[0].Fields["server"] != "mx1" {
+		t.Errorf("events 3024: %v", ev)
+	}
+}
+
+// A post that the server before named (sent to this, its nearest
+// replica) keeps that name: here and in the replicas it is replicated
+// to; received twice, it is one copy here and the same replication
+// twice for the others.
+func TestFolderNamedPostKeepsItsName(t *testing.T) {
+	o := startOrg(t, t.TempDir(), orgSetup{Org: folderOrg("mx1", "mx2"), Self: "mx1"})
+	const rid = "1764567000.M19A2B3C4D5E6F70812R0.mx3"
+	p := orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: "mx3"},
+		Recipients: []orgauth.RcptProp{{Address: "support@example.test", ReplicationID: rid}}}
+	blob, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		o.send(queue.Envelope{OrgProps: blob}, "support@example.test")
+	}
+	o.settle()
+	if c := o.copies("support@example.test"); !slices.Equal(c, []string{rid}) {
+		t.Errorf("local replica %v, want the one copy %s", c, rid)
+	}
+	sent := o.remoteSent()
+	if len(sent) != 2 || sent[0].Rcpt.ReplicationID != rid || sent[1].Rcpt.ReplicationID != rid {
+		t.Errorf("replications %+v, want two of %s", sent, rid)
 	}
 }
 

@@ -36,6 +36,8 @@ type orgSetup struct {
 	// RemoteReply answers remote delivery for a recipient address;
 	// nil: every remote recipient is relayed (250).
 	RemoteReply func(addr string) reply.Reply
+	// Hops is the delivery-queue registry (nil: none).
+	Hops *deliver.Hops
 	// Crash, when set, is asked after each attempt of the categorizer:
 	// true makes the server stop as if killed at that point, before the
 	// queue records the attempt's outcome.
@@ -99,6 +101,7 @@ func startOrg(t *testing.T, dir string, s orgSetup) *orgServer {
 		LocalConcurrency: 4,
 		Remote:           o.remote,
 		SingleInstance:   s.SingleInstance,
+		Hops:             s.Hops,
 	}
 	// As internal/setup does at start.
 	if err := o.c.Maildir.RemoveInstances(); err != nil {

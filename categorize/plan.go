@@ -153,6 +153,9 @@ func (p *plan) decide(i int) {
 	case e.Kind == directory.StoreEntry:
 		// Replication: one copy per replication ID, not per address.
 		p.store(i, e.Store)
+	case e.Kind == directory.FolderEntry && r.ReplicationID != "":
+		// A post named here for the nearest replica (folders.go).
+		p.folder(i, e.Folder)
 	case p.claimed[e.Address()] != i:
 		// Another recipient of the message gets this mailbox's copy.
 		p.done(i, ExpandedHop, reply.New(250, "2.1.5", "%s is delivered once, as %s", p.shown(i), p.shown(p.claimed[e.Address()])), false)

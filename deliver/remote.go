@@ -328,7 +328,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// Held, never sent without its properties (replica.go).
 		return nil, idx, r.replicationHeld(m, idx, host, res), ""
 	}
-	if replica && res.Data.Code/100 == 2 {
+	if res.Data.Code/100 == 2 && named(m, idx) {
 		replicaSentHold()
 	}
 	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {

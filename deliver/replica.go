@@ -42,19 +42,39 @@ func isReplication(m *queue.Message, idx []int) bool {
 	return false
 }
 
+// named reports whether a transaction carries a shared folder's post or
+// replication (its replication ID): the test build holds it after the
+// 250 (replicahold_hook.go).
+func named(m *queue.Message, idx []int) bool {
+	for _, i := range idx {
+		if m.Env.Recipients[i].ReplicationID != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // replicaProps marks the replica recipients of a transaction in its
 // properties: the folder and replication ID of each, and the message as
 // a replication. Any other transaction is not one, whatever the server
-// before said.
+// before said. A post to a folder sent to its nearest replica carries
+// its name (replication ID) too.
 func replicaProps(env *queue.Envelope, idx []int, p *orgauth.Props) {
 	p.Message.Replication = false
 	for k, i := range idx {
 		rc := env.Recipients[i]
-		if rc.Replica == "" || k >= len(p.Recipients) {
-			continue
+		if k >= len(p.Recipients) {
+			break
 		}
-		p.Recipients[k].Replica, p.Recipients[k].ReplicationID = rc.Replica, rc.ReplicationID
-		p.Message.Replication = true
+		if rc.ReplicationID != "" {
+			// A replication's, or a post's name on its way to the
+			// nearest replica.
+			p.Recipients[k].ReplicationID = rc.ReplicationID
+		}
+		if rc.Replica != "" {
+			p.Recipients[k].Replica = rc.Replica
+			p.Message.Replication = true
+		}
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // replicaHoldEnv holds the sender right after a replica server answered
-// 250 to a replication's data, before the queue records the delivery,
+// 250 to the data of a replication (or of a post sent to the nearest
+// replica), before the queue records the delivery,
 // so that an e2e test can kill it at exactly that point. "DIR": the
 // file DIR/sent is made, then the sender waits until DIR/go exists (a
 // minute at most). Only in binaries built with -tags mailwardtest.

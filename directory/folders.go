@@ -118,3 +118,12 @@ func (r *Recipients) StoreAddress(server string) string { return r.org().StoreAd
 
 // SelfName is this server's name in the organization.
 func (r *Recipients) SelfName() string { return r.Self }
+
+// ServerFQDN is the FQDN of a server of the organization ("" when it is
+// not one): the name of its delivery queue.
+func (r *Recipients) ServerFQDN(server string) string {
+	if s, ok := r.Server(server); ok {
+		return s.FQDN
+	}
+	return ""
+}

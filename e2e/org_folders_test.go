@@ -255,3 +255,27 @@ func TestFolderKillReceiverMidData(t *testing.T) {
 		t.Error("mx1 never deferred the replication: the kill did not interrupt it")
 	}
 }
+
+// SIGKILL of a server without a replica (mx3) after the nearest replica
+// (mx1) answered 250 to the post and before mx3 recorded it: mx3 sends
+// the post again after the restart, under the name it gave it before
+// sending, so mx1 stores it and replicates it under one name — one copy
+// in each replica, though mx1 took the post twice.
+func TestFolderKillSenderOfPost(t *testing.T) {
+	d := folderDirectory(t, []string{"mx1", "mx2", "mx3"}, "mx1", "mx2")
+	net := startOrgNet(t, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
+	mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]
+	hold := t.TempDir()
+	mx3.Env = []string{"MAILWARD_TEST_REPLICA_HOLD=" + hold}
+	mx3.Restart()
+	post(t, mx3, "kill the poster's server")
+	gate(t, hold, "sent")
+	mx3.Kill()
+	mx3.Env = nil
+	mx3.Restart()
+	settleOrg(t, mx1, mx2, mx3)
+	sameReplicas(t, 1, mx1, mx2)
+	if n := eventCount(mx1, 3020, ""); n != 2 {
+		t.Errorf("mx1 took the post %d time(s), want 2 (sent again after the kill, one name)", n)
+	}
+}

@@ -7,6 +7,7 @@ const (
 	ReplicaStored          = 3021
 	NearestReplica         = 3022
 	ReplicationInvalid     = 3023
+	ReplicaFailover        = 3024
 	ReplicationRcptRefused = 1040
 	ReplicationDataRefused = 1041
 	ReplicationHeld        = 7020
@@ -30,6 +31,10 @@ func init() {
 			"Message {queue_id}: replication to {rcpt} not stored: {reason}.",
 			"A message for this server's store address reached the queue without valid replication properties, or for a folder this server holds no replica of (the directories of the servers differ).",
 			"Compare the organization directories of the servers (the folder's replicas), and check that XEXCH50 works between them ('mailward diag auth')."},
+		{ReplicaFailover, Warning, "categorizer", Minimum,
+			"Message {queue_id} to shared folder {folder}: the nearest replica, on {nearest}, is failing ({error}); sent to the replica on {server} instead.",
+			"The folder has no replica on this server, and the delivery queue of its nearest replica (the first of its replicas) is failing or suspended. The post goes to the next replica whose queue works. It keeps its replication ID, so a post that reached the first one too is still one copy in every replica.",
+			"Find out why the nearest replica's server does not take mail ('mailward queue list', 'mailward diag auth')."},
 		{ReplicationRcptRefused, Warning, "smtp_receive", Minimum,
 			"RCPT to store address {rcpt} refused on virtual server {virtual_server} for {helo} [{ip}]: replication is accepted only from authenticated servers of the organization holding send-as.",
 			"A client that did not authenticate with X-EXPS as a server of the organization holding send-as addressed a server's store address, where only shared folders' replication goes. It gets 550 5.7.1 and nothing is stored.",
