@@ -100,21 +100,21 @@ func (r *Remote) replicationPrecheck(m *queue.Message, idx []int, host string, i
 // (or whose recipient was not): the transaction was reset before DATA.
 // The reply becomes the hop's last error (lastError: KB979174's text).
 func (r *Remote) replicationHeld(m *queue.Message, idx []int, host string, res smtpclient.SendResult) string {
-	why := res.XEXCH50.String()
+	why, what := res.XEXCH50.String(), "XEXCH50"
 	if res.XEXCH50.Code == 0 {
-		// Refused before XEXCH50: MAIL or the recipient.
-		why = res.Mail.String()
+		// Refused before XEXCH50: MAIL or the recipient (a store address
+		// refuses a server without send-as, as XEXCH50 would).
+		why, what = res.Mail.String(), "MAIL"
 		for _, rr := range res.Rcpts {
 			if !rr.Positive() {
-				why = rr.String()
+				why, what = rr.String(), "RCPT"
 			}
 		}
-		return why
+	} else {
+		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", why)
 	}
-	folder := folderOf(m, idx)
-	r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", why)
-	r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folder, "remote", host,
-		"reason", "XEXCH50 answered "+why)
+	r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folderOf(m, idx), "remote", host,
+		"reason", what+" answered "+why)
 	return why
 }
 

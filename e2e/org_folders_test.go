@@ -279,3 +279,35 @@ func TestFolderKillSenderOfPost(t *testing.T) {
 		t.Errorf("mx1 took the post %d time(s), want 2 (sent again after the kill, one name)", n)
 	}
 }
+
+// KB843106's DENY: mx2's directory denies mx1 send-as, so mx2 refuses
+// mx1's RCPT to its store (as it would refuse its XEXCH50). mx1 holds
+// the replication — never bounced, never sent without its properties —
+// with the refusal as its last error and event 7020; once the DENY is
+// gone, it arrives once.
+func TestFolderDenySendAsHoldsReplication(t *testing.T) {
+	d := folderDirectory(t, []string{"mx1", "mx2"}, "mx1", "mx2")
+	net := startOrgNet(t, d, orgMember("mx1"), orgMember("mx2"))
+	mx1, mx2 := net["mx1"], net["mx2"]
+	deny := *d
+	deny.Groups = []testkit.OrgGroup{{Name: "domain-servers", Members: []string{"mx1", "mx2"}}}
+	deny.Permissions = []testkit.Permission{{Right: "send-as", Principal: "domain-servers", Type: "allow"},
+		{Right: "send-as", Principal: "mx1", Type: "deny"}}
+	writeFile(t, filepath.Join(mx2.Dir, "organization.toml"), deny.TOML())
+	mx2.Restart()
+	id := post(t, mx1, "send-as denied")
+	testkit.WaitFor(t, 15*time.Second, "mx1 to hold the replication (event 7020)", func() bool {
+		return eventCount(mx1, 7020, id) > 0
+	})
+	got, _ := queueLastError(t, mx1, "mx2.example.test", id)
+	if !strings.Contains(got, "550 5.7.1 mx2-store@example.test takes only replication from authenticated servers of the organization") {
+		t.Errorf("last error %q", got)
+	}
+	if len(replica(mx2)) != 0 || eventCount(mx1, 3002, id) != 0 {
+		t.Fatal("the replication was stored or failed instead of held")
+	}
+	writeFile(t, filepath.Join(mx2.Dir, "organization.toml"), d.TOML())
+	mx2.Restart()
+	settleOrg(t, mx1, mx2)
+	sameReplicas(t, 1, mx1, mx2)
+}
