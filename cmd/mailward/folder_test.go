@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +61,22 @@ func TestFolderStatusReport(t *testing.T) {
 		"(the server is not running: the backlog was read from the spool)\n"
 	if b.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// --json: a replica that could not be asked has "messages": null and
+// says why; the others their count.
+func TestFolderStatusJSON(t *testing.T) {
+	n := 3
+	rep := folderReport{Folder: "support@example.test", Server: "mx1", BacklogFrom: "queue", Replicas: []replicaStatus{
+		{Server: "mx1", Here: true, Messages: &n}, {Server: "mx2", NotAsked: "cannot connect", Backlog: 1, LastError: "451 4.4.0 x"}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"folder":"support@example.test","server":"mx1","replicas":[{"server":"mx1","here":true,"messages":3,"backlog":0},` +
+		`{"server":"mx2","messages":null,"not_asked":"cannot connect","backlog":1,"last_error":"451 4.4.0 x"}],"backlog_from":"queue"}`
+	if strings.TrimSpace(string(b)) != want {
+		t.Errorf("JSON\n%s\nwant\n%s", b, want)
 	}
 }
