@@ -36,6 +36,10 @@ const (
 	KindGroup    Kind = "group"
 	KindExternal Kind = "external" // not in a domain of this server or the organization
 	KindUnknown  Kind = "unknown"  // in such a domain, but nobody has it
+	// A shared folder, and a server's store address (where its
+	// replication goes): folders.go, docs/shared-folders.md.
+	KindFolder Kind = "shared_folder"
+	KindStore  Kind = "store"
 )
 
 // Outcome is what becomes of a recipient.
@@ -64,6 +68,8 @@ type Node struct {
 	Mailbox    string `json:"mailbox,omitempty"`
 	HomeServer string `json:"home_server,omitempty"`
 	Group      *Group `json:"group,omitempty"`
+	// Replicas are a shared folder's replica servers, in order.
+	Replicas []string `json:"replicas,omitempty"`
 
 	Outcome Outcome `json:"outcome"`
 	At      string  `json:"at,omitempty"`    // the server that decides it
@@ -258,6 +264,12 @@ func (t *tree) node(i int) *Node {
 	switch {
 	case e.Kind == directory.MailboxEntry && n.Outcome != OutOnce && e.Mailbox.AlternateRecipient != "":
 		n.Alternate = t.alternate(i, e.Mailbox)
+	case e.Kind == directory.FolderEntry:
+		// Its replica recipients, one per other replica server; or the
+		// post, named, for the nearest replica.
+		for _, k := range t.kids[i] {
+			n.Members = append(n.Members, t.node(k))
+		}
 	case e.Kind == directory.GroupEntry && (n.Outcome == OutExpanded || n.Outcome == OutFailed):
 		if t.x.q.Restrictions && n.Group.Restricted() {
 			ok, why := t.p.c.Dir.MayPost(e.Group, t.x.q.Sender, t.p.authenticated)
@@ -286,6 +298,10 @@ func (t *tree) describe(addr string) (*Node, directory.Entry) {
 		if !strings.EqualFold(addr, e.Mailbox.Address) {
 			n.Mailbox = e.Mailbox.Address
 		}
+	case e.Kind == directory.FolderEntry:
+		n.Kind, n.Replicas = KindFolder, e.Folder.Replicas
+	case e.Kind == directory.StoreEntry:
+		n.Kind, n.HomeServer = KindStore, e.Store.Name
 	default:
 		g := e.Group
 		n.Kind = KindGroup

@@ -73,6 +73,11 @@ func (p *plan) journal() {
 	case p.up != nil && p.up.Message.JournalReport:
 		p.notJournaled("it is a journal report")
 		return
+	case p.up != nil && p.up.Message.Replication:
+		// A shared folder's replication: the post was journaled (if at
+		// all) where it was first categorized (docs/shared-folders.md).
+		p.notJournaled("it is a shared-folder replication")
+		return
 	case p.up != nil && p.up.Message.Journaled:
 		p.notJournaled("journaled upstream (XEXCH50 message.journaled)")
 		return
@@ -168,8 +173,8 @@ func (p *plan) journalList(org *directory.Org) []queue.JournalRecipient {
 		}
 	}
 	for _, r := range p.recips {
-		if r.Journal != nil {
-			continue
+		if r.Journal != nil || r.Replica != "" {
+			continue // added here for the report, or for a folder's replication
 		}
 		if e, err := p.c.Dir.Find(r.Addr); err == nil && e.Kind == directory.GroupEntry && p.c.Dir.IsLocalDomain(domainOf(r.Addr)) {
 			g := e.Group

@@ -16,6 +16,7 @@ type localJob struct {
 	mailbox string
 	group   string // the outermost group it came through, if any
 	report  bool   // a journal recipient: it gets the journal report
+	name    string // a shared folder's replica: its Maildir file name
 }
 
 // deliverAllLocal delivers the local copies, several at once, and makes
@@ -57,7 +58,7 @@ func (c *Categorizer) deliverAllLocal(ctx context.Context, m *queue.Message, job
 				case jobs[k].report:
 					out[k] = c.writeReport(m, jobs[k].index, jobs[k].mailbox)
 				default:
-					out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox)
+					out[k] = c.writeLocal(m, jobs[k].index, jobs[k].mailbox, jobs[k].name)
 				}
 			}
 		}()
@@ -138,13 +139,15 @@ func (c *Categorizer) item(m *queue.Message, i int, mailbox string) deliver.Item
 }
 
 // writeLocal writes one copy; it is durable once Maildir.Sync returns.
-func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox string) queue.Result {
+func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox, name string) queue.Result {
 	body, err := m.Open()
 	if err != nil {
 		return queue.Result{Index: i, State: queue.Pending, Reply: reply.New(451, "4.3.0", "%v", err), Hop: deliver.LocalHop}
 	}
 	defer body.Close()
-	path, err := c.Maildir.Write(c.item(m, i, mailbox), io.Reader(body))
+	it := c.item(m, i, mailbox)
+	it.Name = name
+	path, err := c.Maildir.Write(it, io.Reader(body))
 	if err != nil {
 		return localFailure(i, err)
 	}

@@ -36,6 +36,8 @@ type orgSetup struct {
 	// RemoteReply answers remote delivery for a recipient address;
 	// nil: every remote recipient is relayed (250).
 	RemoteReply func(addr string) reply.Reply
+	// Hops is the delivery-queue registry (nil: none).
+	Hops *deliver.Hops
 	// Crash, when set, is asked after each attempt of the categorizer:
 	// true makes the server stop as if killed at that point, before the
 	// queue records the attempt's outcome.
@@ -49,6 +51,7 @@ type sent struct {
 	Rcpt    queue.Recipient
 	Server  string // deliver.Job.Server
 	Via     string
+	Replica bool // deliver.Job.Replica: a transaction of its own
 	Content string
 }
 
@@ -100,6 +103,7 @@ func startOrg(t *testing.T, dir string, s orgSetup) *orgServer {
 		SingleInstance:   s.SingleInstance,
 		Org:              func() *directory.Org { return org },
 		Postmaster:       "postmaster@example.test",
+		Hops:             s.Hops,
 	}
 	// As internal/setup does at start.
 	if err := o.c.Maildir.RemoveInstances(); err != nil {
@@ -140,7 +144,7 @@ func (o *orgServer) remote(_ context.Context, m *queue.Message, jobs []deliver.J
 	for _, j := range jobs {
 		r := m.Env.Recipients[j.Index]
 		o.mu.Lock()
-		o.sent = append(o.sent, sent{QueueID: m.Env.ID, From: m.Env.From, Rcpt: r, Server: j.Server, Via: j.Via, Content: content})
+		o.sent = append(o.sent, sent{QueueID: m.Env.ID, From: m.Env.From, Rcpt: r, Server: j.Server, Via: j.Via, Replica: j.Replica, Content: content})
 		o.mu.Unlock()
 		rep := reply.New(250, "2.0.0", "relayed")
 		if o.s.RemoteReply != nil {

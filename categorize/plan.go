@@ -160,11 +160,19 @@ func (p *plan) decide(i int) {
 		p.remote = append(p.remote, deliver.Job{Index: i, Via: p.c.UnresolvedHost})
 	case e.Kind == directory.NotFound:
 		p.result(i, queue.Failed, deliver.LocalHop, reply.New(550, "5.1.1", "%s... User unknown", p.shown(i)))
+	case e.Kind == directory.StoreEntry:
+		// Replication: one copy per replication ID, not per address.
+		p.store(i, e.Store)
+	case e.Kind == directory.FolderEntry && r.ReplicationID != "":
+		// A post named here for the nearest replica (folders.go).
+		p.folder(i, e.Folder)
 	case p.claimed[e.Address()] != i:
 		// Another recipient of the message gets this mailbox's copy.
 		p.done(i, ExpandedHop, reply.New(250, "2.1.5", "%s is delivered once, as %s", p.shown(i), p.shown(p.claimed[e.Address()])), false)
 	case e.Kind == directory.MailboxEntry:
 		p.mailbox(i, e.Mailbox)
+	case e.Kind == directory.FolderEntry:
+		p.folder(i, e.Folder)
 	default:
 		p.group(i, e.Group)
 	}

@@ -34,4 +34,6 @@ type Organization struct {
 	// Journaling (docs/journaling.md).
 	JournalRules []directory.JournalRule `toml:"journal_rule"`
 	Journaling   *directory.Journaling   `toml:"journaling"`
+	// Shared folders (docs/shared-folders.md).
+	Folders []directory.SharedFolder `toml:"shared_folder"`
 }

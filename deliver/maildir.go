@@ -64,12 +64,19 @@ type Item struct {
 	From      string // envelope sender, "" for <>
 	Rcpt      string // the mailbox address
 	Recovered bool   // check for a copy left by a delivery before a crash
+	// Name, when set, is the file name: a shared folder's replica is
+	// named by its replication ID, the same on every server and every
+	// time it is received (replica.go).
+	Name string
 }
 
 // FileName is the Maildir file name of an item: unique per message and
 // recipient, and the same on every attempt, so a delivery repeated after
 // a crash finds its earlier copy instead of making a second one.
 func (md *Maildir) FileName(it Item) string {
+	if it.Name != "" {
+		return it.Name
+	}
 	return fmt.Sprintf("%d.M%sR%d.%s", it.Arrival.Unix(), it.QueueID, it.Index, md.FQDN)
 }
 
@@ -100,7 +107,7 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 	dir := md.Dir(it.Rcpt)
 	name := md.FileName(it)
 	final := filepath.Join(dir, "new", name)
-	if it.Recovered && md.readByUser(dir, name) {
+	if (it.Recovered || it.Name != "") && md.readByUser(dir, name) {
 		// A mail reader already took it into cur/: the user has it.
 		return final, nil
 	}

@@ -39,6 +39,10 @@ type Job struct {
 	// goes to: its home server, or a group's expansion server
 	// (docs/categorizer.md). No [[route]] is needed for it.
 	Server string
+	// Replica marks a shared folder's replica recipient: it travels in
+	// a transaction of its own, and only with its properties
+	// (replica.go).
+	Replica bool
 }
 
 // Remote delivers to next hops over SMTP: MX failover, a connection
@@ -125,6 +129,9 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 			}
 		}
 		key := name + journalKey(m, j.Index) // journal.go
+		if j.Replica {
+			key = replicaKey(name, j.Index) // replica.go
+		}
 		g, ok := groups[key]
 		if !ok {
 			g = &group{rt: rt, dest: domain, hop: name}
@@ -280,13 +287,14 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	if !isOrg {
 		peer, isOrg = r.orgPeer(host, addr)
 	}
+	replica := isReplication(m, idx)
 	if isOrg {
 		// Mail between servers of the organization requires
 		// authentication. A peer that does not offer X-EXPS to us (it
 		// does not know our EHLO name: KB843106) still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
 		// X-EXPS fails keeps it queued (KB979174: 454 4.7.0 is temporary).
-		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) {
+		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) && !replica {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
 			c.Close()
@@ -296,6 +304,13 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	if _, offered := c.Extensions()["XEXCH50"]; offered && (isOrg || !r.SuppressExternal) {
 		env.XEXCH50 = r.props(m, idx)
+	}
+	if replica {
+		if why := r.replicationPrecheck(m, idx, host, isOrg, env.XEXCH50); why != "" {
+			r.cache.put(addr, c)
+			return nil, idx, why, ""
+		}
+		env.RequireXEXCH50 = true
 	}
 	for _, i := range idx {
 		rc := m.Env.Recipients[i]
@@ -313,6 +328,13 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		return nil, idx, err.Error(), ""
 	}
 	r.cache.put(addr, c)
+	if replica && res.XEXCH50.Code != 250 && res.Data.Code == 0 {
+		// Held, never sent without its properties (replica.go).
+		return nil, idx, r.replicationHeld(m, idx, host, res), ""
+	}
+	if res.Data.Code/100 == 2 && named(m, idx) {
+		replicaSentHold()
+	}
 	if env.XEXCH50 != nil && res.XEXCH50.Code != 0 && res.XEXCH50.Code != 250 {
 		// Delivery goes on without the properties (KB843106); the
 		// events say why, at diagnostic level medium.

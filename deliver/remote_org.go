@@ -290,6 +290,7 @@ func OrgProps(env *queue.Envelope, idx []int, self string, isGroup func(addr str
 		}
 		p.Recipients = append(p.Recipients, rp)
 	}
+	replicaProps(env, idx, &p)
 	b, err := p.Encode()
 	if err != nil {
 		return nil

@@ -70,6 +70,7 @@ type Org struct {
 	// Journaling (journal.go, docs/journaling.md).
 	JournalRules []JournalRule
 	Journaling   Journaling
+	Folders      []SharedFolder // folders.go
 
 	byAddr  map[string]Entry
 	domains map[string]bool
@@ -332,8 +333,9 @@ type OrgFile struct {
 	Mailboxes  []OrgMailbox        `toml:"mailbox"`
 	DistGroups []DistributionGroup `toml:"distribution_group"`
 	// Journaling (docs/journaling.md).
-	JournalRules []JournalRule `toml:"journal_rule"`
-	Journaling   *Journaling   `toml:"journaling"`
+	JournalRules []JournalRule  `toml:"journal_rule"`
+	Journaling   *Journaling    `toml:"journaling"`
+	Folders      []SharedFolder `toml:"shared_folder"`
 }
 
 // NewOrg builds the organization from the entries of the
@@ -382,5 +384,9 @@ func (o *Org) add(f OrgFile) {
 	}
 	if f.Journaling != nil {
 		o.Journaling = *f.Journaling
+	}
+	for _, f := range f.Folders {
+		f.Replicas = append([]string(nil), f.Replicas...)
+		o.Folders = append(o.Folders, f)
 	}
 }

@@ -79,6 +79,10 @@ const (
 	NotFound EntryKind = iota
 	MailboxEntry
 	GroupEntry
+	// FolderEntry is a shared folder; StoreEntry a server's store
+	// address, where replication of shared folders is sent (folders.go).
+	FolderEntry
+	StoreEntry
 )
 
 // Entry is what an address of a local domain resolves to: a mailbox (by
@@ -87,6 +91,8 @@ type Entry struct {
 	Kind    EntryKind
 	Mailbox *OrgMailbox // Kind MailboxEntry; HomeServer "" is this server
 	Group   *DistributionGroup
+	Folder  *SharedFolder // Kind FolderEntry
+	Store   *OrgServer    // Kind StoreEntry: the server whose store it is
 }
 
 // Address is the entry's primary address.
@@ -96,6 +102,8 @@ func (e Entry) Address() string {
 		return e.Mailbox.Address
 	case GroupEntry:
 		return e.Group.Address
+	case FolderEntry:
+		return e.Folder.Address
 	}
 	return ""
 }
@@ -131,6 +139,7 @@ func (o *Org) normalizeRecipients() {
 		lowerAll(g.AcceptFrom)
 		lowerAll(g.RejectFrom)
 	}
+	o.normalizeFolders()
 	o.index()
 }
 
@@ -157,6 +166,7 @@ func (o *Org) index() {
 	for i := range o.DistGroups {
 		add(o.DistGroups[i].Address, Entry{Kind: GroupEntry, Group: &o.DistGroups[i]})
 	}
+	o.indexFolders(add)
 }
 
 // IsOrgDomain reports whether domain is a domain of the organization.

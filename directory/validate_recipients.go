@@ -67,6 +67,8 @@ func (o *Org) validateRecipients() (errs []string) {
 	for _, g := range o.DistGroups {
 		claim(g.Address, fmt.Sprintf("group %q", g.Address))
 	}
+	folderErrs := o.validateFolders(claim) // claim appends to errs too
+	errs = append(errs, folderErrs...)
 	for _, g := range o.DistGroups {
 		what := fmt.Sprintf("group %q", g.Address)
 		seen := map[string]bool{}

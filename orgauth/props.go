@@ -57,6 +57,10 @@ type MessageProp struct {
 	// expands it gives none of them a second copy (one copy per mailbox
 	// for the whole organization).
 	Covered []string `json:"covered,omitempty"`
+	// Replication: the message is a shared folder's replication, never
+	// expanded, journaled, forwarded or filtered again
+	// (docs/shared-folders.md).
+	Replication bool `json:"replication,omitempty"`
 }
 
 // RcptProp holds per-recipient properties (docs/xexch50.md says who sets
@@ -82,6 +86,11 @@ type RcptProp struct {
 	// Hidden names the group with hidden membership it came through: a
 	// report names that group, never the member.
 	Hidden string `json:"hidden,omitempty"`
+	// Replica names the shared folder this recipient (a server's store
+	// address) is a replica of, and ReplicationID the copy: the same
+	// name in every replica's Maildir, so a copy received twice is one.
+	Replica       string `json:"replica,omitempty"`
+	ReplicationID string `json:"replication_id,omitempty"`
 }
 
 // Recipient returns the properties of the recipient with address a

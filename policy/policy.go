@@ -144,6 +144,9 @@ func (p *Policy) Recipient(c Client, r Rules, rcpt address.Address, unknownSoFar
 		}
 		return Decision{Kind: Denied, Reply: reply.New(550, "5.7.1", "Unable to relay for %s", addr)}
 	}
+	if d, refused := p.storeRefused(c, rcpt); refused {
+		return d
+	}
 	dom, ok := p.cur.Load().domains[rcpt.Domain]
 	if ok && !dom.RecipientFiltering {
 		// KB304897's default Windows behaviour: accept for the domain,

@@ -30,6 +30,9 @@ type RcptView struct {
 	RemoteMTA string    `json:"remote_mta,omitempty"`
 	Attempts  int       `json:"attempts"`
 	Last      time.Time `json:"last_attempt,omitzero"`
+	// Replica is the shared folder a replica recipient replicates
+	// (mailward folder status counts the backlog by it).
+	Replica string `json:"replica,omitempty"`
 }
 
 // Messages returns every message the running queue holds, oldest first.
@@ -53,7 +56,8 @@ func (m *Message) view() View {
 	for i, r := range m.Env.Recipients {
 		s := m.Status[i]
 		v.Recipients = append(v.Recipients, RcptView{Addr: r.Addr, State: s.State.String(), Hop: s.Hop,
-			Status: viewStatus(s.Reply), LastError: s.Reply.String(), RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last})
+			Status: viewStatus(s.Reply), LastError: s.Reply.String(), RemoteMTA: s.RemoteMTA, Attempts: s.Attempts, Last: s.Last,
+			Replica: r.Replica})
 	}
 	return v
 }

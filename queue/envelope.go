@@ -40,6 +40,10 @@ type Recipient struct {
 	// Journal makes this a journal recipient (journal.go): it gets the
 	// envelope journal report, not the message.
 	Journal *JournalEnvelope `json:"j,omitempty"`
+	// Replica is the shared folder a replica recipient replicates to its
+	// server's store, under ReplicationID (docs/shared-folders.md).
+	Replica       string `json:"rp,omitempty"`
+	ReplicationID string `json:"ri,omitempty"`
 }
 
 // Envelope is everything about a message that is not its content.

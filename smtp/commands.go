@@ -29,6 +29,8 @@ func defaultVerbs() map[string]verbFunc {
 		"AUTH":     (*session).cmdAuth,
 		"X-EXPS":   (*session).cmdXEXPS,
 		"XEXCH50":  (*session).cmdXEXCH50,
+		// mailward folder status (folderquery.go).
+		"X-MWFOLDER": (*session).cmdXMWFOLDER,
 	}
 }
 
@@ -241,6 +243,8 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	case policy.Restricted:
 		s.srv.ev.Emit(events.RestrictionAtRCPT, "virtual_server", s.srv.l.Name, "ip", s.ip, "from", orNull(s.env.From),
 			"rcpt", addr, "reason", d.Reply.Text())
+	case policy.StoreRefused:
+		s.srv.ev.Emit(events.ReplicationRcptRefused, "virtual_server", s.srv.l.Name, "ip", s.ip, "helo", s.helo, "rcpt", addr)
 	case policy.Unknown:
 		s.unknown++
 		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)

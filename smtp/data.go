@@ -92,6 +92,10 @@ func (s *session) cmdData(arg string) reply.Reply {
 		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
+	if r := s.replicationRefused(env); !r.IsZero() {
+		w.Abort()
+		return r
+	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}

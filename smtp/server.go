@@ -74,6 +74,8 @@ type Options struct {
 	// (X-EXPS GSSAPI, AUTH GSSAPI); nil when organization.keytab is not
 	// set, and GSSAPI then answers 454 (event 1035, NoKeytab).
 	GSSAPI *orgauth.Acceptor
+	// Folders answers X-MWFOLDER (folderquery.go); nil: not available.
+	Folders FolderCounter
 }
 
 // Server is one virtual server.

@@ -23,6 +23,10 @@ type Envelope struct {
 	// XEXCH50 is the organization-properties blob sent after the RCPTs
 	// (KB843106) when set; the caller decides whether the peer may get it.
 	XEXCH50 []byte
+	// RequireXEXCH50: when XEXCH50 is not answered 250, the transaction
+	// is reset before DATA (Data stays zero): a shared folder's
+	// replication is never sent without its properties.
+	RequireXEXCH50 bool
 	// EnvID (xtext-encoded on the wire) and Ret are RFC 3461's ENVID
 	// and RET, passed on only if the server offers DSN.
 }
@@ -89,7 +93,7 @@ func (c *Conn) Send(ctx context.Context, env Envelope, content io.Reader) (SendR
 	} else {
 		// XEXCH50 goes between the last RCPT and DATA, and its 354 must
 		// be seen before the blob: no pipelining around it.
-		go354, err = c.envelopeInTurn(ctx, &res, mail, rcpts, env.XEXCH50)
+		go354, err = c.envelopeInTurn(ctx, &res, mail, rcpts, env.XEXCH50, env.RequireXEXCH50)
 	}
 	if err != nil || !go354 {
 		return res, err
@@ -204,7 +208,7 @@ func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail stri
 }
 
 // envelopeInTurn sends MAIL, each RCPT and DATA one at a time.
-func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string, xexch50 []byte) (bool, error) {
+func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string, xexch50 []byte, require bool) (bool, error) {
 	var err error
 	if res.Mail, err = c.Cmd(ctx, 0, "%s", mail); err != nil {
 		return false, err
@@ -234,6 +238,10 @@ func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string,
 			if res.XEXCH50, err = c.ReadReply(ctx, 0); err != nil {
 				return false, err
 			}
+		}
+		if require && res.XEXCH50.Code != 250 {
+			c.resetQuietly(ctx)
+			return false, nil
 		}
 	}
 	data, err := c.Cmd(ctx, c.o.Timeouts.DataInit, "DATA")

@@ -21,6 +21,8 @@ Usage:
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
   mailward directory resolve ADDRESS --config FILE [--sender S [--authenticated]] [--show-hidden] [--json]
                                           how an address resolves: mailboxes, groups, alternates, restrictions
+  mailward folder  status NAME --config FILE [--json]
+                                          a shared folder's replicas: their counts, the replication backlog
   mailward diag    relay --host H --port P [--local-domain D]
   mailward diag    spn [--server S] [--duplicates] --config FILE
   mailward diag    fqdn --config FILE
@@ -49,6 +51,8 @@ func main() {
 		err = cmdDiag(args)
 	case "directory":
 		err = cmdDirectory(args)
+	case "folder":
+		err = cmdFolder(args)
 	case "version", "--version":
 		fmt.Println("mailward", version)
 	case "help", "-h", "--help":

@@ -281,6 +281,10 @@ func (p printer) node(n *categorize.Node, depth int) {
 		p.alternate(a, sub, depth+1)
 	}
 	switch {
+	case n.Kind == categorize.KindFolder:
+		for _, m := range n.Members {
+			p.node(m, depth+1)
+		}
 	case n.Kind != categorize.KindGroup || n.Outcome == categorize.OutOnce || n.Outcome == categorize.OutCycle:
 	case n.Outcome == categorize.OutPassed && n.Expansion != nil:
 		e := n.Expansion
@@ -384,6 +388,10 @@ func (p printer) what(n *categorize.Node) string {
 		return "distribution group"
 	case categorize.KindUnknown:
 		return "no mailbox or group has this address"
+	case categorize.KindFolder:
+		return "shared folder, replicas " + strings.Join(n.Replicas, ", ")
+	case categorize.KindStore:
+		return "replication to the replicas on " + n.HomeServer
 	}
 	return "external address"
 }

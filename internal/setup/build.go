@@ -182,6 +182,7 @@ func (s *Stages) SMTP(i int) smtp.Options {
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust
 		opt.GSSAPI = s.Org.Acceptor
+		opt.Folders = folderCounter{dir: s.Recipients, md: s.Maildir}
 	}
 	if l.OffersTLS {
 		opt.TLS = s.TLS

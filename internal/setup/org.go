@@ -39,7 +39,7 @@ func OrgDirectory(cfg *config.Config) (*directory.Org, error) {
 	oc := cfg.Organization
 	return directory.NewOrg(oc.Name, directory.OrgFile{Servers: oc.Servers, Groups: oc.Groups, Permissions: oc.Permissions,
 		Domains: oc.Domains, Mailboxes: oc.Mailboxes, DistGroups: oc.DistGroups,
-		JournalRules: oc.JournalRules, Journaling: oc.Journaling}, oc.File)
+		JournalRules: oc.JournalRules, Journaling: oc.Journaling, Folders: oc.Folders}, oc.File)
 }
 
 // Organization loads the organization directory and this server's

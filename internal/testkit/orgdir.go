@@ -20,8 +20,9 @@ type OrgDirectory struct {
 	Mailboxes   []OrgMailbox        `toml:"mailbox,omitempty"`
 	DistGroups  []DistributionGroup `toml:"distribution_group,omitempty"`
 	// Journaling (docs/journaling.md).
-	JournalRules []JournalRule `toml:"journal_rule,omitempty"`
-	Journaling   *Journaling   `toml:"journaling,omitempty"`
+	JournalRules []JournalRule  `toml:"journal_rule,omitempty"`
+	Journaling   *Journaling    `toml:"journaling,omitempty"`
+	Folders      []SharedFolder `toml:"shared_folder,omitempty"`
 }
 
 // JournalRule is one [[journal_rule]]: a name, one scope, the journal
@@ -37,6 +38,12 @@ type JournalRule struct {
 // Journaling is the [journaling] table.
 type Journaling struct {
 	Address string `toml:"address,omitempty"`
+}
+
+// SharedFolder is one [[shared_folder]] (docs/shared-folders.md).
+type SharedFolder struct {
+	Address  string   `toml:"address"`
+	Replicas []string `toml:"replicas"`
 }
 
 // OrgServer is one [[server]].
