@@ -70,6 +70,8 @@ func (p *plan) journal() {
 	}
 	id := p.m.Env.ID
 	switch {
+	case p.m.Env.JournalChecked:
+		return // decided at receipt, written with the message (receipt.go)
 	case p.up != nil && p.up.Message.JournalReport:
 		p.notJournaled("it is a journal report")
 		return
@@ -81,8 +83,6 @@ func (p *plan) journal() {
 	case p.up != nil && p.up.Message.Journaled:
 		p.notJournaled("journaled upstream (XEXCH50 message.journaled)")
 		return
-	case p.m.Env.JournalChecked:
-		return // decided at receipt, written with the message (receipt.go)
 	case slices.ContainsFunc(p.recips, func(r queue.Recipient) bool { return r.Journal != nil }):
 		return // journaled by an earlier attempt here (its x record)
 	case p.dirTrouble:

@@ -311,3 +311,35 @@ func TestFolderDenySendAsHoldsReplication(t *testing.T) {
 	settleOrg(t, mx1, mx2)
 	sameReplicas(t, 1, mx1, mx2)
 }
+
+// A journaled post to a shared folder is journaled once, by the server
+// that takes it (mx3, without a replica), and its report lists the
+// folder, not the store addresses its replication goes to; the
+// replication between the replicas (marked message.replication) is
+// never journaled again (event 3012 on mx2).
+func TestFolderPostJournaledOnce(t *testing.T) {
+	d := folderDirectory(t, []string{"mx1", "mx2", "mx3"}, "mx1", "mx2")
+	homed(d, "mx1", "journal@example.test")
+	d.JournalRules = []testkit.JournalRule{{Name: "all", Domain: "example.test", Recipient: "journal@example.test"}}
+	net := startOrgNet(t, d, journalMember("mx1"), journalMember("mx2"), journalMember("mx3"))
+	mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]
+	post(t, mx3, "journaled post")
+	settleOrg(t, mx1, mx2, mx3)
+	sameReplicas(t, 1, mx1, mx2)
+	rs := reports(t, mx1, "journal@example.test")
+	if len(rs) != 1 {
+		t.Fatalf("%d journal reports for one post, want 1", len(rs))
+	}
+	if got := lines(rs[0]); !slices.Equal(got, []string{"To: " + folder}) {
+		t.Errorf("the report lists %q, want the folder only", got)
+	}
+	if n := eventCount(mx3, 3011, ""); n != 1 {
+		t.Errorf("mx3 wrote %d journal decision(s) (3011), want 1", n)
+	}
+	if n := eventCount(mx1, 3011, "") + eventCount(mx2, 3011, ""); n != 0 {
+		t.Errorf("the replicas wrote %d journal decision(s) (3011), want none", n)
+	}
+	if n := len(mx2.EventsFor(3012, "reason", "it is a shared-folder replication")); n != 1 {
+		t.Errorf("mx2 wrote %d event(s) 3012 for the replication, want 1", n)
+	}
+}
