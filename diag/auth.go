@@ -196,8 +196,10 @@ func replyOr(r reply.Reply, err error) string {
 }
 
 // XEXCH50Consequence is what a refused XEXCH50 costs: the message goes
-// on without its organization properties (docs/journaling.md).
-const XEXCH50Consequence = "mail is delivered without its organization properties: journal reports will be duplicated, restricted groups will refuse (KB843106)"
+// on without its organization properties (docs/journaling.md), except a
+// shared folder's replication, which waits for them
+// (docs/shared-folders.md).
+const XEXCH50Consequence = "mail is delivered without its organization properties: journal reports will be duplicated, restricted groups will refuse; shared-folder replication is held (KB843106)"
 
 // WriteAuthReport prints the steps and a verdict; ok is false when a step failed.
 func WriteAuthReport(w io.Writer, steps []AuthStep) (ok bool) {
