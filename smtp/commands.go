@@ -19,6 +19,7 @@ func defaultVerbs() map[string]verbFunc {
 		"MAIL":     (*session).cmdMail,
 		"RCPT":     (*session).cmdRcpt,
 		"DATA":     (*session).cmdData,
+		"BDAT":     (*session).cmdBdat,
 		"RSET":     (*session).cmdRset,
 		"NOOP":     (*session).cmdNoop,
 		"QUIT":     (*session).cmdQuit,
@@ -71,6 +72,7 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 		"PIPELINING",
 		fmt.Sprintf("SIZE %d", l.MaxMessageSize),
 		"8BITMIME",
+		"CHUNKING",
 		"ENHANCEDSTATUSCODES",
 		"SMTPUTF8",
 		"DSN",
@@ -295,7 +297,7 @@ func (s *session) cmdVrfy(arg string) reply.Reply {
 func (s *session) cmdExpn(string) reply.Reply { return reply.New(502, "5.5.1", "EXPN not available") }
 
 func (s *session) cmdHelp(string) reply.Reply {
-	return reply.New(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
+	return reply.New(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
