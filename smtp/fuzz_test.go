@@ -94,6 +94,8 @@ func FuzzSession(f *testing.F) {
 		"EHLO x\r\nMAIL FROM:<> SIZE=1 BODY=8BITMIME\r\nRCPT TO:<@a:b@c> NOTIFY=NEVER ORCPT=rfc822;x+40y\r\n",
 		"EHLO x\r\nAUTH PLAIN AGEAYg==\r\nAUTH LOGIN\r\n*\r\nSTARTTLS\r\nRSET\r\nVRFY a\r\nNOOP\x00\r\n",
 		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\n.\nMAIL FROM:<e@f>\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nBDAT 3\r\na\r\nDATA\r\nBDAT 0 LAST\r\nBDAT 2 X\r\nhi",
+		"EHLO x\r\nBDAT 5 LAST\r\nRCPT TO:<a@remote.test>\r\nBDAT 99999999999\r\n",
 	} {
 		f.Add([]byte(s))
 	}
