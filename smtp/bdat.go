@@ -54,6 +54,11 @@ func parseBdat(arg string) (size int64, last, sizeOK, argsOK bool) {
 
 func (s *session) cmdBdat(arg string) reply.Reply {
 	l := s.srv.l
+	if !l.Chunking {
+		// Not offered: the command is unknown here, as it was before
+		// CHUNKING existed (chunking = false, docs/configuration.md).
+		return reply.New(500, "5.5.2", "Command unrecognized")
+	}
 	size, last, sizeOK, argsOK := parseBdat(arg)
 	if !sizeOK {
 		// The octets that follow cannot be told from the next command:

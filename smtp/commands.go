@@ -3,6 +3,7 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"mailward/address"
@@ -76,6 +77,9 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 		"ENHANCEDSTATUSCODES",
 		"SMTPUTF8",
 		"DSN",
+	}
+	if !l.Chunking {
+		lines = slices.DeleteFunc(lines, func(k string) bool { return k == "CHUNKING" })
 	}
 	if s.srv.opt.TLS != nil && !s.tls {
 		lines = append(lines, "STARTTLS")

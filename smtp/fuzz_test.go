@@ -108,7 +108,7 @@ func FuzzSession(f *testing.F) {
 	dir := directory.New([]string{"example.test", "open.test"},
 		[]directory.Mailbox{{Address: "alice@example.test"}, {Address: "bob@example.test"}}, "")
 	pol := policy.New("example.test", map[string]policy.Domain{"example.test": {RecipientFiltering: true}}, &directory.Recipients{Local: dir})
-	set := Settings{Name: "fuzz", FQDN: "mx1.example.test", Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true,
+	set := Settings{Name: "fuzz", FQDN: "mx1.example.test", Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true, Chunking: true,
 		Limits: Limits{MaxMessageSize: 25 << 20, MaxRecipients: 100, MaxLineLength: 600, MaxErrors: 20,
 			IdleTimeout: time.Minute, MaxConnections: 10, MaxConnectionsPerIP: 10, AuthFailureDelay: time.Second}}
 	panics := &panicLog{}

@@ -306,3 +306,14 @@ CLOSED`)
 		t.Fatalf("queued: %+v", q)
 	}
 }
+
+// chunking = false: CHUNKING is not offered and BDAT is an unknown
+// command, as before the extension existed.
+func TestTranscriptBdatOff(t *testing.T) {
+	ts := startServer(t, `name = "default"
+tls = "none"
+chunking = false`)
+	play(t, ts.addr, greeting+strings.Replace(ehloPlain, "S: 250-CHUNKING\n", "", 1)+`
+C: BDAT 0 LAST
+S: 500 5.5.2 Command unrecognized`)
+}
