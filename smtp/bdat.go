@@ -134,6 +134,15 @@ func (s *session) readChunk(size int64, dst io.Writer) (reply.Reply, bool) {
 		return reply.Reply{}, true
 	}
 	l := s.srv.l
+	if int64(s.br.Buffered()) < size {
+		// As between commands (readLine): the replies queued so far go
+		// out before a wait for the client, who may be waiting for them.
+		if err := s.flush(); err != nil {
+			s.failChunks()
+			s.quit = true
+			return reply.Reply{}, false
+		}
+	}
 	s.mu.Lock()
 	s.rd.startData(s.srv.idle(), l.MinDataRate)
 	s.mu.Unlock()

@@ -317,3 +317,53 @@ chunking = false`)
 C: BDAT 0 LAST
 S: 500 5.5.2 Command unrecognized`)
 }
+
+// A stopping server ends a session waiting between two chunks at once
+// (421 4.3.2): the message was never acknowledged, the client keeps it,
+// and the chunk already stored is removed.
+func TestShutdownBetweenChunks(t *testing.T) {
+	ts := startServerGrace(t, baseConfig, "name = \"default\"\ntls = \"none\"", time.Minute)
+	cl := dial(t, ts.addr)
+	cl.send("EHLO client.test")
+	cl.expect("250 ")
+	cl.send("MAIL FROM:<a@remote.test>", "RCPT TO:<bob@example.test>", "BDAT 12", "Subject: x")
+	cl.expect("250 ")
+	cl.expect("250 ")
+	cl.expect("250 2.0.0 12 octets received")
+	ts.cancel()
+	cl.expect(shutdownReply)
+	cl.expectClosed()
+	<-ts.done
+	if q := ts.queued(t); len(q) != 0 {
+		t.Fatalf("queued %d messages, want none", len(q))
+	}
+	ts.tmpEmpty(t, "the stored chunk to be removed")
+}
+
+// A chunk being read when the server stops is let finish, as DATA is:
+// the message is accepted (on disk), then the session ends.
+func TestShutdownLetsChunkFinish(t *testing.T) {
+	ts := startServerGrace(t, baseConfig, "name = \"default\"\ntls = \"none\"", time.Minute)
+	cl := dial(t, ts.addr)
+	cl.send("EHLO client.test")
+	cl.expect("250 ")
+	rest := "the rest of the body\r\n"
+	cl.send("MAIL FROM:<a@remote.test>", "RCPT TO:<bob@example.test>", fmt.Sprintf("BDAT %d LAST", 12+len(rest)), "Subject: x")
+	cl.expect("250 ")
+	cl.expect("250 ")
+	ts.cancel()
+	// The stop has reached the session (whose reading goes on) before
+	// the rest of the chunk is sent.
+	time.Sleep(300 * time.Millisecond)
+	cl.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cl.c.Write([]byte(rest)); err != nil {
+		t.Fatal(err)
+	}
+	cl.expect("250 2.6.0")
+	cl.expect(shutdownReply)
+	cl.expectClosed()
+	<-ts.done
+	if q := ts.queued(t); len(q) != 1 {
+		t.Fatalf("queued %d messages, want the one received during the stop", len(q))
+	}
+}
