@@ -138,6 +138,9 @@ type Delivery struct {
 	// ConnectTimeout bounds each TCP connect (RFC 5321 §4.5.3.2 leaves
 	// it to us; 30s like Postfix's smtp_connect_timeout).
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// Chunking sends with BDAT to next hops that offer CHUNKING (RFC
+	// 3030); default true.
+	Chunking *bool `toml:"chunking"`
 }
 
 // DNS configures the resolver used for MX lookups.
@@ -218,6 +221,8 @@ type VirtualServer struct {
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
 	// BareLF is "reject" (default) or "normalize" (RFC 5321 §2.3.8).
 	BareLF BareLF `toml:"bare_lf"`
+	// Chunking offers CHUNKING and takes BDAT (RFC 3030); default true.
+	Chunking *bool `toml:"chunking"`
 	// OrgAuth lists the mechanisms offered with X-EXPS to servers of the
 	// organization ("LOGIN", "GSSAPI"); empty: this virtual server takes
 	// no organization mail (KB843106: integrated authentication must be

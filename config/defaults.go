@@ -179,6 +179,9 @@ func (c *Config) applyDefaults() {
 	if c.Delivery.MaxPerDestination == 0 {
 		c.Delivery.MaxPerDestination = 20
 	}
+	if c.Delivery.Chunking == nil {
+		c.Delivery.Chunking = boolPtr(true)
+	}
 	if c.Delivery.ConnectTimeout.Duration == 0 {
 		c.Delivery.ConnectTimeout.Duration = smtpclient.DefaultTimeouts.Connect
 	}
@@ -252,6 +255,9 @@ func (c *Config) applyDefaults() {
 		}
 		if l.BareLF == (BareLF{}) {
 			l.BareLF = BareLFReject
+		}
+		if l.Chunking == nil {
+			l.Chunking = boolPtr(true)
 		}
 		if l.AuthFailureDelay.Duration == 0 {
 			l.AuthFailureDelay.Duration = DefaultAuthFailureDelay
@@ -494,3 +500,7 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// boolPtr is a pointer to b, for the boolean keys whose absence means
+// their default.
+func boolPtr(b bool) *bool { return &b }

@@ -68,7 +68,10 @@ type Remote struct {
 	Self             string // our server name, the X-EXPS LOGIN user
 	Secret           string // our LOGIN secret
 	SuppressExternal bool
-	Events           *events.Log
+	// NoChunking sends with DATA even to next hops offering CHUNKING
+	// ([delivery] chunking = false).
+	NoChunking bool
+	Events     *events.Log
 	// Kerberos authenticates us (SMTP/<our FQDN>) with X-EXPS GSSAPI to
 	// the organization servers whose directory entry says auth =
 	// "gssapi"; nil when organization.keytab is not set.
@@ -404,7 +407,7 @@ func (r *Remote) conn(ctx context.Context, host, addr string, tls smtpclient.TLS
 		}
 		c.Close()
 	}
-	o := smtpclient.ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer}
+	o := smtpclient.ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer, NoChunking: r.NoChunking}
 	c, err := smtpclient.Dial(ctx, addr, host, o)
 	if err != nil && tls == smtpclient.TLSOpportunistic && errors.Is(err, smtpclient.ErrTLSHandshake) {
 		o.TLS = smtpclient.TLSNone

@@ -76,6 +76,8 @@ const (
 	JournalReportQueued  = 3011 // docs/journaling.md
 	JournalNotRepeated   = 3012
 	RestrictionAtRCPT    = 1027
+	BdatBadSize          = 1050
+	BdatReceived         = 1051
 	XEXCH50Failed        = 7004 // KB843106
 	OrgAuthTrouble       = 7006 // KB843106
 	XEXCH50Protocol      = 7010 // KB843106
@@ -172,6 +174,14 @@ var Catalogue = map[int]Def{
 		"Message from [{ip}] on virtual server {virtual_server} refused: {hops} trace fields (Received:, Delivered-To:), more than max_hops ({max}): a mail loop.",
 		"The message has gone round between servers more often than server.max_hops allows (RFC 5321 section 6.3): two servers forward the domain to each other, or a smart host points back at this server.",
 		"Find the loop in the message's Received: fields and fix the routing (smart_host, [[route]], MX records)."},
+	BdatBadSize: {BdatBadSize, Warning, "smtp_receive", Minimum,
+		"Session from [{ip}] on virtual server {virtual_server} closed: BDAT with an unreadable chunk size ({arg}).",
+		"The client sent BDAT without a chunk size mailward can read (RFC 3030 section 2). The octets that follow cannot be told from the next command, so the session ends with 421 rather than read message text as commands.",
+		"Fix the client's BDAT command; a client that cannot should not use CHUNKING."},
+	BdatReceived: {BdatReceived, Information, "smtp_receive", Medium,
+		"Message {queue_id} from [{ip}] on virtual server {virtual_server} arrived with BDAT in {chunks} chunk(s), {octets} octets (RFC 3030).",
+		"The client used CHUNKING instead of DATA. The message was judged and stored as a DATA one is (docs/smtp.md).",
+		"None needed."},
 	AuthFailed: {AuthFailed, Warning, "auth", Minimum,
 		"Authentication failed on virtual server {virtual_server}: mechanism {mechanism}, user {user}, source IP [{ip}]: {error}.",
 		"Wrong credentials, an unknown user, or a password-guessing client.",

@@ -22,4 +22,5 @@ fuzz() { go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-10s}" "$1"; }
 fuzz ./address FuzzParsePath
 fuzz ./smtp FuzzReadData
 fuzz ./smtp FuzzSession
+fuzz ./smtp FuzzBdatScan
 fuzz ./dsn FuzzBuild

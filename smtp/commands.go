@@ -3,6 +3,7 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"mailward/address"
@@ -19,6 +20,7 @@ func defaultVerbs() map[string]verbFunc {
 		"MAIL":     (*session).cmdMail,
 		"RCPT":     (*session).cmdRcpt,
 		"DATA":     (*session).cmdData,
+		"BDAT":     (*session).cmdBdat,
 		"RSET":     (*session).cmdRset,
 		"NOOP":     (*session).cmdNoop,
 		"QUIT":     (*session).cmdQuit,
@@ -73,9 +75,13 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 		"PIPELINING",
 		fmt.Sprintf("SIZE %d", l.MaxMessageSize),
 		"8BITMIME",
+		"CHUNKING",
 		"ENHANCEDSTATUSCODES",
 		"SMTPUTF8",
 		"DSN",
+	}
+	if !l.Chunking {
+		lines = slices.DeleteFunc(lines, func(k string) bool { return k == "CHUNKING" })
 	}
 	if s.srv.opt.TLS != nil && !s.tls {
 		lines = append(lines, "STARTTLS")
@@ -299,7 +305,7 @@ func (s *session) cmdVrfy(arg string) reply.Reply {
 func (s *session) cmdExpn(string) reply.Reply { return reply.New(502, "5.5.1", "EXPN not available") }
 
 func (s *session) cmdHelp(string) reply.Reply {
-	return reply.New(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
+	return reply.New(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH")
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

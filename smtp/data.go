@@ -56,10 +56,18 @@ func (s *session) cmdData(arg string) reply.Reply {
 		}
 		return reply.Reply{}
 	}
-	// Our own Received: field is one hop too.
-	hops := res.Hops + 1
 	env := s.env
 	s.resetTransaction()
+	return s.acceptMessage(w, env, res)
+}
+
+// acceptMessage judges a message read whole (DATA, or BDAT's chunks up
+// to LAST) and commits it: the one place that decides a message's 250,
+// given only once the message and its envelope are on disk.
+func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataResult) reply.Reply {
+	l := s.srv.l
+	// Our own Received: field is one hop too.
+	hops := res.Hops + 1
 	switch {
 	case res.TooBig:
 		w.Abort()

@@ -94,6 +94,8 @@ func FuzzSession(f *testing.F) {
 		"EHLO x\r\nMAIL FROM:<> SIZE=1 BODY=8BITMIME\r\nRCPT TO:<@a:b@c> NOTIFY=NEVER ORCPT=rfc822;x+40y\r\n",
 		"EHLO x\r\nAUTH PLAIN AGEAYg==\r\nAUTH LOGIN\r\n*\r\nSTARTTLS\r\nRSET\r\nVRFY a\r\nNOOP\x00\r\n",
 		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nx\n.\nMAIL FROM:<e@f>\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.test>\r\nBDAT 3\r\na\r\nDATA\r\nBDAT 0 LAST\r\nBDAT 2 X\r\nhi",
+		"EHLO x\r\nBDAT 5 LAST\r\nRCPT TO:<a@remote.test>\r\nBDAT 99999999999\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -106,7 +108,7 @@ func FuzzSession(f *testing.F) {
 	dir := directory.New([]string{"example.test", "open.test"},
 		[]directory.Mailbox{{Address: "alice@example.test"}, {Address: "bob@example.test"}}, "")
 	pol := policy.New("example.test", map[string]policy.Domain{"example.test": {RecipientFiltering: true}}, &directory.Recipients{Local: dir})
-	set := Settings{Name: "fuzz", FQDN: "mx1.example.test", Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true,
+	set := Settings{Name: "fuzz", FQDN: "mx1.example.test", Auth: []string{"PLAIN", "LOGIN"}, AuthPlaintext: true, Chunking: true,
 		Limits: Limits{MaxMessageSize: 25 << 20, MaxRecipients: 100, MaxLineLength: 600, MaxErrors: 20,
 			IdleTimeout: time.Minute, MaxConnections: 10, MaxConnectionsPerIP: 10, AuthFailureDelay: time.Second}}
 	panics := &panicLog{}

@@ -43,6 +43,7 @@ type session struct {
 	rcptSeen map[string]bool
 	rcpts    int // RCPTs accepted in the transaction, duplicates included
 	utf8     bool
+	bdat     *bdatState // the chunks received so far (BDAT, RFC 3030)
 
 	// mu guards closing and the replacement of rd, which the server's
 	// drain reads from its own goroutine.
@@ -69,6 +70,7 @@ type verbFunc func(s *session, arg string) reply.Reply
 
 func (s *session) run() {
 	defer s.conn.Close()
+	defer s.abortChunks() // a transaction cut off leaves no spool file
 	defer func() {
 		// No input may crash the server; a bug here ends one session.
 		if r := recover(); r != nil {
@@ -169,6 +171,9 @@ func (s *session) dispatch(line string) reply.Reply {
 	}
 	verb, arg, _ := strings.Cut(line, " ")
 	verb = strings.ToUpper(verb)
+	if r := s.refusedDuringChunks(verb); !r.IsZero() {
+		return r
+	}
 	h, ok := s.srv.verbs[verb]
 	if !ok {
 		// A browser or proxy talking to the SMTP port: stop at once,
@@ -248,8 +253,10 @@ func (s *session) sleep(d time.Duration) {
 	s.srv.opt.Sleep(s.ctx, d)
 }
 
-// resetTransaction forgets MAIL and RCPT (RSET, after DATA, STARTTLS).
+// resetTransaction forgets MAIL, RCPT and BDAT's chunks (RSET, after
+// DATA, STARTTLS).
 func (s *session) resetTransaction() {
+	s.abortChunks()
 	s.env, s.rcptSeen, s.rcpts, s.utf8 = nil, nil, 0, false
 }
 

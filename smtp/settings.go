@@ -29,6 +29,8 @@ type Settings struct {
 	// NormalizeBareLF stores a bare LF or CR as CRLF instead of refusing
 	// the message (RFC 5321 §2.3.8).
 	NormalizeBareLF bool
+	// Chunking offers CHUNKING and takes BDAT (RFC 3030, bdat.go).
+	Chunking bool
 	Limits
 }
 

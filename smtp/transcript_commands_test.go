@@ -18,7 +18,7 @@ S: 501 5.5.4 Syntax: VRFY address
 C: EXPN staff
 S: 502 5.5.1 EXPN not available
 C: HELP
-S: 214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH
+S: 214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH
 C: quit
 S: 221 2.0.0 mx1.example.test closing connection
 CLOSED`},
@@ -28,6 +28,7 @@ S: 503 5.5.1 Send EHLO/HELO first
 C: EHLO
 S: 501 5.5.4 Syntax: EHLO hostname
 C: EHLO client.test
+S~ 250-.*
 S~ 250-.*
 S~ 250-.*
 S~ 250-.*
@@ -52,8 +53,10 @@ C: STARTTLS
 S: 502 5.5.1 STARTTLS not available
 C: AUTH PLAIN
 S: 502 5.5.1 AUTH not available
-C: BDAT 10 LAST
-S: 500 5.5.2 Command unrecognized`},
+W: BDAT 10 LAST\r\n0123456789
+S: 554 5.5.1 No valid recipients
+C: NOOP
+S: 250 2.0.0 OK`},
 		{"syntax errors in MAIL and RCPT", ehloPlain + `
 C: MAIL TO:<a@example.test>
 S: 501 5.5.4 Syntax: MAIL FROM:<address>

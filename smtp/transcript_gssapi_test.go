@@ -41,7 +41,7 @@ org_auth = ["GSSAPI"]`
 
 func ehloGSS(name string, offered bool) string {
 	s := "C: EHLO " + name + "\nS: 250-mx1.example.test Hello " + name + " [127.0.0.1]\n" +
-		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n"
+		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-CHUNKING\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n"
 	if offered {
 		s += "S: 250-AUTH GSSAPI\nS: 250-X-EXPS GSSAPI\n"
 	}

@@ -74,7 +74,7 @@ func blob(t *testing.T) string {
 
 func ehloOrg(name string, xexps bool) string {
 	s := "C: EHLO " + name + "\nS: 250-mx1.example.test Hello " + name + " [127.0.0.1]\n" +
-		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n"
+		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-CHUNKING\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n"
 	if xexps {
 		s += "S: 250-X-EXPS LOGIN\n"
 	}
@@ -181,6 +181,7 @@ S: 250-mx1.example.test Hello mx1.org.test [127.0.0.1]
 S: 250-PIPELINING
 S: 250-SIZE 26214400
 S: 250-8BITMIME
+S: 250-CHUNKING
 S: 250-ENHANCEDSTATUSCODES
 S: 250-SMTPUTF8
 S: 250-DSN
@@ -197,6 +198,7 @@ S: 250-mx1.example.test Hello mx1.org.test [127.0.0.1]
 S: 250-PIPELINING
 S: 250-SIZE 26214400
 S: 250-8BITMIME
+S: 250-CHUNKING
 S: 250-ENHANCEDSTATUSCODES
 S: 250-SMTPUTF8
 S: 250-DSN

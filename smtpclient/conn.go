@@ -40,6 +40,8 @@ type ClientOptions struct {
 	TLSConfig *tls.Config                                                       // nil => unverified, with the host name as SNI (RFC 7435: unauthenticated encryption beats none)
 	Timeouts  Timeouts                                                          // zero fields => RFC 5321 §4.5.3.2 defaults
 	Dialer    func(ctx context.Context, network, addr string) (net.Conn, error) // nil => net.Dialer
+	// NoChunking sends with DATA even to a server offering CHUNKING.
+	NoChunking bool
 }
 
 // Timeouts bound each stage of a session. Zero fields get the defaults

@@ -1,8 +1,8 @@
 package smtpclient
 
 import (
-	"bufio"
 	"bytes"
+	"io"
 )
 
 // stuffer writes message content in SMTP's DATA form (RFC 5321 §4.5.2):
@@ -10,11 +10,17 @@ import (
 // A bare LF or a bare CR is sent as CRLF: RFC 5321 §2.3.8 allows CR and
 // LF only as a pair, and a receiver that treats a lone one as a line end
 // could otherwise find a message end we did not send (SMTP smuggling).
+//
+// For BDAT (noDots) the lines are made the same way but no dot is
+// doubled and no "." line is added: a chunk is counted, not terminated
+// (RFC 3030 section 2). The CRLF rule stays: without BINARYMIME a chunk
+// carries the same 8BITMIME text as DATA (docs/smtp.md).
 type stuffer struct {
-	w   *bufio.Writer
-	bol bool // at the beginning of a line
-	cr  bool // the last byte seen was a CR, not yet written
-	err error
+	w      io.Writer
+	noDots bool
+	bol    bool // at the beginning of a line
+	cr     bool // the last byte seen was a CR, not yet written
+	err    error
 }
 
 func (s *stuffer) put(p []byte) {
@@ -42,7 +48,7 @@ func (s *stuffer) write(p []byte) error {
 				continue
 			}
 		}
-		if s.bol && p[0] == '.' {
+		if s.bol && p[0] == '.' && !s.noDots {
 			s.put(dotBytes)
 		}
 		s.bol = false
@@ -64,7 +70,7 @@ func (s *stuffer) write(p []byte) error {
 }
 
 // end finishes the last line if the content did not, then sends the
-// terminating "." line.
+// terminating "." line (none for BDAT).
 func (s *stuffer) end() error {
 	if s.cr {
 		s.cr = false
@@ -74,6 +80,8 @@ func (s *stuffer) end() error {
 	if !s.bol {
 		s.put(crlfBytes)
 	}
-	s.put(endBytes)
+	if !s.noDots {
+		s.put(endBytes)
+	}
 	return s.err
 }

@@ -44,9 +44,14 @@ type SendResult struct {
 	// XEXCH50 is the final reply to XEXCH50 (354 then 250 on success);
 	// zero when it was not sent. A refusal does not stop the message.
 	XEXCH50 reply.Reply
+	// BDAT reports that the content went in BDAT chunks (RFC 3030); Data
+	// is then the reply to the chunk that failed, or to the LAST one.
+	BDAT bool
 }
 
-// Send runs one transaction: MAIL, RCPTs, DATA, content, end of data.
+// Send runs one transaction: MAIL, RCPTs, DATA, content, end of data;
+// or, when the server offers CHUNKING (RFC 3030), MAIL, RCPTs and the
+// content in BDAT chunks, which need no dot-stuffing (writeChunks).
 //
 // With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go out in one
 // write and the replies are read in order; without it, one at a time.
@@ -85,17 +90,25 @@ func (c *Conn) Send(ctx context.Context, env Envelope, content io.Reader) (SendR
 		}
 	}
 	var (
-		go354 bool
-		err   error
+		goOn bool
+		err  error
 	)
+	_, chunking := c.ext["CHUNKING"]
+	chunking = chunking && !c.o.NoChunking
 	if _, ok := c.ext["PIPELINING"]; ok && env.XEXCH50 == nil {
-		go354, err = c.envelopePipelined(ctx, &res, mail, rcpts)
+		goOn, err = c.envelopePipelined(ctx, &res, mail, rcpts, !chunking)
 	} else {
-		// XEXCH50 goes between the last RCPT and DATA, and its 354 must
-		// be seen before the blob: no pipelining around it.
-		go354, err = c.envelopeInTurn(ctx, &res, mail, rcpts, env.XEXCH50, env.RequireXEXCH50)
+		// XEXCH50 goes between the last RCPT and DATA (or the first
+		// BDAT), and its 354 must be seen before the blob: no
+		// pipelining around it.
+		goOn, err = c.envelopeInTurn(ctx, &res, mail, rcpts, env.XEXCH50, env.RequireXEXCH50, !chunking)
 	}
-	if err != nil || !go354 {
+	if err != nil || !goOn {
+		return res, err
+	}
+	if chunking {
+		res.BDAT = true
+		res.Data, err = c.writeChunks(ctx, content)
 		return res, err
 	}
 	res.Data, err = c.writeContent(ctx, content)
@@ -160,17 +173,21 @@ func (c *Conn) envelopeCommands(env Envelope) (string, []string) {
 	return b.String(), rcpts
 }
 
-// envelopePipelined sends MAIL, the RCPTs and DATA in one write and
-// reads the replies in order (RFC 2920 §3.1). It reports whether the
-// content should follow.
-func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail string, rcpts []string) (bool, error) {
+// envelopePipelined sends MAIL, the RCPTs and DATA (when data is set) in
+// one write and reads the replies in order (RFC 2920 §3.1). It reports
+// whether the content should follow. Without DATA (BDAT follows) the
+// content waits for the replies: chunks sent to a transaction without
+// recipients would be read and dropped, a waste of the whole message.
+func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail string, rcpts []string, data bool) (bool, error) {
 	t := c.o.Timeouts
 	stop := c.arm(ctx, t.Command)
 	c.bw.WriteString(mail + "\r\n")
 	for _, l := range rcpts {
 		c.bw.WriteString(l + "\r\n")
 	}
-	c.bw.WriteString("DATA\r\n")
+	if data {
+		c.bw.WriteString("DATA\r\n")
+	}
 	err := c.bw.Flush()
 	stop()
 	if err != nil {
@@ -184,12 +201,19 @@ func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail stri
 			return false, err
 		}
 	}
-	data, err := c.ReadReply(ctx, t.DataInit)
+	if !data {
+		accepted := c.settle(res)
+		if !accepted {
+			c.resetQuietly(ctx)
+		}
+		return accepted, nil
+	}
+	dataReply, err := c.ReadReply(ctx, t.DataInit)
 	if err != nil {
 		return false, err
 	}
 	accepted := c.settle(res)
-	switch {
+	switch data := dataReply; {
 	case accepted && data.Code == 354:
 		return true, nil
 	case accepted:
@@ -207,8 +231,10 @@ func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail stri
 	return false, nil
 }
 
-// envelopeInTurn sends MAIL, each RCPT and DATA one at a time.
-func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string, xexch50 []byte, require bool) (bool, error) {
+// envelopeInTurn sends MAIL, each RCPT, XEXCH50 and DATA (when data is
+// set) one at a time; with require, a refused XEXCH50 ends the
+// transaction before any content (a shared folder's replication).
+func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string, rcpts []string, xexch50 []byte, require, data bool) (bool, error) {
 	var err error
 	if res.Mail, err = c.Cmd(ctx, 0, "%s", mail); err != nil {
 		return false, err
@@ -244,12 +270,15 @@ func (c *Conn) envelopeInTurn(ctx context.Context, res *SendResult, mail string,
 			return false, nil
 		}
 	}
-	data, err := c.Cmd(ctx, c.o.Timeouts.DataInit, "DATA")
+	if !data {
+		return true, nil
+	}
+	r, err := c.Cmd(ctx, c.o.Timeouts.DataInit, "DATA")
 	if err != nil {
 		return false, err
 	}
-	if data.Code != 354 {
-		res.Data = data
+	if r.Code != 354 {
+		res.Data = r
 		return false, nil
 	}
 	return true, nil

@@ -72,6 +72,7 @@ func VirtualServerSettings(cfg *config.Config, l config.VirtualServer) smtp.Sett
 		Auth: l.Auth, AuthPlaintext: l.AuthPlaintext, OrgAuth: l.OrgAuth,
 		Relay:           policy.Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()},
 		NormalizeBareLF: l.BareLF == config.BareLFNormalize,
+		Chunking:        *l.Chunking,
 		Limits: smtp.Limits{
 			MaxMessageSize: l.MaxMessageSize, MaxRecipients: l.MaxRecipients, MaxLineLength: l.MaxLineLength,
 			MaxDataLineLength: l.MaxDataLineLength, MaxHops: cfg.Server.MaxHops, MaxErrors: l.MaxErrors,
@@ -111,7 +112,8 @@ func Remote(cfg *config.Config, hops *deliver.Hops) *deliver.Remote {
 		Timeouts: smtpclient.Timeouts{Connect: cfg.Delivery.ConnectTimeout.Duration},
 		// On by default even without an [organization]: a server that
 		// knows no organization has nobody to send properties to.
-		SuppressExternal: *cfg.Organization.SuppressExternal}
+		SuppressExternal: *cfg.Organization.SuppressExternal,
+		NoChunking:       !*cfg.Delivery.Chunking}
 	for _, rt := range cfg.Routes {
 		r.Routes[rt.Domain] = deliver.Route{SmartHost: rt.SmartHost, TLS: TLSPolicy(rt.TLS)}
 	}

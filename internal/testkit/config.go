@@ -70,6 +70,7 @@ type Delivery struct {
 	RemotePort        int    `toml:"remote_port,omitempty"`
 	SmartHost         string `toml:"smart_host,omitempty"`
 	MaxPerDestination int    `toml:"max_per_destination,omitempty"`
+	Chunking          *bool  `toml:"chunking,omitempty"`
 }
 
 // Directory is [directory]: recipients from an external file.
@@ -119,6 +120,7 @@ type VirtualServer struct {
 	MaxMessageSize      int64    `toml:"max_message_size,omitempty"`
 	MaxConnections      int      `toml:"max_connections,omitempty"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip,omitempty"`
+	Chunking            *bool    `toml:"chunking,omitempty"`
 }
 
 // Route is one [[route]].

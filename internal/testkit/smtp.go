@@ -86,7 +86,8 @@ func Greet(text string) func(int) Reply {
 }
 
 // DefaultExtensions are the EHLO keywords of a fake by default: those of
-// a plain Postfix.
+// a plain Postfix, without CHUNKING; a fake that should take BDAT lists
+// "CHUNKING" among its Extensions (smtpbdat.go).
 var DefaultExtensions = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN", "SIZE 10240000"}
 
 // SMTPMessage is one message a fake accepted (a 2xx to the end of data).
@@ -94,7 +95,8 @@ type SMTPMessage struct {
 	Helo      string    // the EHLO or HELO argument
 	MailLine  string    // "MAIL FROM:<a@b> RET=HDRS ..."
 	RcptLines []string  // the accepted RCPT lines
-	Data      string    // the content, dot-unstuffed, with CRLF line ends
+	Data      string    // the content, dot-unstuffed, with CRLF line ends (BDAT: the chunks' octets)
+	Chunks    int       // the BDAT chunks it came in (RFC 3030); 0 when it came with DATA
 	At        time.Time // when it was accepted
 }
 

@@ -26,7 +26,16 @@ func (s *SMTPSession) serve() {
 			return
 		}
 		verb := SMTPVerb(line)
+		var chunk bdatChunk
+		if verb == "BDAT" {
+			if chunk, err = s.readChunk(line); err != nil {
+				return
+			}
+		}
 		r := s.ask(verb, line)
+		if verb == "BDAT" {
+			r = s.chunkReply(r, chunk)
+		}
 		if r.Text == "" && !r.Hangup {
 			r.Text = s.defaultReply(verb, line)
 		}
@@ -121,6 +130,8 @@ func (s *SMTPSession) defaultReply(verb, line string) string {
 			return "554 5.5.1 Error: no valid recipients"
 		}
 		return "354 End data with <CR><LF>.<CR><LF>"
+	case "BDAT":
+		return s.chunkDefault(line)
 	case "STARTTLS":
 		if s.srv.o.TLS != nil && !s.tls {
 			return "220 2.0.0 Ready to start TLS"

@@ -1,0 +1,206 @@
+package e2e
+
+// CHUNKING (RFC 3030) end to end: mailward sends BDAT to Debian's
+// Postfix (a real, independent implementation) and to another mailward,
+// and takes mail from a Postfix that sees CHUNKING offered; the message
+// arrives byte for byte every way.
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailward/events"
+	"mailward/internal/peers"
+	"mailward/internal/testkit"
+)
+
+// chunkBody is a body that DATA would have to transform and BDAT must
+// not: lines "." and ".." (dot-stuffed for DATA, raw in a chunk), a
+// line that looks like a command, 8-bit text, a long-ish run of lines
+// (so a chunk boundary may fall anywhere), and no trailing blank line.
+func chunkBody() string {
+	var b strings.Builder
+	b.WriteString(".\r\n..\r\n.leading dot\r\nMAIL FROM:<evil@example.test>\r\nnaïve café ünïcödé\r\n")
+	for i := range 3000 {
+		b.WriteString("line " + strconv.Itoa(i) + " of the chunking interop body, long enough to fill several TCP segments\r\n")
+	}
+	b.WriteString("last line\r\n")
+	return b.String()
+}
+
+// bodyOf is a stored message's body: what follows its header.
+func bodyOf(msg string) string {
+	_, body, _ := strings.Cut(msg, "\r\n\r\n")
+	return body
+}
+
+// TestPostfixToMailwardOfferingCHUNKING: Postfix relays to mailward,
+// which offers CHUNKING. Debian 12's Postfix (3.7) takes BDAT in smtpd
+// but its smtp client has no BDAT (no such command in
+// /usr/lib/postfix/sbin/smtp) and sends DATA whatever the server offers:
+// what this shows is that the offer does not disturb such a client, and
+// that the body lands in alice's Maildir exactly as Postfix was given it.
+// BDAT received from a client is shown by TestMailwardToMailwardBDAT
+// and the smtp package's transcripts.
+func TestPostfixToMailwardOfferingCHUNKING(t *testing.T) {
+	peers.Require(t)
+	cfg := remoteConfig("", 0)
+	cfg.Diagnostics = map[string]string{"smtp_receive": "medium"}
+	s := startServer(t, cfg)
+	_, port, _ := strings.Cut(s.Addr, ":")
+	p := startPostfix(t, peers.PostfixOptions{
+		MyHostname: "postfix.test",
+		MyDomain:   "postfix.test",
+		MyNetworks: "127.0.0.0/8",
+		RelayHost:  "[127.0.0.1]:" + port,
+	})
+	body := chunkBody()
+	c := dial(t, p.Addr)
+	defer c.Close()
+	c.expect("EHLO client.postfix.test", 250)
+	c.expect("MAIL FROM:<carol@postfix.test> BODY=8BITMIME", 250)
+	c.expect("RCPT TO:<alice@example.test>", 250)
+	r, err := c.dataErr("From: <carol@postfix.test>\r\nTo: <alice@example.test>\r\nSubject: chunking-from-postfix\r\n" +
+		"Message-ID: <chunking-from-postfix@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
+	if err != nil || r.Code != 250 {
+		t.Fatalf("Postfix refused the message: %v %v", r, err)
+	}
+	c.cmdErr("QUIT")
+
+	msg := waitMaildir(t, s, "alice@example.test", "Subject: chunking-from-postfix")
+	if got := bodyOf(msg); got != body {
+		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
+	}
+	t.Logf("Postfix used BDAT: %v (event 1051 written %d times)", len(s.Events(events.BdatReceived)) > 0, len(s.Events(events.BdatReceived)))
+	settle(t, s)
+}
+
+// TestMailwardToMailwardBDAT: one mailward relays to another (a
+// [[route]] to it as smart host); the whole path, queue to queue, goes
+// with BDAT: the receiver writes event 1051 for the message, and the
+// body lands in alice's Maildir exactly as the client gave it to the
+// first server (with DATA, dot-stuffed: a line "." survives both ways).
+func TestMailwardToMailwardBDAT(t *testing.T) {
+	dstCfg := remoteConfig("", 0)
+	dstCfg.Diagnostics = map[string]string{"smtp_receive": "medium"}
+	dst := startServer(t, dstCfg)
+
+	srcCfg := remoteConfig("", 0)
+	srcCfg.Server = testkit.Server{FQDN: "mx.relay.test", DefaultDomain: "relay.test", DataDir: "data"}
+	srcCfg.Domains = []testkit.Domain{{Name: "relay.test"}}
+	srcCfg.Mailboxes = testkit.Mailboxes("postmaster@relay.test")
+	srcCfg.Routes = []testkit.Route{{Domain: "example.test", SmartHost: "[" + strings.Replace(dst.Addr, ":", "]:", 1)}}
+	src := startServer(t, srcCfg)
+
+	body := chunkBody()
+	c := dial(t, src.Addr)
+	defer c.Close()
+	c.expect("EHLO client.test", 250)
+	c.expect("MAIL FROM:<carol@relay.test> BODY=8BITMIME", 250)
+	c.expect("RCPT TO:<alice@example.test>", 250)
+	r, err := c.dataErr("From: <carol@relay.test>\r\nTo: <alice@example.test>\r\nSubject: bdat-between-mailwards\r\n" +
+		"Message-ID: <bdat-between-mailwards@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
+	if err != nil || r.Code != 250 {
+		t.Fatalf("the first mailward refused the message: %v %v", r, err)
+	}
+	id := queueID(t, r)
+	c.cmdErr("QUIT")
+
+	msg := waitMaildir(t, dst, "alice@example.test", "Subject: bdat-between-mailwards")
+	if got := bodyOf(msg); got != body {
+		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
+	}
+	recs := dst.Events(events.BdatReceived)
+	if len(recs) != 1 || recs[0].Fields["chunks"] != "1" {
+		t.Fatalf("the receiver wrote event 1051 %+v, want once, for one chunk", recs)
+	}
+	waitEvents(t, src, events.Delivered, id, 1, 5*time.Second)
+	settle(t, src)
+	settle(t, dst)
+}
+
+// waitMaildir waits for the message containing marker in addr's Maildir
+// and returns it.
+func waitMaildir(t *testing.T, s *server, addr, marker string) string {
+	t.Helper()
+	var msg string
+	testkit.WaitFor(t, 20*time.Second, "the message in "+addr+"'s Maildir", func() bool {
+		for _, f := range s.Maildir(addr) {
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), marker) {
+				msg = string(b)
+				return true
+			}
+		}
+		return false
+	})
+	return msg
+}
+
+// TestMailwardSendsBDATToPostfix: mailward relays to a Postfix smart
+// host, which offers CHUNKING; Postfix's smtpd counts the BDAT commands
+// it got in its disconnect line ("bdat=1"), none with DATA, and the body
+// lands in bob's Maildir as the client gave it to mailward.
+func TestMailwardSendsBDATToPostfix(t *testing.T) {
+	p := startPostfix(t, peers.PostfixOptions{
+		MyHostname: "postfix.remote.test",
+		MyDomain:   "remote.test",
+		Mailboxes:  []string{"bob"},
+	})
+	cfg := remoteConfig("", 0)
+	cfg.Routes = []testkit.Route{{Domain: "remote.test", SmartHost: "[127.0.0.1]:" + strconv.Itoa(p.Port)}}
+	s := startServer(t, cfg)
+
+	body := chunkBody()
+	c := dial(t, s.Addr)
+	defer c.Close()
+	c.expect("EHLO client.test", 250)
+	c.expect("MAIL FROM:<alice@example.test> BODY=8BITMIME", 250)
+	c.expect("RCPT TO:<bob@remote.test>", 250)
+	r, err := c.dataErr("From: <alice@example.test>\r\nTo: <bob@remote.test>\r\nSubject: bdat-to-postfix\r\n" +
+		"Message-ID: <bdat-to-postfix@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
+	if err != nil || r.Code != 250 {
+		t.Fatalf("mailward refused the message: %v %v", r, err)
+	}
+	id := queueID(t, r)
+	c.cmdErr("QUIT")
+
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
+		n, _ := p.MaildirCount("bob")
+		return n == 1
+	})
+	files := maildirFiles(p.Maildir("bob"))
+	if len(files) != 1 {
+		t.Fatalf("bob's Maildir holds %v", files)
+	}
+	// Postfix's virtual(8) stores lines with LF; the body is the same
+	// text with CRLF made LF.
+	got := readFile(t, files[0])
+	_, gotBody, _ := strings.Cut(got, "\n\n")
+	if want := strings.ReplaceAll(body, "\r\n", "\n"); gotBody != want {
+		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(gotBody), len(want), firstDiff(gotBody, want))
+	}
+	waitEvents(t, s, events.Delivered, id, 1, 5*time.Second)
+	// smtpd logs the counts at disconnect, which follows our QUIT (or
+	// the connection cache's idle close): wait for it.
+	testkit.WaitFor(t, 20*time.Second, "Postfix's smtpd to log mailward's session", func() bool {
+		return strings.Contains(p.Log(), "bdat=1")
+	})
+	for _, l := range strings.Split(p.Log(), "\n") {
+		if strings.Contains(l, "disconnect from") && strings.Contains(l, "data=") {
+			t.Errorf("Postfix got DATA from someone: %s", l)
+		}
+	}
+	settle(t, s)
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
