@@ -20,7 +20,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 	case len(s.env.Recipients) == 0:
 		return reply.New(554, "5.5.1", "No valid recipients")
 	}
-	w, err := s.srv.opt.Spool.Create(s.env)
+	w, err := s.createMessage()
 	if err != nil {
 		return s.spoolFailed(err)
 	}
@@ -91,6 +91,9 @@ func (s *session) cmdData(arg string) reply.Reply {
 		w.Abort()
 		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
+	}
+	if dw, ok := w.(*dropWriter); ok {
+		return s.dropped(dw, env, res.Size)
 	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)

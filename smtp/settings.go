@@ -3,6 +3,7 @@ package smtp
 import (
 	"time"
 
+	"mailward/filter"
 	"mailward/policy"
 )
 
@@ -29,6 +30,10 @@ type Settings struct {
 	// NormalizeBareLF stores a bare LF or CR as CRLF instead of refusing
 	// the message (RFC 5321 §2.3.8).
 	NormalizeBareLF bool
+	// ConnectionFilter and SenderFilter are nil when off
+	// (docs/filtering.md; smtp/filters.go).
+	ConnectionFilter *filter.Connection
+	SenderFilter     *filter.Sender
 	Limits
 }
 
