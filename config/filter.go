@@ -97,9 +97,12 @@ func (c *Config) validateFilters(bad func(string, ...any)) {
 	for _, l := range c.VirtualServers {
 		where := fmt.Sprintf("virtual server %q", l.Name)
 		if f := l.ConnectionFilter; f != nil {
-			for key, list := range map[string][]string{"deny": f.Deny, "accept": f.Accept} {
-				if _, err := filter.ParseIPList(list); err != nil {
-					bad("%s: connection_filter.%s: %v", where, key, err)
+			for _, list := range []struct {
+				key     string
+				entries []string
+			}{{"deny", f.Deny}, {"accept", f.Accept}} {
+				if _, err := filter.ParseIPList(list.entries); err != nil {
+					bad("%s: connection_filter.%s: %v", where, list.key, err)
 				}
 			}
 			for _, n := range f.DNSBL {

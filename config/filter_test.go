@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -78,6 +80,29 @@ zone = "b.test"`, `dnsbl "x" listed twice`},
 		_, err := Parse([]byte(minimal + c.toml + "\n"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s\n got: %v\nwant: ...%s...", c.toml, err, c.want)
+		}
+	}
+}
+
+// The configuration shown in docs/filtering.md loads: the page cannot
+// drift from the keys.
+func TestFilteringDocExamples(t *testing.T) {
+	b, err := os.ReadFile("../docs/filtering.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	if len(blocks) != 2 {
+		t.Fatalf("docs/filtering.md has %d toml blocks, want 2 (connection and sender filtering)", len(blocks))
+	}
+	for _, blk := range blocks {
+		c, err := Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n" + blk[1]))
+		if err != nil {
+			t.Errorf("docs/filtering.md example does not load: %v\n%s", err, blk[1])
+			continue
+		}
+		if l := c.VirtualServers[0]; l.ConnectionFilter == nil && l.SenderFilter == nil {
+			t.Errorf("docs/filtering.md example configures no filter:\n%s", blk[1])
 		}
 	}
 }
