@@ -145,3 +145,48 @@ func TestConnectionFilterLookupTimeout(t *testing.T) {
 		t.Errorf("events 1059: %+v", recs)
 	}
 }
+
+// The sender filter of a real mailward: on "default" a blocked sender
+// is refused at MAIL and the empty sender accepted (bounces must get
+// through); on "drop" the blocked sender's message is answered 250 and
+// never reaches the mailbox, while a clean sender's message in the same
+// session is delivered, and event 1061 is the dropped one's only trace.
+func TestSenderFilter(t *testing.T) {
+	cfg := testkit.NewConfig()
+	cfg.Mailboxes = testkit.Mailboxes("alice@example.test")
+	cfg.VirtualServers[0].SenderFilter = &testkit.SenderFilter{Blocked: []string{"*@junk.test"}}
+	cfg.VirtualServers = append(cfg.VirtualServers, testkit.VirtualServer{Name: "drop", TLS: "none",
+		SenderFilter: &testkit.SenderFilter{Blocked: []string{"*@junk.test"}, Action: "drop"}})
+	s := startServer(t, cfg)
+
+	c := dial(t, s.Addr)
+	c.expect("EHLO client.test", 250)
+	if r := c.cmd("MAIL FROM:<spam@junk.test>"); r.String() != "550 5.7.1 Sender spam@junk.test refused by the sender filter" {
+		t.Errorf("blocked sender: %q", r)
+	}
+	c.send("<>", []string{"<alice@example.test>"}, message("mailer-daemon@remote.test", "alice@example.test", "bounce", "a notification"))
+	c.cmd("QUIT")
+	c.Close()
+
+	c = dial(t, cfg.VirtualServer("drop").Address)
+	c.expect("EHLO client.test", 250)
+	dropped := c.send("<spam@junk.test>", []string{"<alice@example.test>"}, message("spam@junk.test", "alice@example.test", "junk", "junk"))
+	c.send("<friend@good.test>", []string{"<alice@example.test>"}, message("friend@good.test", "alice@example.test", "fine", "fine"))
+	c.cmd("QUIT")
+	c.Close()
+	testkit.WaitFor(t, 10*time.Second, "the bounce and friend's message in alice's Maildir", func() bool {
+		return len(s.Maildir("alice@example.test")) == 2
+	})
+	for _, f := range s.Maildir("alice@example.test") {
+		if strings.Contains(readFile(t, f), "junk.test") {
+			t.Errorf("a message from junk.test was delivered:\n%s", readFile(t, f))
+		}
+	}
+	recs := s.Events(events.SenderDropped)
+	if len(recs) != 1 || recs[0].Fields["queue_id"] != dropped || recs[0].Fields["from"] != "spam@junk.test" {
+		t.Errorf("events 1061: %+v, want one for %s", recs, dropped)
+	}
+	if got := s.EventsFor(events.MessageQueued, "queue_id", dropped); len(got) != 0 {
+		t.Errorf("the dropped message was reported queued: %+v", got)
+	}
+}
