@@ -28,6 +28,8 @@ type DNSBL struct {
 type ConnectionFilter struct {
 	// Deny: clients refused at connect with 554 5.7.1.
 	Deny []string `toml:"deny"`
+	// Grant, when set: only these clients may connect.
+	Grant []string `toml:"grant"`
 	// Accept: clients never filtered (neither deny nor block lists).
 	Accept []string `toml:"accept"`
 	// DNSBL names [[dnsbl]] lists, asked at connect; a listed client's
@@ -100,7 +102,7 @@ func (c *Config) validateFilters(bad func(string, ...any)) {
 			for _, list := range []struct {
 				key     string
 				entries []string
-			}{{"deny", f.Deny}, {"accept", f.Accept}} {
+			}{{"deny", f.Deny}, {"grant", f.Grant}, {"accept", f.Accept}} {
 				if _, err := filter.ParseIPList(list.entries); err != nil {
 					bad("%s: connection_filter.%s: %v", where, list.key, err)
 				}

@@ -26,8 +26,12 @@ type Connection struct {
 	// Deny is refused at connect with 554 5.7.1 (Exchange's global deny
 	// list, IIS's connection control).
 	Deny IPList
-	// Accept is never filtered: neither the deny list nor the block
-	// lists apply to it (Exchange's global accept list).
+	// Grant, when not empty, is the only clients that may connect; the
+	// others are refused at connect as the deny list's are (IIS's
+	// connection control, "only the list below").
+	Grant IPList
+	// Accept is never filtered: neither the grant and deny lists nor
+	// the block lists apply to it (Exchange's global accept list).
 	Accept IPList
 	// Providers are asked in parallel; the first one in this order that
 	// lists the client decides the reply.
@@ -46,18 +50,25 @@ type Connection struct {
 	Exceptions []string
 }
 
-// Denied returns the deny list's entry holding ip, unless the accept
-// list holds ip too.
-func (c *Connection) Denied(ip netip.Addr) (netip.Prefix, bool) {
+// Denied reports whether ip is refused at connect, with why for the
+// event and the reply: it is in the deny list, or the grant list is set
+// and does not hold it. The accept list wins over both.
+func (c *Connection) Denied(ip netip.Addr) (why string, denied bool) {
 	if _, ok := c.Accept.Match(ip); ok {
-		return netip.Prefix{}, false
+		return "", false
 	}
-	return c.Deny.Match(ip)
+	if p, ok := c.Deny.Match(ip); ok {
+		return "the address is in " + p.String() + " of the deny list", true
+	}
+	if _, ok := c.Grant.Match(ip); len(c.Grant) > 0 && !ok {
+		return "the address is not in the grant list", true
+	}
+	return "", false
 }
 
-// DenyReply is the answer at connect to a client on the deny list.
+// DenyReply is the answer at connect to a client Denied refuses.
 func DenyReply(ip netip.Addr) reply.Reply {
-	return reply.New(554, "5.7.1", "Connection refused: client [%s] is on this server's deny list", ip)
+	return reply.New(554, "5.7.1", "Connection refused: client [%s] may not connect to this server", ip)
 }
 
 // Excepted reports whether rcpt (local part and domain, as received) is

@@ -334,3 +334,34 @@ func TestSenderMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestDenied(t *testing.T) {
+	pfx := func(s ...string) IPList {
+		l, err := ParseIPList(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	c := &Connection{Deny: pfx("192.0.2.0/24"), Accept: pfx("192.0.2.7")}
+	for ip, want := range map[string]string{
+		"192.0.2.1":    "the address is in 192.0.2.0/24 of the deny list",
+		"192.0.2.7":    "", // accept wins
+		"198.51.100.1": "",
+	} {
+		if why, _ := c.Denied(addr(ip)); why != want {
+			t.Errorf("deny list, %s: %q, want %q", ip, why, want)
+		}
+	}
+	c = &Connection{Grant: pfx("10.0.0.0/8"), Deny: pfx("10.9.0.0/16"), Accept: pfx("192.0.2.7")}
+	for ip, want := range map[string]string{
+		"10.1.2.3":  "",
+		"10.9.1.1":  "the address is in 10.9.0.0/16 of the deny list",
+		"192.0.2.1": "the address is not in the grant list",
+		"192.0.2.7": "", // accept wins over grant too
+	} {
+		if why, _ := c.Denied(addr(ip)); why != want {
+			t.Errorf("grant list, %s: %q, want %q", ip, why, want)
+		}
+	}
+}

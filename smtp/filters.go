@@ -15,7 +15,8 @@ import (
 	"mailward/reply"
 )
 
-// connectFilter refuses a client on the deny list with 554 5.7.1 (RFC
+// connectFilter refuses a client on the deny list, or off the grant
+// list, with 554 5.7.1 (RFC
 // 5321 §3.1 allows 554 instead of the greeting) and reports false; for
 // the others it starts the block list lookups, which then run while the
 // client says EHLO and MAIL. Clients of relay_networks are not looked
@@ -26,8 +27,8 @@ func (s *session) connectFilter() bool {
 	if cf == nil {
 		return true
 	}
-	if entry, denied := cf.Denied(s.ip); denied {
-		s.srv.ev.Emit(events.ConnectionDenied, "ip", s.ip, "virtual_server", s.srv.l.Name, "entry", entry)
+	if why, denied := cf.Denied(s.ip); denied {
+		s.srv.ev.Emit(events.ConnectionDenied, "ip", s.ip, "virtual_server", s.srv.l.Name, "reason", why)
 		s.send(filter.DenyReply(s.ip))
 		s.flush()
 		return false

@@ -61,9 +61,9 @@ S: 250-DSN
 S: 250 HELP
 `
 
-// A client on the deny list gets 554 5.7.1 instead of the greeting and
-// the connection closes; the accept list wins over the deny list, and a
-// client on neither is greeted.
+// A client on the deny list, or off a grant list, gets 554 5.7.1
+// instead of the greeting and the connection closes; the accept list
+// wins over both, and a client on none is greeted.
 func TestTranscriptDenyListAtConnect(t *testing.T) {
 	mod, evPath := withEvents(t, events.Minimum)
 	ts := startServer(t, `name = "default"
@@ -72,15 +72,28 @@ tls = "none"
 deny = ["127.0.0.2", "127.0.0.3"]
 accept = ["127.0.0.3/32"]`, mod)
 	playFrom(t, "127.0.0.2", ts.addr, `
-S: 554 5.7.1 Connection refused: client [127.0.0.2] is on this server's deny list
+S: 554 5.7.1 Connection refused: client [127.0.0.2] may not connect to this server
 CLOSED`)
 	playFrom(t, "127.0.0.3", ts.addr, greeting+`C: QUIT
 S: 221 2.0.0 mx1.example.test closing connection`)
 	playFrom(t, "127.0.0.4", ts.addr, greeting+`C: QUIT
 S: 221 2.0.0 mx1.example.test closing connection`)
 	recs := readEvents(t, evPath, events.ConnectionDenied)
-	if len(recs) != 1 || recs[0].Fields["ip"] != "127.0.0.2" || recs[0].Fields["entry"] != "127.0.0.2/32" {
+	if len(recs) != 1 || recs[0].Fields["ip"] != "127.0.0.2" || recs[0].Fields["reason"] != "the address is in 127.0.0.2/32 of the deny list" {
 		t.Errorf("events 1055: %+v, want one for 127.0.0.2 naming its entry", recs)
+	}
+
+	granted := startServer(t, `name = "default"
+tls = "none"
+[virtual_server.connection_filter]
+grant = ["127.0.0.0/30"]
+accept = ["127.0.0.5"]`)
+	playFrom(t, "127.0.0.4", granted.addr, `
+S: 554 5.7.1 Connection refused: client [127.0.0.4] may not connect to this server
+CLOSED`)
+	for _, from := range []string{"127.0.0.2", "127.0.0.5"} {
+		playFrom(t, from, granted.addr, greeting+`C: QUIT
+S: 221 2.0.0 mx1.example.test closing connection`)
 	}
 }
 

@@ -26,8 +26,9 @@ func Filters(cfg *config.Config, l config.VirtualServer, lookup *filter.Lookup) 
 	var conn *filter.Connection
 	if f := l.ConnectionFilter; f != nil {
 		deny, _ := filter.ParseIPList(f.Deny)
+		grant, _ := filter.ParseIPList(f.Grant)
 		accept, _ := filter.ParseIPList(f.Accept)
-		conn = &filter.Connection{Deny: deny, Accept: accept, Lookup: lookup, Timeout: f.LookupTimeout.Duration,
+		conn = &filter.Connection{Deny: deny, Grant: grant, Accept: accept, Lookup: lookup, Timeout: f.LookupTimeout.Duration,
 			FailOpen: *f.FailOpen, Message: f.Message, Exceptions: f.Exceptions}
 		for _, name := range f.DNSBL {
 			for _, d := range cfg.DNSBLs {

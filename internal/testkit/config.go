@@ -137,6 +137,7 @@ type DNSBL struct {
 // ConnectionFilter is [virtual_server.connection_filter].
 type ConnectionFilter struct {
 	Deny          []string `toml:"deny,omitempty"`
+	Grant         []string `toml:"grant,omitempty"`
 	Accept        []string `toml:"accept,omitempty"`
 	DNSBL         []string `toml:"dnsbl,omitempty"`
 	Exceptions    []string `toml:"exceptions,omitempty"`
