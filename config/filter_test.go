@@ -44,6 +44,8 @@ func TestFilterValidation(t *testing.T) {
 		{`[virtual_server.connection_filter]
 deny = ["192.0.2.0/33"]`, `virtual server "default": connection_filter.deny: entry "192.0.2.0/33" is not an IP address or a CIDR network`},
 		{`[virtual_server.connection_filter]
+grant = ["10.0.0.0/8", "10.1"]`, `connection_filter.grant: entry "10.1" is not an IP address or a CIDR network`},
+		{`[virtual_server.connection_filter]
 accept = ["mail.example.test"]`, `connection_filter.accept: entry "mail.example.test" is not an IP address or a CIDR network`},
 		{`[virtual_server.connection_filter]
 dnsbl = ["nosuch"]`, `virtual server "default": connection_filter.dnsbl names "nosuch", which is no [[dnsbl]]`},
