@@ -35,6 +35,7 @@ type Config struct {
 	Routes         []Route              `toml:"route"`
 	Domains        []Domain             `toml:"domain"`
 	Mailboxes      []Mailbox            `toml:"mailbox"`
+	DNSBLs         []DNSBL              `toml:"dnsbl"`
 	VirtualServers []VirtualServer      `toml:"virtual_server"`
 
 	// path is the file this configuration was read from; relative paths
@@ -231,6 +232,10 @@ type VirtualServer struct {
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
 	// with each further failure in the session, up to 30 times its value.
 	AuthFailureDelay Duration `toml:"auth_failure_delay"`
+	// ConnectionFilter and SenderFilter are off when absent
+	// (docs/filtering.md).
+	ConnectionFilter *ConnectionFilter `toml:"connection_filter"`
+	SenderFilter     *SenderFilter     `toml:"sender_filter"`
 }
 
 // Categorizer configures how recipients are resolved and expanded

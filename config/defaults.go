@@ -269,6 +269,7 @@ func (c *Config) applyDefaults() {
 			l.OrgAuth[j] = strings.ToUpper(m)
 		}
 	}
+	c.applyFilterDefaults()
 }
 
 func (c *Config) validate() error {
@@ -331,6 +332,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateEventLog(bad)
+	c.validateFilters(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}
@@ -504,3 +506,42 @@ func contains(list []string, s string) bool {
 // boolPtr is a pointer to b, for the boolean keys whose absence means
 // their default.
 func boolPtr(b bool) *bool { return &b }
+
+// DefaultDNSBLTimeout bounds a client's block list lookups: postscreen
+// waits postscreen_greet_wait (6s) for them; 5s leaves a first RCPT
+// sent at once some room under the 5 minutes of RFC 5321 §4.5.3.2.
+const DefaultDNSBLTimeout = 5 * time.Second
+
+// applyFilterDefaults fills [[dnsbl]] and the virtual servers' filters
+// (docs/filtering.md).
+func (c *Config) applyFilterDefaults() {
+	for i := range c.DNSBLs {
+		d := &c.DNSBLs[i]
+		d.Zone = strings.ToLower(strings.TrimSuffix(d.Zone, "."))
+	}
+	for i := range c.VirtualServers {
+		if f := c.VirtualServers[i].ConnectionFilter; f != nil {
+			if f.Exceptions == nil {
+				f.Exceptions = []string{"postmaster"}
+			}
+			for j, e := range f.Exceptions {
+				f.Exceptions[j] = strings.ToLower(e)
+			}
+			if f.LookupTimeout.Duration == 0 {
+				f.LookupTimeout.Duration = DefaultDNSBLTimeout
+			}
+			if f.FailOpen == nil {
+				t := true
+				f.FailOpen = &t
+			}
+		}
+		if f := c.VirtualServers[i].SenderFilter; f != nil {
+			if f.Action == (SenderAction{}) {
+				f.Action = SenderReject
+			}
+			for j, b := range f.Blocked {
+				f.Blocked[j] = strings.ToLower(b)
+			}
+		}
+	}
+}

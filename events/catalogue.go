@@ -83,6 +83,17 @@ const (
 	XEXCH50Protocol      = 7010 // KB843106
 )
 
+// Connection and sender filtering (docs/filtering.md): 1055-1069.
+const (
+	ConnectionDenied  = 1055
+	ClientListed      = 1056
+	ListedException   = 1057
+	DNSBLFailedOpen   = 1058
+	DNSBLFailedClosed = 1059
+	SenderBlocked     = 1060
+	SenderDropped     = 1061
+)
+
 // Catalogue lists every event mailward writes. docs/events.md is generated
 // from it (go run ./events/gendoc) and a test keeps the two in step.
 var Catalogue = map[int]Def{
@@ -308,6 +319,34 @@ var Catalogue = map[int]Def{
 		"RCPT to group {rcpt} refused on virtual server {virtual_server} for sender {from} from [{ip}]: {reason}.",
 		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender, and this server expands the group, so it refuses at RCPT with 550 5.7.1.",
 		"If the sender should be allowed, change the group's restrictions or have the sender authenticate."},
+	ConnectionDenied: {ConnectionDenied, Warning, "smtp_receive", Minimum,
+		"Connection from [{ip}] to virtual server {virtual_server} refused with 554 5.7.1 by the connection filter: {reason}.",
+		"The client's address is in the virtual server's connection_filter.deny list, or connection_filter.grant is set and does not hold it (docs/filtering.md).",
+		"None, for a client you meant to block. Otherwise remove the entry from deny or add the client to grant; or add it to connection_filter.accept, which wins over both."},
+	ClientListed: {ClientListed, Information, "smtp_receive", Medium,
+		"Recipient {rcpt} refused on virtual server {virtual_server} with 550 5.7.1 for sender {from}: client [{ip}] is listed by {provider} ({zone}) with {code}.",
+		"A DNS block list the virtual server uses lists the client's address with an answer that counts (docs/filtering.md). The client is refused at RCPT, not at connect, so that it can still reach the exceptions (postmaster).",
+		"None, for mail from a listed address. If a legitimate sender is listed, it must have its address delisted by the list's operator; meanwhile add it to connection_filter.accept."},
+	ListedException: {ListedException, Information, "smtp_receive", Medium,
+		"Recipient {rcpt} accepted on virtual server {virtual_server} from client [{ip}], listed by {provider} with {code}: the recipient is a connection filter exception.",
+		"A listed client wrote to a recipient in connection_filter.exceptions (postmaster by default), which stays reachable so that a listed sender can ask to be unblocked.",
+		"None needed."},
+	DNSBLFailedOpen: {DNSBLFailedOpen, Warning, "smtp_receive", Minimum,
+		"Block list lookup of client [{ip}] on virtual server {virtual_server} failed ({error}); the client is accepted (fail_open).",
+		"A block list did not answer within connection_filter.lookup_timeout, the DNS server ([dns] server) failed, or the list refused the query (answers in 127.255.255.0/24). The virtual server fails open: the client is treated as not listed.",
+		"Check that the DNS server answers (dig @SERVER 2.0.0.127.ZONE) and that the list accepts queries from it; many lists refuse queries through public resolvers. Set fail_open = false to defer such clients instead."},
+	DNSBLFailedClosed: {DNSBLFailedClosed, Warning, "smtp_receive", Minimum,
+		"Block list lookup of client [{ip}] on virtual server {virtual_server} failed ({error}); recipient {rcpt} deferred with 451 4.7.1 (fail_open = false).",
+		"A block list did not answer within connection_filter.lookup_timeout, the DNS server failed, or the list refused the query, and the virtual server fails closed. The client keeps the message and retries.",
+		"Check that the DNS server answers and that the list accepts its queries; set fail_open = true to accept such clients with event 1058 instead."},
+	SenderBlocked: {SenderBlocked, Information, "smtp_receive", Medium,
+		"Sender {from} refused with 550 5.7.1 at MAIL on virtual server {virtual_server} from [{ip}]: it matches {pattern} of the sender filter.",
+		"The MAIL FROM address matches sender_filter.blocked, or it is the empty sender <> on a virtual server with refuse_null_sender (docs/filtering.md).",
+		"None, for a sender you meant to block. Otherwise remove the pattern from sender_filter.blocked."},
+	SenderDropped: {SenderDropped, Warning, "smtp_receive", Minimum,
+		"Message from {from} on virtual server {virtual_server} from [{ip}] accepted and dropped ({recipients} recipient(s), {size} bytes): the sender matches {pattern} and sender_filter.action is drop.",
+		"The sender filter's action is drop: a blocked sender's message is answered 250 and discarded, not stored and not delivered, so that the sender does not learn it was filtered.",
+		"None, for a sender you meant to block. To find a message a user misses, search this event for its sender."},
 	NDRSent: {NDRSent, Information, "dsn", Minimum,
 		"Non-delivery report {ndr_id} for message {queue_id} queued to {to} for {recipients} recipient(s).",
 		"Some recipients of a message could not be delivered.", "None needed."},

@@ -22,6 +22,11 @@
 #   krb5-admin-server   kadmin.local: principals and keytabs in those realms
 #   krb5-user           kinit, klist
 #   python3-gssapi      MIT's GSS-API from Python, an interoperability peer
+#   rbldnsd             a real DNS block list (internal/testkit StartRbldnsd)
+#                       for the connection filter's tests; its Depends
+#                       (adduser, a sysusers provider) create the rbldns
+#                       user it runs as; nothing is started by the package
+#                       here (no systemd as init)
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -32,7 +37,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs)
+	util-linux mount e2fsprogs rbldnsd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -80,7 +80,7 @@ func (s *session) cmdBdat(arg string) reply.Reply {
 		return s.discard(size, reply.New(554, "5.5.1", "No valid recipients"))
 	}
 	if s.bdat == nil {
-		w, err := s.srv.opt.Spool.Create(s.env)
+		w, err := s.createMessage()
 		if err != nil {
 			return s.discard(size, s.spoolFailed(err))
 		}

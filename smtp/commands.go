@@ -181,6 +181,9 @@ func (s *session) cmdMail(arg string) reply.Reply {
 		return addressError(err, reply.New(501, "5.1.7", "Bad sender address syntax"))
 	}
 	a = s.qualify(a)
+	if r := s.senderFilter(a.String()); !r.IsZero() {
+		return r
+	}
 	env.From, env.SMTPUTF8 = a.String(), utf8
 	s.env, s.utf8, s.rcptSeen = env, utf8, map[string]bool{}
 	// KB304897's exact wording: "250 2.1.0 LocalUser@Domain....Sender OK".
@@ -234,6 +237,9 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	if s.rcptSeen[a.Key()] {
 		s.rcpts++
 		return reply.New(250, "2.1.5", "%s", addr) // duplicate: deliver once
+	}
+	if r := s.rcptFilter(a); !r.IsZero() {
+		return r
 	}
 	c := policy.Client{IP: s.ip, Authenticated: s.authUser != "", OrgServer: s.orgRelay(), Sender: s.env.From}
 	d := s.srv.opt.Policy.Recipient(c, s.srv.l.Relay, a, s.unknown)

@@ -20,7 +20,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 	case len(s.env.Recipients) == 0:
 		return reply.New(554, "5.5.1", "No valid recipients")
 	}
-	w, err := s.srv.opt.Spool.Create(s.env)
+	w, err := s.createMessage()
 	if err != nil {
 		return s.spoolFailed(err)
 	}
@@ -103,6 +103,9 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 	if r := s.replicationRefused(env); !r.IsZero() {
 		w.Abort()
 		return r
+	}
+	if dw, ok := w.(*dropWriter); ok {
+		return s.dropped(dw, env, res.Size)
 	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)

@@ -14,6 +14,7 @@ import (
 
 	"mailward/address"
 	"mailward/events"
+	"mailward/filter"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -37,6 +38,14 @@ type session struct {
 	commands int
 	unknown  int // unknown recipients so far (tarpit grows with it)
 	quit     bool
+
+	// The connection filter's lookups, started at connect (nil: none),
+	// and whether a failed one was reported (fail_open: once).
+	dnsbl      *filter.Check
+	dnsblNoted bool
+	// drop is the sender filter's pattern when the transaction is
+	// accepted and discarded (action "drop").
+	drop string
 
 	// The mail transaction (RFC 5321 §3.3); nil env means none.
 	env      *queue.Envelope
@@ -77,6 +86,9 @@ func (s *session) run() {
 			s.srv.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	if !s.connectFilter() {
+		return
+	}
 	// The date in the greeting, as Exchange and sendmail give it, lets a
 	// peer check the clocks (mailward diag clock; Kerberos allows 5 min).
 	s.send(reply.New(220, "", "%s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z)))
@@ -257,7 +269,7 @@ func (s *session) sleep(d time.Duration) {
 // DATA, STARTTLS).
 func (s *session) resetTransaction() {
 	s.abortChunks()
-	s.env, s.rcptSeen, s.rcpts, s.utf8 = nil, nil, 0, false
+	s.env, s.rcptSeen, s.rcpts, s.utf8, s.drop = nil, nil, 0, false, ""
 }
 
 // qualify applies the default domain (KB304897).

@@ -3,6 +3,7 @@ package smtp
 import (
 	"time"
 
+	"mailward/filter"
 	"mailward/policy"
 )
 
@@ -31,6 +32,10 @@ type Settings struct {
 	NormalizeBareLF bool
 	// Chunking offers CHUNKING and takes BDAT (RFC 3030, bdat.go).
 	Chunking bool
+	// ConnectionFilter and SenderFilter are nil when off
+	// (docs/filtering.md; smtp/filters.go).
+	ConnectionFilter *filter.Connection
+	SenderFilter     *filter.Sender
 	Limits
 }
 

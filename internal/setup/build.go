@@ -87,8 +87,11 @@ func Build(cfg *config.Config) (*Stages, error) {
 	s.Policy = Policy(cfg, s.Recipients, org.Dir)
 	s.Remote = Remote(cfg, s.Hops)
 	org.Equip(s.Remote)
+	lookup := DNSBLLookup(cfg)
 	for _, l := range cfg.VirtualServers {
-		s.VirtualServers = append(s.VirtualServers, VirtualServer{Address: l.Address, Settings: VirtualServerSettings(cfg, l),
+		set := VirtualServerSettings(cfg, l)
+		set.ConnectionFilter, set.SenderFilter = Filters(cfg, l, lookup)
+		s.VirtualServers = append(s.VirtualServers, VirtualServer{Address: l.Address, Settings: set,
 			OffersTLS: l.TLS != config.VirtualServerTLSNone})
 	}
 	if cfg.TLS.CertFile != "" {

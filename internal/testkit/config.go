@@ -27,6 +27,7 @@ type Config struct {
 	Organization   *Organization     `toml:"organization,omitempty"`
 	Domains        []Domain          `toml:"domain,omitempty"`
 	Mailboxes      []Mailbox         `toml:"mailbox,omitempty"`
+	DNSBLs         []DNSBL           `toml:"dnsbl,omitempty"`
 	VirtualServers []VirtualServer   `toml:"virtual_server,omitempty"`
 	Routes         []Route           `toml:"route,omitempty"`
 }
@@ -121,6 +122,37 @@ type VirtualServer struct {
 	MaxConnections      int      `toml:"max_connections,omitempty"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip,omitempty"`
 	Chunking            *bool    `toml:"chunking,omitempty"`
+	// The filters (docs/filtering.md); nil leaves them off.
+	ConnectionFilter *ConnectionFilter `toml:"connection_filter,omitempty"`
+	SenderFilter     *SenderFilter     `toml:"sender_filter,omitempty"`
+}
+
+// DNSBL is one [[dnsbl]].
+type DNSBL struct {
+	Name    string   `toml:"name"`
+	Zone    string   `toml:"zone"`
+	Codes   []string `toml:"codes,omitempty"`
+	Bitmask int      `toml:"bitmask,omitempty"`
+	Message string   `toml:"message,omitempty"`
+}
+
+// ConnectionFilter is [virtual_server.connection_filter].
+type ConnectionFilter struct {
+	Deny          []string `toml:"deny,omitempty"`
+	Grant         []string `toml:"grant,omitempty"`
+	Accept        []string `toml:"accept,omitempty"`
+	DNSBL         []string `toml:"dnsbl,omitempty"`
+	Exceptions    []string `toml:"exceptions,omitempty"`
+	LookupTimeout string   `toml:"lookup_timeout,omitempty"`
+	FailOpen      *bool    `toml:"fail_open,omitempty"`
+	Message       string   `toml:"message,omitempty"`
+}
+
+// SenderFilter is [virtual_server.sender_filter].
+type SenderFilter struct {
+	Blocked          []string `toml:"blocked,omitempty"`
+	RefuseNullSender bool     `toml:"refuse_null_sender,omitempty"`
+	Action           string   `toml:"action,omitempty"`
 }
 
 // Route is one [[route]].
