@@ -55,6 +55,7 @@ S~ 250-mx1\.example\.test Hello client\.test \[127\.0\.0\.[0-9]\]
 S: 250-PIPELINING
 S: 250-SIZE 26214400
 S: 250-8BITMIME
+S: 250-CHUNKING
 S: 250-ENHANCEDSTATUSCODES
 S: 250-SMTPUTF8
 S: 250-DSN
@@ -156,6 +157,7 @@ auth_plaintext = true
 [virtual_server.connection_filter]
 dnsbl = ["testbl"]`)
 	playFrom(t, "127.0.0.2", ts.addr, greeting+`C: EHLO client.test
+S~ 250-.*
 S~ 250-.*
 S~ 250-.*
 S~ 250-.*
