@@ -67,6 +67,9 @@ type Envelope struct {
 	// received, and its journal recipients (if any) are among Recipients,
 	// written in the same commit as the message (docs/journaling.md).
 	JournalChecked bool
+	// SCL is the spam confidence level given at receipt (-1 to 9;
+	// docs/filtering.md); nil when unknown (not scanned).
+	SCL *int
 }
 
 // NotifyOn reports whether recipient i asked for a notice of kind
@@ -125,6 +128,9 @@ func encodeEnvelope(e *Envelope) (string, error) {
 	}
 	if e.JournalChecked {
 		put("journal_checked", "true")
+	}
+	if e.SCL != nil {
+		put("scl", strconv.Itoa(*e.SCL))
 	}
 	for _, r := range e.Recipients {
 		if err := put("rcpt", r.Addr); err != nil {
@@ -209,6 +215,12 @@ func readEnvelope(r *bufio.Reader) (*Envelope, int64, error) {
 			e.Recipients = append(e.Recipients, Recipient{Addr: v})
 		case "journal_checked":
 			e.JournalChecked = v == "true"
+		case "scl":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < -1 || n > 9 {
+				return nil, 0, fmt.Errorf("bad scl %q", v)
+			}
+			e.SCL = &n
 		case "journal", "report_to":
 			if last < 0 {
 				return nil, 0, fmt.Errorf("%s before any rcpt", k)

@@ -213,6 +213,8 @@ type Writer struct {
 	// spills to the file through bw.
 	mem []byte
 	bw  *bufio.Writer
+	// headSCL is the SCL the written envelope records (rehead.go).
+	headSCL *int
 }
 
 // memLimit is the largest message kept in memory; cacheBudget bounds the
@@ -244,7 +246,7 @@ func (q *Queue) Create(env *Envelope) (*Writer, error) {
 			return nil, fmt.Errorf("queue: create %s: %w", env.ID, err)
 		}
 	}
-	w := &Writer{q: q, env: env, f: f, tmp: tmp, bodyOffset: int64(len(head)), mem: make([]byte, 0, 8<<10)}
+	w := &Writer{q: q, env: env, f: f, tmp: tmp, bodyOffset: int64(len(head)), mem: make([]byte, 0, 8<<10), headSCL: env.SCL}
 	w.mem = append(w.mem, head...)
 	return w, nil
 }
@@ -286,6 +288,9 @@ func (w *Writer) Commit() error {
 		}
 		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("%s %s: %v", step, id, err))
 		return fmt.Errorf("queue: %s %s: %w", step, id, err)
+	}
+	if err := w.rehead(); err != nil {
+		return fail("write", err)
 	}
 	if w.bw != nil {
 		if err := w.bw.Flush(); err != nil {

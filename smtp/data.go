@@ -107,6 +107,10 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 	if dw, ok := w.(*dropWriter); ok {
 		return s.dropped(dw, env, res.Size)
 	}
+	if r := s.contentFilter(w, env, res.Size); !r.IsZero() {
+		w.Abort()
+		return r
+	}
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}

@@ -106,7 +106,11 @@ func (s *session) createMessage() (MessageWriter, error) {
 		s.env.ID = queue.NewID(time.Now())
 		return &dropWriter{id: s.env.ID, pattern: s.drop}, nil
 	}
-	return s.srv.opt.Spool.Create(s.env)
+	w, err := s.srv.opt.Spool.Create(s.env)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanned(w), nil // contentfilter.go
 }
 
 // dropped answers a dropped message exactly as a queued one, so that

@@ -250,6 +250,7 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 		case s.authUser != "":
 			why = "it authenticated as user " + s.authUser + ", not as a server of the organization"
 		}
+		s.propsLost = true
 		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "virtual_server", s.srv.l.Name,
 			"reply", "504 Need to authenticate first", "reason", why)
 		return reply.New(504, "", "Need to authenticate first")

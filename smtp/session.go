@@ -46,6 +46,9 @@ type session struct {
 	// drop is the sender filter's pattern when the transaction is
 	// accepted and discarded (action "drop").
 	drop string
+	// propsLost: an XEXCH50 of this transaction was refused (504), so
+	// the sender's SCL is lost and the message is scanned again.
+	propsLost bool
 
 	// The mail transaction (RFC 5321 §3.3); nil env means none.
 	env      *queue.Envelope
@@ -269,7 +272,7 @@ func (s *session) sleep(d time.Duration) {
 // DATA, STARTTLS).
 func (s *session) resetTransaction() {
 	s.abortChunks()
-	s.env, s.rcptSeen, s.rcpts, s.utf8, s.drop = nil, nil, 0, false, ""
+	s.env, s.rcptSeen, s.rcpts, s.utf8, s.drop, s.propsLost = nil, nil, 0, false, "", false
 }
 
 // qualify applies the default domain (KB304897).

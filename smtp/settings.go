@@ -36,6 +36,9 @@ type Settings struct {
 	// (docs/filtering.md; smtp/filters.go).
 	ConnectionFilter *filter.Connection
 	SenderFilter     *filter.Sender
+	// ContentFilter scans messages from outside the organization with
+	// rspamd (contentfilter.go); nil when off.
+	ContentFilter *ContentFilter
 	Limits
 }
 
