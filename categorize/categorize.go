@@ -72,6 +72,9 @@ type Categorizer struct {
 	// one attempt one shared instance (deliver.Instance), not a copy
 	// each.
 	SingleInstance bool
+	// JunkThreshold: a message whose SCL is at or above it goes into
+	// the mailbox's Junk folder (content_filter.store_threshold); 0: off.
+	JunkThreshold int
 	// Org is the organization directory in force, for its journal rules
 	// (journal.go); nil without an organization.
 	Org func() *directory.Org

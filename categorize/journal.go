@@ -224,6 +224,8 @@ func (c *Categorizer) writeReport(m *queue.Message, i int, mailbox string) queue
 	}
 	it := c.item(m, i, mailbox)
 	it.From = m.Env.Recipients[i].ReportTo
+	// The report is the archive's record, not the message: no SCL, never Junk.
+	it.SCL, it.Junk = nil, false
 	path, err := c.Maildir.Write(it, bytes.NewReader(b))
 	if err != nil {
 		return localFailure(i, err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"mailward/deliver"
+	"mailward/events"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -127,15 +128,26 @@ func (c *Categorizer) newInstance(m *queue.Message, first localJob, group string
 // linkLocal gives a mailbox its link to the shared instance; it is
 // durable once Maildir.Sync returns.
 func (c *Categorizer) linkLocal(in *deliver.Instance, m *queue.Message, i int, mailbox string) queue.Result {
-	path, err := in.Link(c.item(m, i, mailbox))
+	it := c.item(m, i, mailbox)
+	path, err := in.Link(it)
 	if err != nil {
 		return localFailure(i, err)
 	}
+	c.junked(it)
 	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
 }
 
 func (c *Categorizer) item(m *queue.Message, i int, mailbox string) deliver.Item {
-	return deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From, Rcpt: mailbox, Recovered: m.Recovered}
+	scl := m.Env.SCL
+	return deliver.Item{QueueID: m.Env.ID, Index: i, Arrival: m.Env.Arrival, From: m.Env.From, Rcpt: mailbox, Recovered: m.Recovered,
+		SCL: scl, Junk: c.JunkThreshold > 0 && scl != nil && *scl >= c.JunkThreshold}
+}
+
+// junked writes event 3030 for a copy delivered into a Junk folder.
+func (c *Categorizer) junked(it deliver.Item) {
+	if it.Junk && c.Events != nil {
+		c.Events.Emit(events.DeliveredToJunk, "queue_id", it.QueueID, "rcpt", it.Rcpt, "scl", *it.SCL, "threshold", c.JunkThreshold)
+	}
 }
 
 // writeLocal writes one copy; it is durable once Maildir.Sync returns.
@@ -151,6 +163,7 @@ func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox, name string) 
 	if err != nil {
 		return localFailure(i, err)
 	}
+	c.junked(it)
 	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
 }
 

@@ -36,6 +36,7 @@ type Config struct {
 	Domains        []Domain             `toml:"domain"`
 	Mailboxes      []Mailbox            `toml:"mailbox"`
 	DNSBLs         []DNSBL              `toml:"dnsbl"`
+	ContentFilter  *ContentFilter       `toml:"content_filter"`
 	VirtualServers []VirtualServer      `toml:"virtual_server"`
 
 	// path is the file this configuration was read from; relative paths

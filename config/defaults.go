@@ -270,6 +270,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.applyFilterDefaults()
+	c.applyContentFilterDefaults()
 }
 
 func (c *Config) validate() error {
@@ -333,6 +334,7 @@ func (c *Config) validate() error {
 	}
 	c.validateEventLog(bad)
 	c.validateFilters(bad)
+	c.validateContentFilter(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}

@@ -49,7 +49,7 @@ func (md *Maildir) NewInstance(it Item, deliveredTo string, content io.Reader) (
 	}
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(f)
-	fmt.Fprintf(bw, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", it.From, deliveredTo)
+	bw.WriteString(traceFields(it, deliveredTo))
 	_, err = io.Copy(bw, content)
 	if err == nil {
 		err = bw.Flush()
@@ -76,7 +76,7 @@ func (md *Maildir) NewInstance(it Item, deliveredTo string, content io.Reader) (
 // trusted (its data may not have reached the disk): it is replaced.
 func (in *Instance) Link(it Item) (string, error) {
 	md := in.md
-	dir := md.Dir(it.Rcpt)
+	dir := md.folder(it)
 	name := md.FileName(it)
 	final := filepath.Join(dir, "new", name)
 	if it.Recovered && md.readByUser(dir, name) {

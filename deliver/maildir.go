@@ -68,6 +68,10 @@ type Item struct {
 	// named by its replication ID, the same on every server and every
 	// time it is received (replica.go).
 	Name string
+	// SCL, when known, is added as a header (junk.go); Junk delivers
+	// into the mailbox's Junk folder.
+	SCL  *int
+	Junk bool
 }
 
 // FileName is the Maildir file name of an item: unique per message and
@@ -104,7 +108,7 @@ func (md *Maildir) Deliver(it Item, content io.Reader) (string, error) {
 // Sync returns, so that the copies of a message to a thousand members
 // share one syncfs instead of queuing for one in groups of a few.
 func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
-	dir := md.Dir(it.Rcpt)
+	dir := md.folder(it)
 	name := md.FileName(it)
 	final := filepath.Join(dir, "new", name)
 	if (it.Recovered || it.Name != "") && md.readByUser(dir, name) {
@@ -126,7 +130,7 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 	}
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(f)
-	fmt.Fprintf(bw, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", it.From, it.Rcpt)
+	bw.WriteString(traceFields(it, it.Rcpt))
 	_, err = io.Copy(bw, content)
 	if err == nil {
 		err = bw.Flush() // a typical message is one write(2)
@@ -161,6 +165,9 @@ func (md *Maildir) ensure(dir string) error {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 		}
+	}
+	if err := markFolder(dir); err != nil {
+		return fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 	}
 	md.made.Store(dir, true)
 	return nil

@@ -264,6 +264,11 @@ func OrgProps(env *queue.Envelope, idx []int, self string, isGroup func(addr str
 		p.Envelope, p.Message = up.Envelope, up.Message
 	}
 	p.Message.Covered = covered(env, idx, up, isGroup)
+	if env.SCL != nil {
+		// The SCL given at receipt, so that the next servers trust it
+		// instead of scanning again (KB843106, docs/filtering.md).
+		p.Message.SCL = env.SCL
+	}
 	if p.Envelope.AuthSender == "" {
 		p.Envelope.AuthSender = env.AuthUser
 	}

@@ -88,9 +88,11 @@ func Build(cfg *config.Config) (*Stages, error) {
 	s.Remote = Remote(cfg, s.Hops)
 	org.Equip(s.Remote)
 	lookup := DNSBLLookup(cfg)
+	content := ContentFilter(cfg)
 	for _, l := range cfg.VirtualServers {
 		set := VirtualServerSettings(cfg, l)
 		set.ConnectionFilter, set.SenderFilter = Filters(cfg, l, lookup)
+		set.ContentFilter = content
 		s.VirtualServers = append(s.VirtualServers, VirtualServer{Address: l.Address, Settings: set,
 			OffersTLS: l.TLS != config.VirtualServerTLSNone})
 	}
@@ -169,7 +171,7 @@ func (s *Stages) NewCategorizer() *categorize.Categorizer {
 	cfg := s.Config
 	return &categorize.Categorizer{Dir: s.Recipients, Remote: s.Remote.Deliver, UnresolvedHost: cfg.Delivery.UnresolvedHost,
 		Hops: s.Hops, MaxExpanded: cfg.Categorizer.MaxExpandedRecipients, LocalConcurrency: cfg.Categorizer.LocalDeliveries,
-		MaxHops: cfg.Server.MaxHops, SingleInstance: *cfg.Categorizer.SingleInstance,
+		MaxHops: cfg.Server.MaxHops, SingleInstance: *cfg.Categorizer.SingleInstance, JunkThreshold: junkThreshold(cfg),
 		Org: s.Recipients.Org, Postmaster: cfg.Server.Postmaster}
 }
 
