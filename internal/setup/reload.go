@@ -85,6 +85,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	diff("[[route]]", old.Routes, cfg.Routes)
 	diff("[[virtual_server]]", old.VirtualServers, cfg.VirtualServers)
 	diff("[[dnsbl]]", old.DNSBLs, cfg.DNSBLs)
+	diff("[content_filter]", old.ContentFilter, cfg.ContentFilter)
 	o, n := old.Organization, cfg.Organization
 	diff("organization credentials (self, password_file, keytab, krb5_conf, realm)",
 		[]string{o.Self, o.PasswordFile, o.Keytab, o.Krb5Conf, o.Realm},
