@@ -58,6 +58,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testkit.StopSharedRspamd()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

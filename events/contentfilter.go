@@ -51,4 +51,9 @@ func init() {
 	} {
 		Catalogue[d.ID] = d
 	}
+	// One each per accepted message (bounded by the mail accepted, as
+	// 2000 is), and what a message is traced by: never held back.
+	for _, id := range []int{ContentScanned, ContentFailedOpen, ContentTrusted, ContentNotScanned, DeliveredToJunk} {
+		notRateLimited[id] = true
+	}
 }

@@ -49,6 +49,9 @@ type scanWriter struct {
 	buf  bytes.Buffer
 	max  int64
 	over bool
+	// propsLost: the transaction's XEXCH50 was refused (the session
+	// forgets it with the transaction, before the message is judged).
+	propsLost bool
 }
 
 func (w *scanWriter) Write(p []byte) (int, error) {
@@ -70,7 +73,7 @@ func (s *session) scanned(w MessageWriter) MessageWriter {
 	if cf == nil || s.authenticated() {
 		return w
 	}
-	return &scanWriter{MessageWriter: w, max: cf.MaxSize}
+	return &scanWriter{MessageWriter: w, max: cf.MaxSize, propsLost: s.propsLost}
 }
 
 // contentFilter gives env its SCL, and refuses (550 5.7.1) or defers
@@ -103,7 +106,7 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 			"size", size, "max", cf.MaxSize)
 		return reply.Reply{}
 	}
-	if s.propsLost {
+	if sw.propsLost {
 		// KB843106's symptom: the organization server that sent it
 		// could not pass its properties, so its SCL is lost and the
 		// message is scanned once more here.

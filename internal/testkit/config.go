@@ -28,6 +28,7 @@ type Config struct {
 	Domains        []Domain          `toml:"domain,omitempty"`
 	Mailboxes      []Mailbox         `toml:"mailbox,omitempty"`
 	DNSBLs         []DNSBL           `toml:"dnsbl,omitempty"`
+	ContentFilter  *ContentFilter    `toml:"content_filter,omitempty"`
 	VirtualServers []VirtualServer   `toml:"virtual_server,omitempty"`
 	Routes         []Route           `toml:"route,omitempty"`
 }
@@ -125,6 +126,17 @@ type VirtualServer struct {
 	// The filters (docs/filtering.md); nil leaves them off.
 	ConnectionFilter *ConnectionFilter `toml:"connection_filter,omitempty"`
 	SenderFilter     *SenderFilter     `toml:"sender_filter,omitempty"`
+}
+
+// ContentFilter is [content_filter] (rspamd; docs/filtering.md).
+type ContentFilter struct {
+	RspamdURL        string    `toml:"rspamd_url"`
+	Timeout          string    `toml:"timeout,omitempty"`
+	OnFailure        string    `toml:"on_failure,omitempty"`
+	SCLScores        []float64 `toml:"scl_scores,omitempty"`
+	GatewayThreshold int       `toml:"gateway_threshold,omitempty"`
+	StoreThreshold   int       `toml:"store_threshold,omitempty"`
+	MaxSize          int64     `toml:"max_size,omitempty"`
 }
 
 // DNSBL is one [[dnsbl]].
