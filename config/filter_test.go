@@ -94,13 +94,16 @@ func TestFilteringDocExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(string(b), -1)
-	if len(blocks) != 2 {
-		t.Fatalf("docs/filtering.md has %d toml blocks, want 2 (connection and sender filtering)", len(blocks))
+	if len(blocks) != 3 {
+		t.Fatalf("docs/filtering.md has %d toml blocks, want 3 (connection, sender and content filtering)", len(blocks))
 	}
 	for _, blk := range blocks {
 		c, err := Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n" + blk[1]))
 		if err != nil {
 			t.Errorf("docs/filtering.md example does not load: %v\n%s", err, blk[1])
+			continue
+		}
+		if c.ContentFilter != nil {
 			continue
 		}
 		if l := c.VirtualServers[0]; l.ConnectionFilter == nil && l.SenderFilter == nil {
