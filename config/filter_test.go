@@ -98,7 +98,12 @@ func TestFilteringDocExamples(t *testing.T) {
 		t.Fatalf("docs/filtering.md has %d toml blocks, want 3 (connection, sender and content filtering)", len(blocks))
 	}
 	for _, blk := range blocks {
-		c, err := Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n" + blk[1]))
+		text := blk[1]
+		if !strings.Contains(text, "[[virtual_server]]") {
+			// [content_filter] is the server's: any virtual server will do.
+			text += "\n[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2525\"\n"
+		}
+		c, err := Parse([]byte("[server]\nfqdn = \"mx1.example.test\"\n[[domain]]\nname = \"example.test\"\n" + text))
 		if err != nil {
 			t.Errorf("docs/filtering.md example does not load: %v\n%s", err, blk[1])
 			continue
