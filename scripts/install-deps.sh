@@ -27,6 +27,12 @@
 #                       (adduser, a sysusers provider) create the rbldns
 #                       user it runs as; nothing is started by the package
 #                       here (no systemd as init)
+#   rspamd              the content filter's engine (internal/testkit
+#                       StartRspamd, examples/filtering); its Depends
+#                       (adduser) create the _rspamd user it runs as; its
+#                       Recommends, redis-server, is left out: the tests'
+#                       configuration needs no Redis. Nothing is started
+#                       by the package here (no systemd as init)
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -37,7 +43,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs rbldnsd)
+	util-linux mount e2fsprogs rbldnsd rspamd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
