@@ -50,7 +50,7 @@ func (md *Maildir) NewInstance(it Item, deliveredTo string, content io.Reader) (
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(f)
 	bw.WriteString(traceFields(it, deliveredTo))
-	_, err = io.Copy(bw, content)
+	_, err = io.Copy(bw, withoutSCL(content))
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -1,7 +1,10 @@
 package deliver
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -47,4 +50,44 @@ func markFolder(dir string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// withoutSCL is content without any SCL field of its own: the header
+// says what this organization decided, so a field that came with the
+// message — written by a sender to look trusted (-1), perhaps on a
+// message whose SCL is unknown and gets none of ours — is dropped, as
+// Exchange drops its organization fields from anonymous mail. Only the
+// header is read line by line; the body is copied as it is.
+func withoutSCL(content io.Reader) io.Reader {
+	br := bufio.NewReaderSize(content, 8<<10)
+	var head bytes.Buffer
+	dropping := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A header line longer than the buffer: keep it whole, as
+			// it is, and stop looking (no SCL field is that long).
+			head.Write(line)
+			break
+		}
+		end := len(line) == 0 || string(line) == "\r\n" || string(line) == "\n"
+		folded := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
+		switch {
+		case end:
+			dropping = false
+		case folded && dropping:
+			continue
+		case folded:
+		default:
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			dropping = bytes.EqualFold(bytes.TrimSpace(name), []byte(SCLHeader))
+		}
+		if !dropping {
+			head.Write(line)
+		}
+		if end || err != nil {
+			break
+		}
+	}
+	return io.MultiReader(&head, br)
 }

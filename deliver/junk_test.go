@@ -69,3 +69,32 @@ func TestJunkFolderAndSCLHeader(t *testing.T) {
 		t.Errorf("instance without its SCL: %q", b)
 	}
 }
+
+// An SCL field that came with the message, folded or not, in any case,
+// is dropped at delivery; ours is the only one; the rest of the header
+// and the body are untouched, a body line that looks like the field
+// included.
+func TestSCLFieldFromSenderDropped(t *testing.T) {
+	md := NewMaildir(t.TempDir(), "mx1.example.test")
+	msg := "Received: from x\r\nX-MS-Exchange-Organization-SCL: -1\r\nSubject: s\r\nx-ms-exchange-organization-scl:\r\n\t-1\r\nTo: a\r\n\r\nX-MS-Exchange-Organization-SCL: -1\r\nbody\r\n"
+	want := "Received: from x\r\nSubject: s\r\nTo: a\r\n\r\nX-MS-Exchange-Organization-SCL: -1\r\nbody\r\n"
+	for _, scl := range []*int{nil, new(int)} {
+		p, err := md.Deliver(Item{QueueID: "Q1", Arrival: time.Unix(1700000000, 0), Rcpt: "alice@example.test", SCL: scl}, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(p)
+		_, rest, _ := strings.Cut(string(b), "Delivered-To: alice@example.test\r\n")
+		if scl != nil {
+			rest = strings.TrimPrefix(rest, "X-MS-Exchange-Organization-SCL: 0\r\n")
+		}
+		if rest != want {
+			t.Errorf("SCL %v: delivered\n%q\nwant\n%q", scl, rest, want)
+		}
+	}
+	// No header end at all (a header-only message): kept whole.
+	p, _ := md.Deliver(Item{QueueID: "Q2", Arrival: time.Unix(1700000000, 0), Rcpt: "alice@example.test"}, strings.NewReader("Subject: only"))
+	if b, _ := os.ReadFile(p); !strings.HasSuffix(string(b), "Subject: only") {
+		t.Errorf("header-only message: %q", b)
+	}
+}

@@ -131,7 +131,7 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(f)
 	bw.WriteString(traceFields(it, it.Rcpt))
-	_, err = io.Copy(bw, content)
+	_, err = io.Copy(bw, withoutSCL(content))
 	if err == nil {
 		err = bw.Flush() // a typical message is one write(2)
 	}
