@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"mailward/contentfilter"
@@ -142,9 +141,6 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 // scanEnvelope is what rspamd is told besides the content.
 func (s *session) scanEnvelope(env *queue.Envelope) contentfilter.Envelope {
 	e := contentfilter.Envelope{QueueID: env.ID, From: env.From, IP: s.ip, Helo: s.helo}
-	if !e.IP.IsValid() {
-		e.IP = netip.Addr{}
-	}
 	for _, r := range env.Recipients {
 		e.Rcpts = append(e.Rcpts, r.Addr)
 	}
