@@ -80,26 +80,33 @@ func (s *session) scanned(w MessageWriter) MessageWriter {
 // zero Reply accepts it.
 func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64) reply.Reply {
 	l := s.srv.l
+	cf := l.ContentFilter
 	switch {
-	case s.authUser != "":
-		// An authenticated submission, as Exchange: never filtered.
-		env.SCL = sclPtr(contentfilter.SCLTrusted)
-		return reply.Reply{}
 	case s.orgPeer != "":
-		// Organization mail keeps the SCL its first server computed.
+		// Organization mail keeps the SCL its first server computed,
+		// whether or not this server scans (it passes it on).
 		source := "organization mail"
-		env.SCL = sclPtr(contentfilter.SCLTrusted)
 		if p, err := orgauth.Decode(env.OrgProps); err == nil && p.Message.SCL != nil {
 			env.SCL, source = sclPtr(*p.Message.SCL), "its XEXCH50 properties"
+		} else if cf != nil {
+			env.SCL = sclPtr(contentfilter.SCLTrusted)
 		}
-		s.srv.ev.Emit(events.ContentTrusted, "queue_id", env.ID, "server", s.orgPeer, "scl", *env.SCL, "source", source)
+		if env.SCL != nil {
+			s.srv.ev.Emit(events.ContentTrusted, "queue_id", env.ID, "server", s.orgPeer, "scl", *env.SCL, "source", source)
+		}
+		return reply.Reply{}
+	case s.authUser != "":
+		// An authenticated submission, as Exchange: never filtered. A
+		// server without a content filter gives no SCL at all.
+		if cf != nil {
+			env.SCL = sclPtr(contentfilter.SCLTrusted)
+		}
 		return reply.Reply{}
 	}
 	sw, ok := w.(*scanWriter)
 	if !ok {
 		return reply.Reply{} // no content filter here: the SCL stays unknown
 	}
-	cf := l.ContentFilter
 	if sw.over {
 		s.srv.ev.Emit(events.ContentNotScanned, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
 			"size", size, "max", cf.MaxSize)
