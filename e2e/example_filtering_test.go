@@ -71,6 +71,10 @@ func TestExampleFiltering(t *testing.T) {
 		"127.0.0.1:2525": addr, "127.0.0.1:2553": "127.0.0.1:" + strconv.Itoa(bl),
 		"http://127.0.0.1:11343": "http://127.0.0.1:" + strconv.Itoa(rs)})
 	s := startServerText(t, t.TempDir(), cfg, nil)
+	check := "  content filter: rspamd at http://127.0.0.1:" + strconv.Itoa(rs) + " (timeout 10s, on failure accept); refused: SCL 7 and up; Junk: SCL 4 and up\n"
+	if out, err := s.Run("config", "check", "--config", s.Config); err != nil || !strings.Contains(out, check) {
+		t.Errorf("config check (%v):\n%s\nwant the line:\n%s", err, out, check)
+	}
 
 	run := func(args ...string) string {
 		t.Helper()

@@ -70,6 +70,18 @@ func cmdConfig(args []string) error {
 			}
 			fmt.Printf("  %s on %s: tls %s, auth [%s], %s\n", l.Name, l.Address, l.TLS, strings.Join(l.Auth, " "), relay)
 		}
+		if f := cfg.ContentFilter; f != nil {
+			// What a message from outside meets after its last octet
+			// (docs/filtering.md); 10 turns a threshold off.
+			never := func(n int) string {
+				if n >= 10 {
+					return "never"
+				}
+				return fmt.Sprintf("SCL %d and up", n)
+			}
+			fmt.Printf("  content filter: rspamd at %s (timeout %s, on failure %s); refused: %s; Junk: %s\n",
+				f.RspamdURL, f.Timeout.Duration, f.OnFailure, never(f.GatewayThreshold), never(f.StoreThreshold))
+		}
 		return nil
 	case "hash-password":
 		fmt.Fprintln(os.Stderr, "password (one line on standard input):")
