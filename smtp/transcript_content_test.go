@@ -286,3 +286,67 @@ S: 221 2.0.0 mx1.example.test closing connection
 		t.Errorf("event 1068: %+v", recs)
 	}
 }
+
+// Organization mail (KB843106): a peer authenticated with X-EXPS whose
+// XEXCH50 properties carry an SCL is not scanned — even with a score
+// that would be refused — and the message keeps that SCL (3).
+func TestTranscriptContentOrgPeerTrusted(t *testing.T) {
+	rs := startFakeRspamd(t, 0)
+	base := orgBase + "\n[content_filter]\nrspamd_url = \"" + rs.URL + "\"\n"
+	ts := startServerWith(t, base, orgListener, withOrg(t, base))
+	p := blob(t) // SCL 3
+	play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+`C: X-EXPS LOGIN
+S: 334 VXNlcm5hbWU6
+C: `+b64("mx1")+`
+S: 334 UGFzc3dvcmQ6
+C: `+b64("mx1-secret")+`
+S: 235 2.7.0 Authentication successful
+C: MAIL FROM:<erin@partner.test>
+S: 250 2.1.0 erin@partner.test....Sender OK
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 bob@example.test
+C: XEXCH50 `+fmt.Sprint(len(p))+` 2
+S: 354 Send binary data
+W: `+strings.ReplaceAll(p, `"`, `\"`)+`
+S: 250 2.0.0 XEXCH50 OK
+C: DATA
+S: 354 Start mail input; end with <CRLF>.<CRLF>
+`+message("20")+queuedRE)
+	if n := len(rs.Scans()); n != 0 {
+		t.Errorf("%d scans of organization mail with an SCL", n)
+	}
+	q := ts.queued(t)
+	if len(q) != 1 || envelopeSCL(ts.queueFile(t, q[0].ID)) != "3" {
+		t.Fatalf("want one message queued with the peer's scl 3")
+	}
+}
+
+// KB843106's symptom: a server that is not recognized (its EHLO name is
+// not the organization's) gets 504 on XEXCH50 and sends the message
+// anyway, without its properties. It is scanned as mail from outside —
+// here refused at the gateway — and event 1066 names the lost
+// properties.
+func TestTranscriptContentRescanAfterXEXCH50Refused(t *testing.T) {
+	rs := startFakeRspamd(t, 0)
+	base := orgBase + "\n[content_filter]\nrspamd_url = \"" + rs.URL + "\"\n"
+	mod, evPath := withEvents(t, events.Minimum)
+	ts := startServerWith(t, base, orgListener, withOrg(t, base), mod)
+	play(t, ts.addr, greeting+ehloOrg("mx1.org.local", false)+`C: MAIL FROM:<erin@partner.test>
+S: 250 2.1.0 erin@partner.test....Sender OK
+C: RCPT TO:<bob@example.test>
+S: 250 2.1.5 bob@example.test
+C: XEXCH50 100 2
+S: 504 Need to authenticate first
+C: DATA
+S: 354 Start mail input; end with <CRLF>.<CRLF>
+`+message("20")+`S: 550 5.7.1 Message refused as spam (SCL 8)
+C: QUIT
+S: 221 2.0.0 mx1.example.test closing connection
+`)
+	if n := len(rs.Scans()); n != 1 {
+		t.Errorf("%d scans, want 1", n)
+	}
+	if recs := readEvents(t, evPath, events.ContentRescanned); len(recs) != 1 || recs[0].Fields["helo"] != "mx1.org.local" {
+		t.Errorf("event 1066: %+v", recs)
+	}
+}
