@@ -114,14 +114,15 @@ setsid rspamd -f -u _rspamd -g _rspamd -c "$TMP/rspamd/rspamd.conf" "--var=RUNDI
 	>"$TMP/rspamd/out" 2>&1 </dev/null &
 RS_PID=$!
 
-# http PORT METHOD PATH [BODY]: one HTTP/1.0 exchange over bash's /dev/tcp.
-http() {
+# http PORT METHOD PATH [BODY]: one HTTP/1.0 exchange over bash's /dev/tcp
+# (in a subshell: a refused connection ends it, not the script).
+http() (
 	local port=$1 method=$2 path=$3 body=${4:-}
 	exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
 	printf '%s %s HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s' "$method" "$path" "${#body}" "$body" >&3
 	timeout 5 cat <&3 || true
 	exec 3<&-
-}
+)
 scanned() { http "$RS_CTL" GET /stat | grep -o '"scanned":[0-9]*' | cut -d: -f2; }
 for ((i = 0; i < 300; i++)); do # a real check: /ping answers before rspamd can scan
 	http "$RS_NORMAL" POST /checkv2 $'Subject: ready\r\n\r\nready\r\n' 2>/dev/null | grep -q '"action"' && break

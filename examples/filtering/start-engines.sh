@@ -53,8 +53,9 @@ fi
 setsid rspamd "${rs_args[@]}" >"$dir/rspamd.out" 2>&1 </dev/null &
 echo $! >"$dir/rspamd.pid"
 
-# A real check, not /ping, which answers before rspamd can scan.
-check() {
+# A real check, not /ping, which answers before rspamd can scan. In a
+# subshell: a refused connection ends it, not this script.
+check() (
 	local msg=$'Subject: ready\r\n\r\nready\r\n'
 	exec 3<>"/dev/tcp/127.0.0.1/$rspamd_port" || return 1
 	printf 'POST /checkv2 HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s' "${#msg}" "$msg" >&3
@@ -62,7 +63,7 @@ check() {
 	answer=$(timeout 5 cat <&3) || true
 	exec 3<&-
 	[[ $answer == *'"action"'* ]]
-}
+)
 
 for _ in $(seq 1 300); do # 30 s
 	bl_up=false rs_up=false
