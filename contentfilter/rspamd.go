@@ -43,7 +43,7 @@ type Client struct {
 	URL string
 	// Timeout bounds a whole scan, connect to verdict.
 	Timeout time.Duration
-	// HTTP is the client used; nil: one without keep-alive limits.
+	// HTTP is the client used; nil: http.DefaultClient.
 	HTTP *http.Client
 }
 

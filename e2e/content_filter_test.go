@@ -289,3 +289,63 @@ func TestContentFilterRspamdStoppedUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// A hung rspamd (its processes stopped: connections accepted, never
+// answered) costs a session no more than content_filter.timeout: with
+// "tempfail" the message gets 451 4.7.1 at the timeout and nothing is
+// stored; with "accept" it is delivered without an SCL. When rspamd
+// answers again, scanning resumes.
+func TestContentFilterRspamdHung(t *testing.T) {
+	for _, mode := range []string{"tempfail", "accept"} {
+		t.Run(mode, func(t *testing.T) {
+			rs := testkit.StartRspamd(t)
+			cfg := testkit.NewConfig()
+			cfg.Mailboxes = testkit.Mailboxes("alice@example.test")
+			cfg.ContentFilter = &testkit.ContentFilter{RspamdURL: rs.URL, Timeout: "1s", OnFailure: mode}
+			cfg.Diagnostics = map[string]string{"smtp_receive": "medium"} // 1062
+			s := startServer(t, cfg)
+			c := dial(t, s.Addr)
+			defer c.Close()
+			c.expect("EHLO client.test", 250)
+
+			rs.Freeze(t)
+			c.expect("MAIL FROM:<erin@partner.test>", 250)
+			c.expect("RCPT TO:<alice@example.test>", 250)
+			start := time.Now()
+			rep, err := c.dataErr(message("erin@partner.test", "alice@example.test", "hung", "rspamd hung"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 8*time.Second {
+				t.Errorf("the final reply took %s with a timeout of 1s", d)
+			}
+			want := "451 4.7.1 Content filter unavailable, try again later"
+			if mode == "accept" {
+				queueID(t, rep)
+			} else if rep.String() != want {
+				t.Errorf("reply %q, want %q", rep, want)
+			}
+
+			rs.Thaw(t)
+			id := c.send("<erin@partner.test>", []string{"<alice@example.test>"}, message("erin@partner.test", "alice@example.test", "thawed", "rspamd back"))
+			c.cmd("QUIT")
+			n := 1
+			if mode == "accept" {
+				n = 2
+			}
+			testkit.WaitFor(t, 10*time.Second, "delivery", func() bool { return len(s.Maildir("alice@example.test")) == n })
+			settleOrg(t, s)
+			if got := len(s.EventsFor(events.ContentScanned, "queue_id", id)); got != 1 {
+				t.Errorf("%d events 1062 for the message after the thaw: scanning did not resume", got)
+			}
+			for _, f := range s.Maildir("alice@example.test") {
+				h := sclHeaders(t, f)
+				b, _ := os.ReadFile(f)
+				hung := strings.Contains(string(b), "Subject: hung")
+				if hung && len(h) != 0 || !hung && (len(h) != 1 || h[0] != "X-MS-Exchange-Organization-SCL: 0") {
+					t.Errorf("%s (hung: %v): SCL headers %q", filepath.Base(f), hung, h)
+				}
+			}
+		})
+	}
+}

@@ -258,6 +258,30 @@ func (r *Rspamd) Scanned(t testing.TB) int {
 	return *v.Scanned
 }
 
+// Freeze stops rspamd and its workers (SIGSTOP) without closing their
+// ports: connections are accepted and never answered, a hung rspamd.
+// Thaw (SIGCONT) lets it go on; the test's end thaws it too.
+func (r *Rspamd) Freeze(t testing.TB) {
+	t.Helper()
+	r.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { r.signal(t, syscall.SIGCONT) })
+}
+
+// Thaw undoes Freeze.
+func (r *Rspamd) Thaw(t testing.TB) { t.Helper(); r.signal(t, syscall.SIGCONT) }
+
+func (r *Rspamd) signal(t testing.TB, sig syscall.Signal) {
+	r.mu.Lock()
+	cmd := r.cmd
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+		t.Errorf("rspamd: %v: %v", sig, err)
+	}
+}
+
 // Stop kills rspamd and its workers; its port then refuses connections.
 func (r *Rspamd) Stop() {
 	r.mu.Lock()
