@@ -304,4 +304,3 @@ func freeTCPPort() int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
-
