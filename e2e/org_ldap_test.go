@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"mailward/internal/testkit"
+)
+
+// The organization directory in LDAP (docs/directory.md), against a real
+// slapd: a change is in force without a restart, an outage longer than
+// stale_ttl defers (451 at RCPT, 454 for organization authentication)
+// and mail resumes when the directory answers again.
+
+// rcptReply is the server's answer to one RCPT from an outside sender.
+func rcptReply(t *testing.T, addr, rcpt string) reply {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	c.expect("EHLO client.elsewhere.test", 250)
+	c.expect("MAIL FROM:<someone@elsewhere.test>", 250)
+	r := c.cmd("RCPT TO:<" + rcpt + ">")
+	c.cmdErr("QUIT")
+	return r
+}
+
+// A mailbox added in LDAP while mx1 runs is accepted and delivered
+// within the cache TTL (1 s here), without a restart or a reload.
+func TestLDAPLiveChange(t *testing.T) {
+	b := &testkit.LDAPBackend{CacheTTL: "1s"}
+	d := orgRecipients(t, "mx1")
+	homed(d, "mx1", "a@example.test")
+	mx1 := startOrgNetOn(t, b, d, orgMember("mx1"))["mx1"]
+	if r := rcptReply(t, mx1.Addr, "new@example.test"); r.Code != 550 {
+		t.Fatalf("RCPT to a mailbox not yet in LDAP: %v, want 550", r)
+	}
+	homed(d, "mx1", "new@example.test")
+	b.Publish(t, d) // an import: adds the entry to the running slapd
+	testkit.WaitFor(t, 10*time.Second, "the new mailbox accepted", func() bool {
+		return rcptReply(t, mx1.Addr, "new@example.test").Code == 250
+	})
+	sendAnon(t, mx1.Addr, "<someone@elsewhere.test>", []string{"<new@example.test>"}, "live")
+	delivered(t, mx1, "new@example.test", 1)
+}
+
+// slapd stopped: mx1 keeps serving its copy (event 3040) until
+// stale_ttl (2 s), then RCPT to the organization gets 451 4.3.0 (event
+// 3041), never 550 and never a relay; X-EXPS from mx2 (which reads a
+// file and so still accepts the mail) gets 454 4.7.0 on mx1 (event
+// 1035) and mx2 keeps the message with KB979174's last error. slapd back:
+// event 3042, RCPT is accepted again and mx2's next retry delivers.
+func TestLDAPOutageAndRecovery(t *testing.T) {
+	ldap := &testkit.LDAPBackend{CacheTTL: "1s", StaleTTL: "2s"}
+	file := &testkit.FileBackend{}
+	d := orgRecipients(t, "mx1", "mx2")
+	homed(d, "mx1", "a@example.test")
+	c1, c2 := orgMember("mx1"), orgMember("mx2")
+	for _, c := range []*testkit.Config{c1, c2} {
+		c.ListenOnFreePorts(t)
+		d.Server(c.Organization.Self).DeliveryAddress = c.VirtualServer("default").Address
+	}
+	ldap.Publish(t, d)
+	mx1 := startOrgNetOn(t, ldap, d, c1)["mx1"]
+	mx2 := startOrgNetOn(t, file, d, c2)["mx2"]
+	if r := rcptReply(t, mx1.Addr, "a@example.test"); r.Code != 250 {
+		t.Fatalf("before the outage: %v", r)
+	}
+
+	ldap.Slapd.Stop()
+	waitEvents(t, mx1, 3040, "", 1, 10*time.Second)
+	waitEvents(t, mx1, 3041, "", 1, 10*time.Second)
+	want := "451 4.3.0 Recipient lookup failed (directory unavailable), try again later"
+	for _, rcpt := range []string{"a@example.test", "nobody@example.test"} {
+		if r := rcptReply(t, mx1.Addr, rcpt); r.String() != want {
+			t.Errorf("RCPT %s during the outage: %q, want %q", rcpt, r, want)
+		}
+	}
+	if r := rcptReply(t, mx1.Addr, "x@partner.test"); r.Code != 550 {
+		t.Errorf("relay during the outage: %v, want 550", r)
+	}
+	id := sendAnon(t, mx2.Addr, "<someone@elsewhere.test>", []string{"<a@example.test>"}, "outage")
+	kb := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure."`
+	testkit.WaitFor(t, 15*time.Second, "KB979174's last error on mx2", func() bool {
+		got, _ := queueLastError(t, mx2, c1.VirtualServer("default").Address, id)
+		return strings.HasPrefix(got, kb)
+	})
+	if r := mx1.Events(1035); len(r) == 0 || !strings.Contains(r[0].Message, "DirectoryUnavailable") {
+		t.Errorf("mx1 event 1035 should name the directory outage: %+v", r)
+	}
+	if n := len(mx1.Maildir("a@example.test")); n != 0 {
+		t.Fatalf("delivered during the outage: %d", n)
+	}
+
+	ldap.Slapd.Restart(t)
+	waitEvents(t, mx1, 3042, "", 1, 15*time.Second)
+	if r := rcptReply(t, mx1.Addr, "a@example.test"); r.Code != 250 {
+		t.Errorf("after recovery: %v", r)
+	}
+	delivered(t, mx1, "a@example.test", 1)
+}
