@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"mailward/directory"
+	"mailward/directory/ldapdir"
 	"mailward/internal/testkit"
 )
 
@@ -98,4 +100,80 @@ func TestLDAPOutageAndRecovery(t *testing.T) {
 		t.Errorf("after recovery: %v", r)
 	}
 	delivered(t, mx1, "a@example.test", 1)
+}
+
+// mailward directory import then export: an organization file with
+// every kind of entry goes into slapd and comes back as a file that
+// loads as the same organization; importing it again adds nothing; the
+// LDIF export names the entries with AD's attributes. Then mx1 serves
+// from what was imported (directory resolve reads LDAP).
+func TestLDAPImportExportRoundTrip(t *testing.T) {
+	b := &testkit.LDAPBackend{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	d := orgRecipients(t, "mx1", "mx2")
+	homed(d, "mx1", "a@example.test")
+	d.Mailboxes = append(d.Mailboxes, testkit.OrgMailbox{Address: "b@example.test", HomeServer: "mx2",
+		ProxyAddresses: []string{"bee@example.test"}, AlternateRecipient: "b@partner.test", DeliverToBoth: true})
+	d.DistGroups = []testkit.DistributionGroup{{Address: "g@example.test", Members: []string{"a@example.test", "x@partner.test"},
+		HideMembership: true, AcceptOnlyAuthenticated: true, RejectFrom: []string{"spam@partner.test"}, DeliveryReports: "owner",
+		Owner: "a@example.test", ExpansionServer: "mx1"}}
+	d.Groups = []testkit.OrgGroup{{Name: "hubs", Members: []string{"mx1", "mx2"}}}
+	d.Permissions = []testkit.Permission{{Right: "send-as", Principal: "hubs", Type: "allow"}}
+	d.JournalRules = []testkit.JournalRule{{Name: "legal", Mailboxes: []string{"a@example.test"}, Recipient: "archive@partner.test"}}
+	d.Folders = []testkit.SharedFolder{{Address: "pub@example.test", Replicas: []string{"mx2", "mx1"}}}
+
+	dir := t.TempDir()
+	writeFile(t, dir+"/org.toml", d.TOML())
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+
+	out, errOut, err := runCLI(cli, "directory", "import", "org.toml", "--config", cli.Config)
+	if err != nil || !strings.Contains(out, "entries added, 0 updated") {
+		t.Fatalf("import: %v %s %s", err, out, errOut)
+	}
+	out, errOut, err = runCLI(cli, "directory", "import", "org.toml", "--config", cli.Config)
+	if err != nil || !strings.Contains(out, ": 0 entries added,") {
+		t.Fatalf("second import added entries: %v %s %s", err, out, errOut)
+	}
+	exported, errOut, err := runCLI(cli, "directory", "export", "--config", cli.Config)
+	if err != nil {
+		t.Fatalf("export: %v %s", err, errOut)
+	}
+	writeFile(t, dir+"/exported.toml", exported)
+	// The imported file, read as a server reads its organization file,
+	// prints the same as the export: the same organization.
+	orig, err := directory.NewOrg("Example", directory.OrgFile{}, dir+"/org.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := ldapdir.TOML(orig); string(want) != exported {
+		t.Fatalf("TOML → LDAP → TOML differs:\n%s\nvs the file's\n%s", exported, want)
+	}
+	if !strings.Contains(exported, `proxy_addresses = ['bee@example.test']`) || !strings.Contains(exported, `replicas = ['mx2', 'mx1']`) ||
+		!strings.Contains(exported, `hide_membership = true`) || !strings.Contains(exported, `members = ['a@example.test', 'x@partner.test']`) {
+		t.Errorf("export lacks settings of the imported file:\n%s", exported)
+	}
+	ldif, errOut, err := runCLI(cli, "directory", "export", "--config", cli.Config, "--format", "ldif")
+	if err != nil || !strings.Contains(ldif, "proxyAddresses: smtp:bee@example.test") || !strings.Contains(ldif, "hideDLMembership: TRUE") ||
+		!strings.Contains(ldif, "member: cn=x@partner.test,ou=contacts,dc=example,dc=org") {
+		t.Errorf("LDIF export: %v %s\n%s", err, errOut, ldif)
+	}
+	// Re-importing the export into a fresh directory gives the same export.
+	b2 := &testkit.LDAPBackend{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	b2.Configure(t, c, dir)
+	writeFile(t, dir+"/mailward2.toml", c.TOML())
+	if out, errOut, err := runCLI(cli, "directory", "import", "exported.toml", "--config", dir+"/mailward2.toml"); err != nil {
+		t.Fatalf("import of the export: %v %s %s", err, out, errOut)
+	}
+	again, _, err := runCLI(cli, "directory", "export", "--config", dir+"/mailward2.toml")
+	if err != nil || again != exported {
+		t.Fatalf("TOML → LDAP → TOML → LDAP → TOML differs (%v):\n%s\nvs\n%s", err, again, exported)
+	}
+	res, errOut, err := runCLI(cli, "directory", "resolve", "bee@example.test", "--config", cli.Config)
+	if err != nil || !strings.Contains(res, "b@example.test") {
+		t.Errorf("directory resolve on LDAP: %v %s %s", err, res, errOut)
+	}
 }
