@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // subjects counts the messages in addr's Maildir by their Subject.
@@ -34,10 +35,10 @@ func subjects(t *testing.T, s *server, addr string) map[string]int {
 // group expanded by the first server, or one only mx2 expands), x and y
 // each get exactly one copy, and the alternate is applied once (3008).
 func TestOrgDeliverToBothAcrossServers(t *testing.T) {
-	testkit.ForEachOrgBackend(t, testOrgDeliverToBothAcrossServers)
+	orgbackend.ForEach(t, testOrgDeliverToBothAcrossServers)
 }
 
-func testOrgDeliverToBothAcrossServers(t *testing.T, b testkit.OrgBackend) {
+func testOrgDeliverToBothAcrossServers(t *testing.T, b orgbackend.Backend) {
 	d := orgRecipients(t, "mx1", "mx2")
 	d.Mailboxes = []testkit.OrgMailbox{
 		{Address: "x@example.test", HomeServer: "mx2", AlternateRecipient: "y@example.test", DeliverToBoth: true},

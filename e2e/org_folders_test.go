@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // Shared folders between real servers (docs/shared-folders.md): the
@@ -57,10 +58,10 @@ func sameReplicas(t *testing.T, n int, servers ...*server) {
 // without a replica (mx3, which sends it to the nearest replica, mx1,
 // which does the same). mx3 stores nothing.
 func TestFolderPostReachesEveryReplicaOnce(t *testing.T) {
-	testkit.ForEachOrgBackend(t, testFolderPostReachesEveryReplicaOnce)
+	orgbackend.ForEach(t, testFolderPostReachesEveryReplicaOnce)
 }
 
-func testFolderPostReachesEveryReplicaOnce(t *testing.T, b testkit.OrgBackend) {
+func testFolderPostReachesEveryReplicaOnce(t *testing.T, b orgbackend.Backend) {
 	d := folderDirectory(t, []string{"mx1", "mx2", "mx3"}, "mx1", "mx2")
 	net := startOrgNetOn(t, b, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
 	mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]

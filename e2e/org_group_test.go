@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // A group whose members are homed on three servers, each a real mailward
@@ -12,10 +13,10 @@ import (
 // reached through two groups, and one addressed directly too — and no
 // server downstream expands it again (events 3005 only on the first).
 func TestOrgGroupAcrossThreeServers(t *testing.T) {
-	testkit.ForEachOrgBackend(t, func(t *testing.T, b testkit.OrgBackend) { orgGroupAcrossThreeServers(t, b) })
+	orgbackend.ForEach(t, func(t *testing.T, b orgbackend.Backend) { orgGroupAcrossThreeServers(t, b) })
 }
 
-func orgGroupAcrossThreeServers(t *testing.T, b testkit.OrgBackend) {
+func orgGroupAcrossThreeServers(t *testing.T, b orgbackend.Backend) {
 	for _, c := range []struct {
 		name     string
 		subOnMX3 bool // sub@ has mx3 as its expansion server

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 	"mailward/journal"
 )
 
@@ -69,10 +70,10 @@ func lines(p *journal.Parsed) []string {
 // not journal it again. One report, listing every recipient, the Bcc
 // ones and the group each came through included.
 func TestOrgJournalOnceAcrossThreeServers(t *testing.T) {
-	testkit.ForEachOrgBackend(t, testOrgJournalOnceAcrossThreeServers)
+	orgbackend.ForEach(t, testOrgJournalOnceAcrossThreeServers)
 }
 
-func testOrgJournalOnceAcrossThreeServers(t *testing.T, b testkit.OrgBackend) {
+func testOrgJournalOnceAcrossThreeServers(t *testing.T, b orgbackend.Backend) {
 	d := orgRecipients(t, "mx1", "mx2", "mx3")
 	homed(d, "mx1", "carol@example.test", "journal@example.test")
 	homed(d, "mx2", "alice@example.test")

@@ -8,6 +8,7 @@ import (
 	"mailward/directory"
 	"mailward/directory/ldapdir"
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // The organization directory in LDAP (docs/directory.md), against a real
@@ -30,7 +31,7 @@ func rcptReply(t *testing.T, addr, rcpt string) reply {
 // A mailbox added in LDAP while mx1 runs is accepted and delivered
 // within the cache TTL (1 s here), without a restart or a reload.
 func TestLDAPLiveChange(t *testing.T) {
-	b := &testkit.LDAPBackend{CacheTTL: "1s"}
+	b := &orgbackend.LDAP{CacheTTL: "1s"}
 	d := orgRecipients(t, "mx1")
 	homed(d, "mx1", "a@example.test")
 	mx1 := startOrgNetOn(t, b, d, orgMember("mx1"))["mx1"]
@@ -53,8 +54,8 @@ func TestLDAPLiveChange(t *testing.T) {
 // 1035) and mx2 keeps the message with KB979174's last error. slapd back:
 // event 3042, RCPT is accepted again and mx2's next retry delivers.
 func TestLDAPOutageAndRecovery(t *testing.T) {
-	ldap := &testkit.LDAPBackend{CacheTTL: "1s", StaleTTL: "2s"}
-	file := &testkit.FileBackend{}
+	ldap := &orgbackend.LDAP{CacheTTL: "1s", StaleTTL: "2s"}
+	file := &orgbackend.File{}
 	d := orgRecipients(t, "mx1", "mx2")
 	homed(d, "mx1", "a@example.test")
 	c1, c2 := orgMember("mx1"), orgMember("mx2")
@@ -108,7 +109,7 @@ func TestLDAPOutageAndRecovery(t *testing.T) {
 // LDIF export names the entries with AD's attributes. Then mx1 serves
 // from what was imported (directory resolve reads LDAP).
 func TestLDAPImportExportRoundTrip(t *testing.T) {
-	b := &testkit.LDAPBackend{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
 	d := orgRecipients(t, "mx1", "mx2")
 	homed(d, "mx1", "a@example.test")
 	d.Mailboxes = append(d.Mailboxes, testkit.OrgMailbox{Address: "b@example.test", HomeServer: "mx2",
@@ -162,7 +163,7 @@ func TestLDAPImportExportRoundTrip(t *testing.T) {
 		t.Errorf("LDIF export: %v %s\n%s", err, errOut, ldif)
 	}
 	// Re-importing the export into a fresh directory gives the same export.
-	b2 := &testkit.LDAPBackend{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	b2 := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
 	b2.Configure(t, c, dir)
 	writeFile(t, dir+"/mailward2.toml", c.TOML())
 	if out, errOut, err := runCLI(cli, "directory", "import", "exported.toml", "--config", dir+"/mailward2.toml"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // A test organization of several real mailward processes that share one
@@ -74,12 +75,12 @@ func withSubmission(c *testkit.Config) *testkit.Config {
 // organization.self.
 func startOrgNet(t *testing.T, d *testkit.OrgDirectory, cfgs ...*testkit.Config) map[string]*server {
 	t.Helper()
-	return startOrgNetOn(t, &testkit.FileBackend{}, d, cfgs...)
+	return startOrgNetOn(t, &orgbackend.File{}, d, cfgs...)
 }
 
 // startOrgNetOn is startOrgNet with the directory kept by backend b (the
-// file beside each server, or LDAP: testkit.ForEachOrgBackend).
-func startOrgNetOn(t *testing.T, b testkit.OrgBackend, d *testkit.OrgDirectory, cfgs ...*testkit.Config) map[string]*server {
+// file beside each server, or LDAP: orgbackend.ForEach).
+func startOrgNetOn(t *testing.T, b orgbackend.Backend, d *testkit.OrgDirectory, cfgs ...*testkit.Config) map[string]*server {
 	t.Helper()
 	for _, c := range cfgs {
 		c.ListenOnFreePorts(t)

@@ -90,7 +90,7 @@ type Organization struct {
 	Krb5Conf         string `toml:"krb5_conf,omitempty"`
 	Realm            string `toml:"realm,omitempty"`
 	SuppressExternal *bool  `toml:"suppress_external,omitempty"`
-	// Directory "ldap" reads the entries from LDAP (OrgBackend sets it).
+	// Directory "ldap" reads the entries from LDAP (orgbackend.LDAP sets it).
 	Directory string   `toml:"directory,omitempty"`
 	LDAP      *OrgLDAP `toml:"ldap,omitempty"`
 }

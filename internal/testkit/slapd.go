@@ -13,14 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"mailward/directory/ldapdir"
 )
 
 // SlapdPackage is the Debian package of slapd and slapadd.
@@ -85,8 +84,8 @@ func StartSlapd(t testing.TB, opt SlapdOptions) *Slapd {
 			t.Fatal(err)
 		}
 	}
-	schema := filepath.Join(s.Dir, "mailward.ldif")
-	if err := os.WriteFile(schema, ldapdir.Schema, 0o600); err != nil {
+	schema, err := SchemaFile()
+	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := strings.ReplaceAll(slapdConfig(s, schema)+opt.ExtraConfig, "{dir}", s.Dir)
@@ -96,7 +95,6 @@ func StartSlapd(t testing.TB, opt SlapdOptions) *Slapd {
 	if err := slapAdd(slapadd, "-n1", "-F", filepath.Join(s.Dir, "slapd.d"), baseEntry(opt.Suffix)+opt.Data); err != nil {
 		t.Fatalf("slapadd data: %v", err)
 	}
-	var err error
 	for range 5 { // the free port may be taken before slapd binds it
 		if err = s.start(); err == nil {
 			t.Cleanup(s.Stop)
@@ -105,6 +103,21 @@ func StartSlapd(t testing.TB, opt SlapdOptions) *Slapd {
 	}
 	t.Fatalf("slapd did not start: %v", err)
 	return nil
+}
+
+// SchemaFile is the path of mailward's LDAP schema in the source tree
+// (directory/ldapdir/schema/mailward.ldif): testkit imports no mailward
+// package, so it finds the file from its own source's place.
+func SchemaFile() (string, error) {
+	_, here, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("testkit: cannot tell where its source is")
+	}
+	p := filepath.Join(filepath.Dir(here), "..", "..", "directory", "ldapdir", "schema", "mailward.ldif")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("testkit: mailward's LDAP schema: %w", err)
+	}
+	return p, nil
 }
 
 func slapdConfig(s *Slapd, schema string) string {

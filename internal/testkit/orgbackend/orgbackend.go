@@ -1,11 +1,12 @@
-package testkit
-
-// The organization directory's two backends in tests: the same
+// Package orgbackend runs the organization tests on both directory
+// backends. The organization directory's two backends in tests: the same
 // OrgDirectory written as the organization file beside each server, or
 // imported into a real slapd that every server reads. A test written
-// against OrgBackend runs on both (ForEachOrgBackend): what the
+// against Backend runs on both (ForEach): what the
 // categorizer, the policy and the organization's trust do must not
-// depend on where the directory is kept.
+// depend on where the directory is kept. (A package of its own: testkit
+// imports no mailward package, so that every package's tests can use it.)
+package orgbackend
 
 import (
 	"bytes"
@@ -17,52 +18,53 @@ import (
 
 	"mailward/directory"
 	"mailward/directory/ldapdir"
+	"mailward/internal/testkit"
 )
 
-// OrgBackend keeps a test organization's directory.
-type OrgBackend interface {
+// Backend keeps a test organization's directory.
+type Backend interface {
 	// Name is "file" or "ldap" (a subtest's name).
 	Name() string
 	// Publish makes d the directory (again: a test may change it and
 	// publish it anew; for LDAP that is an import, add or modify).
-	Publish(t testing.TB, d *OrgDirectory)
+	Publish(t testing.TB, d *testkit.OrgDirectory)
 	// Configure points a server's configuration, whose files are in dir,
 	// at the directory.
-	Configure(t testing.TB, c *Config, dir string)
+	Configure(t testing.TB, c *testkit.Config, dir string)
 }
 
-// FileBackend writes the directory as organization.toml beside each
+// File writes the directory as organization.toml beside each
 // server, as the organization tests always did.
-type FileBackend struct{ d *OrgDirectory }
+type File struct{ d *testkit.OrgDirectory }
 
-func (b *FileBackend) Name() string                          { return "file" }
-func (b *FileBackend) Publish(t testing.TB, d *OrgDirectory) { b.d = d }
-func (b *FileBackend) Configure(t testing.TB, c *Config, dir string) {
+func (b *File) Name() string                          { return "file" }
+func (b *File) Publish(t testing.TB, d *testkit.OrgDirectory) { b.d = d }
+func (b *File) Configure(t testing.TB, c *testkit.Config, dir string) {
 	t.Helper()
 	writeTestFile(t, filepath.Join(dir, "organization.toml"), b.d.TOML())
 	c.Organization.File = "organization.toml"
 }
 
-// LDAPBackend imports the directory into a slapd of its own (started
+// LDAP imports the directory into a slapd of its own (started
 // on first use) and configures each server to read it with the given
 // cache TTLs (short, so that a test sees a change or an outage soon).
-type LDAPBackend struct {
-	Slapd              *Slapd
+type LDAP struct {
+	Slapd              *testkit.Slapd
 	CacheTTL, StaleTTL string // default "1s", "1h"
 
 	owner testing.TB // the test whose slapd Slapd is
 }
 
-func (b *LDAPBackend) Name() string { return "ldap" }
+func (b *LDAP) Name() string { return "ldap" }
 
 // Publish imports d (TOML → LDAP, as 'mailward directory import').
-func (b *LDAPBackend) Publish(t testing.TB, d *OrgDirectory) {
+func (b *LDAP) Publish(t testing.TB, d *testkit.OrgDirectory) {
 	t.Helper()
 	if b.Slapd == nil || b.owner != t {
 		// Each (sub)test its own directory: a slapd stops with the test
 		// that started it, and a directory left by another test would mix
 		// its entries in.
-		b.Slapd, b.owner = StartSlapd(t, SlapdOptions{}), t
+		b.Slapd, b.owner = testkit.StartSlapd(t, testkit.SlapdOptions{}), t
 	}
 	var f directory.OrgFile
 	dec := toml.NewDecoder(bytes.NewReader([]byte(d.TOML())))
@@ -81,7 +83,7 @@ func (b *LDAPBackend) Publish(t testing.TB, d *OrgDirectory) {
 	}
 }
 
-func (b *LDAPBackend) Configure(t testing.TB, c *Config, dir string) {
+func (b *LDAP) Configure(t testing.TB, c *testkit.Config, dir string) {
 	t.Helper()
 	writeTestFile(t, filepath.Join(dir, "ldap-password"), b.Slapd.RootPW+"\n")
 	ttl, stale := b.CacheTTL, b.StaleTTL
@@ -93,18 +95,18 @@ func (b *LDAPBackend) Configure(t testing.TB, c *Config, dir string) {
 	}
 	c.Organization.File = ""
 	c.Organization.Directory = "ldap"
-	c.Organization.LDAP = &OrgLDAP{URL: b.Slapd.URL, Bind: "simple", BindDN: b.Slapd.RootDN, PasswordFile: "ldap-password",
+	c.Organization.LDAP = &testkit.OrgLDAP{URL: b.Slapd.URL, Bind: "simple", BindDN: b.Slapd.RootDN, PasswordFile: "ldap-password",
 		BaseDN: b.Slapd.Suffix, CacheTTL: ttl, StaleTTL: stale, Timeout: "2s"}
 }
 
-// ForEachOrgBackend runs test once with each backend, as subtests
-// "file" and "ldap" (the LDAP one needs slapd: skipped or failed as a
-// missing component).
-func ForEachOrgBackend(t *testing.T, test func(t *testing.T, b OrgBackend)) {
-	t.Run("file", func(t *testing.T) { test(t, &FileBackend{}) })
+// ForEach runs test once with each backend, as subtests "file" and
+// "ldap" (the LDAP one needs slapd: skipped or failed as a missing
+// component).
+func ForEach(t *testing.T, test func(t *testing.T, b Backend)) {
+	t.Run("file", func(t *testing.T) { test(t, &File{}) })
 	t.Run("ldap", func(t *testing.T) {
-		RequireSlapd(t)
-		test(t, &LDAPBackend{})
+		testkit.RequireSlapd(t)
+		test(t, &LDAP{})
 	})
 }
 
