@@ -37,7 +37,7 @@ type Backend interface {
 // server, as the organization tests always did.
 type File struct{ d *testkit.OrgDirectory }
 
-func (b *File) Name() string                          { return "file" }
+func (b *File) Name() string                                  { return "file" }
 func (b *File) Publish(t testing.TB, d *testkit.OrgDirectory) { b.d = d }
 func (b *File) Configure(t testing.TB, c *testkit.Config, dir string) {
 	t.Helper()
