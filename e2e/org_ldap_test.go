@@ -178,3 +178,34 @@ func TestLDAPImportExportRoundTrip(t *testing.T) {
 		t.Errorf("directory resolve on LDAP: %v %s %s", err, res, errOut)
 	}
 }
+
+// mailward diag spn --duplicates reads the LDAP directory: an SPN
+// planted by hand on a second server entry (as a mistaken setspn -A
+// would) is found, as setspn -X finds it ("found 1 group(s) of
+// duplicate SPNs."), and diag spn names it on the server it concerns.
+func TestLDAPDiagSPNDuplicates(t *testing.T) {
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	d := orgRecipients(t, "mx1", "mx2")
+	for i := range d.Servers {
+		s := &d.Servers[i]
+		s.SPNs = []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
+	}
+	b.Publish(t, d)
+	dir := t.TempDir()
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	if out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config); err != nil ||
+		!strings.Contains(out, "found 0 group(s) of duplicate SPNs.") {
+		t.Fatalf("before: %v\n%s%s", err, out, errOut)
+	}
+	b.Slapd.Add(t, "cn=mx9,ou=servers,"+b.Slapd.Suffix, map[string][]string{"objectClass": {"mailwardServer"}, "cn": {"mx9"},
+		"dNSHostName": {"mx9.example.test"}, "servicePrincipalName": {"SMTP/mx2.example.test"}})
+	out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config)
+	if err == nil || !strings.Contains(out, "found 1 group(s) of duplicate SPNs.") || !strings.Contains(out, "mx9") {
+		t.Fatalf("the planted duplicate: %v\n%s%s", err, out, errOut)
+	}
+}
