@@ -48,6 +48,14 @@ type SlapdOptions struct {
 	// Data is LDIF loaded into the database before start (slapadd -n1),
 	// after the base entry.
 	Data string
+	// Modules are more modules to load (e.g. "syncprov").
+	Modules []string
+	// DatabaseConfig is more attribute lines of the mdb database's entry
+	// ("olcSyncrepl: ...", "olcDbIndex: entryCSN eq").
+	DatabaseConfig string
+	// NoBaseEntry starts with an empty database (a syncrepl consumer gets
+	// every entry, the base one included, from its provider).
+	NoBaseEntry bool
 }
 
 // Slapd is one running slapd.
@@ -88,12 +96,17 @@ func StartSlapd(t testing.TB, opt SlapdOptions) *Slapd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.ReplaceAll(slapdConfig(s, schema)+opt.ExtraConfig, "{dir}", s.Dir)
+	cfg := strings.ReplaceAll(slapdConfig(s, schema, opt)+opt.ExtraConfig, "{dir}", s.Dir)
 	if err := slapAdd(slapadd, "-n0", "-F", filepath.Join(s.Dir, "slapd.d"), cfg); err != nil {
 		t.Fatalf("slapadd cn=config: %v", err)
 	}
-	if err := slapAdd(slapadd, "-n1", "-F", filepath.Join(s.Dir, "slapd.d"), baseEntry(opt.Suffix)+opt.Data); err != nil {
-		t.Fatalf("slapadd data: %v", err)
+	if data := baseEntry(opt.Suffix) + opt.Data; !opt.NoBaseEntry || opt.Data != "" {
+		if opt.NoBaseEntry {
+			data = opt.Data
+		}
+		if err := slapAdd(slapadd, "-n1", "-F", filepath.Join(s.Dir, "slapd.d"), data); err != nil {
+			t.Fatalf("slapadd data: %v", err)
+		}
 	}
 	for range 5 { // the free port may be taken before slapd binds it
 		if err = s.start(); err == nil {
@@ -120,7 +133,15 @@ func SchemaFile() (string, error) {
 	return p, nil
 }
 
-func slapdConfig(s *Slapd, schema string) string {
+func slapdConfig(s *Slapd, schema string, opt SlapdOptions) string {
+	var modules string
+	for _, m := range opt.Modules {
+		modules += "olcModuleLoad: " + m + "\n"
+	}
+	db := strings.TrimSpace(opt.DatabaseConfig)
+	if db != "" {
+		db += "\n"
+	}
 	return fmt.Sprintf(`dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -131,7 +152,7 @@ objectClass: olcModuleList
 cn: module{0}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
-
+%s
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
 cn: schema
@@ -169,8 +190,8 @@ olcDbIndex: objectClass eq
 olcDbIndex: mail eq
 olcDbIndex: proxyAddresses eq
 olcLimits: dn.exact="%s" size=unlimited
-
-`, schema, s.RootPW, s.Suffix, s.RootDN, s.RootPW, s.RootDN)
+%s
+`, modules, schema, s.RootPW, s.Suffix, s.RootDN, s.RootPW, s.RootDN, db)
 }
 
 func baseEntry(suffix string) string {
@@ -230,6 +251,9 @@ func (s *Slapd) answers() error {
 	defer c.Close()
 	_, err = c.Search(ldap.NewSearchRequest(s.Suffix, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 2, false,
 		"(objectClass=*)", []string{"dn"}, nil))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil // an empty consumer answers: its suffix is not replicated yet
+	}
 	return err
 }
 

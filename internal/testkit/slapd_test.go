@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -27,4 +28,27 @@ func TestStartSlapd(t *testing.T) {
 	if _, err := s.Conn(); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
+}
+
+// TestStartSlapdPair: an entry added on the provider reaches the
+// consumer (syncrepl); with replication paused one does not, while both
+// answer; resumed, it arrives.
+func TestStartSlapdPair(t *testing.T) {
+	p := StartSlapdPair(t)
+	add := func(name string) string {
+		dn := "cn=" + name + "," + p.Provider.Suffix
+		p.Provider.Add(t, dn, map[string][]string{"objectClass": {"mailwardServer"}, "cn": {name}, "dNSHostName": {name + ".example.org"}})
+		return dn
+	}
+	p.WaitReplicated(t, add("mx1"))
+	p.PauseReplication()
+	mx3 := add("mx3")
+	if Eventually(1500*time.Millisecond, func() bool { return p.Consumer.Has(mx3) }) {
+		t.Fatal("an entry reached the consumer while replication was paused")
+	}
+	if !p.Provider.Has(mx3) {
+		t.Fatal("the provider lost its entry")
+	}
+	p.ResumeReplication()
+	p.WaitReplicated(t, mx3)
 }
