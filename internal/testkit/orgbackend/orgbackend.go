@@ -46,13 +46,18 @@ func (b *File) Configure(t testing.TB, c *testkit.Config, dir string) {
 }
 
 // LDAP imports the directory into a slapd of its own (started
-// on first use) and configures each server to read it with the given
+// on first use; or the one given in Slapd: a replication test gives the
+// provider) and configures each server to read it with the given
 // cache TTLs (short, so that a test sees a change or an outage soon).
 type LDAP struct {
 	Slapd              *testkit.Slapd
 	CacheTTL, StaleTTL string // default "1s", "1h"
+	// Replica marks Slapd as a syncrepl consumer: it cannot be written,
+	// Publish leaves it alone (what the provider gets reaches it by
+	// replication).
+	Replica bool
 
-	owner testing.TB // the test whose slapd Slapd is
+	owner testing.TB // the test that started Slapd; nil when it was given
 }
 
 func (b *LDAP) Name() string { return "ldap" }
@@ -60,7 +65,10 @@ func (b *LDAP) Name() string { return "ldap" }
 // Publish imports d (TOML → LDAP, as 'mailward directory import').
 func (b *LDAP) Publish(t testing.TB, d *testkit.OrgDirectory) {
 	t.Helper()
-	if b.Slapd == nil || b.owner != t {
+	if b.Replica {
+		return
+	}
+	if b.Slapd == nil || (b.owner != nil && b.owner != t) {
 		// Each (sub)test its own directory: a slapd stops with the test
 		// that started it, and a directory left by another test would mix
 		// its entries in.
