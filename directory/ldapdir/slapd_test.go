@@ -1,11 +1,13 @@
 package ldapdir_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"mailward/directory"
 	"mailward/directory/ldapdir"
+	"mailward/internal/certs"
 	"mailward/internal/testkit"
 )
 
@@ -77,5 +79,49 @@ func TestLoadOutage(t *testing.T) {
 	s.Stop()
 	if _, err := c.Load("o"); err == nil || !strings.Contains(err.Error(), directory.ErrUnavailable.Error()) {
 		t.Fatalf("load from a stopped slapd: %v", err)
+	}
+}
+
+// TestStartTLS: with ca_file, ldap:// is upgraded with StartTLS and the
+// directory's certificate verified: the right CA reads the directory,
+// another CA's certificate is refused before anything is sent (an
+// outage, not a plain-text fallback).
+func TestStartTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, other := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "other.pem")
+	if err := certs.SelfSigned(cert, key, "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.SelfSigned(other, filepath.Join(dir, "otherkey.pem"), "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	s := testkit.StartSlapd(t, testkit.SlapdOptions{Suffix: base, TLSCert: cert, TLSKey: key})
+	url := strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+	cfg := ldapdir.Config{URL: url, CAFile: cert, Bind: "simple", BindDN: s.RootDN, Password: s.RootPW, BaseDN: base}
+	c, err := ldapdir.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Load("o"); err != nil {
+		t.Fatalf("StartTLS with the right CA: %v", err)
+	}
+	cfg.CAFile = other
+	bad, err := ldapdir.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Load("o"); err == nil || !strings.Contains(err.Error(), "StartTLS") || !strings.Contains(err.Error(), directory.ErrUnavailable.Error()) {
+		t.Fatalf("a certificate of another CA: %v, want a StartTLS failure (unavailable)", err)
+	}
+}
+
+// TestPlainOnlyToLoopback: plain ldap:// to another host is refused at
+// configuration (a bind password in clear over a network).
+func TestPlainOnlyToLoopback(t *testing.T) {
+	_, err := ldapdir.NewClient(ldapdir.Config{URL: "ldap://ldap.example.org:389", Bind: "simple", BindDN: "cn=x", Password: "p", BaseDN: base})
+	if err == nil || !strings.Contains(err.Error(), "plain ldap:// only to a loopback address") {
+		t.Fatalf("plain ldap:// to another host: %v", err)
 	}
 }

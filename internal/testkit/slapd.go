@@ -53,6 +53,9 @@ type SlapdOptions struct {
 	// DatabaseConfig is more attribute lines of the mdb database's entry
 	// ("olcSyncrepl: ...", "olcDbIndex: entryCSN eq").
 	DatabaseConfig string
+	// TLSCert and TLSKey are PEM files of the server's certificate: with
+	// them slapd offers StartTLS.
+	TLSCert, TLSKey string
 	// NoBaseEntry starts with an empty database (a syncrepl consumer gets
 	// every entry, the base one included, from its provider).
 	NoBaseEntry bool
@@ -138,6 +141,10 @@ func slapdConfig(s *Slapd, schema string, opt SlapdOptions) string {
 	for _, m := range opt.Modules {
 		modules += "olcModuleLoad: " + m + "\n"
 	}
+	var tlsConf string
+	if opt.TLSCert != "" {
+		tlsConf = "olcTLSCertificateFile: " + opt.TLSCert + "\nolcTLSCertificateKeyFile: " + opt.TLSKey + "\n"
+	}
 	db := strings.TrimSpace(opt.DatabaseConfig)
 	if db != "" {
 		db += "\n"
@@ -146,7 +153,7 @@ func slapdConfig(s *Slapd, schema string, opt SlapdOptions) string {
 objectClass: olcGlobal
 cn: config
 olcPidFile: {dir}/slapd.pid
-
+%s
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
 cn: module{0}
@@ -191,7 +198,7 @@ olcDbIndex: mail eq
 olcDbIndex: proxyAddresses eq
 olcLimits: dn.exact="%s" size=unlimited
 %s
-`, modules, schema, s.RootPW, s.Suffix, s.RootDN, s.RootPW, s.RootDN, db)
+`, tlsConf, modules, schema, s.RootPW, s.Suffix, s.RootDN, s.RootPW, s.RootDN, db)
 }
 
 func baseEntry(suffix string) string {
