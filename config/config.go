@@ -370,6 +370,10 @@ func (c *Config) resolvePaths() {
 	c.Organization.PasswordFile = abs(c.Organization.PasswordFile)
 	c.Organization.Keytab = abs(c.Organization.Keytab)
 	c.Organization.Krb5Conf = abs(c.Organization.Krb5Conf)
+	c.Organization.LDAP.CAFile = abs(c.Organization.LDAP.CAFile)
+	c.Organization.LDAP.CertFile = abs(c.Organization.LDAP.CertFile)
+	c.Organization.LDAP.KeyFile = abs(c.Organization.LDAP.KeyFile)
+	c.Organization.LDAP.PasswordFile = abs(c.Organization.LDAP.PasswordFile)
 	c.Delivery.MailboxDir = abs(c.Delivery.MailboxDir)
 	if c.Delivery.MailboxDir == "" {
 		c.Delivery.MailboxDir = filepath.Join(c.Server.DataDir, "mailboxes")

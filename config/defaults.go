@@ -271,6 +271,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyFilterDefaults()
 	c.applyContentFilterDefaults()
+	c.applyOrgLDAPDefaults()
 }
 
 func (c *Config) validate() error {
@@ -280,7 +281,7 @@ func (c *Config) validate() error {
 	// A server of an organization may take all its domains from the
 	// organization directory (docs/categorizer.md); internal/setup checks
 	// default_domain against them once the directory is read.
-	org := c.Organization.File != "" || len(c.Organization.Servers) > 0
+	org := c.Organization.File != "" || len(c.Organization.Servers) > 0 || c.Organization.Directory == OrgDirectoryLDAP
 	switch {
 	case len(c.Domains) == 0 && !org:
 		bad("at least one [[domain]] is required (or an [organization] whose directory holds the domains)")
@@ -335,6 +336,7 @@ func (c *Config) validate() error {
 	c.validateEventLog(bad)
 	c.validateFilters(bad)
 	c.validateContentFilter(bad)
+	c.validateOrgLDAP(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}

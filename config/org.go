@@ -10,6 +10,10 @@ type Organization struct {
 	Name string `toml:"name"`
 	// Self is this server's name among Servers.
 	Self string `toml:"self"`
+	// Directory is where the entries below are kept: "file" (this
+	// section and File, the default) or "ldap" (LDAP, config/orgldap.go).
+	Directory OrgDirectory `toml:"directory"`
+	LDAP      OrgLDAP      `toml:"ldap"`
 	// File names a TOML file holding server/group/permission tables
 	// instead of (or in addition to) this section.
 	File string `toml:"file"`

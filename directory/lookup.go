@@ -15,6 +15,18 @@ type Recipients struct {
 	Org func() *Org
 	// Self is this server's name in the organization.
 	Self string
+	// Available, when set, reports whether the organization directory
+	// may be used now: an LDAP directory whose cached copy expired during
+	// an outage gives an error wrapping ErrUnavailable, and an address of
+	// an organization domain gets 451 4.3.0, never a 550 or a relay.
+	Available func() error
+}
+
+func (r *Recipients) available() error {
+	if r.Available == nil {
+		return nil
+	}
+	return r.Available()
 }
 
 func (r *Recipients) org() *Org {
@@ -36,6 +48,9 @@ func (r *Recipients) IsLocalDomain(domain string) bool {
 func (r *Recipients) Find(addr string) (Entry, error) {
 	addr = strings.ToLower(addr)
 	if o := r.org(); o.IsOrgDomain(domainOf(addr)) {
+		if err := r.available(); err != nil {
+			return Entry{}, err
+		}
 		if e := o.Find(addr); e.Kind != NotFound {
 			return e, nil
 		}
@@ -57,6 +72,11 @@ func (r *Recipients) Exists(addr string) (bool, error) {
 // a proxy address) or one of this server's mailboxes. An unknown user
 // and a wrong password get the same answer, in the same time.
 func (r *Recipients) Authenticate(user, password string) (bool, error) {
+	if r.org().IsOrgDomain(domainOf(strings.ToLower(user))) {
+		if err := r.available(); err != nil {
+			return false, err
+		}
+	}
 	if e := r.org().Find(user); e.Kind == MailboxEntry {
 		return checkPassword(e.Mailbox.PasswordHash, password), nil
 	}

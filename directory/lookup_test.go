@@ -2,6 +2,7 @@ package directory
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -130,5 +131,34 @@ func TestRecipientsAuthenticate(t *testing.T) {
 		if err != nil || ok != c.ok {
 			t.Errorf("Authenticate(%s, %s) = %v, %v; want %v", c.user, c.password, ok, err, c.ok)
 		}
+	}
+}
+
+// An organization directory that may not be used now (an LDAP copy
+// expired during an outage: Available fails) makes every lookup and
+// login of an organization domain fail with ErrUnavailable — the
+// caller defers, never answers "no such user" — while the domain stays
+// local (no relay) and the server's own domains still answer.
+func TestRecipientsOrgUnavailable(t *testing.T) {
+	o := newOrg(t, orgRecipients(t))
+	down := fmt.Errorf("%w: ldap down", ErrUnavailable)
+	local := New([]string{"local.test"}, []Mailbox{{Address: "dave@local.test", PasswordHash: hash(t, "dave-secret")}}, "")
+	r := &Recipients{Local: local, Org: func() *Org { return o }, Self: "mx1", Available: func() error { return down }}
+	for _, a := range []string{"alice@example.test", "ghost@example.test"} {
+		if _, err := r.Find(a); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Find(%s) with the directory down: %v, want ErrUnavailable", a, err)
+		}
+	}
+	if _, err := r.Authenticate("alice@example.test", "alice-secret"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Authenticate with the directory down: %v", err)
+	}
+	if !r.IsLocalDomain("example.test") {
+		t.Error("the organization's domain stopped being local during an outage: relay")
+	}
+	if e, err := r.Find("dave@local.test"); err != nil || e.Kind != MailboxEntry {
+		t.Errorf("own mailbox during the organization's outage: %+v %v", e, err)
+	}
+	if ok, err := r.Authenticate("dave@local.test", "dave-secret"); !ok || err != nil {
+		t.Errorf("own login during the organization's outage: %v %v", ok, err)
 	}
 }

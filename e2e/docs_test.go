@@ -84,14 +84,20 @@ type example struct{ files map[string][]byte }
 
 func loadExampleOrg(t *testing.T) example {
 	t.Helper()
+	return loadExample(t, "../examples/org")
+}
+
+// loadExample reads the files of one example directory.
+func loadExample(t *testing.T, dir string) example {
+	t.Helper()
 	e := example{files: map[string][]byte{}}
-	ents, err := os.ReadDir("../examples/org")
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range ents {
 		if d.Type().IsRegular() {
-			b, err := os.ReadFile(filepath.Join("../examples/org", d.Name()))
+			b, err := os.ReadFile(filepath.Join(dir, d.Name()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // subjects counts the messages in addr's Maildir by their Subject.
@@ -34,6 +35,10 @@ func subjects(t *testing.T, s *server, addr string) map[string]int {
 // group expanded by the first server, or one only mx2 expands), x and y
 // each get exactly one copy, and the alternate is applied once (3008).
 func TestOrgDeliverToBothAcrossServers(t *testing.T) {
+	orgbackend.ForEach(t, testOrgDeliverToBothAcrossServers)
+}
+
+func testOrgDeliverToBothAcrossServers(t *testing.T, b orgbackend.Backend) {
 	d := orgRecipients(t, "mx1", "mx2")
 	d.Mailboxes = []testkit.OrgMailbox{
 		{Address: "x@example.test", HomeServer: "mx2", AlternateRecipient: "y@example.test", DeliverToBoth: true},
@@ -43,7 +48,7 @@ func TestOrgDeliverToBothAcrossServers(t *testing.T) {
 		{Address: "g@example.test", Members: []string{"x@example.test", "y@example.test"}},
 		{Address: "h@example.test", Members: []string{"x@example.test", "y@example.test"}, ExpansionServer: "mx2"},
 	}
-	net := startOrgNet(t, d, orgMember("mx1"), orgMember("mx2"))
+	net := startOrgNetOn(t, b, d, orgMember("mx1"), orgMember("mx2"))
 	mx1, mx2 := net["mx1"], net["mx2"]
 	cases := []struct {
 		subject string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // Shared folders between real servers (docs/shared-folders.md): the
@@ -57,8 +58,12 @@ func sameReplicas(t *testing.T, n int, servers ...*server) {
 // without a replica (mx3, which sends it to the nearest replica, mx1,
 // which does the same). mx3 stores nothing.
 func TestFolderPostReachesEveryReplicaOnce(t *testing.T) {
+	orgbackend.ForEach(t, testFolderPostReachesEveryReplicaOnce)
+}
+
+func testFolderPostReachesEveryReplicaOnce(t *testing.T, b orgbackend.Backend) {
 	d := folderDirectory(t, []string{"mx1", "mx2", "mx3"}, "mx1", "mx2")
-	net := startOrgNet(t, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
+	net := startOrgNetOn(t, b, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
 	mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]
 	post(t, mx1, "posted on mx1")
 	post(t, mx3, "posted on mx3")

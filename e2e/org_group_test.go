@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // A group whose members are homed on three servers, each a real mailward
@@ -12,6 +13,10 @@ import (
 // reached through two groups, and one addressed directly too — and no
 // server downstream expands it again (events 3005 only on the first).
 func TestOrgGroupAcrossThreeServers(t *testing.T) {
+	orgbackend.ForEach(t, func(t *testing.T, b orgbackend.Backend) { orgGroupAcrossThreeServers(t, b) })
+}
+
+func orgGroupAcrossThreeServers(t *testing.T, b orgbackend.Backend) {
 	for _, c := range []struct {
 		name     string
 		subOnMX3 bool // sub@ has mx3 as its expansion server
@@ -28,7 +33,7 @@ func TestOrgGroupAcrossThreeServers(t *testing.T) {
 			if c.subOnMX3 {
 				d.DistGroups[1].ExpansionServer = "mx3"
 			}
-			net := startOrgNet(t, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
+			net := startOrgNetOn(t, b, d, orgMember("mx1"), orgMember("mx2"), orgMember("mx3"))
 			mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]
 			where := map[string]*server{"a1@example.test": mx1, "a2@example.test": mx2, "b2@example.test": mx2,
 				"a3@example.test": mx3, "b3@example.test": mx3}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // Hidden membership never leaks to the sender: a group with
@@ -18,11 +19,13 @@ import (
 // expanded by the server the message comes in by, or passed on to its
 // expansion server, which sends the reports.
 func TestOrgHiddenMembershipNeverLeaks(t *testing.T) {
-	t.Run("expanded by the first server", func(t *testing.T) { hiddenMembership(t, "mx1") })
-	t.Run("expanded by its expansion server", func(t *testing.T) { hiddenMembership(t, "mx2") })
+	orgbackend.ForEach(t, func(t *testing.T, b orgbackend.Backend) {
+		t.Run("expanded by the first server", func(t *testing.T) { hiddenMembership(t, b, "mx1") })
+		t.Run("expanded by its expansion server", func(t *testing.T) { hiddenMembership(t, b, "mx2") })
+	})
 }
 
-func hiddenMembership(t *testing.T, expander string) {
+func hiddenMembership(t *testing.T, b orgbackend.Backend, expander string) {
 	partner := testkit.StartSMTP(t, testkit.SMTP{Addr: "127.0.0.3:0", Name: "mail.partner.test",
 		Handle: func(s *testkit.SMTPSession, verb, line string) testkit.Reply {
 			if verb == "RCPT" && strings.Contains(line, "gone@partner.test") {
@@ -42,7 +45,7 @@ func hiddenMembership(t *testing.T, expander string) {
 	for _, c := range cfgs {
 		c.Routes = []testkit.Route{{Domain: "partner.test", SmartHost: partner.Addr}}
 	}
-	net := startOrgNet(t, d, cfgs...)
+	net := startOrgNetOn(t, b, d, cfgs...)
 	mx1, mx2 := net["mx1"], net["mx2"]
 
 	members := []string{"m1@example.test", "m2@example.test", "ok@partner.test", "gone@partner.test", "partner.test", "127.0.0.3"}

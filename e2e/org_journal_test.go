@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 	"mailward/journal"
 )
 
@@ -69,6 +70,10 @@ func lines(p *journal.Parsed) []string {
 // not journal it again. One report, listing every recipient, the Bcc
 // ones and the group each came through included.
 func TestOrgJournalOnceAcrossThreeServers(t *testing.T) {
+	orgbackend.ForEach(t, testOrgJournalOnceAcrossThreeServers)
+}
+
+func testOrgJournalOnceAcrossThreeServers(t *testing.T, b orgbackend.Backend) {
 	d := orgRecipients(t, "mx1", "mx2", "mx3")
 	homed(d, "mx1", "carol@example.test", "journal@example.test")
 	homed(d, "mx2", "alice@example.test")
@@ -79,7 +84,7 @@ func TestOrgJournalOnceAcrossThreeServers(t *testing.T) {
 		{Name: "alice", Mailboxes: []string{"alice@example.test"}, Recipient: "journal@example.test"},
 		{Name: "bob", Mailboxes: []string{"bob@example.test"}, Recipient: "journal@example.test"},
 	}
-	net := startOrgNet(t, d, journalMember("mx3"), journalMember("mx2"), journalMember("mx1"))
+	net := startOrgNetOn(t, b, d, journalMember("mx3"), journalMember("mx2"), journalMember("mx1"))
 	mx1, mx2, mx3 := net["mx1"], net["mx2"], net["mx3"]
 
 	id := sendAnon(t, mx1.Addr, "<erin@partner.test>", []string{"<carol@example.test>", "<team@example.test>"}, "three-servers")

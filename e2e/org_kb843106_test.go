@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // KB843106's symptom, both ways: bob authenticates on mx1 and writes to
@@ -14,6 +15,10 @@ import (
 // it depends on mx2 learning, from mx1's XEXCH50 properties, that bob
 // authenticated.
 func TestOrgKB843106RestrictedGroup(t *testing.T) {
+	orgbackend.ForEach(t, orgKB843106RestrictedGroup)
+}
+
+func orgKB843106RestrictedGroup(t *testing.T, b orgbackend.Backend) {
 	setup := func(t *testing.T, mx1FQDN string, mx2Clear bool) (mx1, mx2 *server) {
 		d := orgRecipients(t, "mx1", "mx2")
 		homed(d, "mx1", "dave@example.test")
@@ -31,7 +36,7 @@ func TestOrgKB843106RestrictedGroup(t *testing.T) {
 			c2.ListenOnFreePorts(t)
 			d.Servers[1].DeliveryAddress = startXEXCH50Filter(t, c2.VirtualServers[0].Address)
 		}
-		net := startOrgNet(t, d, c2, c1)
+		net := startOrgNetOn(t, b, d, c2, c1)
 		return net["mx1"], net["mx2"]
 	}
 	send := func(t *testing.T, mx1 *server) string {

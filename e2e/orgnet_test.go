@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
 )
 
 // A test organization of several real mailward processes that share one
@@ -74,6 +75,13 @@ func withSubmission(c *testkit.Config) *testkit.Config {
 // organization.self.
 func startOrgNet(t *testing.T, d *testkit.OrgDirectory, cfgs ...*testkit.Config) map[string]*server {
 	t.Helper()
+	return startOrgNetOn(t, &orgbackend.File{}, d, cfgs...)
+}
+
+// startOrgNetOn is startOrgNet with the directory kept by backend b (the
+// file beside each server, or LDAP: orgbackend.ForEach).
+func startOrgNetOn(t *testing.T, b orgbackend.Backend, d *testkit.OrgDirectory, cfgs ...*testkit.Config) map[string]*server {
+	t.Helper()
 	for _, c := range cfgs {
 		c.ListenOnFreePorts(t)
 		s := d.Server(c.Organization.Self)
@@ -84,9 +92,13 @@ func startOrgNet(t *testing.T, d *testkit.OrgDirectory, cfgs ...*testkit.Config)
 			s.DeliveryAddress = c.VirtualServer("default").Address
 		}
 	}
+	b.Publish(t, d)
 	out := map[string]*server{}
 	for _, c := range cfgs {
-		out[c.Organization.Self] = startServerIn(t, orgServerDir(t, d), c)
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "secret"), orgSecret+"\n")
+		b.Configure(t, c, dir)
+		out[c.Organization.Self] = startServerIn(t, dir, c)
 	}
 	return out
 }

@@ -21,6 +21,19 @@ type Trust struct {
 	// Realm, when set, is the only Kerberos realm whose principals
 	// ServerByPrincipal maps to servers.
 	Realm string
+	// Available, when set, reports whether the directory may be trusted
+	// now: an LDAP directory whose cached copy expired during an outage
+	// (docs/directory.md) gives an error wrapping
+	// directory.ErrUnavailable, and authentication answers 454 4.7.0
+	// (KB979174: the sender keeps the message and retries).
+	Available func() error
+}
+
+func (t *Trust) available() error {
+	if t.Available == nil {
+		return nil
+	}
+	return t.Available()
 }
 
 // NewTrust returns the trust in the servers of org.
@@ -58,6 +71,9 @@ var ErrUnknownServer = fmt.Errorf("server account not found in the directory (re
 // the server's name or FQDN, optionally as "name$" (a machine account).
 func (t *Trust) CheckLogin(user, password string) (string, bool, error) {
 	u := strings.ToLower(strings.TrimSuffix(user, "$"))
+	if err := t.available(); err != nil {
+		return "", false, err
+	}
 	org := t.Org()
 	s, ok := org.ServerByName(u)
 	if !ok {
@@ -90,6 +106,9 @@ func (t *Trust) SendAs(server string) directory.Decision {
 func (t *Trust) ServerByPrincipal(principal, authzid string) (string, error) {
 	if t == nil || t.Org() == nil {
 		return "", fmt.Errorf("no organization directory")
+	}
+	if err := t.available(); err != nil {
+		return "", err
 	}
 	name, realm, ok := strings.Cut(principal, "@")
 	if !ok || name == "" || realm == "" {

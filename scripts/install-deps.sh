@@ -33,6 +33,15 @@
 #                       Recommends, redis-server, is left out: the tests'
 #                       configuration needs no Redis. Nothing is started
 #                       by the package here (no systemd as init)
+#   slapd               OpenLDAP's slapd and slapadd: real LDAP directories
+#                       (internal/testkit StartSlapd) for the organization
+#                       directory's LDAP backend, each from a cn=config the
+#                       test writes. Its Depends (adduser, perl, psmisc)
+#                       suffice; its Recommends, ldap-utils, is left out
+#                       (the tests talk LDAP from Go). Answered
+#                       slapd/no_configuration, so the package sets up no
+#                       system directory, and nothing is started by it
+#                       here (no systemd as init)
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -43,7 +52,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs rbldnsd rspamd)
+	util-linux mount e2fsprogs rbldnsd rspamd slapd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -69,5 +78,7 @@ krb5-config krb5-config/admin_server string
 krb5-config krb5-config/add_servers boolean false
 krb5-config krb5-config/read_conf boolean true
 EOF
+# slapd: no system directory (no slapd.d, no database, nothing to start).
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -186,6 +186,11 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 	}
 	principal := ss.Principal()
 	server, err := s.srv.opt.Org.ServerByPrincipal(principal, ss.AuthzID())
+	if errors.Is(err, directory.ErrUnavailable) {
+		// The ticket is good; the directory cannot say whose it is now.
+		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "DirectoryUnavailable: "+err.Error())
+		return replyAuthTemp
+	}
 	if err != nil {
 		return denied(principal, orgauth.LogonDeniedName, err.Error())
 	}
@@ -207,6 +212,10 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		end()
 		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
+		return replyAuthTemp
+	case err != nil && errors.Is(err, directory.ErrUnavailable):
+		end()
+		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "DirectoryUnavailable: "+err.Error())
 		return replyAuthTemp
 	case err != nil:
 		s.srv.ev.Emit(events.OrgAuthFailed, "virtual_server", l.Name, "server", user, "ip", s.ip, "mechanism", mech, "error", err)

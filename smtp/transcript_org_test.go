@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"mailward/config"
+	"mailward/directory"
 	"mailward/internal/setup"
 	"mailward/orgauth"
 	"mailward/smtp"
@@ -147,6 +148,19 @@ S: 334 UGFzc3dvcmQ6
 C: `+b64("wrong")+`
 S: 535 5.7.8 Authentication credentials invalid
 C: X-EXPS LOGIN `+b64("mx9")+`
+S: 334 UGFzc3dvcmQ6
+C: `+b64("mx1-secret")+`
+S: 454 4.7.0 Temporary authentication failure`)
+	})
+	t.Run("directory unavailable (LDAP copy expired): 454 temporary, even for the right secret", func(t *testing.T) {
+		down := func(o *smtp.Options) {
+			o.Org.(*orgauth.Trust).Available = func() error {
+				return fmt.Errorf("%w: ldap://127.0.0.1:1: connection refused", directory.ErrUnavailable)
+			}
+		}
+		ts := startServerWith(t, orgBase, orgListener, withOrg(t, orgBase), down)
+		play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+`
+C: X-EXPS LOGIN `+b64("mx1")+`
 S: 334 UGFzc3dvcmQ6
 C: `+b64("mx1-secret")+`
 S: 454 4.7.0 Temporary authentication failure`)

@@ -21,6 +21,10 @@ Usage:
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
   mailward directory resolve ADDRESS --config FILE [--sender S [--authenticated]] [--show-hidden] [--json]
                                           how an address resolves: mailboxes, groups, alternates, restrictions
+  mailward directory import FILE.toml --config FILE
+                                          write an organization file into the LDAP directory (add or update)
+  mailward directory export --config FILE [--format toml|ldif]
+                                          the LDAP directory as an organization file or as LDIF
   mailward folder  status NAME --config FILE [--json]
                                           a shared folder's replicas: their counts, the replication backlog
   mailward diag    relay --host H --port P [--local-domain D]

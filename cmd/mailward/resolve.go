@@ -20,15 +20,21 @@ import (
 )
 
 // cmdDirectory runs the directory tools: `mailward directory resolve`
-// shows how an address resolves (docs/categorizer.md).
+// shows how an address resolves (docs/categorizer.md); import and export
+// move the organization between a file and LDAP (docs/directory.md).
 func cmdDirectory(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("directory: want 'resolve'")
+		return fmt.Errorf("directory: want resolve, import or export")
 	}
-	if args[0] != "resolve" {
-		return fmt.Errorf("directory: unknown subcommand %q: want resolve", args[0])
+	switch args[0] {
+	case "resolve":
+		return resolve(os.Stdout, args[1:])
+	case "import": // directory_ldap.go
+		return directoryImport(os.Stdout, args[1:])
+	case "export":
+		return directoryExport(os.Stdout, args[1:])
 	}
-	return resolve(os.Stdout, args[1:])
+	return fmt.Errorf("directory: unknown subcommand %q: want resolve, import or export", args[0])
 }
 
 // resolve explains an address as the categorizer of the configured

@@ -58,6 +58,12 @@ func cmdConfig(args []string) error {
 		fmt.Printf("%s: OK (fqdn %s, %d domain(s), %d mailbox(es), %d distribution group(s), %d virtual server(s), %d organization server(s))\n",
 			*path, cfg.Server.FQDN, len(domains), len(cfg.Mailboxes)+len(org.Mailboxes), len(org.DistGroups),
 			len(cfg.VirtualServers), len(org.Servers))
+		if l := cfg.Organization.LDAP; cfg.Organization.Directory == config.OrgDirectoryLDAP {
+			// Where the directory just read came from, and how fresh a
+			// running server keeps it (docs/directory.md).
+			fmt.Printf("  organization directory: %s under %s (bind %s), read every %s, the last copy serving %s into an outage\n",
+				l.URL, l.BaseDN, l.Bind, l.CacheTTL.Duration, l.StaleTTL.Duration)
+		}
 		for _, l := range cfg.VirtualServers {
 			relay := "nobody may relay"
 			switch {

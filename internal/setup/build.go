@@ -83,6 +83,7 @@ func Build(cfg *config.Config) (*Stages, error) {
 	s.Recipients = &directory.Recipients{Local: s.Directory, Self: cfg.Organization.Self}
 	if org.Trust != nil {
 		s.Recipients.Org = org.Trust.Org
+		s.Recipients.Available = org.Trust.Available
 	}
 	s.Policy = Policy(cfg, s.Recipients, org.Dir)
 	s.Remote = Remote(cfg, s.Hops)
@@ -127,6 +128,7 @@ func (s *Stages) Open() error {
 	s.closers = append(s.closers, closeEv)
 	s.Events = ev
 	s.Remote.Events = ev
+	s.startLiveDirectory()
 	s.closers = append(s.closers, s.Remote.Close)
 	spoolSync, boxSync, err := syncGroups(cfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"mailward/config"
 	"mailward/deliver"
 	"mailward/directory"
+	"mailward/directory/ldapdir"
 	"mailward/orgauth"
 )
 
@@ -26,6 +27,9 @@ type Org struct {
 	// gets ours; both nil without organization.keytab.
 	Acceptor  *orgauth.Acceptor
 	Initiator *orgauth.Initiator
+	// Live keeps an LDAP directory's copy fresh (orgldap.go); nil with
+	// the file directory.
+	Live *liveDirectory
 	// Warnings are real directory states that do not stop a start
 	// (duplicate SPNs): `mailward diag spn` reports them.
 	Warnings []string
@@ -37,6 +41,14 @@ type Org struct {
 // unknown members) that Organization refuses to run with.
 func OrgDirectory(cfg *config.Config) (*directory.Org, error) {
 	oc := cfg.Organization
+	if oc.Directory == config.OrgDirectoryLDAP {
+		org, c, err := ldapOrg(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.Close()
+		return org, nil
+	}
 	return directory.NewOrg(oc.Name, directory.OrgFile{Servers: oc.Servers, Groups: oc.Groups, Permissions: oc.Permissions,
 		Domains: oc.Domains, Mailboxes: oc.Mailboxes, DistGroups: oc.DistGroups,
 		JournalRules: oc.JournalRules, Journaling: oc.Journaling, Folders: oc.Folders}, oc.File)
@@ -48,11 +60,21 @@ func OrgDirectory(cfg *config.Config) (*directory.Org, error) {
 // `config check` fails where `serve` would.
 func Organization(cfg *config.Config) (*Org, error) {
 	oc := cfg.Organization
-	dir, err := OrgDirectory(cfg)
+	var dir *directory.Org
+	var client *ldapdir.Client
+	var err error
+	if oc.Directory == config.OrgDirectoryLDAP {
+		dir, client, err = ldapOrg(cfg)
+	} else {
+		dir, err = OrgDirectory(cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
 	o := &Org{Dir: dir, Self: oc.Self}
+	if client != nil {
+		o.Live = newLiveDirectory(cfg, client)
+	}
 	if len(dir.Servers) == 0 {
 		if len(dir.Domains)+len(dir.Mailboxes)+len(dir.DistGroups) > 0 {
 			// Recipients without servers would be ignored without a word:
@@ -61,17 +83,15 @@ func Organization(cfg *config.Config) (*Org, error) {
 		}
 		return o, nil
 	}
-	errs, warns := dir.Validate()
+	errs, warns := judge(dir, oc.Self)
 	o.Warnings = warns
-	if oc.Self != "" {
-		if _, ok := dir.ServerByName(oc.Self); !ok {
-			errs = append(errs, fmt.Sprintf("organization.self %q is not a server of the organization", oc.Self))
-		}
-	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("organization: %s", strings.Join(errs, "; "))
 	}
 	o.Trust = orgauth.NewTrust(dir, oc.Self, oc.Realm)
+	if o.Live != nil {
+		o.Trust.Available = o.Live.snap.Err
+	}
 	if oc.PasswordFile != "" {
 		b, err := os.ReadFile(oc.PasswordFile)
 		if err != nil {

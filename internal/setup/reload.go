@@ -42,10 +42,21 @@ func (s *Stages) Reload(cfg *config.Config) (Reloaded, error) {
 		r.Applied = append(r.Applied, "TLS certificate")
 	}
 	old := s.Config
+	if org.Live != nil {
+		// The running server keeps its own reader of the directory (its
+		// snapshot and pool); the one this reload opened only read it.
+		org.Live.client.Close()
+	}
+	if s.Org.Live != nil {
+		s.Org.Live.cfg.Store(cfg)
+	}
 	s.Directory.Replace(domainNames(cfg), mailboxes(cfg), cfg.Directory.File)
 	s.Policy.Replace(cfg.Server.DefaultDomain, policyDomains(cfg, org.Dir))
 	r.Applied = append(r.Applied, "domains and mailboxes", "recipients file", "recipient policy")
 	switch {
+	case (s.Org.Live == nil) != (org.Live == nil) ||
+		(s.Org.Live != nil && !reflect.DeepEqual(old.Organization.LDAP, cfg.Organization.LDAP)):
+		r.NeedRestart = append(r.NeedRestart, "organization directory (file or LDAP, [organization.ldap])")
 	case s.Org.Trust != nil && org.Trust != nil:
 		s.Org.Trust.SetOrg(org.Dir)
 		s.Org.Dir, s.Org.Warnings = org.Dir, org.Warnings

@@ -90,6 +90,24 @@ type Organization struct {
 	Krb5Conf         string `toml:"krb5_conf,omitempty"`
 	Realm            string `toml:"realm,omitempty"`
 	SuppressExternal *bool  `toml:"suppress_external,omitempty"`
+	// Directory "ldap" reads the entries from LDAP (orgbackend.LDAP sets it).
+	Directory string   `toml:"directory,omitempty"`
+	LDAP      *OrgLDAP `toml:"ldap,omitempty"`
+}
+
+// OrgLDAP is [organization.ldap] (docs/configuration.md).
+type OrgLDAP struct {
+	URL          string            `toml:"url"`
+	CAFile       string            `toml:"ca_file,omitempty"`
+	Bind         string            `toml:"bind,omitempty"`
+	BindDN       string            `toml:"bind_dn,omitempty"`
+	PasswordFile string            `toml:"password_file,omitempty"`
+	BaseDN       string            `toml:"base_dn"`
+	CacheTTL     string            `toml:"cache_ttl,omitempty"`
+	StaleTTL     string            `toml:"stale_ttl,omitempty"`
+	Timeout      string            `toml:"timeout,omitempty"`
+	PoolSize     int               `toml:"pool_size,omitempty"`
+	Attributes   map[string]string `toml:"attributes,omitempty"`
 }
 
 // Domain is one [[domain]].

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"mailward/directory"
+	"mailward/directory/ldapdir"
+	"mailward/internal/testkit"
+	"mailward/internal/testkit/orgbackend"
+)
+
+// The organization directory in LDAP (docs/directory.md), against a real
+// slapd: a change is in force without a restart, an outage longer than
+// stale_ttl defers (451 at RCPT, 454 for organization authentication)
+// and mail resumes when the directory answers again.
+
+// rcptReply is the server's answer to one RCPT from an outside sender.
+func rcptReply(t *testing.T, addr, rcpt string) reply {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	c.expect("EHLO client.elsewhere.test", 250)
+	c.expect("MAIL FROM:<someone@elsewhere.test>", 250)
+	r := c.cmd("RCPT TO:<" + rcpt + ">")
+	c.cmdErr("QUIT")
+	return r
+}
+
+// A mailbox added in LDAP while mx1 runs is accepted and delivered
+// within the cache TTL (1 s here), without a restart or a reload.
+func TestLDAPLiveChange(t *testing.T) {
+	b := &orgbackend.LDAP{CacheTTL: "1s"}
+	d := orgRecipients(t, "mx1")
+	homed(d, "mx1", "a@example.test")
+	mx1 := startOrgNetOn(t, b, d, orgMember("mx1"))["mx1"]
+	if r := rcptReply(t, mx1.Addr, "new@example.test"); r.Code != 550 {
+		t.Fatalf("RCPT to a mailbox not yet in LDAP: %v, want 550", r)
+	}
+	homed(d, "mx1", "new@example.test")
+	b.Publish(t, d) // an import: adds the entry to the running slapd
+	testkit.WaitFor(t, 10*time.Second, "the new mailbox accepted", func() bool {
+		return rcptReply(t, mx1.Addr, "new@example.test").Code == 250
+	})
+	sendAnon(t, mx1.Addr, "<someone@elsewhere.test>", []string{"<new@example.test>"}, "live")
+	delivered(t, mx1, "new@example.test", 1)
+}
+
+// slapd stopped: mx1 keeps serving its copy (event 3040) until
+// stale_ttl (2 s), then RCPT to the organization gets 451 4.3.0 (event
+// 3041), never 550 and never a relay; X-EXPS from mx2 (which reads a
+// file and so still accepts the mail) gets 454 4.7.0 on mx1 (event
+// 1035) and mx2 keeps the message with KB979174's last error. slapd back:
+// event 3042, RCPT is accepted again and mx2's next retry delivers.
+func TestLDAPOutageAndRecovery(t *testing.T) {
+	ldap := &orgbackend.LDAP{CacheTTL: "1s", StaleTTL: "2s"}
+	file := &orgbackend.File{}
+	d := orgRecipients(t, "mx1", "mx2")
+	homed(d, "mx1", "a@example.test")
+	c1, c2 := orgMember("mx1"), orgMember("mx2")
+	for _, c := range []*testkit.Config{c1, c2} {
+		c.ListenOnFreePorts(t)
+		d.Server(c.Organization.Self).DeliveryAddress = c.VirtualServer("default").Address
+	}
+	ldap.Publish(t, d)
+	mx1 := startOrgNetOn(t, ldap, d, c1)["mx1"]
+	mx2 := startOrgNetOn(t, file, d, c2)["mx2"]
+	if r := rcptReply(t, mx1.Addr, "a@example.test"); r.Code != 250 {
+		t.Fatalf("before the outage: %v", r)
+	}
+
+	ldap.Slapd.Stop()
+	waitEvents(t, mx1, 3040, "", 1, 10*time.Second)
+	waitEvents(t, mx1, 3041, "", 1, 10*time.Second)
+	want := "451 4.3.0 Recipient lookup failed (directory unavailable), try again later"
+	for _, rcpt := range []string{"a@example.test", "nobody@example.test"} {
+		if r := rcptReply(t, mx1.Addr, rcpt); r.String() != want {
+			t.Errorf("RCPT %s during the outage: %q, want %q", rcpt, r, want)
+		}
+	}
+	if r := rcptReply(t, mx1.Addr, "x@partner.test"); r.Code != 550 {
+		t.Errorf("relay during the outage: %v, want 550", r)
+	}
+	id := sendAnon(t, mx2.Addr, "<someone@elsewhere.test>", []string{"<a@example.test>"}, "outage")
+	kb := `451 4.4.0 Primary target IP address responded with: "454 4.7.0 Temporary authentication failure."`
+	testkit.WaitFor(t, 15*time.Second, "KB979174's last error on mx2", func() bool {
+		got, _ := queueLastError(t, mx2, c1.VirtualServer("default").Address, id)
+		return strings.HasPrefix(got, kb)
+	})
+	if r := mx1.Events(1035); len(r) == 0 || !strings.Contains(r[0].Message, "DirectoryUnavailable") {
+		t.Errorf("mx1 event 1035 should name the directory outage: %+v", r)
+	}
+	if n := len(mx1.Maildir("a@example.test")); n != 0 {
+		t.Fatalf("delivered during the outage: %d", n)
+	}
+
+	ldap.Slapd.Restart(t)
+	waitEvents(t, mx1, 3042, "", 1, 15*time.Second)
+	if r := rcptReply(t, mx1.Addr, "a@example.test"); r.Code != 250 {
+		t.Errorf("after recovery: %v", r)
+	}
+	delivered(t, mx1, "a@example.test", 1)
+}
+
+// mailward directory import then export: an organization file with
+// every kind of entry goes into slapd and comes back as a file that
+// loads as the same organization; importing it again adds nothing; the
+// LDIF export names the entries with AD's attributes. Then mx1 serves
+// from what was imported (directory resolve reads LDAP).
+func TestLDAPImportExportRoundTrip(t *testing.T) {
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	d := orgRecipients(t, "mx1", "mx2")
+	homed(d, "mx1", "a@example.test")
+	d.Mailboxes = append(d.Mailboxes, testkit.OrgMailbox{Address: "b@example.test", HomeServer: "mx2",
+		ProxyAddresses: []string{"bee@example.test"}, AlternateRecipient: "b@partner.test", DeliverToBoth: true})
+	d.DistGroups = []testkit.DistributionGroup{{Address: "g@example.test", Members: []string{"a@example.test", "x@partner.test"},
+		HideMembership: true, AcceptOnlyAuthenticated: true, RejectFrom: []string{"spam@partner.test"}, DeliveryReports: "owner",
+		Owner: "a@example.test", ExpansionServer: "mx1"}}
+	d.Groups = []testkit.OrgGroup{{Name: "hubs", Members: []string{"mx1", "mx2"}}}
+	d.Permissions = []testkit.Permission{{Right: "send-as", Principal: "hubs", Type: "allow"}}
+	d.JournalRules = []testkit.JournalRule{{Name: "legal", Mailboxes: []string{"a@example.test"}, Recipient: "archive@partner.test"}}
+	d.Folders = []testkit.SharedFolder{{Address: "pub@example.test", Replicas: []string{"mx2", "mx1"}}}
+
+	dir := t.TempDir()
+	writeFile(t, dir+"/org.toml", d.TOML())
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+
+	out, errOut, err := runCLI(cli, "directory", "import", "org.toml", "--config", cli.Config)
+	if err != nil || !strings.Contains(out, "entries added, 0 updated") {
+		t.Fatalf("import: %v %s %s", err, out, errOut)
+	}
+	out, errOut, err = runCLI(cli, "directory", "import", "org.toml", "--config", cli.Config)
+	if err != nil || !strings.Contains(out, ": 0 entries added,") {
+		t.Fatalf("second import added entries: %v %s %s", err, out, errOut)
+	}
+	exported, errOut, err := runCLI(cli, "directory", "export", "--config", cli.Config)
+	if err != nil {
+		t.Fatalf("export: %v %s", err, errOut)
+	}
+	writeFile(t, dir+"/exported.toml", exported)
+	// The imported file, read as a server reads its organization file,
+	// prints the same as the export: the same organization.
+	orig, err := directory.NewOrg("Example", directory.OrgFile{}, dir+"/org.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := ldapdir.TOML(orig); string(want) != exported {
+		t.Fatalf("TOML → LDAP → TOML differs:\n%s\nvs the file's\n%s", exported, want)
+	}
+	if !strings.Contains(exported, `proxy_addresses = ['bee@example.test']`) || !strings.Contains(exported, `replicas = ['mx2', 'mx1']`) ||
+		!strings.Contains(exported, `hide_membership = true`) || !strings.Contains(exported, `members = ['a@example.test', 'x@partner.test']`) {
+		t.Errorf("export lacks settings of the imported file:\n%s", exported)
+	}
+	ldif, errOut, err := runCLI(cli, "directory", "export", "--config", cli.Config, "--format", "ldif")
+	if err != nil || !strings.Contains(ldif, "proxyAddresses: smtp:bee@example.test") || !strings.Contains(ldif, "hideDLMembership: TRUE") ||
+		!strings.Contains(ldif, "member: cn=x@partner.test,ou=contacts,dc=example,dc=org") {
+		t.Errorf("LDIF export: %v %s\n%s", err, errOut, ldif)
+	}
+	// Re-importing the export into a fresh directory gives the same export.
+	b2 := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	b2.Configure(t, c, dir)
+	writeFile(t, dir+"/mailward2.toml", c.TOML())
+	if out, errOut, err := runCLI(cli, "directory", "import", "exported.toml", "--config", dir+"/mailward2.toml"); err != nil {
+		t.Fatalf("import of the export: %v %s %s", err, out, errOut)
+	}
+	again, _, err := runCLI(cli, "directory", "export", "--config", dir+"/mailward2.toml")
+	if err != nil || again != exported {
+		t.Fatalf("TOML → LDAP → TOML → LDAP → TOML differs (%v):\n%s\nvs\n%s", err, again, exported)
+	}
+	res, errOut, err := runCLI(cli, "directory", "resolve", "bee@example.test", "--config", cli.Config)
+	if err != nil || !strings.Contains(res, "b@example.test") {
+		t.Errorf("directory resolve on LDAP: %v %s %s", err, res, errOut)
+	}
+}
+
+// mailward diag spn --duplicates reads the LDAP directory: an SPN
+// planted by hand on a second server entry (as a mistaken setspn -A
+// would) is found, as setspn -X finds it ("found 1 group(s) of
+// duplicate SPNs."), and diag spn names it on the server it concerns.
+func TestLDAPDiagSPNDuplicates(t *testing.T) {
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	d := orgRecipients(t, "mx1", "mx2")
+	for i := range d.Servers {
+		s := &d.Servers[i]
+		s.SPNs = []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
+	}
+	b.Publish(t, d)
+	dir := t.TempDir()
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	if out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config); err != nil ||
+		!strings.Contains(out, "found 0 group(s) of duplicate SPNs.") {
+		t.Fatalf("before: %v\n%s%s", err, out, errOut)
+	}
+	b.Slapd.Add(t, "cn=mx9,ou=servers,"+b.Slapd.Suffix, map[string][]string{"objectClass": {"mailwardServer"}, "cn": {"mx9"},
+		"dNSHostName": {"mx9.example.test"}, "servicePrincipalName": {"SMTP/mx2.example.test"}})
+	out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config)
+	if err == nil || !strings.Contains(out, "found 1 group(s) of duplicate SPNs.") || !strings.Contains(out, "mx9") {
+		t.Fatalf("the planted duplicate: %v\n%s%s", err, out, errOut)
+	}
+}
