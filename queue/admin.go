@@ -12,11 +12,11 @@ import (
 
 // View is a queued message as the queue viewer shows it.
 type View struct {
-	ID         string     `json:"id"`
-	Arrival    time.Time  `json:"arrival"`
-	From       string     `json:"from"`
-	NextRetry  time.Time  `json:"next_retry,omitzero"`
-	InFlight   bool       `json:"in_flight"`
+	ID        string    `json:"id"`
+	Arrival   time.Time `json:"arrival"`
+	From      string    `json:"from"`
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	InFlight  bool      `json:"in_flight"`
 	// Frozen: an administrator holds it; it is not attempted until
 	// unfrozen (freeze.go).
 	Frozen bool  `json:"frozen,omitempty"`

@@ -29,8 +29,8 @@ type tally struct {
 
 // hopTally is one delivery queue's running sums.
 type hopTally struct {
-	messages   int // messages with a recipient pending here
-	recipients int // those recipients
+	messages   int   // messages with a recipient pending here
+	recipients int   // those recipients
 	waiting    int   // of the messages, those waiting for their next retry
 	bytes      int64 // the messages' sizes
 	waits      waitHeap
