@@ -140,6 +140,15 @@ func (s *Stages) Open() error {
 		s.Close()
 		return err
 	}
+	// Suspensions kept on disk apply before anything is delivered.
+	held, err := s.Hops.Persist(filepath.Join(cfg.Server.DataDir, "queue", "suspended"))
+	if err != nil {
+		s.Close()
+		return err
+	}
+	for _, h := range held {
+		ev.Emit(events.QueueStillSuspended, "queue", h)
+	}
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
 	if err := s.Maildir.RemoveInstances(); err != nil { // before the queue delivers
