@@ -333,6 +333,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateEventLog(bad)
+	c.validateMetrics(bad)
 	c.validateFilters(bad)
 	c.validateContentFilter(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"mailward/internal/durable"
+
 	"sort"
 	"time"
 )
@@ -181,3 +183,7 @@ func (q *Queue) Message(id string) (View, bool) {
 	v.NextRetry, v.InFlight, v.Frozen = next, inflight, frozen
 	return v, true
 }
+
+// SyncGroup is the group commit that makes the spool's renames durable
+// (the metrics observe it).
+func (q *Queue) SyncGroup() *durable.Group { return q.syncer }

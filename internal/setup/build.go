@@ -16,6 +16,7 @@ import (
 	"mailward/events"
 	"mailward/internal/certs"
 	"mailward/internal/durable"
+	"mailward/metrics"
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/smtp"
@@ -61,6 +62,8 @@ type Stages struct {
 	Bouncer     *dsn.Bouncer
 	TLS         *tls.Config
 	certs       *certs.Holder
+	// Metrics is nil unless [metrics] has an address (metrics.go).
+	Metrics *metrics.Recorder
 
 	closers []func()
 }
@@ -126,6 +129,9 @@ func (s *Stages) Open() error {
 	}
 	s.closers = append(s.closers, closeEv)
 	s.Events = ev
+	if s.newMetrics(); s.Metrics != nil {
+		ev.SetCounter(s.Metrics.Event)
+	}
 	s.Remote.Events = ev
 	s.closers = append(s.closers, s.Remote.Close)
 	spoolSync, boxSync, err := syncGroups(cfg)
@@ -170,6 +176,7 @@ func (s *Stages) Open() error {
 			break
 		}
 	}
+	s.instrument()
 	return nil
 }
 
@@ -192,7 +199,7 @@ func (s *Stages) SMTP(i int) smtp.Options {
 		spool = journalingSpool{Spool: spool, c: s.Categorizer}
 	}
 	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Recipients, Spool: spool,
-		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
+		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard, Metrics: s.Metrics}
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust
 		opt.GSSAPI = s.Org.Acceptor
