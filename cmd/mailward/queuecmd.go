@@ -202,7 +202,7 @@ type queueOut struct {
 	w    io.Writer
 	json bool
 	now  time.Time
-	loc  *time.Location // times are shown in it
+	loc  *time.Location // times are shown in it; nil: local time
 }
 
 func (o *queueOut) encode(v any) error {
@@ -242,8 +242,9 @@ func (o *queueOut) list(ov *admin.Overview) error {
 			rcpts += q.Recipients
 		}
 		// A message pending in two queues counts once in the total.
-		fmt.Fprintf(o.w, row, nw, "TOTAL", "", strconv.Itoa(ov.Messages), strconv.Itoa(rcpts),
+		total := fmt.Sprintf(row, nw, "TOTAL", "", strconv.Itoa(ov.Messages), strconv.Itoa(rcpts),
 			size(ov.Bytes), o.age(ov.Oldest), "")
+		fmt.Fprintln(o.w, strings.TrimRight(total, " \n"))
 		fmt.Fprintln(o.w)
 	}
 	fmt.Fprintf(o.w, "%d message(s) queued in %d delivery queue(s)\n", ov.Messages, len(qs))
@@ -375,7 +376,11 @@ func (o *queueOut) when(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	s := t.In(o.loc).Format("2006-01-02 15:04:05")
+	loc := o.loc
+	if loc == nil {
+		loc = time.Local
+	}
+	s := t.In(loc).Format("2006-01-02 15:04:05")
 	d := t.Sub(o.now).Round(time.Second)
 	switch {
 	case d > 0:

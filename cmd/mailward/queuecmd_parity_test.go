@@ -32,7 +32,7 @@ func TestQueueListExactOutput(t *testing.T) {
 local        ready             1           1      512 B       5s  -
 example.net  suspended         2           3    3.0 MiB    1h30m  2026-12-01 10:01:00 (in 1m)
     last error: 451 4.4.0 no answer
-TOTAL                          3           4    3.0 MiB    1h30m  
+TOTAL                          3           4    3.0 MiB    1h30m
 
 3 message(s) queued in 2 delivery queue(s)
     0 being delivered, 0 ready for an attempt, 2 waiting for their next retry
