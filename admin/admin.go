@@ -107,6 +107,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /messages", s.listMessages)
 	mux.HandleFunc("GET /messages/{id}", s.showMessage)
 	mux.HandleFunc("POST /messages/{id}/delete", s.deleteMessage)
+	mux.HandleFunc("POST /messages/{id}/freeze", s.freezeMessage)
+	mux.HandleFunc("POST /messages/{id}/unfreeze", s.unfreezeMessage)
+	mux.HandleFunc("GET /find", s.find)
 	return mux
 }
 
@@ -187,7 +190,10 @@ func (s *Server) suspendQueue(w http.ResponseWriter, r *http.Request) {
 			"the submission queue cannot be suspended: its messages have no next hop yet")
 		return
 	}
-	s.hops.Suspend(name, true)
+	if err := s.hops.Suspend(name, true); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "suspend", "queue "+name, err.Error())
+		return
+	}
 	s.done(w, r, Result{Action: "suspend", Target: name,
 		Result: "deliveries through this queue are held until it is resumed; messages keep arriving and are queued"})
 }
@@ -199,7 +205,10 @@ func (s *Server) resumeQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	was := s.hops.Suspended(name)
-	s.hops.Suspend(name, false)
+	if err := s.hops.Suspend(name, false); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "resume", "queue "+name, err.Error())
+		return
+	}
 	n := s.retry(name)
 	text := fmt.Sprintf("deliveries resumed; %d message(s) made ready for an attempt now", n)
 	if !was {
@@ -266,7 +275,7 @@ func checkQueueName(name string) string {
 // done answers an action and logs it.
 func (s *Server) done(w http.ResponseWriter, r *http.Request, res Result) {
 	target := "queue " + res.Target
-	if res.Action == "delete" {
+	if res.Action == "delete" || res.Action == "freeze" || res.Action == "unfreeze" {
 		target = "message " + res.Target
 	}
 	s.logAction(r, res.Action, target, res.Result)

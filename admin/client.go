@@ -241,3 +241,29 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	return nil
 }
+
+// Freeze holds a message until it is unfrozen.
+func (c *Client) Freeze(ctx context.Context, id string) (*Result, error) {
+	return c.action(ctx, "/messages/"+url.PathEscape(id)+"/freeze")
+}
+
+// Unfreeze releases a frozen message; it is attempted at once.
+func (c *Client) Unfreeze(ctx context.Context, id string) (*Result, error) {
+	return c.action(ctx, "/messages/"+url.PathEscape(id)+"/unfreeze")
+}
+
+// Find returns the queued messages whose sender, a recipient or subject
+// contains the given text (case-insensitive; empty: any).
+func (c *Client) Find(ctx context.Context, from, to, subject string) (*Found, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"from": from, "to": to, "subject": subject} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var out Found
+	if err := c.do(ctx, http.MethodGet, "/find?"+q.Encode(), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

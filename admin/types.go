@@ -33,6 +33,10 @@ type Queue struct {
 	// recipient.
 	LastError   string    `json:"last_error,omitempty"`
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	// Bytes sums the sizes of its messages; Oldest is the earliest
+	// arrival among them.
+	Bytes  int64     `json:"bytes"`
+	Oldest time.Time `json:"oldest,omitzero"`
 }
 
 // Overview is the whole queue at a glance (GET /summary): what
@@ -42,11 +46,17 @@ type Overview struct {
 	// Messages counts the queued messages the server holds; while the
 	// spool found at start is loading, only those loaded so far and
 	// those received since.
-	Messages int     `json:"messages"`
-	Ready    int     `json:"ready"`     // waiting for a delivery worker
-	InFlight int     `json:"in_flight"` // being delivered right now
-	Waiting  int     `json:"waiting"`   // waiting for their next retry
-	Queues   []Queue `json:"queues"`
+	Messages int `json:"messages"`
+	Ready    int `json:"ready"`     // waiting for a delivery worker
+	InFlight int `json:"in_flight"` // being delivered right now
+	Waiting  int `json:"waiting"`   // waiting for their next retry
+	Frozen   int `json:"frozen"`    // held by an administrator until unfrozen
+	// Bytes sums the sizes of all the messages (a message pending in two
+	// queues counts once); Oldest is the earliest arrival of a message
+	// pending in a queue.
+	Bytes  int64     `json:"bytes"`
+	Oldest time.Time `json:"oldest,omitzero"`
+	Queues []Queue   `json:"queues"`
 	// Loading is set while the spool found at start is still loading.
 	Loading *Loading `json:"loading,omitempty"`
 }
@@ -84,6 +94,8 @@ type Message struct {
 	Arrival    time.Time   `json:"arrival"`
 	NextRetry  time.Time   `json:"next_retry,omitzero"`
 	InFlight   bool        `json:"in_flight"`
+	Frozen     bool        `json:"frozen,omitempty"`
+	Size       int64       `json:"size"`
 	Recipients []Recipient `json:"recipients"`
 }
 
@@ -104,7 +116,7 @@ type MessageView = queue.View
 
 // Result is what an action did.
 type Result struct {
-	Action string `json:"action"` // "retry", "suspend", "resume", "delete"
+	Action string `json:"action"` // "retry", "suspend", "resume", "delete", "freeze", "unfreeze"
 	Target string `json:"target"` // the queue name or message ID
 	// Count is how many messages were made ready for an attempt now
 	// (retry, resume).
@@ -115,4 +127,12 @@ type Result struct {
 // errorBody is the JSON of every error answer.
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// Found is the answer of GET /find: the matching messages, oldest first,
+// at most a page of them, each with all its recipients and its Subject,
+// and how many match in all.
+type Found struct {
+	Messages []MessageView `json:"messages"`
+	Total    int           `json:"total"`
 }

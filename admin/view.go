@@ -31,8 +31,14 @@ func (s *Server) overview(only string) Overview {
 	} else {
 		known = []deliver.HopState{s.hops.Get(only)}
 	}
-	return Overview{Messages: sum.Messages, Ready: sum.Ready, InFlight: sum.InFlight, Waiting: sum.Waiting,
-		Queues: summarize(sum.Hops, known, only), Loading: loading(sum.Load)}
+	o := Overview{Messages: sum.Messages, Ready: sum.Ready, InFlight: sum.InFlight, Waiting: sum.Waiting,
+		Frozen: sum.Frozen, Bytes: sum.Bytes, Queues: summarize(sum.Hops, known, only), Loading: loading(sum.Load)}
+	for _, h := range sum.Hops {
+		if !h.Oldest.IsZero() && (o.Oldest.IsZero() || h.Oldest.Before(o.Oldest)) {
+			o.Oldest = h.Oldest
+		}
+	}
+	return o
 }
 
 // loading is nil once the spool found at start is loaded.
@@ -76,6 +82,10 @@ func summarize(sums []queue.HopSummary, known []deliver.HopState, only string) [
 		b := get(name)
 		b.q.Messages += h.Messages
 		b.q.Recipients += h.Recipients
+		b.q.Bytes += h.Bytes
+		if !h.Oldest.IsZero() && (b.q.Oldest.IsZero() || h.Oldest.Before(b.q.Oldest)) {
+			b.q.Oldest = h.Oldest
+		}
 		if !h.NextRetry.IsZero() && (b.q.NextRetry.IsZero() || h.NextRetry.Before(b.q.NextRetry)) {
 			b.q.NextRetry = h.NextRetry
 		}
@@ -130,7 +140,8 @@ func (s *Server) page(name, after string, limit int) ([]Message, string) {
 	}
 	msgs := make([]Message, 0, len(views))
 	for _, v := range views {
-		m := Message{ID: v.ID, From: v.From, Arrival: v.Arrival, NextRetry: v.NextRetry, InFlight: v.InFlight}
+		m := Message{ID: v.ID, From: v.From, Arrival: v.Arrival, NextRetry: v.NextRetry, InFlight: v.InFlight,
+			Frozen: v.Frozen, Size: v.Size}
 		for _, r := range v.Recipients {
 			if r.State != queue.Pending.String() || r.Hop != hop {
 				continue

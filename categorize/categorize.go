@@ -13,10 +13,12 @@ package categorize
 import (
 	"context"
 	"strings"
+	"time"
 
 	"mailward/deliver"
 	"mailward/directory"
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -50,6 +52,9 @@ type Categorizer struct {
 	Maildir *deliver.Maildir
 	Remote  Remote
 	Events  *events.Log
+	// Metrics times each local delivery attempt and counts its
+	// results (docs/metrics.md); nil: nothing is counted.
+	Metrics *metrics.Recorder
 	// UnresolvedHost is KB304897's "forward mail with unresolved
 	// recipients to host": a local recipient with no mailbox is relayed
 	// there instead of bounced. Empty: NDR.
@@ -103,7 +108,12 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 		}
 	}
 	results := p.results
-	results = append(results, c.deliverAllLocal(ctx, m, p.local)...)
+	if len(p.local) > 0 {
+		start := time.Now()
+		local := c.deliverAllLocal(ctx, m, p.local)
+		c.Metrics.Attempt(metrics.KindLocal, time.Since(start), local)
+		results = append(results, local...)
+	}
 	if len(p.remote) > 0 {
 		if c.Remote == nil {
 			for _, j := range p.remote {

@@ -24,6 +24,7 @@ type Config struct {
 	Log            Log                  `toml:"log"`
 	Diagnostics    map[string]DiagLevel `toml:"diagnostics"`
 	EventLog       EventLog             `toml:"event_log"`
+	Metrics        Metrics              `toml:"metrics"`
 	AuthLimits     AuthLimits           `toml:"auth_limits"`
 	Categorizer    Categorizer          `toml:"categorizer"`
 	TLS            TLS                  `toml:"tls"`

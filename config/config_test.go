@@ -248,3 +248,21 @@ func TestOrganizationDomainsOnly(t *testing.T) {
 		t.Errorf("default_domain %q, postmaster %q", c.Server.DefaultDomain, c.Server.Postmaster)
 	}
 }
+
+// [metrics] is off by default; an address must be host:port.
+func TestMetricsAddress(t *testing.T) {
+	base := "[server]\nfqdn = \"mx.example.test\"\n[[domain]]\nname = \"example.test\"\n[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2525\"\n"
+	c, err := Parse([]byte(base))
+	if err != nil || c.Metrics.Address != "" {
+		t.Fatalf("default: %+v, %v", c.Metrics, err)
+	}
+	c, err = Parse([]byte(base + "[metrics]\naddress = \"127.0.0.1:9325\"\n"))
+	if err != nil || c.Metrics.Address != "127.0.0.1:9325" {
+		t.Fatalf("set: %+v, %v", c.Metrics, err)
+	}
+	for _, a := range []string{"9325", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:70000"} {
+		if _, err := Parse([]byte(base + "[metrics]\naddress = \"" + a + "\"\n")); err == nil || !strings.Contains(err.Error(), "metrics.address") {
+			t.Errorf("address %q: %v", a, err)
+		}
+	}
+}

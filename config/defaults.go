@@ -334,6 +334,7 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateEventLog(bad)
+	c.validateMetrics(bad)
 	c.validateFilters(bad)
 	c.validateContentFilter(bad)
 	c.validateOrgLDAP(bad)

@@ -25,6 +25,9 @@ type HopState struct {
 type Hops struct {
 	mu   sync.Mutex
 	hops map[string]*HopState
+	// dir keeps the suspensions across a restart (hops_persist.go); ""
+	// keeps them in memory only.
+	dir string
 }
 
 // NewHops returns an empty registry.
@@ -52,11 +55,17 @@ func (h *Hops) Record(name, lastErr string, when time.Time) {
 	}
 }
 
-// Suspend stops (on) or restarts (off) deliveries through a hop.
-func (h *Hops) Suspend(name string, on bool) {
+// Suspend stops (on) or restarts (off) deliveries through a hop. With
+// Persist the change is on disk before it applies; if it cannot be
+// written, nothing changes.
+func (h *Hops) Suspend(name string, on bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.persist(name, on); err != nil {
+		return err
+	}
 	h.get(name).Suspended = on
+	return nil
 }
 
 // Suspended reports whether deliveries through a hop are held.

@@ -13,6 +13,7 @@ import (
 
 	"mailward/directory"
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/orgauth"
 	"mailward/queue"
 	"mailward/reply"
@@ -48,6 +49,9 @@ type Job struct {
 // Remote delivers to next hops over SMTP: MX failover, a connection
 // cache, a concurrency bound per hop, and KB979174's last error.
 type Remote struct {
+	// Metrics times each attempt per next hop and counts its results
+	// (docs/metrics.md); nil: nothing is counted.
+	Metrics           *metrics.Recorder
 	Resolver          Resolver
 	HeloName          string
 	Port              int              // MX port, 25
@@ -145,7 +149,10 @@ func (r *Remote) Deliver(ctx context.Context, m *queue.Message, jobs []Job) []qu
 	}
 	for _, key := range order {
 		g := groups[key]
-		out = append(out, r.deliverHop(ctx, m, g.hop, g.dest, g.rt, g.idx)...)
+		start := time.Now()
+		res := r.deliverHop(ctx, m, g.hop, g.dest, g.rt, g.idx)
+		r.Metrics.Attempt(metrics.KindRemote, time.Since(start), res)
+		out = append(out, res...)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/queue"
 )
 
@@ -22,7 +23,8 @@ type Bouncer struct {
 	FQDN       string // Reporting-MTA
 	Postmaster string // From: of the notice
 	Events     *events.Log
-	MaxAge     time.Duration // queue.max_age, for Will-Retry-Until in delay notices
+	Metrics    *metrics.Recorder // counts the notices queued; nil: nothing is counted
+	MaxAge     time.Duration     // queue.max_age, for Will-Retry-Until in delay notices
 	// SizeLimit is queue.bounce_size_limit: the most bytes of the
 	// original a notice returns, header included, whatever RET says
 	// (see returnedPart). 0: no limit.
@@ -178,6 +180,7 @@ func (b *Bouncer) send(m *queue.Message, dest string, rcpts []Recipient, action 
 		id = events.SuccessNoticeSent
 	}
 	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", dest, "recipients", len(rcpts))
+	b.Metrics.DSN(action)
 	return nil
 }
 

@@ -262,7 +262,7 @@ var Catalogue = map[int]Def{
 		"Fix the directory's permissions or the disk, then restart mailward; the messages in active/ are delivered then."},
 	QueueAction: {QueueAction, Information, "queue", Minimum,
 		"Administrator {action} {target} via the admin socket: {result}.",
-		"Someone used the queue viewer's admin socket (mailward queue retry, suspend, resume or delete, or a program speaking to admin.sock in the data directory); a connection from a user other than root or the server's own user is refused and logged here too.",
+		"Someone used the queue viewer's admin socket (mailward queue retry, suspend, resume, delete, freeze or unfreeze, or a program speaking to admin.sock in the data directory); a connection from a user other than root or the server's own user is refused and logged here too.",
 		"None needed. An action nobody remembers taking means root or the server's account used the socket: find out who (the uid field names the caller)."},
 	Delivered: {Delivered, Information, "delivery", Minimum,
 		"Message {queue_id} delivered to {rcpt} ({where}).",

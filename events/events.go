@@ -75,6 +75,9 @@ type Log struct {
 
 	file *logFile // nil: no event log file
 	lim  *limiter // nil: no rate limit
+	// count is told the ID of every event the levels let through
+	// (SetCounter: the metrics' events by ID); nil: nobody.
+	count atomic.Pointer[func(id int)]
 	// now is replaceable in tests.
 	now func() time.Time
 }
@@ -175,6 +178,10 @@ func (l *Log) SetLevels(levels map[string]Level) {
 	l.levels.Store(&m)
 }
 
+// SetCounter makes every event the diagnostic levels let through call
+// f with its ID (docs/metrics.md: mailward_events_total).
+func (l *Log) SetCounter(f func(id int)) { l.count.Store(&f) }
+
 // Enabled reports whether event id would be written at the current levels.
 func (l *Log) Enabled(id int) bool {
 	d, ok := Catalogue[id]
@@ -193,6 +200,9 @@ func (l *Log) Enabled(id int) bool {
 func (l *Log) Emit(id int, kv ...any) {
 	if l == nil || !l.Enabled(id) {
 		return
+	}
+	if f := l.count.Load(); f != nil {
+		(*f)(id) // before the rate limit: it counts what it keeps out of the file too
 	}
 	d := definition(id)
 	now, fields := l.now(), fieldMap(kv)

@@ -12,11 +12,18 @@ import (
 
 // View is a queued message as the queue viewer shows it.
 type View struct {
-	ID         string     `json:"id"`
-	Arrival    time.Time  `json:"arrival"`
-	From       string     `json:"from"`
-	NextRetry  time.Time  `json:"next_retry,omitzero"`
-	InFlight   bool       `json:"in_flight"`
+	ID        string    `json:"id"`
+	Arrival   time.Time `json:"arrival"`
+	From      string    `json:"from"`
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	InFlight  bool      `json:"in_flight"`
+	// Frozen: an administrator holds it; it is not attempted until
+	// unfrozen (freeze.go).
+	Frozen bool  `json:"frozen,omitempty"`
+	Size   int64 `json:"size"`
+	// Subject is the message's Subject header, decoded; only find
+	// (find.go) reads it.
+	Subject    string     `json:"subject,omitempty"`
 	Recipients []RcptView `json:"recipients"`
 }
 
@@ -41,7 +48,7 @@ func (q *Queue) Messages() []View {
 	out := make([]View, 0, len(es))
 	for _, e := range es {
 		v := e.m.view()
-		v.NextRetry, v.InFlight = e.next, e.inflight
+		v.NextRetry, v.InFlight, v.Frozen = e.next, e.inflight, e.frozen
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -50,7 +57,7 @@ func (q *Queue) Messages() []View {
 
 // view renders a message for the viewer (without scheduling facts).
 func (m *Message) view() View {
-	v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From}
+	v := View{ID: m.Env.ID, Arrival: m.Env.Arrival, From: m.Env.From, Size: m.size}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, r := range m.Env.Recipients {

@@ -20,7 +20,9 @@ func Inspect(dir string) ([]View, error) {
 		if err != nil {
 			continue // being written or removed right now
 		}
-		out = append(out, m.view())
+		v := m.view()
+		v.Frozen = m.frozen
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -238,6 +238,10 @@ func bruteSummary(q *Queue, now time.Time) []HopSummary {
 		for name := range seen {
 			h := hops[name]
 			h.Messages++
+			h.Bytes += e.m.size
+			if h.Oldest.IsZero() || e.m.Env.Arrival.Before(h.Oldest) {
+				h.Oldest = e.m.Env.Arrival
+			}
 			if !e.next.IsZero() {
 				if h.NextRetry.IsZero() || e.next.Before(h.NextRetry) {
 					h.NextRetry = e.next

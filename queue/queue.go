@@ -47,6 +47,11 @@ type Message struct {
 	next time.Time
 	// share is what it contributes to the per-queue sums (under tally.mu).
 	share share
+	// size is the content's size in octets, known at commit or load.
+	size int64
+	// frozen: an administrator holds it (freeze.go); it is in live but
+	// neither ready nor in the retry heap (under Queue.mu).
+	frozen bool
 }
 
 // Open returns the message content (header and body, CRLF line ends).
@@ -144,6 +149,10 @@ type Queue struct {
 	tally *tally
 	// inflightN counts the messages a worker or Delete holds (under mu).
 	inflightN int
+	// frozenN counts the frozen messages; bytes sums the live messages'
+	// sizes (under mu).
+	frozenN int
+	bytes   int64
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -215,6 +224,8 @@ type Writer struct {
 	bw  *bufio.Writer
 	// headSCL is the SCL the written envelope records (rehead.go).
 	headSCL *int
+	// size counts the content written, for the queue viewer's sizes.
+	size int64
 }
 
 // memLimit is the largest message kept in memory; cacheBudget bounds the
@@ -256,6 +267,7 @@ func (w *Writer) ID() string { return w.env.ID }
 
 // Write appends message content.
 func (w *Writer) Write(p []byte) (int, error) {
+	w.size += int64(len(p))
 	if w.bw != nil {
 		return w.bw.Write(p)
 	}
@@ -322,7 +334,8 @@ func (w *Writer) Commit() error {
 		w.q.ev.Emit(events.SpoolWriteFailed, "error", fmt.Sprintf("fsync spool directory for %s: %v", id, err))
 		return fmt.Errorf("queue: fsync directory for %s: %w", id, err)
 	}
-	m := &Message{Env: w.env, Status: make([]RcptStatus, len(w.env.Recipients)), path: final, bodyOffset: w.bodyOffset}
+	m := &Message{Env: w.env, Status: make([]RcptStatus, len(w.env.Recipients)), path: final, bodyOffset: w.bodyOffset,
+		size: w.size}
 	if w.mem != nil && w.q.cached.Add(int64(len(w.mem))) <= cacheBudget {
 		m.cached = w.mem[w.bodyOffset:]
 	} else if w.mem != nil {

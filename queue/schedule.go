@@ -40,7 +40,13 @@ func (q *Queue) schedule(m *Message) {
 	m.mu.Unlock()
 	q.mu.Lock()
 	q.live[m.Env.ID] = m
-	q.ready = append(q.ready, m)
+	q.bytes += m.size
+	if m.frozen {
+		// Frozen before a restart: it stays held until unfrozen.
+		q.frozenN++
+	} else {
+		q.ready = append(q.ready, m)
+	}
 	q.tally.set(m, hops)
 	q.mu.Unlock()
 	q.cond.Signal()
@@ -102,6 +108,9 @@ func (q *Queue) readMessage(id string) (*Message, error) {
 		return nil, fmt.Errorf("file %s holds message %s", id, env.ID)
 	}
 	m := &Message{Env: env, Status: make([]RcptStatus, len(env.Recipients)), path: path, bodyOffset: off}
+	if fi, err := f.Stat(); err == nil && fi.Size() > off {
+		m.size = fi.Size() - off
+	}
 	// Most messages of a backlog that never had an attempt have no state
 	// file: one stat instead of a failed open and a stat.
 	if _, err := os.Stat(path + ".state"); err == nil {
@@ -261,6 +270,11 @@ func (q *Queue) mark(m *Message, idx []int, kind string, persist bool) {
 func (q *Queue) finish(m *Message) {
 	q.mu.Lock()
 	delete(q.live, m.Env.ID)
+	q.bytes -= m.size
+	if m.frozen {
+		m.frozen = false
+		q.frozenN--
+	}
 	q.tally.drop(m)
 	q.mu.Unlock()
 	q.dropCache(m)

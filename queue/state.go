@@ -63,6 +63,7 @@ type Result struct {
 //	b <index>            (the NDR for this failed recipient is queued)
 //	x <index> <json> [fw] (recipients an expansion added; expand.go)
 //	w <index>            (the delay notice for this recipient is queued)
+//	f 1 | f 0            (frozen | unfrozen by an administrator; freeze.go)
 //
 // It is fsynced after each append. The last line for an index wins.
 func appendState(path string, lines []string) error {
@@ -141,6 +142,14 @@ func (m *Message) readState(path string) error {
 		fs := strings.SplitN(line, " ", 8)
 		if len(fs) < 2 {
 			continue // a torn last line after a crash
+		}
+		if fs[0] == "f" {
+			// Not a recipient's line: the message's freeze, the last
+			// one wins. A torn "f" line is neither 0 nor 1: ignored.
+			if fs[1] == "1" || fs[1] == "0" {
+				m.frozen = fs[1] == "1"
+			}
+			continue
 		}
 		i, err := strconv.Atoi(fs[1])
 		st := m.Status

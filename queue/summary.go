@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"mailward/internal/durable"
+
 	"sort"
 	"time"
 )
@@ -24,6 +26,10 @@ type HopSummary struct {
 	// its attempt at LastErrorAt.
 	LastError   string
 	LastErrorAt time.Time
+	// Bytes sums the sizes of those messages; Oldest is the earliest
+	// arrival among them.
+	Bytes  int64
+	Oldest time.Time
 }
 
 // LoadState is how far the load of the spool found at start has come.
@@ -42,6 +48,8 @@ type Summary struct {
 	Ready    int          // waiting for a worker
 	InFlight int          // being delivered (or deleted) right now
 	Waiting  int          // waiting for their next retry
+	Frozen   int          // held by an administrator until unfrozen
+	Bytes    int64        // the sizes of all the messages
 	Hops     []HopSummary // by Hop
 	Load     LoadState
 }
@@ -51,6 +59,7 @@ type entry struct {
 	m        *Message
 	next     time.Time
 	inflight bool
+	frozen   bool
 }
 
 // entries snapshots the live messages.
@@ -59,7 +68,7 @@ func (q *Queue) entries() []entry {
 	defer q.mu.Unlock()
 	out := make([]entry, 0, len(q.live))
 	for _, m := range q.live {
-		out = append(out, entry{m, m.next, m.inflight})
+		out = append(out, entry{m, m.next, m.inflight, m.frozen})
 	}
 	return out
 }
@@ -82,7 +91,7 @@ func (q *Queue) loadState() LoadState {
 func (q *Queue) Summary(now time.Time) Summary {
 	q.mu.Lock()
 	s := Summary{Messages: len(q.live), Ready: len(q.ready), Waiting: len(q.retries), InFlight: q.inflightN,
-		Load: q.loadState()}
+		Frozen: q.frozenN, Bytes: q.bytes, Load: q.loadState()}
 	q.mu.Unlock()
 	s.Hops = q.tally.summary(now)
 	sort.Slice(s.Hops, func(i, j int) bool { return s.Hops[i].Hop < s.Hops[j].Hop })
@@ -127,7 +136,7 @@ func (q *Queue) HopMessages(hop, after string, limit int) (page []View, total in
 	// The scheduling facts of the page only: Queue.mu is held briefly.
 	q.mu.Lock()
 	for i, m := range match {
-		page[i].NextRetry, page[i].InFlight = m.next, m.inflight
+		page[i].NextRetry, page[i].InFlight, page[i].Frozen = m.next, m.inflight, m.frozen
 	}
 	q.mu.Unlock()
 	return page, total
@@ -162,15 +171,19 @@ func (q *Queue) Message(id string) (View, bool) {
 	q.mu.Lock()
 	m, ok := q.live[id]
 	var next time.Time
-	var inflight bool
+	var inflight, frozen bool
 	if ok {
-		next, inflight = m.next, m.inflight
+		next, inflight, frozen = m.next, m.inflight, m.frozen
 	}
 	q.mu.Unlock()
 	if !ok {
 		return View{}, false
 	}
 	v := m.view()
-	v.NextRetry, v.InFlight = next, inflight
+	v.NextRetry, v.InFlight, v.Frozen = next, inflight, frozen
 	return v, true
 }
+
+// SyncGroup is the group commit that makes the spool's renames durable
+// (the metrics observe it).
+func (q *Queue) SyncGroup() *durable.Group { return q.syncer }

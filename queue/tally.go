@@ -29,11 +29,13 @@ type tally struct {
 
 // hopTally is one delivery queue's running sums.
 type hopTally struct {
-	messages   int // messages with a recipient pending here
-	recipients int // those recipients
-	waiting    int // of the messages, those waiting for their next retry
+	messages   int   // messages with a recipient pending here
+	recipients int   // those recipients
+	waiting    int   // of the messages, those waiting for their next retry
+	bytes      int64 // the messages' sizes
 	waits      waitHeap
 	errs       errHeap
+	arrivals   arrivalHeap // the messages' arrivals: the oldest on top
 }
 
 // share is what one message contributes to the tally (under tally.mu).
@@ -103,6 +105,11 @@ func (t *tally) set(m *Message, hops []hopShare) {
 		h := t.hop(s.hop)
 		h.messages++
 		h.recipients += s.recipients
+		h.bytes += m.size
+		heap.Push(&h.arrivals, arrivalEntry{at: m.Env.Arrival, m: m, gen: m.share.errGen})
+		if len(h.arrivals) > 2*h.messages+32 {
+			h.arrivals.compact()
+		}
 		for _, e := range s.errs {
 			heap.Push(&h.errs, errEntry{errMark: e, m: m, gen: m.share.errGen})
 		}
@@ -127,6 +134,7 @@ func (t *tally) removeLocked(m *Message) {
 		h := t.hops[s.hop]
 		h.messages--
 		h.recipients -= s.recipients
+		h.bytes -= m.size
 		if h.messages == 0 {
 			delete(t.hops, s.hop) // its heaps hold only outdated entries now
 		}
@@ -173,7 +181,10 @@ func (t *tally) summary(now time.Time) []HopSummary {
 	defer t.mu.Unlock()
 	out := make([]HopSummary, 0, len(t.hops))
 	for name, h := range t.hops {
-		s := HopSummary{Hop: name, Messages: h.messages, Recipients: h.recipients}
+		s := HopSummary{Hop: name, Messages: h.messages, Recipients: h.recipients, Bytes: h.bytes}
+		if a, ok := h.arrivals.top(); ok {
+			s.Oldest = a.at
+		}
 		if w, ok := h.waits.top(); ok {
 			s.NextRetry = w.at
 			// The earliest may be due this instant (the retry timer
@@ -268,6 +279,53 @@ func (h *errHeap) top() (errEntry, bool) {
 }
 
 func (h *errHeap) compact() {
+	keep := (*h)[:0]
+	for _, e := range *h {
+		if e.current() {
+			keep = append(keep, e)
+		}
+	}
+	clear((*h)[len(keep):])
+	*h = keep
+	heap.Init(h)
+}
+
+// arrivalEntry is a message's arrival in one delivery queue; it is
+// outdated once the message's contribution changed (errGen), since set
+// pushes a new one for every queue it is still in.
+type arrivalEntry struct {
+	at  time.Time
+	m   *Message
+	gen uint64
+}
+
+func (e arrivalEntry) current() bool { return e.gen == e.m.share.errGen }
+
+// arrivalHeap is a min-heap of arrivals: the oldest message on top.
+type arrivalHeap []arrivalEntry
+
+func (h arrivalHeap) Len() int           { return len(h) }
+func (h arrivalHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h arrivalHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *arrivalHeap) Push(x any)        { *h = append(*h, x.(arrivalEntry)) }
+func (h *arrivalHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func (h *arrivalHeap) top() (arrivalEntry, bool) {
+	for len(*h) > 0 {
+		if e := (*h)[0]; e.current() {
+			return e, true
+		}
+		heap.Pop(h)
+	}
+	return arrivalEntry{}, false
+}
+
+func (h *arrivalHeap) compact() {
 	keep := (*h)[:0]
 	for _, e := range *h {
 		if e.current() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/reply"
 )
 
@@ -61,16 +62,19 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	if err != nil {
 		end()
 		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
+		s.srv.opt.Metrics.Auth(mech, metrics.AuthError)
 		return replyAuthTemp
 	}
 	if !good {
 		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
+		s.srv.opt.Metrics.Auth(mech, metrics.AuthFailure)
 		return s.authFailed(user, end)
 	}
 	s.srv.opt.AuthGuard.Succeeded(user)
 	end()
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
+	s.srv.opt.Metrics.Auth(mech, metrics.AuthSuccess)
 	return replyAuthOK
 }
 

@@ -66,6 +66,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 // given only once the message and its envelope are on disk.
 func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataResult) reply.Reply {
 	l := s.srv.l
+	s.srv.opt.Metrics.Received(l.Name, res.Size)
 	// Our own Received: field is one hop too.
 	hops := res.Hops + 1
 	switch {
@@ -116,6 +117,7 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 	}
 	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
 		"recipients", len(env.Recipients), "size", res.Size, "virtual_server", l.Name, "ip", s.ip)
+	s.srv.opt.Metrics.Accepted(l.Name)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 

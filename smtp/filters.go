@@ -10,6 +10,7 @@ import (
 	"mailward/address"
 	"mailward/events"
 	"mailward/filter"
+	"mailward/metrics"
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/reply"
@@ -29,6 +30,7 @@ func (s *session) connectFilter() bool {
 	}
 	if why, denied := cf.Denied(s.ip); denied {
 		s.srv.ev.Emit(events.ConnectionDenied, "ip", s.ip, "virtual_server", s.srv.l.Name, "reason", why)
+		s.srv.opt.Metrics.SessionRefused(s.srv.l.Name, metrics.RefusedConnectionFilter)
 		s.send(filter.DenyReply(s.ip))
 		s.flush()
 		return false

@@ -9,6 +9,7 @@ import (
 
 	"mailward/directory"
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/orgauth"
 	"mailward/reply"
 )
@@ -122,6 +123,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthTemporary, kv...)
+		s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthError)
 		return replyAuthTemp
 	}
 	denied := func(who, name, detail string) reply.Reply {
@@ -130,6 +132,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
+		s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthFailure)
 		return s.authFailed(who, nil)
 	}
 	acc := s.srv.opt.GSSAPI
@@ -197,6 +200,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
 		"principal", principal)
+	s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthSuccess)
 	return replyAuthOK
 }
 
@@ -208,6 +212,14 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 	if err == nil && good {
 		end()
 	}
+	result := metrics.AuthFailure
+	switch {
+	case err == nil && good:
+		result = metrics.AuthSuccess
+	case errors.Is(err, orgauth.ErrUnknownServer):
+		result = metrics.AuthError
+	}
+	s.srv.opt.Metrics.Auth("X-EXPS "+mech, result)
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		end()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/metrics"
 	"mailward/orgauth"
 	"mailward/policy"
 	"mailward/queue"
@@ -76,6 +77,9 @@ type Options struct {
 	GSSAPI *orgauth.Acceptor
 	// Folders answers X-MWFOLDER (folderquery.go); nil: not available.
 	Folders FolderCounter
+	// Metrics counts sessions, messages and logins (docs/metrics.md);
+	// nil: nothing is counted.
+	Metrics *metrics.Recorder
 }
 
 // Server is one virtual server.
@@ -198,6 +202,11 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 	if limit != "" {
 		s.mu.Unlock()
 		s.ev.Emit(events.ConnectionRefused, "ip", ip, "virtual_server", s.l.Name, "limit", limit, "max", max)
+		reason := metrics.RefusedMaxConnections
+		if limit == "connections per client address" {
+			reason = metrics.RefusedMaxConnectionsPerIP
+		}
+		s.opt.Metrics.SessionRefused(s.l.Name, reason)
 		// RFC 5321 §3.8: a server may refuse with 421 at greeting.
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		c.Write(reply.New(421, "4.7.0", "%s Too many connections (%s), try again later", s.l.FQDN, limit).Wire())
@@ -211,7 +220,9 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 	s.sessions[c] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.opt.Metrics.SessionOpened(s.l.Name)
 	go func() {
+		defer s.opt.Metrics.SessionClosed(s.l.Name)
 		defer func() {
 			s.mu.Lock()
 			s.total--

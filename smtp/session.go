@@ -36,7 +36,8 @@ type session struct {
 	orgPeer  string // the organization server authenticated with X-EXPS
 	errors   int
 	commands int
-	unknown  int // unknown recipients so far (tarpit grows with it)
+	verb     string // the command being answered (for the metrics)
+	unknown  int    // unknown recipients so far (tarpit grows with it)
 	quit     bool
 
 	// The connection filter's lookups, started at connect (nil: none),
@@ -145,6 +146,14 @@ func (s *session) send(r reply.Reply) {
 		return
 	}
 	s.bw.Write(r.Wire())
+	if r.Code >= 400 && r.Code != 421 && s.srv.opt.Metrics != nil {
+		switch s.verb {
+		case "MAIL", "RCPT", "DATA", "BDAT":
+			// A 421 ends the session rather than refuse a message;
+			// the error limit's own 421 comes through here again.
+			s.srv.opt.Metrics.Refused(s.srv.l.Name, s.verb, r.EnhancedStatus())
+		}
+	}
 	switch {
 	case r.Code == 421:
 		s.quit = true
@@ -186,6 +195,7 @@ func (s *session) dispatch(line string) reply.Reply {
 	}
 	verb, arg, _ := strings.Cut(line, " ")
 	verb = strings.ToUpper(verb)
+	s.verb = verb
 	if r := s.refusedDuringChunks(verb); !r.IsZero() {
 		return r
 	}

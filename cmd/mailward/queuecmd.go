@@ -20,14 +20,20 @@ import (
 )
 
 const queueUsage = `usage: mailward queue COMMAND [--config FILE] [--json]
-  list                      the delivery queues: state, messages, next retry, last error
+  list                      the delivery queues: state, messages, size, oldest message,
+                            next retry, last error, and the totals
   show QUEUE [--limit N] [--after ID]
                             a queue's messages with each recipient's status and attempts,
                             oldest first, 1000 at a time (--after: the last ID shown)
   retry QUEUE               attempt the queue's messages now
   suspend QUEUE             hold deliveries through the queue
   resume QUEUE              restart deliveries through the queue and attempt them now
-  delete MESSAGE-ID [--ndr] remove a message (with --ndr, its sender gets a non-delivery report)`
+  delete MESSAGE-ID [--ndr] remove a message (with --ndr, its sender gets a non-delivery report)
+  freeze MESSAGE-ID         hold a message: it is not attempted until unfrozen (also after a restart)
+  unfreeze MESSAGE-ID       release a frozen message and attempt it now
+  find [--from A] [--to A] [--subject S]
+                            the messages of every queue whose sender, a recipient or subject
+                            contains the text (case-insensitive)`
 
 // adminSocket is where the running server's admin API listens.
 func adminSocket(cfg *config.Config) string { return setup.AdminSocket(cfg) }
@@ -42,9 +48,9 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 	sub := args[0]
 	want := 1 // positional arguments
 	switch sub {
-	case "list":
+	case "list", "find":
 		want = 0
-	case "show", "retry", "suspend", "resume", "delete":
+	case "show", "retry", "suspend", "resume", "delete", "freeze", "unfreeze":
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, queueUsage)
 		return nil
@@ -65,12 +71,21 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 		limit = fs.Int("limit", admin.DefaultPage, fmt.Sprintf("messages to show (at most %d)", admin.MaxPage))
 		after = fs.String("after", "", "show the messages after this queue ID (the last one of the previous page)")
 	}
+	var from, to, subject *string
+	if sub == "find" {
+		from = fs.String("from", "", "the sender contains this")
+		to = fs.String("to", "", "a recipient contains this")
+		subject = fs.String("subject", "", "the Subject contains this")
+	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if len(pos) != want {
 		return fmt.Errorf("queue %s: want %d argument(s), got %d\n%s", sub, want, len(pos), queueUsage)
+	}
+	if sub == "find" && *from == "" && *to == "" && *subject == "" {
+		return fmt.Errorf("queue find: give --from, --to or --subject\n%s", queueUsage)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -80,7 +95,7 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out := &queueOut{w: stdout, json: *asJSON, now: time.Now()}
+	out := &queueOut{w: stdout, json: *asJSON, now: time.Now(), loc: time.Local}
 
 	switch sub {
 	case "list":
@@ -126,6 +141,22 @@ func runQueue(stdout, stderr io.Writer, args []string) error {
 			return queueErr("delete", pos[0], err)
 		}
 		return out.result("message", res)
+	case "freeze", "unfreeze":
+		act := c.Freeze
+		if sub == "unfreeze" {
+			act = c.Unfreeze
+		}
+		res, err := act(ctx, pos[0])
+		if err != nil {
+			return queueErr(sub, pos[0], err)
+		}
+		return out.result("message", res)
+	case "find":
+		f, err := c.Find(ctx, *from, *to, *subject)
+		if err != nil {
+			return queueErr("find", "", err)
+		}
+		return out.found(f)
 	}
 	return nil
 }
@@ -171,6 +202,7 @@ type queueOut struct {
 	w    io.Writer
 	json bool
 	now  time.Time
+	loc  *time.Location // times are shown in it; nil: local time
 }
 
 func (o *queueOut) encode(v any) error {
@@ -198,19 +230,30 @@ func (o *queueOut) list(ov *admin.Overview) error {
 		for _, q := range qs {
 			nw = max(nw, len(q.Name))
 		}
-		fmt.Fprintf(o.w, "%-*s  %-9s  %8s  %10s  %s\n", nw, "QUEUE", "STATE", "MESSAGES", "RECIPIENTS", "NEXT RETRY")
+		const row = "%-*s  %-9s  %8s  %10s  %9s  %7s  %s\n"
+		fmt.Fprintf(o.w, row, nw, "QUEUE", "STATE", "MESSAGES", "RECIPIENTS", "SIZE", "OLDEST", "NEXT RETRY")
+		rcpts := 0
 		for _, q := range qs {
-			fmt.Fprintf(o.w, "%-*s  %-9s  %8d  %10d  %s\n", nw, q.Name, q.State, q.Messages, q.Recipients, o.when(q.NextRetry))
+			fmt.Fprintf(o.w, row, nw, q.Name, q.State, strconv.Itoa(q.Messages), strconv.Itoa(q.Recipients),
+				size(q.Bytes), o.age(q.Oldest), o.when(q.NextRetry))
 			if q.LastError != "" {
 				fmt.Fprintf(o.w, "    last error: %s\n", oneLine(q.LastError))
 			}
+			rcpts += q.Recipients
 		}
+		// A message pending in two queues counts once in the total.
+		total := fmt.Sprintf(row, nw, "TOTAL", "", strconv.Itoa(ov.Messages), strconv.Itoa(rcpts),
+			size(ov.Bytes), o.age(ov.Oldest), "")
+		fmt.Fprintln(o.w, strings.TrimRight(total, " \n"))
 		fmt.Fprintln(o.w)
 	}
 	fmt.Fprintf(o.w, "%d message(s) queued in %d delivery queue(s)\n", ov.Messages, len(qs))
 	if ov.Messages > 0 {
 		fmt.Fprintf(o.w, "    %s being delivered, %s ready for an attempt, %s waiting for their next retry\n",
 			thousands(ov.InFlight), thousands(ov.Ready), thousands(ov.Waiting))
+	}
+	if ov.Frozen > 0 {
+		fmt.Fprintf(o.w, "    %s frozen: not attempted until unfrozen (mailward queue unfreeze ID)\n", thousands(ov.Frozen))
 	}
 	return nil
 }
@@ -253,9 +296,13 @@ func (o *queueOut) show(d *admin.QueueDetail) error {
 		fmt.Fprintf(o.w, "    last error: %s\n", oneLine(q.LastError))
 	}
 	for _, m := range d.Messages {
-		fmt.Fprintf(o.w, "\nMessage %s from %s, arrived %s, next retry %s", m.ID, orNull(m.From), o.when(m.Arrival), o.when(m.NextRetry))
+		fmt.Fprintf(o.w, "\nMessage %s from %s, %s, arrived %s, next retry %s", m.ID, orNull(m.From), size(m.Size),
+			o.when(m.Arrival), o.when(m.NextRetry))
 		if m.InFlight {
 			fmt.Fprint(o.w, " [being delivered now]")
+		}
+		if m.Frozen {
+			fmt.Fprint(o.w, " [frozen]")
 		}
 		fmt.Fprintln(o.w)
 		for _, r := range m.Recipients {
@@ -304,7 +351,11 @@ func (o *queueOut) spool(msgs []queue.View) error {
 		return o.encode(msgs)
 	}
 	for _, m := range msgs {
-		fmt.Fprintf(o.w, "%s  from %s, arrived %s\n", m.ID, orNull(m.From), o.when(m.Arrival))
+		fmt.Fprintf(o.w, "%s  from %s, arrived %s", m.ID, orNull(m.From), o.when(m.Arrival))
+		if m.Frozen {
+			fmt.Fprint(o.w, " [frozen]")
+		}
+		fmt.Fprintln(o.w)
 		for _, r := range m.Recipients {
 			fmt.Fprintf(o.w, "    %s  %s", r.Addr, r.State)
 			if r.Status != "" {
@@ -325,7 +376,11 @@ func (o *queueOut) when(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	s := t.Local().Format("2006-01-02 15:04:05")
+	loc := o.loc
+	if loc == nil {
+		loc = time.Local
+	}
+	s := t.In(loc).Format("2006-01-02 15:04:05")
 	d := t.Sub(o.now).Round(time.Second)
 	switch {
 	case d > 0:
@@ -364,4 +419,73 @@ func orNull(s string) string {
 		return "<>"
 	}
 	return s
+}
+
+// found prints the messages find matched, each with all its recipients
+// whatever their queue.
+func (o *queueOut) found(f *admin.Found) error {
+	if o.json {
+		return o.encode(f)
+	}
+	for _, m := range f.Messages {
+		fmt.Fprintf(o.w, "%s  from %s, %s, arrived %s", m.ID, orNull(m.From), size(m.Size), o.when(m.Arrival))
+		if m.InFlight {
+			fmt.Fprint(o.w, " [being delivered now]")
+		}
+		if m.Frozen {
+			fmt.Fprint(o.w, " [frozen]")
+		}
+		fmt.Fprintln(o.w)
+		if m.Subject != "" {
+			fmt.Fprintf(o.w, "    subject: %s\n", oneLine(m.Subject))
+		}
+		for _, r := range m.Recipients {
+			fmt.Fprintf(o.w, "    %s  %s", r.Addr, r.State)
+			if r.Status != "" {
+				fmt.Fprintf(o.w, " %s", r.Status)
+			}
+			if r.State == queue.Pending.String() {
+				q := r.Hop
+				if q == "" {
+					q = admin.SubmissionQueue
+				}
+				fmt.Fprintf(o.w, " in queue %s", q)
+			}
+			fmt.Fprintf(o.w, ", %d attempt(s)\n", r.Attempts)
+		}
+	}
+	if len(f.Messages) < f.Total {
+		fmt.Fprintf(o.w, "%d of %s matching message(s) shown, oldest first\n", len(f.Messages), thousands(f.Total))
+		return nil
+	}
+	fmt.Fprintf(o.w, "%d matching message(s)\n", f.Total)
+	return nil
+}
+
+// size is a message size as an administrator reads it: 512 B, 1.5 KiB,
+// 12.0 MiB.
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, u := float64(n)/unit, 0
+	for v >= unit && u < 3 {
+		v /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB"}[u])
+}
+
+// age is how long ago t was ("-" for none): the age of a queue's oldest
+// message.
+func (o *queueOut) age(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := o.now.Sub(t).Round(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	return shortDuration(d)
 }

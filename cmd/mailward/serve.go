@@ -17,6 +17,7 @@ import (
 	"mailward/config"
 	"mailward/events"
 	"mailward/internal/setup"
+	"mailward/metrics"
 	"mailward/smtp"
 )
 
@@ -71,8 +72,29 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		}
 		lns = append(lns, ln)
 	}
+	// [metrics]: its own listener, opened with the others so that a
+	// port conflict stops the start too.
+	var mln net.Listener
+	if st.Metrics != nil {
+		if mln, err = metrics.Listen(ctx, cfg.Metrics.Address); err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return err
+		}
+	}
 	var names []string
 	var wg sync.WaitGroup
+	if mln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := st.Metrics.Serve(ctx, mln); err != nil {
+				logger.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		logger.Info("metrics served", "url", "http://"+mln.Addr().String()+metrics.Path)
+	}
 	// The queue viewer's endpoint (mailward queue ...): a Unix socket only
 	// the server's owner can use. A failure to create it is logged, not
 	// fatal: mail flows without it. It opens before the spool loads, so

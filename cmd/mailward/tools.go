@@ -88,6 +88,9 @@ func cmdConfig(args []string) error {
 			fmt.Printf("  content filter: rspamd at %s (timeout %s, on failure %s); refused: %s; Junk: %s\n",
 				f.RspamdURL, f.Timeout.Duration, f.OnFailure, never(f.GatewayThreshold), never(f.StoreThreshold))
 		}
+		if a := cfg.Metrics.Address; a != "" {
+			fmt.Printf("  metrics: http://%s/metrics (docs/metrics.md)\n", a)
+		}
 		return nil
 	case "hash-password":
 		fmt.Fprintln(os.Stderr, "password (one line on standard input):")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,11 @@ type Group struct {
 	lastOK    uint64 // newest flush that succeeded
 	lastErr   error
 	running   bool
+	waiting   int // callers not yet served by a flush that began after them
+
+	// Observe, when set (before first use), is told how many callers
+	// each flush serves and how long it took (docs/metrics.md).
+	Observe func(callers int, took time.Duration)
 
 	// Flush is the flush operation; replaceable in tests (to inject I/O
 	// errors) before first use.
@@ -68,6 +74,7 @@ func (g *Group) Sync() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	need := g.started + 1
+	g.waiting++
 	for g.completed < need {
 		if g.running {
 			g.cond.Wait()
@@ -76,8 +83,16 @@ func (g *Group) Sync() error {
 		g.running = true
 		g.started++
 		ticket := g.started
+		// Every caller that arrived before this flush began is served
+		// by it.
+		callers := g.waiting
+		g.waiting = 0
 		g.mu.Unlock()
+		start := time.Now()
 		err := g.Flush()
+		if g.Observe != nil {
+			g.Observe(callers, time.Since(start))
+		}
 		g.mu.Lock()
 		g.running = false
 		g.completed = ticket

@@ -16,6 +16,7 @@ import (
 	"mailward/events"
 	"mailward/internal/certs"
 	"mailward/internal/durable"
+	"mailward/metrics"
 	"mailward/policy"
 	"mailward/queue"
 	"mailward/smtp"
@@ -61,6 +62,8 @@ type Stages struct {
 	Bouncer     *dsn.Bouncer
 	TLS         *tls.Config
 	certs       *certs.Holder
+	// Metrics is nil unless [metrics] has an address (metrics.go).
+	Metrics *metrics.Recorder
 
 	closers []func()
 }
@@ -127,6 +130,9 @@ func (s *Stages) Open() error {
 	}
 	s.closers = append(s.closers, closeEv)
 	s.Events = ev
+	if s.newMetrics(); s.Metrics != nil {
+		ev.SetCounter(s.Metrics.Event)
+	}
 	s.Remote.Events = ev
 	s.startLiveDirectory()
 	s.closers = append(s.closers, s.Remote.Close)
@@ -141,6 +147,15 @@ func (s *Stages) Open() error {
 	if err != nil {
 		s.Close()
 		return err
+	}
+	// Suspensions kept on disk apply before anything is delivered.
+	held, err := s.Hops.Persist(filepath.Join(cfg.Server.DataDir, "queue", "suspended"))
+	if err != nil {
+		s.Close()
+		return err
+	}
+	for _, h := range held {
+		ev.Emit(events.QueueStillSuspended, "queue", h)
 	}
 	s.Maildir = deliver.NewMaildir(cfg.MailboxDir(), cfg.Server.FQDN)
 	s.Maildir.FSSync = boxSync
@@ -163,6 +178,7 @@ func (s *Stages) Open() error {
 			break
 		}
 	}
+	s.instrument()
 	return nil
 }
 
@@ -185,7 +201,7 @@ func (s *Stages) SMTP(i int) smtp.Options {
 		spool = journalingSpool{Spool: spool, c: s.Categorizer}
 	}
 	opt := smtp.Options{Settings: l.Settings, Policy: s.Policy, Auth: s.Recipients, Spool: spool,
-		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard}
+		Events: s.Events, Logger: s.Logger, AuthGuard: s.AuthGuard, Metrics: s.Metrics}
 	if s.Org.Trust != nil {
 		opt.Org = s.Org.Trust
 		opt.GSSAPI = s.Org.Acceptor

@@ -31,6 +31,12 @@ type Config struct {
 	ContentFilter  *ContentFilter    `toml:"content_filter,omitempty"`
 	VirtualServers []VirtualServer   `toml:"virtual_server,omitempty"`
 	Routes         []Route           `toml:"route,omitempty"`
+	Metrics        *Metrics          `toml:"metrics,omitempty"`
+}
+
+// Metrics is [metrics] (docs/metrics.md).
+type Metrics struct {
+	Address string `toml:"address,omitempty"`
 }
 
 // Server is [server].
