@@ -40,6 +40,7 @@ func (s *session) cmdData(arg string) reply.Reply {
 	s.mu.Unlock()
 	start := time.Now()
 	res, err := ReadData(s.br, w, l.MaxMessageSize, l.NormalizeBareLF)
+	s.plog.Data(res.Size)
 	if err != nil {
 		// Connection lost or timed out mid-message: nothing was
 		// acknowledged, so nothing is kept.

@@ -24,6 +24,7 @@ import (
 	"mailward/metrics"
 	"mailward/orgauth"
 	"mailward/policy"
+	"mailward/protolog"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -77,6 +78,10 @@ type Options struct {
 	GSSAPI *orgauth.Acceptor
 	// Folders answers X-MWFOLDER (folderquery.go); nil: not available.
 	Folders FolderCounter
+	// ProtocolLog, when set, gets every command and reply of this
+	// virtual server's sessions, secrets and message data left out
+	// (protolog; docs/protocol-log.md).
+	ProtocolLog *protolog.Log
 	// Metrics counts sessions, messages and logins (docs/metrics.md);
 	// nil: nothing is counted.
 	Metrics *metrics.Recorder

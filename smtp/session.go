@@ -15,6 +15,7 @@ import (
 	"mailward/address"
 	"mailward/events"
 	"mailward/filter"
+	"mailward/protolog"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -58,6 +59,9 @@ type session struct {
 	utf8     bool
 	bdat     *bdatState // the chunks received so far (BDAT, RFC 3030)
 
+	// plog is the protocol log (nil: off for this virtual server).
+	plog *protolog.Session
+
 	// mu guards closing and the replacement of rd, which the server's
 	// drain reads from its own goroutine.
 	mu      sync.Mutex
@@ -72,8 +76,9 @@ func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *se
 		rd.end = time.Now().Add(srv.l.MaxSessionTime)
 	}
 	return &session{srv: srv, ctx: ctx, conn: c, ip: ip, rd: rd,
-		br: bufio.NewReaderSize(rd, 16<<10),
-		bw: bufio.NewWriterSize(c, 4<<10)}
+		br:   bufio.NewReaderSize(rd, 16<<10),
+		bw:   bufio.NewWriterSize(c, 4<<10),
+		plog: srv.opt.ProtocolLog.Session(protolog.Server, c.RemoteAddr().String(), "virtual server "+srv.l.Name)}
 }
 
 // verbFunc handles one command; arg is the text after the verb. It
@@ -82,6 +87,7 @@ func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *se
 type verbFunc func(s *session, arg string) reply.Reply
 
 func (s *session) run() {
+	defer s.plog.Close("")
 	defer s.conn.Close()
 	defer s.abortChunks() // a transaction cut off leaves no spool file
 	defer func() {
@@ -145,7 +151,9 @@ func (s *session) send(r reply.Reply) {
 	if r.IsZero() {
 		return
 	}
-	s.bw.Write(r.Wire())
+	w := r.Wire()
+	s.bw.Write(w)
+	s.plog.Reply(r.Code, w)
 	if r.Code >= 400 && r.Code != 421 && s.srv.opt.Metrics != nil {
 		switch s.verb {
 		case "MAIL", "RCPT", "DATA", "BDAT":
@@ -257,6 +265,7 @@ func (s *session) readLine(max int) (string, error) {
 	if n := len(buf); n > 0 && buf[n-1] == '\r' {
 		buf = buf[:n-1]
 	}
+	s.plog.Command(string(buf))
 	return string(buf), nil
 }
 
