@@ -60,6 +60,7 @@ func (c *Conn) writeChunks(ctx context.Context, content io.Reader) (reply.Reply,
 		}
 		c.deadline(ctx, t.DataBlock)
 		fmt.Fprintf(c.bw, "BDAT %d%s\r\n", chunk.Len(), last)
+		c.plog.Command(fmt.Sprintf("BDAT %d%s", chunk.Len(), last))
 		c.bw.Write(chunk.Bytes())
 		chunk.Reset()
 		if err := c.bw.Flush(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"mailward/protolog"
 	"mailward/reply"
 )
 
@@ -42,6 +43,10 @@ type ClientOptions struct {
 	Dialer    func(ctx context.Context, network, addr string) (net.Conn, error) // nil => net.Dialer
 	// NoChunking sends with DATA even to a server offering CHUNKING.
 	NoChunking bool
+	// ProtocolLog, when set, gets every command and reply of the
+	// session, secrets and message data left out (protolog;
+	// docs/protocol-log.md).
+	ProtocolLog *protolog.Log
 }
 
 // Timeouts bound each stage of a session. Zero fields get the defaults
@@ -111,6 +116,8 @@ type Conn struct {
 	// authed: the caller authenticated this session (AUTH, X-EXPS); it
 	// survives RSET, so a cached session need not do it again.
 	authed bool
+
+	plog *protolog.Session // nil: no protocol log
 }
 
 // Dial connects to addr, reads the greeting, says EHLO (HELO when EHLO
@@ -143,6 +150,7 @@ func Dial(ctx context.Context, addr, hostname string, o ClientOptions) (*Conn, e
 		addr: addr,
 		o:    o,
 		ext:  map[string]string{},
+		plog: o.ProtocolLog.Session(protolog.Client, addr, "outbound to "+hostname),
 	}
 	if err := c.open(ctx); err != nil {
 		c.Quit() // RFC 5321 §3.1: QUIT after a refusal; just Close when out of step
@@ -296,6 +304,7 @@ func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, ar
 	defer stop()
 	c.bw.WriteString(line)
 	c.bw.WriteString("\r\n")
+	c.plog.Command(line)
 	if err := c.bw.Flush(); err != nil {
 		return reply.Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
 	}
@@ -303,6 +312,7 @@ func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, ar
 	if err != nil {
 		return reply.Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
 	}
+	c.plog.Reply(r.Code, r.Wire())
 	return r, nil
 }
 
@@ -334,6 +344,7 @@ func (c *Conn) ReadReply(ctx context.Context, timeout time.Duration) (reply.Repl
 	if err != nil {
 		return reply.Reply{}, c.errorf("reading reply", c.ctxErr(ctx, err))
 	}
+	c.plog.Reply(r.Code, r.Wire())
 	return r, nil
 }
 
@@ -367,6 +378,7 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.plog.Close("")
 	if c.broken == nil {
 		c.broken = net.ErrClosed
 	}

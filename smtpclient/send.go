@@ -182,11 +182,14 @@ func (c *Conn) envelopePipelined(ctx context.Context, res *SendResult, mail stri
 	t := c.o.Timeouts
 	stop := c.arm(ctx, t.Command)
 	c.bw.WriteString(mail + "\r\n")
+	c.plog.Command(mail)
 	for _, l := range rcpts {
 		c.bw.WriteString(l + "\r\n")
+		c.plog.Command(l)
 	}
 	if data {
 		c.bw.WriteString("DATA\r\n")
+		c.plog.Command("DATA")
 	}
 	err := c.bw.Flush()
 	stop()
@@ -321,8 +324,10 @@ func (c *Conn) writeContent(ctx context.Context, content io.Reader) (reply.Reply
 	defer unhook()
 	s := stuffer{w: c.bw, bol: true}
 	buf := make([]byte, 32<<10)
+	var size int64
 	for {
 		n, rerr := content.Read(buf)
+		size += int64(n)
 		if n > 0 {
 			c.deadline(ctx, t.DataBlock)
 			if err := s.write(buf[:n]); err != nil {
@@ -345,6 +350,7 @@ func (c *Conn) writeContent(ctx context.Context, content io.Reader) (reply.Reply
 	if err := c.bw.Flush(); err != nil {
 		return reply.Reply{}, c.errorf("DATA content", c.ctxErr(ctx, err))
 	}
+	c.plog.Data(size)
 	r, err := c.ReadReply(ctx, t.DataTerm)
 	if err != nil {
 		return reply.Reply{}, err
