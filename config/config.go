@@ -25,6 +25,7 @@ type Config struct {
 	Diagnostics    map[string]DiagLevel `toml:"diagnostics"`
 	EventLog       EventLog             `toml:"event_log"`
 	Metrics        Metrics              `toml:"metrics"`
+	ProtocolLog    ProtocolLog          `toml:"protocol_log"`
 	AuthLimits     AuthLimits           `toml:"auth_limits"`
 	Categorizer    Categorizer          `toml:"categorizer"`
 	TLS            TLS                  `toml:"tls"`
@@ -144,6 +145,9 @@ type Delivery struct {
 	// Chunking sends with BDAT to next hops that offer CHUNKING (RFC
 	// 3030); default true.
 	Chunking *bool `toml:"chunking"`
+	// ProtocolLog logs every outbound session's commands and replies
+	// (docs/protocol-log.md); default false.
+	ProtocolLog bool `toml:"protocol_log"`
 }
 
 // DNS configures the resolver used for MX lookups.
@@ -238,6 +242,9 @@ type VirtualServer struct {
 	// (docs/filtering.md).
 	ConnectionFilter *ConnectionFilter `toml:"connection_filter"`
 	SenderFilter     *SenderFilter     `toml:"sender_filter"`
+	// ProtocolLog logs every command and reply of this virtual server's
+	// sessions (docs/protocol-log.md); default false.
+	ProtocolLog bool `toml:"protocol_log"`
 }
 
 // Categorizer configures how recipients are resolved and expanded
@@ -376,6 +383,7 @@ func (c *Config) resolvePaths() {
 	c.Organization.LDAP.KeyFile = abs(c.Organization.LDAP.KeyFile)
 	c.Organization.LDAP.PasswordFile = abs(c.Organization.LDAP.PasswordFile)
 	c.Delivery.MailboxDir = abs(c.Delivery.MailboxDir)
+	c.ProtocolLog.Directory = abs(c.ProtocolLog.Directory)
 	if c.Delivery.MailboxDir == "" {
 		c.Delivery.MailboxDir = filepath.Join(c.Server.DataDir, "mailboxes")
 	}

@@ -272,6 +272,7 @@ func (c *Config) applyDefaults() {
 	c.applyFilterDefaults()
 	c.applyContentFilterDefaults()
 	c.applyOrgLDAPDefaults()
+	c.applyProtocolLogDefaults()
 }
 
 func (c *Config) validate() error {
@@ -335,6 +336,7 @@ func (c *Config) validate() error {
 	}
 	c.validateEventLog(bad)
 	c.validateMetrics(bad)
+	c.validateProtocolLog(bad)
 	c.validateFilters(bad)
 	c.validateContentFilter(bad)
 	c.validateOrgLDAP(bad)

@@ -15,6 +15,7 @@ import (
 	"mailward/events"
 	"mailward/metrics"
 	"mailward/orgauth"
+	"mailward/protolog"
 	"mailward/queue"
 	"mailward/reply"
 	"mailward/smtpclient"
@@ -75,7 +76,10 @@ type Remote struct {
 	// NoChunking sends with DATA even to next hops offering CHUNKING
 	// ([delivery] chunking = false).
 	NoChunking bool
-	Events     *events.Log
+	// ProtocolLog, when set, gets every outbound session's commands and
+	// replies (protolog; docs/protocol-log.md).
+	ProtocolLog *protolog.Log
+	Events      *events.Log
 	// Kerberos authenticates us (SMTP/<our FQDN>) with X-EXPS GSSAPI to
 	// the organization servers whose directory entry says auth =
 	// "gssapi"; nil when organization.keytab is not set.
@@ -414,7 +418,8 @@ func (r *Remote) conn(ctx context.Context, host, addr string, tls smtpclient.TLS
 		}
 		c.Close()
 	}
-	o := smtpclient.ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer, NoChunking: r.NoChunking}
+	o := smtpclient.ClientOptions{HeloName: r.HeloName, TLS: tls, Timeouts: r.Timeouts, Dialer: r.Dialer, NoChunking: r.NoChunking,
+		ProtocolLog: r.ProtocolLog}
 	c, err := smtpclient.Dial(ctx, addr, host, o)
 	if err != nil && tls == smtpclient.TLSOpportunistic && errors.Is(err, smtpclient.ErrTLSHandshake) {
 		o.TLS = smtpclient.TLSNone

@@ -18,6 +18,7 @@ import (
 	"mailward/internal/durable"
 	"mailward/metrics"
 	"mailward/policy"
+	"mailward/protolog"
 	"mailward/queue"
 	"mailward/smtp"
 )
@@ -28,6 +29,8 @@ type VirtualServer struct {
 	Settings smtp.Settings
 	// OffersTLS: the virtual server offers STARTTLS (tls is not "none").
 	OffersTLS bool
+	// ProtocolLog: its sessions go to the protocol log (protolog.go).
+	ProtocolLog bool
 }
 
 // Stages are the stages of one server, in the order a message flows
@@ -64,6 +67,9 @@ type Stages struct {
 	certs       *certs.Holder
 	// Metrics is nil unless [metrics] has an address (metrics.go).
 	Metrics *metrics.Recorder
+	// ProtoIn and ProtoOut are the protocol logs (protolog.go); nil
+	// when no virtual server, or not delivery, turns one on.
+	ProtoIn, ProtoOut *protolog.Log
 
 	closers []func()
 }
@@ -98,7 +104,7 @@ func Build(cfg *config.Config) (*Stages, error) {
 		set.ConnectionFilter, set.SenderFilter = Filters(cfg, l, lookup)
 		set.ContentFilter = content
 		s.VirtualServers = append(s.VirtualServers, VirtualServer{Address: l.Address, Settings: set,
-			OffersTLS: l.TLS != config.VirtualServerTLSNone})
+			OffersTLS: l.TLS != config.VirtualServerTLSNone, ProtocolLog: l.ProtocolLog})
 	}
 	if cfg.TLS.CertFile != "" {
 		if _, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN); err != nil {
@@ -134,6 +140,10 @@ func (s *Stages) Open() error {
 		ev.SetCounter(s.Metrics.Event)
 	}
 	s.Remote.Events = ev
+	if err := s.openProtocolLogs(); err != nil {
+		s.Close()
+		return err
+	}
 	s.startLiveDirectory()
 	s.closers = append(s.closers, s.Remote.Close)
 	spoolSync, boxSync, err := syncGroups(cfg)
@@ -209,6 +219,9 @@ func (s *Stages) SMTP(i int) smtp.Options {
 	}
 	if l.OffersTLS {
 		opt.TLS = s.TLS
+	}
+	if l.ProtocolLog {
+		opt.ProtocolLog = s.ProtoIn
 	}
 	return opt
 }
