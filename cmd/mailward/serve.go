@@ -129,6 +129,12 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		}(lns[i])
 	}
 	ev.Emit(events.ServiceStarted, "version", version, "fqdn", cfg.Server.FQDN, "virtual_servers", strings.Join(names, ", "))
+	// Type=notify (examples/systemd/mailward.service): ready once every
+	// virtual server listens, so that units ordered after mailward find
+	// its ports open.
+	if err := sdNotify("READY=1\nSTATUS=serving " + strings.Join(names, ", ")); err != nil {
+		logger.Error("sd_notify READY=1 failed: systemd will time the start out", "err", err)
+	}
 	for {
 		select {
 		case <-hup:
@@ -138,6 +144,7 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 		}
 		break
 	}
+	sdNotify("STOPPING=1")
 	wg.Wait()
 	qcancel()
 	q.Wait()
