@@ -42,6 +42,13 @@
 #                       slapd/no_configuration, so the package sets up no
 #                       system directory, and nothing is started by it
 #                       here (no systemd as init)
+#   systemd             systemd-analyze verify of examples/systemd/
+#                       mailward.service (cmd/mailward
+#                       TestSystemdUnitVerifies). Only the package, not
+#                       systemd as init (that is systemd-sysv): it
+#                       installs and verify runs in a container whose
+#                       PID 1 is something else. Its Depends suffice; its
+#                       Recommends (dbus, systemd-timesyncd) are left out
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -52,7 +59,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs rbldnsd rspamd slapd)
+	util-linux mount e2fsprogs rbldnsd rspamd slapd systemd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
