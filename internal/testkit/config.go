@@ -32,6 +32,15 @@ type Config struct {
 	VirtualServers []VirtualServer   `toml:"virtual_server,omitempty"`
 	Routes         []Route           `toml:"route,omitempty"`
 	Metrics        *Metrics          `toml:"metrics,omitempty"`
+	ProtocolLog    *ProtocolLog      `toml:"protocol_log,omitempty"`
+}
+
+// ProtocolLog is [protocol_log] (docs/protocol-log.md).
+type ProtocolLog struct {
+	Directory string `toml:"directory,omitempty"`
+	MaxSize   int64  `toml:"max_size,omitempty"`
+	MaxAge    string `toml:"max_age,omitempty"`
+	MaxFiles  int    `toml:"max_files,omitempty"`
 }
 
 // Metrics is [metrics] (docs/metrics.md).
@@ -79,6 +88,7 @@ type Delivery struct {
 	SmartHost         string `toml:"smart_host,omitempty"`
 	MaxPerDestination int    `toml:"max_per_destination,omitempty"`
 	Chunking          *bool  `toml:"chunking,omitempty"`
+	ProtocolLog       bool   `toml:"protocol_log,omitempty"`
 }
 
 // Directory is [directory]: recipients from an external file.
@@ -143,6 +153,7 @@ type VirtualServer struct {
 	IdleTimeout         string   `toml:"idle_timeout,omitempty"`
 	RelayNetworks       []string `toml:"relay_networks,omitempty"`
 	OrgAuth             []string `toml:"org_auth,omitempty"`
+	ProtocolLog         bool     `toml:"protocol_log,omitempty"`
 	MaxMessageSize      int64    `toml:"max_message_size,omitempty"`
 	MaxConnections      int      `toml:"max_connections,omitempty"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip,omitempty"`
