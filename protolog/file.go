@@ -28,6 +28,10 @@ type Options struct {
 	MaxFiles int
 	// Now is the clock; nil is time.Now (tests inject one).
 	Now func() time.Time
+	// OnError, when set, is told of a failed write or rotation: once
+	// when the log starts failing, again only after a line was written
+	// since (setup makes it event 1016).
+	OnError func(path string, err error)
 }
 
 // Log is one protocol log file, shared by every session that writes to
@@ -39,9 +43,14 @@ type Log struct {
 	f     *os.File
 	size  int64
 	first time.Time // time of the file's first line; zero when empty
-	seq   uint64    // session IDs
-	// failed: the last write or rotation failed; reported once by Err.
-	err error
+	// err: the last write or rotation error, until Err reads it;
+	// failing: OnError was told, and no line was written since.
+	err     error
+	failing bool
+	// rotateAt: no rotation before then (a minute after a failed one,
+	// as the event log does), so a failing rename is not retried on
+	// every line.
+	rotateAt time.Time
 }
 
 // Open opens (creates) the log file for appending; its directory is
@@ -107,31 +116,45 @@ func (l *Log) Err() error {
 }
 
 // write writes one line (b ends in a newline), rotating first when due.
+// The protocol log is a diagnostic aid: a full disk loses lines here,
+// never a session, and the first failure is reported (OnError).
 func (l *Log) write(b []byte, now time.Time) {
+	if err := l.put(b, now); err != nil && l.opt.OnError != nil {
+		l.opt.OnError(l.opt.Path, err)
+	}
+}
+
+// put writes b; it returns an error only when OnError is to be told.
+func (l *Log) put(b []byte, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
-		return
+		return nil
 	}
-	if l.rotateDue(now, len(b)) {
-		if err := l.rotate(); err != nil {
-			l.err = err
-			if l.f == nil {
-				return
-			}
+	var rerr error
+	if l.rotateDue(now, len(b)) && !now.Before(l.rotateAt) {
+		if rerr = l.rotate(); rerr != nil {
+			l.rotateAt = now.Add(time.Minute)
 		}
 	}
 	n, err := l.f.Write(b)
 	l.size += int64(n)
-	if err != nil {
-		// The protocol log is a diagnostic aid: a full disk loses
-		// lines here, never a session.
-		l.err = err
-		return
+	if err == nil && rerr == nil {
+		l.failing = false
+		if l.first.IsZero() {
+			l.first = now
+		}
+		return nil
 	}
-	if l.first.IsZero() {
-		l.first = now
+	if err == nil {
+		err = rerr
 	}
+	l.err = err
+	if l.failing {
+		return nil
+	}
+	l.failing = true
+	return err
 }
 
 func (l *Log) rotateDue(now time.Time, n int) bool {
@@ -157,7 +180,8 @@ func (l *Log) rotate() error {
 		for i := l.opt.MaxFiles - 1; i >= 1; i-- {
 			os.Rename(fmt.Sprintf("%s.%d", p, i), fmt.Sprintf("%s.%d", p, i+1))
 		}
-		if err := os.Rename(p, p+".1"); err != nil {
+		// A file already gone (deleted by hand) needs only a new one.
+		if err := os.Rename(p, p+".1"); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("protolog: rotate: %w", err)
 		}
 	}

@@ -191,3 +191,44 @@ func TestReopenAppends(t *testing.T) {
 		t.Fatalf("mode %v, want 0640", st.Mode().Perm())
 	}
 }
+
+// A log that cannot be written reports it once (OnError), not on every
+// line, and again after it recovered and failed anew; sessions go on.
+func TestWriteFailureReportedOnce(t *testing.T) {
+	var got []string
+	l, c := open(t, Options{MaxSize: 100, MaxFiles: 1, OnError: func(path string, err error) { got = append(got, filepath.Base(path)+": "+err.Error()) }})
+	s := l.Session(Server, "127.0.0.1:1", "x")
+	// Rotation fails: the directory is gone, so no new file can be made.
+	dir := filepath.Dir(l.opt.Path)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		s.Command("NOOP " + strings.Repeat("x", 60))
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "smtp-in.log: protolog: open") {
+		t.Fatalf("reports %q, want one rotation failure", got)
+	}
+	// The directory is back and the minute's wait is over: the rotation
+	// works, lines are written again, and a new failure is reported anew.
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Minute)
+	s.Command("NOOP after")
+	if b := read(t, l.opt.Path); !strings.HasSuffix(b, "> NOOP after\n") && !strings.HasSuffix(b, "< NOOP after\n") {
+		t.Fatalf("after recovery the log holds %q", b)
+	}
+	if len(got) != 1 {
+		t.Fatalf("reports after recovery %q", got)
+	}
+	l.mu.Lock()
+	l.opt.MaxSize = 0 // no rotation to a fresh file
+	l.f.Close()       // writes now fail with "file already closed"
+	l.mu.Unlock()
+	s.Command("NOOP lost")
+	s.Command("NOOP lost too")
+	if len(got) != 2 {
+		t.Fatalf("reports %q, want a second one for the new failure", got)
+	}
+}

@@ -3,6 +3,7 @@ package setup
 import (
 	"path/filepath"
 
+	"mailward/events"
 	"mailward/protolog"
 )
 
@@ -16,7 +17,8 @@ func (s *Stages) openProtocolLogs() error {
 	p := cfg.ProtocolLog
 	open := func(name string) (*protolog.Log, error) {
 		l, err := protolog.Open(protolog.Options{Path: filepath.Join(cfg.ProtocolLogDir(), name),
-			MaxSize: p.MaxSize, MaxAge: p.MaxAge.Duration, MaxFiles: p.MaxFiles})
+			MaxSize: p.MaxSize, MaxAge: p.MaxAge.Duration, MaxFiles: p.MaxFiles,
+			OnError: func(path string, err error) { s.Events.Emit(events.ProtocolLogFailed, "file", path, "error", err) }})
 		if err != nil {
 			return nil, err
 		}
