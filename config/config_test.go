@@ -266,3 +266,52 @@ func TestMetricsAddress(t *testing.T) {
 		}
 	}
 }
+
+// [protocol_log]: off everywhere by default, with the event log's
+// rotation; the directory is resolved against the file; bad bounds are
+// refused; every key is documented in its section.
+func TestProtocolLogConfig(t *testing.T) {
+	base := "[server]\nfqdn = \"mx.example.test\"\ndata_dir = \"/var/lib/mailward\"\n[[domain]]\nname = \"example.test\"\n[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2525\"\n"
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ProtocolLogOn() || c.Delivery.ProtocolLog || c.VirtualServers[0].ProtocolLog {
+		t.Fatal("a protocol log is on by default")
+	}
+	if p := c.ProtocolLog; p.MaxSize != DefaultProtocolLogMaxSize || p.MaxAge.Duration != DefaultProtocolLogMaxAge || p.MaxFiles != DefaultProtocolLogMaxFiles {
+		t.Fatalf("defaults %+v", p)
+	}
+	if d := c.ProtocolLogDir(); d != "/var/lib/mailward/protocol-log" {
+		t.Fatalf("default directory %s", d)
+	}
+	c, err = Parse([]byte(strings.Replace(base, "address = \"127.0.0.1:2525\"\n", "address = \"127.0.0.1:2525\"\nprotocol_log = true\n", 1) +
+		"[protocol_log]\ndirectory = \"/var/log/mailward/protocol-log\"\nmax_files = 3\n"))
+	if err != nil || !c.ProtocolLogOn() || c.ProtocolLogDir() != "/var/log/mailward/protocol-log" || c.ProtocolLog.MaxFiles != 3 {
+		t.Fatalf("set: %+v, %v", c.ProtocolLog, err)
+	}
+	for _, bad := range []string{"max_size = 100", "max_age = \"1s\"", "max_files = 1001", "compress = true"} {
+		if _, err := Parse([]byte(base + "[protocol_log]\n" + bad + "\n")); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	b, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "\n## [protocol_log]\n")
+	if start < 0 {
+		t.Fatal("docs/configuration.md has no [protocol_log] section")
+	}
+	section := doc[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	typ := reflect.TypeOf(ProtocolLog{})
+	for i := range typ.NumField() {
+		if key := typ.Field(i).Tag.Get("toml"); !strings.Contains(section, "| `"+key+"` |") {
+			t.Errorf("protocol_log.%s is not in the [protocol_log] table of docs/configuration.md", key)
+		}
+	}
+}
