@@ -1,6 +1,7 @@
 package protolog
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -105,6 +106,24 @@ func (s *Session) Data(n int64) {
 		return
 	}
 	s.line(s.dir(true), fmt.Sprintf("[message data, %d octets, not logged]", n))
+}
+
+// Note logs a fact about the session that is neither a command nor a
+// reply (TLS started, a line not logged), as an "=" line.
+func (s *Session) Note(text string) {
+	if s == nil {
+		return
+	}
+	s.line("=", text)
+}
+
+// TLS notes that a TLS handshake (STARTTLS, RFC 3207) succeeded: what
+// follows was encrypted on the wire.
+func (s *Session) TLS(st tls.ConnectionState) {
+	if s == nil {
+		return
+	}
+	s.Note("TLS started: " + tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite))
 }
 
 // Close logs the end of the conversation.

@@ -261,3 +261,30 @@ S~ 221 .*`)
 	}
 	noSecrets(t, path, "mx1-secret", b64("mx1-secret"), b64("mx1"))
 }
+
+// STARTTLS is noted with the protocol version and cipher, and a command
+// line over the limit is noted, not written.
+func TestProtocolLogTLSAndLongLine(t *testing.T) {
+	withLog, path := withProtoLog(t)
+	ts := startServer(t, submission, withLog)
+	long := "NOOP " + strings.Repeat("long-line-marker", 100)
+	play(t, ts.addr, greeting+ehloBeforeTLS+`
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+TLS
+`+ehloAfterTLS+`
+C: `+long+`
+S~ 500 5\.5\.2 Line too long .*
+C: QUIT
+S~ 221 .*`)
+	waitClosed(t, path, 1)
+	lines := strings.Join(protoLines(t, path), "\n")
+	for _, want := range []string{"< STARTTLS\n> 220 2.0.0 Ready to start TLS\n= TLS started: TLS 1.3 TLS_", "= line too long, not logged\n> 500 5.5.2 Line too long"} {
+		if !strings.Contains(lines, want) {
+			t.Fatalf("protocol log lacks %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "long-line-marker") {
+		t.Fatal("the over-long line was written")
+	}
+}

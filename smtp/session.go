@@ -259,6 +259,7 @@ func (s *session) readLine(max int) (string, error) {
 		break
 	}
 	if tooLong {
+		s.plog.Note("line too long, not logged")
 		return "", errLineTooLong
 	}
 	buf = buf[:len(buf)-1]

@@ -42,6 +42,7 @@ func (s *session) cmdStartTLS(arg string) reply.Reply {
 	s.br = bufio.NewReaderSize(s.rd, 16<<10)
 	s.bw = bufio.NewWriterSize(tc, 4<<10)
 	s.tls = true
+	s.plog.TLS(tc.ConnectionState())
 	// RFC 3207 §4.2: forget everything learnt before TLS; a new EHLO is
 	// required, and so is a new AUTH (KB843106: authenticate after TLS).
 	s.resetTransaction()

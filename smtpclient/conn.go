@@ -247,6 +247,7 @@ func (c *Conn) startTLS(ctx context.Context) error {
 		return fmt.Errorf("smtp %s[%s]: %w: %w", c.host, c.addr, ErrTLSHandshake, err)
 	}
 	c.nc, c.tls = tc, true
+	c.plog.TLS(tc.ConnectionState())
 	c.br.Reset(tc)
 	c.bw.Reset(tc)
 	// RFC 3207 §4.2: forget what the server said before TLS.
