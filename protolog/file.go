@@ -43,9 +43,7 @@ type Log struct {
 	f     *os.File
 	size  int64
 	first time.Time // time of the file's first line; zero when empty
-	// err: the last write or rotation error, until Err reads it;
 	// failing: OnError was told, and no line was written since.
-	err     error
 	failing bool
 	// rotateAt: no rotation before then (a minute after a failed one,
 	// as the event log does), so a failing rename is not retried on
@@ -106,15 +104,6 @@ func (l *Log) Close() error {
 	return err
 }
 
-// Err returns the last write or rotation error and clears it.
-func (l *Log) Err() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	err := l.err
-	l.err = nil
-	return err
-}
-
 // write writes one line (b ends in a newline), rotating first when due.
 // The protocol log is a diagnostic aid: a full disk loses lines here,
 // never a session, and the first failure is reported (OnError).
@@ -149,7 +138,6 @@ func (l *Log) put(b []byte, now time.Time) error {
 	if err == nil {
 		err = rerr
 	}
-	l.err = err
 	if l.failing {
 		return nil
 	}
