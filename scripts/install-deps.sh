@@ -49,6 +49,9 @@
 #                       installs and verify runs in a container whose
 #                       PID 1 is something else. Its Depends suffice; its
 #                       Recommends (dbus, systemd-timesyncd) are left out
+#   procps              /bin/kill, which the unit's ExecReload runs:
+#                       systemd-analyze verify refuses a command that is
+#                       not there (a minbase system has no procps)
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -59,7 +62,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs rbldnsd rspamd slapd systemd)
+	util-linux mount e2fsprogs rbldnsd rspamd slapd systemd procps)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

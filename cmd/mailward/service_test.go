@@ -125,6 +125,8 @@ func TestSystemdUnitDirectives(t *testing.T) {
 // program here, as mailward is not installed in /usr/local/bin.
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := testkit.RequireProgram(t, "systemd", "systemd-analyze")
+	// verify refuses an ExecReload whose program is missing.
+	testkit.RequireCheck(t, "procps", func() error { _, err := os.Stat("/bin/kill"); return err })
 	b, err := os.ReadFile(exampleUnit)
 	if err != nil {
 		t.Fatal(err)
