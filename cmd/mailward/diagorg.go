@@ -50,13 +50,17 @@ func cmdDiagOrg(check string, args []string) error {
 	}
 	switch check {
 	case "spn":
+		holders, err := spnHolders(cfg, org)
+		if err != nil {
+			return err
+		}
 		if *dups {
-			if n := diag.WriteDuplicateSPNs(os.Stdout, org); n > 0 {
+			if n := diag.WriteDuplicateSPNs(os.Stdout, org.Name, holders); n > 0 {
 				return exitError{1, fmt.Sprintf("%d group(s) of duplicate SPNs: Kerberos authentication to those names fails", n)}
 			}
 			return nil
 		}
-		n, err := diag.WriteSPNReport(os.Stdout, org, *server)
+		n, err := diag.WriteSPNReport(os.Stdout, org, holders, *server)
 		if err != nil {
 			return err
 		}
