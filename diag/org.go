@@ -10,13 +10,54 @@ import (
 	"mailward/directory"
 )
 
+// SPNHolder is an account that carries service principal names: a
+// server of the organization, or (in LDAP, as in Active Directory) any
+// other entry, named by its DN.
+type SPNHolder struct {
+	Name   string
+	Server bool // a server of the organization, Name its name
+	SPNs   []string
+}
+
+// OrgSPNs are the SPNs of the organization's servers, as the directory
+// holds them (the file backend: no other account can carry one).
+func OrgSPNs(org *directory.Org) []SPNHolder {
+	out := make([]SPNHolder, 0, len(org.Servers))
+	for _, s := range org.Servers {
+		out = append(out, SPNHolder{Name: s.Name, Server: true, SPNs: s.SPNs})
+	}
+	return out
+}
+
+// duplicateSPNs maps each SPN registered more than once (on one holder
+// or several) to its holders: Kerberos cannot tell which account's key
+// to use, so authentication to that name breaks.
+func duplicateSPNs(holders []SPNHolder) map[string][]string {
+	by := map[string][]string{}
+	for _, h := range holders {
+		for _, spn := range h.SPNs {
+			k := strings.ToLower(spn)
+			by[k] = append(by[k], h.Name)
+		}
+	}
+	for k, v := range by {
+		if len(v) < 2 {
+			delete(by, k)
+		}
+	}
+	return by
+}
+
 // WriteSPNReport lists the service principal names of one server (or of
 // all, when server is ""), as KB979174's "setspn -L" does, with what is
 // wrong with each: every expected SPN must be registered exactly once in
-// the whole directory. It returns the number of problems found.
-func WriteSPNReport(w io.Writer, org *directory.Org, server string) (int, error) {
+// the whole directory. The servers are the organization's; what they
+// carry, and the rest of the directory checked for duplicates, are
+// holders (an LDAP search of its own, or OrgSPNs). It returns the
+// number of problems found.
+func WriteSPNReport(w io.Writer, org *directory.Org, holders []SPNHolder, server string) (int, error) {
 	problems := 0
-	dups := org.DuplicateSPNs()
+	dups := duplicateSPNs(holders)
 	found := false
 	for i := range org.Servers {
 		s := &org.Servers[i]
@@ -26,14 +67,19 @@ func WriteSPNReport(w io.Writer, org *directory.Org, server string) (int, error)
 		found = true
 		fmt.Fprintf(w, "Registered ServicePrincipalNames for %s (%s):\n", s.Name, s.FQDN)
 		have := map[string]bool{}
-		for _, spn := range s.SPNs {
-			have[strings.ToLower(spn)] = true
-			note := ""
-			if holders, ok := dups[strings.ToLower(spn)]; ok {
-				note = "  DUPLICATE: also on " + strings.Join(others(holders, s.Name), ", ")
-				problems++
+		for _, h := range holders {
+			if !h.Server || !strings.EqualFold(h.Name, s.Name) {
+				continue
 			}
-			fmt.Fprintf(w, "\t%s%s\n", spn, note)
+			for _, spn := range h.SPNs {
+				have[strings.ToLower(spn)] = true
+				note := ""
+				if holders, ok := dups[strings.ToLower(spn)]; ok {
+					note = "  DUPLICATE: also on " + strings.Join(others(holders, h.Name), ", ")
+					problems++
+				}
+				fmt.Fprintf(w, "\t%s%s\n", spn, note)
+			}
 		}
 		for _, spn := range directory.ExpectedSPNs(s) {
 			if !have[strings.ToLower(spn)] {
@@ -61,17 +107,17 @@ func others(list []string, self string) []string {
 	return out
 }
 
-// WriteDuplicateSPNs searches the whole directory for SPNs registered more
-// than once (KB979174's "setspn -X") and prints each group; the last line
+// WriteDuplicateSPNs checks every holder for SPNs registered more than
+// once (KB979174's "setspn -X") and prints each group; the last line
 // is "found N group(s) of duplicate SPNs." It returns N.
-func WriteDuplicateSPNs(w io.Writer, org *directory.Org) int {
-	dups := org.DuplicateSPNs()
+func WriteDuplicateSPNs(w io.Writer, orgName string, holders []SPNHolder) int {
+	dups := duplicateSPNs(holders)
 	keys := make([]string, 0, len(dups))
 	for k := range dups {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fmt.Fprintf(w, "Checking organization %q for duplicate SPNs\n", org.Name)
+	fmt.Fprintf(w, "Checking organization %q for duplicate SPNs\n", orgName)
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s is registered on: %s\n", k, strings.Join(dups[k], ", "))
 	}

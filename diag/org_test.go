@@ -42,7 +42,7 @@ func cleanOrg() *directory.Org {
 
 func TestWriteSPNReport(t *testing.T) {
 	var b bytes.Buffer
-	n, err := WriteSPNReport(&b, spnOrg(), "")
+	n, err := WriteSPNReport(&b, spnOrg(), OrgSPNs(spnOrg()), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestWriteSPNReport(t *testing.T) {
 	// One server, by name or by FQDN: only its lines and problems.
 	for _, which := range []string{"mx1", "MX1.example.test"} {
 		b.Reset()
-		n, err = WriteSPNReport(&b, spnOrg(), which)
+		n, err = WriteSPNReport(&b, spnOrg(), OrgSPNs(spnOrg()), which)
 		if err != nil || n != 2 {
 			t.Errorf("%s: problems = %d, %v; want 2", which, n, err)
 		}
@@ -79,28 +79,28 @@ func TestWriteSPNReport(t *testing.T) {
 	}
 
 	b.Reset()
-	if n, err = WriteSPNReport(&b, cleanOrg(), ""); err != nil || n != 0 {
+	if n, err = WriteSPNReport(&b, cleanOrg(), OrgSPNs(cleanOrg()), ""); err != nil || n != 0 {
 		t.Errorf("clean directory: problems = %d, %v", n, err)
 	}
 	if strings.Contains(b.String(), "MISSING") || strings.Contains(b.String(), "DUPLICATE") {
 		t.Errorf("clean directory reported problems:\n%s", b.String())
 	}
 
-	if _, err = WriteSPNReport(io.Discard, spnOrg(), "mx9"); err == nil || !strings.Contains(err.Error(), `no server "mx9"`) {
+	if _, err = WriteSPNReport(io.Discard, spnOrg(), OrgSPNs(spnOrg()), "mx9"); err == nil || !strings.Contains(err.Error(), `no server "mx9"`) {
 		t.Errorf("unknown server: err = %v", err)
 	}
 }
 
 func TestWriteDuplicateSPNs(t *testing.T) {
 	var b bytes.Buffer
-	if n := WriteDuplicateSPNs(&b, cleanOrg()); n != 0 {
+	if n := WriteDuplicateSPNs(&b, cleanOrg().Name, OrgSPNs(cleanOrg())); n != 0 {
 		t.Errorf("clean directory: %d groups", n)
 	}
 	if want := "Checking organization \"Example\" for duplicate SPNs\nfound 0 group(s) of duplicate SPNs.\n"; b.String() != want {
 		t.Errorf("clean directory:\n got %q\nwant %q", b.String(), want)
 	}
 	b.Reset()
-	if n := WriteDuplicateSPNs(&b, spnOrg()); n != 1 {
+	if n := WriteDuplicateSPNs(&b, spnOrg().Name, OrgSPNs(spnOrg())); n != 1 {
 		t.Errorf("duplicates: %d groups, want 1", n)
 	}
 	out := b.String()

@@ -209,3 +209,56 @@ func TestLDAPDiagSPNDuplicates(t *testing.T) {
 		t.Fatalf("the planted duplicate: %v\n%s%s", err, out, errOut)
 	}
 }
+
+// diag spn searches LDAP itself, as setspn -X does: an SPN planted on
+// an account that is no server of the organization (a person entry
+// allowed any attribute, as any Active Directory account may carry an
+// SPN) is outside what the organization loads, yet it collides in
+// Kerberos: diag spn --duplicates names it by its DN, and diag spn
+// --server mx2 marks mx2's SPN as a duplicate of it.
+func TestLDAPDiagSPNSearchesLDAP(t *testing.T) {
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
+	d := orgRecipients(t, "mx1", "mx2")
+	for i := range d.Servers {
+		s := &d.Servers[i]
+		s.SPNs = []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
+	}
+	b.Publish(t, d)
+	dir := t.TempDir()
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	account := "cn=svc-backup," + b.Slapd.Suffix
+	b.Slapd.Add(t, account, map[string][]string{"objectClass": {"person", "extensibleObject"}, "cn": {"svc-backup"},
+		"sn": {"backup"}, "servicePrincipalName": {"SMTP/mx2.example.test", "HOST/backup.example.test"}})
+	out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config)
+	want := "Checking organization \"Example\" for duplicate SPNs\n" +
+		"smtp/mx2.example.test is registered on: mx2, " + account + "\n" +
+		"found 1 group(s) of duplicate SPNs.\n"
+	if err == nil || out != want {
+		t.Fatalf("diag spn --duplicates: %v\n%s%s\nwant:\n%s", err, out, errOut, want)
+	}
+	out, errOut, err = runCLI(cli, "diag", "spn", "--server", "mx2", "--config", cli.Config)
+	if err == nil || !strings.Contains(out, "\tSMTP/mx2.example.test  DUPLICATE: also on "+account+"\n") ||
+		strings.Contains(out, "HOST/backup") {
+		t.Fatalf("diag spn --server mx2: %v\n%s%s", err, out, errOut)
+	}
+	// The organization the server loads does not have the account: the
+	// duplicate came from the search, not from the snapshot.
+	cl, err := ldapdir.NewClient(ldapdir.Config{URL: b.Slapd.URL, Bind: "simple", BindDN: b.Slapd.RootDN,
+		Password: b.Slapd.RootPW, BaseDN: b.Slapd.Suffix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	org, err := cl.Load("Example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dups := org.DuplicateSPNs(); len(dups) != 0 {
+		t.Fatalf("the snapshot sees duplicates %v: the test would not tell a search from the snapshot", dups)
+	}
+}

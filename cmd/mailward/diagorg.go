@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -11,9 +11,8 @@ import (
 
 	"mailward/config"
 	"mailward/diag"
+	"mailward/directory"
 	"mailward/internal/setup"
-	"mailward/reply"
-	"mailward/smtpclient"
 )
 
 // cmdDiagOrg runs the organization diagnostics the support articles (KB843106, KB979174, KB304897) have
@@ -26,6 +25,7 @@ func cmdDiagOrg(check string, args []string) error {
 	dups := fs.Bool("duplicates", false, "diag spn: search the whole directory for duplicate SPNs")
 	rcpt := fs.String("rcpt", "postmaster", "diag auth: a recipient the peer accepts")
 	timeout := fs.Duration("timeout", 30*time.Second, "wait per reply")
+	peerConfig := fs.String("peer-config", "", "diag auth: the peer's configuration, to compare its directory with this server's (replication lag)")
 	// The peer ("host:port") may come before or after the flags.
 	var peer string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -45,18 +45,27 @@ func cmdDiagOrg(check string, args []string) error {
 		return err
 	}
 	org, err := setup.OrgDirectory(cfg)
+	if err != nil && check == "auth" && peer != "" && errors.Is(err, directory.ErrUnavailable) {
+		// The check cannot start; say why in its own terms.
+		diag.WriteAuthReport(os.Stdout, []diag.AuthStep{diag.DirectoryUnavailableStep(err)})
+		return exitError{1, "the organization path to " + peer + " fails (see the first FAIL)"}
+	}
 	if err != nil {
 		return err
 	}
 	switch check {
 	case "spn":
+		holders, err := spnHolders(cfg, org)
+		if err != nil {
+			return err
+		}
 		if *dups {
-			if n := diag.WriteDuplicateSPNs(os.Stdout, org); n > 0 {
+			if n := diag.WriteDuplicateSPNs(os.Stdout, org.Name, holders); n > 0 {
 				return exitError{1, fmt.Sprintf("%d group(s) of duplicate SPNs: Kerberos authentication to those names fails", n)}
 			}
 			return nil
 		}
-		n, err := diag.WriteSPNReport(os.Stdout, org, *server)
+		n, err := diag.WriteSPNReport(os.Stdout, org, holders, *server)
 		if err != nil {
 			return err
 		}
@@ -75,28 +84,7 @@ func cmdDiagOrg(check string, args []string) error {
 		if peer == "" {
 			return fmt.Errorf("diag auth: name the peer: mailward diag auth host:port --config FILE")
 		}
-		o := diag.AuthOptions{Addr: peer, HeloName: cfg.Server.FQDN, Rcpt: *rcpt, Timeout: *timeout}
-		// Authenticate exactly as delivery would: the same stages, built
-		// by the same setup (the peer's directory entry picks LOGIN or
-		// Kerberos, with this server's credentials).
-		st, err := setup.Build(cfg)
-		if err != nil {
-			return err
-		}
-		remote := st.Remote
-		host, _, _ := net.SplitHostPort(peer)
-		o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) (string, reply.Reply, error) {
-			entry, ok := remote.OrgPeer(host, peer)
-			if !ok {
-				return "", reply.Reply{}, fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)
-			}
-			return remote.AuthenticateOrg(ctx, c, entry)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if !diag.WriteAuthReport(os.Stdout, diag.RunAuthCheck(ctx, o)) {
-			return exitError{1, "the organization path to " + peer + " fails (see the first FAIL)"}
-		}
+		return diagAuth(cfg, org, peer, *peerConfig, *rcpt, *timeout)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ Usage:
   mailward diag    spn [--server S] [--duplicates] --config FILE
   mailward diag    fqdn --config FILE
   mailward diag    clock HOST:PORT
-  mailward diag    auth HOST:PORT --config FILE [--rcpt ADDR]
+  mailward diag    auth HOST:PORT --config FILE [--rcpt ADDR] [--peer-config FILE]
   mailward version
 `
 

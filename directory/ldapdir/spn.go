@@ -1,0 +1,58 @@
+package ldapdir
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"mailward/directory"
+)
+
+// SPNHolder is one entry that carries servicePrincipalName values.
+type SPNHolder struct {
+	// DN is the entry's DN; Name its cn (a server's name), or the DN
+	// when the entry has no cn.
+	DN, Name string
+	// Server is true for a mailwardServer entry (one the organization
+	// loads); any other entry may carry SPNs too, as any Active
+	// Directory account can, and then still collides in Kerberos.
+	Server bool
+	SPNs   []string
+}
+
+// SPNs searches the whole subtree under the base DN for entries with a
+// servicePrincipalName, whatever their class, as setspn -L and -X do:
+// the organization's snapshot reads only mailward's classes and so
+// cannot see an SPN registered on another account, which still breaks
+// Kerberos authentication to that name (KB979174).
+func (c *Client) SPNs() ([]SPNHolder, error) {
+	spn := c.cfg.Attributes.name("servicePrincipalName")
+	cn := c.cfg.Attributes.name("cn")
+	var out []SPNHolder
+	err := c.with(func(conn *ldap.Conn) error {
+		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+			0, int(c.cfg.Timeout/time.Second)+1, false, "("+ldap.EscapeFilter(spn)+"=*)", []string{"objectClass", cn, spn}, nil), 500)
+		if err != nil {
+			return err
+		}
+		for _, e := range res.Entries {
+			h := SPNHolder{DN: e.DN, Name: e.GetAttributeValue(cn), SPNs: e.GetAttributeValues(spn)}
+			if h.Name == "" {
+				h.Name = e.DN
+			}
+			for _, oc := range e.GetAttributeValues("objectClass") {
+				if strings.EqualFold(oc, "mailwardServer") {
+					h.Server = true
+				}
+			}
+			out = append(out, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: ldap %s: searching (%s=*): %v", directory.ErrUnavailable, c.cfg.URL, spn, err)
+	}
+	return out, nil
+}
