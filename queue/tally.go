@@ -206,44 +206,8 @@ type waitEntry struct {
 	gen uint64
 }
 
-func (e waitEntry) current() bool { return e.m.share.waiting && e.gen == e.m.share.waitGen }
-
-// waitHeap is a min-heap of next attempts.
-type waitHeap []waitEntry
-
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waitEntry)) }
-func (h *waitHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
-// top drops outdated entries and returns the earliest current one.
-func (h *waitHeap) top() (waitEntry, bool) {
-	for len(*h) > 0 {
-		if e := (*h)[0]; e.current() {
-			return e, true
-		}
-		heap.Pop(h)
-	}
-	return waitEntry{}, false
-}
-
-func (h *waitHeap) compact() {
-	keep := (*h)[:0]
-	for _, e := range *h {
-		if e.current() {
-			keep = append(keep, e)
-		}
-	}
-	clear((*h)[len(keep):]) // let the dropped messages be collected
-	*h = keep
-	heap.Init(h)
-}
+func (e waitEntry) current() bool           { return e.m.share.waiting && e.gen == e.m.share.waitGen }
+func (e waitEntry) before(o waitEntry) bool { return e.at.Before(o.at) } // the earliest on top
 
 // errEntry is a pending recipient's last error in one delivery queue.
 type errEntry struct {
@@ -252,43 +216,8 @@ type errEntry struct {
 	gen uint64
 }
 
-func (e errEntry) current() bool { return e.gen == e.m.share.errGen }
-
-// errHeap is a max-heap of errors by time: the latest on top.
-type errHeap []errEntry
-
-func (h errHeap) Len() int           { return len(h) }
-func (h errHeap) Less(i, j int) bool { return h[i].at.After(h[j].at) }
-func (h errHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *errHeap) Push(x any)        { *h = append(*h, x.(errEntry)) }
-func (h *errHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
-}
-
-func (h *errHeap) top() (errEntry, bool) {
-	for len(*h) > 0 {
-		if e := (*h)[0]; e.current() {
-			return e, true
-		}
-		heap.Pop(h)
-	}
-	return errEntry{}, false
-}
-
-func (h *errHeap) compact() {
-	keep := (*h)[:0]
-	for _, e := range *h {
-		if e.current() {
-			keep = append(keep, e)
-		}
-	}
-	clear((*h)[len(keep):])
-	*h = keep
-	heap.Init(h)
-}
+func (e errEntry) current() bool          { return e.gen == e.m.share.errGen }
+func (e errEntry) before(o errEntry) bool { return e.at.After(o.at) } // the latest on top
 
 // arrivalEntry is a message's arrival in one delivery queue; it is
 // outdated once the message's contribution changed (errGen), since set
@@ -299,40 +228,58 @@ type arrivalEntry struct {
 	gen uint64
 }
 
-func (e arrivalEntry) current() bool { return e.gen == e.m.share.errGen }
+func (e arrivalEntry) current() bool              { return e.gen == e.m.share.errGen }
+func (e arrivalEntry) before(o arrivalEntry) bool { return e.at.Before(o.at) } // the oldest on top
 
-// arrivalHeap is a min-heap of arrivals: the oldest message on top.
-type arrivalHeap []arrivalEntry
+// lazyEntry is an entry of a lazyHeap: ordered by before, and outdated
+// (no longer current) once what it records changed.
+type lazyEntry[E any] interface {
+	current() bool
+	before(E) bool
+}
 
-func (h arrivalHeap) Len() int           { return len(h) }
-func (h arrivalHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h arrivalHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *arrivalHeap) Push(x any)        { *h = append(*h, x.(arrivalEntry)) }
-func (h *arrivalHeap) Pop() any {
+// lazyHeap is a heap whose outdated entries are dropped lazily: when
+// they reach the top, or all at once by compact when they pile up.
+type lazyHeap[E lazyEntry[E]] []E
+
+type (
+	waitHeap    = lazyHeap[waitEntry]
+	errHeap     = lazyHeap[errEntry]
+	arrivalHeap = lazyHeap[arrivalEntry]
+)
+
+func (h lazyHeap[E]) Len() int           { return len(h) }
+func (h lazyHeap[E]) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h lazyHeap[E]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *lazyHeap[E]) Push(x any)        { *h = append(*h, x.(E)) }
+func (h *lazyHeap[E]) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return e
 }
 
-func (h *arrivalHeap) top() (arrivalEntry, bool) {
+// top drops outdated entries and returns the first current one.
+func (h *lazyHeap[E]) top() (E, bool) {
 	for len(*h) > 0 {
 		if e := (*h)[0]; e.current() {
 			return e, true
 		}
 		heap.Pop(h)
 	}
-	return arrivalEntry{}, false
+	var zero E
+	return zero, false
 }
 
-func (h *arrivalHeap) compact() {
+// compact drops every outdated entry.
+func (h *lazyHeap[E]) compact() {
 	keep := (*h)[:0]
 	for _, e := range *h {
 		if e.current() {
 			keep = append(keep, e)
 		}
 	}
-	clear((*h)[len(keep):])
+	clear((*h)[len(keep):]) // let the dropped messages be collected
 	*h = keep
 	heap.Init(h)
 }
