@@ -72,6 +72,7 @@ cd "$(dirname "$0")/.."
 # last run's cleanup has just emptied: ext4 skips inodes deleted in the
 # last 60 s (see settle in lib.sh), so the pause is longer here.
 SETTLE=${SETTLE:-65}
+MEDIAN_FORMAT="%.3f" # seconds
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 TMP=$(mktemp -d /tmp/mailward-group.XXXXXX)
@@ -188,7 +189,6 @@ measure() {
 	echo "$all $accepted"
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 FAILED=0
 sides=()

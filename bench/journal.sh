@@ -200,7 +200,6 @@ measure() {
 	if [[ $side == mailward ]]; then stop_mailward; else stop_postfix; fi
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 sides=()
 [[ $ONLY == postfix ]] || sides+=(mailward)

@@ -268,7 +268,6 @@ measure() {
 	# 65 s settle hides on this machine.
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "ldap: $MESSAGES messages of ${SIZE} bytes to $MAILBOXES mailboxes, $SESSIONS sessions, $RUNS run(s), cache_ttl $CACHE_TTL; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); load $(loadavg)"
 for ((r = 1; r <= RUNS; r++)); do

@@ -1,4 +1,4 @@
-# Helpers shared by the benchmark scripts (bench/run.sh, bench/group.sh);
+# Helpers shared by the benchmark scripts (bench/*.sh);
 # sourced, not run. Every wait here is bounded.
 
 # stop_pid PID NAME: TERM, wait up to 15 s, then KILL -- only our own child.
@@ -40,3 +40,11 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # seconds first (15 unless the script sets more).
 SETTLE=${SETTLE:-15}
 settle() { sleep "$SETTLE"; }
+
+# median VALUE...: the median of the values; the mean of the middle two
+# of an even count is printed with MEDIAN_FORMAT (default %.1f, rates;
+# group.sh sets %.3f for seconds).
+median() {
+	printf '%s\n' "$@" | sort -g | awk -v f="${MEDIAN_FORMAT:-%.1f}" '{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2]; else printf f "\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

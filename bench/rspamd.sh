@@ -212,7 +212,6 @@ measure() {
 	stop_mta
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "rspamd: $MESSAGES messages of ${SIZE} bytes, $SESSIONS sessions, $RUNS run(s); $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); load $(loadavg)"
 for ((r = 1; r <= RUNS; r++)); do
