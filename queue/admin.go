@@ -118,20 +118,7 @@ func (q *Queue) Delete(id string, ndr bool) error {
 	}
 	// Take it out of the ready list and the retry heap, so no worker
 	// picks it up while we remove it.
-	for i, r := range q.ready {
-		if r == m {
-			q.ready = append(q.ready[:i], q.ready[i+1:]...)
-			break
-		}
-	}
-	for i, it := range q.retries {
-		if it.m == m {
-			heap.Remove(&q.retries, i)
-			m.next = time.Time{}
-			q.tally.unwait(m)
-			break
-		}
-	}
+	q.unscheduleLocked(m)
 	m.inflight = true
 	q.inflightN++
 	q.mu.Unlock()
@@ -186,4 +173,25 @@ func viewStatus(r reply.Reply) string {
 		return ""
 	}
 	return r.EnhancedStatus()
+}
+
+// unscheduleLocked takes m out of the ready list and the retry heap
+// (q.mu held), so that no worker picks it up; it reports whether m was
+// waiting for a retry.
+func (q *Queue) unscheduleLocked(m *Message) (waiting bool) {
+	for i, r := range q.ready {
+		if r == m {
+			q.ready = append(q.ready[:i], q.ready[i+1:]...)
+			break
+		}
+	}
+	for i, it := range q.retries {
+		if it.m == m {
+			heap.Remove(&q.retries, i)
+			m.next = time.Time{}
+			q.tally.unwait(m)
+			return true
+		}
+	}
+	return false
 }

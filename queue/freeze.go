@@ -1,9 +1,7 @@
 package queue
 
 import (
-	"container/heap"
 	"fmt"
-	"time"
 )
 
 // Freeze holds a message (on) or releases it (off), like Postfix's
@@ -32,21 +30,7 @@ func (q *Queue) Freeze(id string, on bool) (changed bool, err error) {
 	if on {
 		// Out of the ready list and the retry heap, so no worker
 		// picks it up while the freeze is written and after.
-		for i, r := range q.ready {
-			if r == m {
-				q.ready = append(q.ready[:i], q.ready[i+1:]...)
-				break
-			}
-		}
-		for i, it := range q.retries {
-			if it.m == m {
-				heap.Remove(&q.retries, i)
-				m.next = time.Time{}
-				q.tally.unwait(m)
-				wasWaiting = true
-				break
-			}
-		}
+		wasWaiting = q.unscheduleLocked(m)
 	}
 	// Held like a delivery while the state line is written: Delete and
 	// another Freeze wait (ErrInFlight).
