@@ -135,13 +135,12 @@ func (s *Server) showQueue(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	o := s.overview(name)
-	if len(o.Queues) == 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no delivery queue %q%s", name, stillLoading(o.Loading)))
+	d, err := s.QueuePage(name, r.URL.Query().Get("after"), limit)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	msgs, next := s.page(name, r.URL.Query().Get("after"), limit)
-	writeJSON(w, http.StatusOK, QueueDetail{Queue: o.Queues[0], Messages: msgs, Next: next, Loading: o.Loading})
+	writeJSON(w, http.StatusOK, d)
 }
 
 // stillLoading explains a "not found" while the spool is loading.
@@ -166,55 +165,15 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) retryQueue(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if len(s.overview(name).Queues) == 0 {
-		s.fail(w, r, http.StatusNotFound, "retry", "queue "+name, fmt.Sprintf("no delivery queue %q", name))
-		return
-	}
-	n := s.retry(name)
-	text := fmt.Sprintf("%d message(s) made ready for an attempt now", n)
-	if s.hops.Suspended(name) {
-		text += " (the queue is suspended: deliveries stay held until it is resumed)"
-	}
-	s.done(w, r, Result{Action: "retry", Target: name, Count: n, Result: text})
+	s.answer(w)(s.Retry(socketCaller(r), r.PathValue("name")))
 }
 
 func (s *Server) suspendQueue(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if msg := checkQueueName(name); msg != "" {
-		s.fail(w, r, http.StatusBadRequest, "suspend", "queue "+name, msg)
-		return
-	}
-	if name == SubmissionQueue {
-		s.fail(w, r, http.StatusBadRequest, "suspend", "queue "+name,
-			"the submission queue cannot be suspended: its messages have no next hop yet")
-		return
-	}
-	if err := s.hops.Suspend(name, true); err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "suspend", "queue "+name, err.Error())
-		return
-	}
-	s.done(w, r, Result{Action: "suspend", Target: name,
-		Result: "deliveries through this queue are held until it is resumed; messages keep arriving and are queued"})
+	s.answer(w)(s.Suspend(socketCaller(r), r.PathValue("name")))
 }
 
 func (s *Server) resumeQueue(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if msg := checkQueueName(name); msg != "" {
-		s.fail(w, r, http.StatusBadRequest, "resume", "queue "+name, msg)
-		return
-	}
-	was := s.hops.Suspended(name)
-	if err := s.hops.Suspend(name, false); err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "resume", "queue "+name, err.Error())
-		return
-	}
-	n := s.retry(name)
-	text := fmt.Sprintf("deliveries resumed; %d message(s) made ready for an attempt now", n)
-	if !was {
-		text = fmt.Sprintf("the queue was not suspended; %d message(s) made ready for an attempt now", n)
-	}
-	s.done(w, r, Result{Action: "resume", Target: name, Count: n, Result: text})
+	s.answer(w)(s.Resume(socketCaller(r), r.PathValue("name")))
 }
 
 func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
@@ -223,29 +182,28 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("ndr"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			s.fail(w, r, http.StatusBadRequest, "delete", "message "+id, fmt.Sprintf("ndr=%q: want 1 or 0", v))
+			s.answer(w)(s.refuse(socketCaller(r), http.StatusBadRequest, "delete", "message "+id, fmt.Sprintf("ndr=%q: want 1 or 0", v)))
 			return
 		}
 		ndr = b
 	}
-	err := s.q.Delete(id, ndr)
-	switch {
-	case errors.Is(err, queue.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, "delete", "message "+id,
-			fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
-		return
-	case errors.Is(err, queue.ErrInFlight):
-		s.fail(w, r, http.StatusConflict, "delete", "message "+id, err.Error())
-		return
-	case err != nil:
-		s.fail(w, r, http.StatusInternalServerError, "delete", "message "+id, err.Error())
-		return
+	s.answer(w)(s.Delete(socketCaller(r), id, ndr))
+}
+
+// answer writes an action's result, or its error (an *Error with the
+// HTTP status) as the socket's clients read it.
+func (s *Server) answer(w http.ResponseWriter) func(Result, error) {
+	return func(res Result, err error) {
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			writeError(w, e.Code, e.Message)
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, res)
+		}
 	}
-	text := "deleted without a non-delivery report"
-	if ndr {
-		text = "deleted; its pending recipients failed (5.0.0) and the sender gets a non-delivery report"
-	}
-	s.done(w, r, Result{Action: "delete", Target: id, Count: 1, Result: text})
 }
 
 // retry makes the named queue's waiting messages ready now. queue.Retry
@@ -272,29 +230,13 @@ func checkQueueName(name string) string {
 	return ""
 }
 
-// done answers an action and logs it.
-func (s *Server) done(w http.ResponseWriter, r *http.Request, res Result) {
-	target := "queue " + res.Target
-	if res.Action == "delete" || res.Action == "freeze" || res.Action == "unfreeze" {
-		target = "message " + res.Target
-	}
-	s.logAction(r, res.Action, target, res.Result)
-	writeJSON(w, http.StatusOK, res)
-}
-
-// fail answers an action with an error and logs the refusal.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, action, target, msg string) {
-	s.logAction(r, action, target, "refused: "+msg)
-	writeError(w, code, msg)
-}
-
-func (s *Server) logAction(r *http.Request, action, target, result string) {
+// socketCaller is who asked through the socket: the peer's uid and pid.
+func socketCaller(r *http.Request) Caller {
 	uid, pid := "?", "?"
 	if pc, ok := r.Context().Value(ctxKey{}).(*peerConn); ok {
 		uid, pid = strconv.FormatUint(uint64(pc.uid), 10), strconv.FormatInt(int64(pc.pid), 10)
 	}
-	s.ev.Emit(events.QueueAction, "action", "asked to "+action, "target", printable(target),
-		"result", result, "uid", uid, "pid", pid)
+	return Caller{Via: ViaSocket, Fields: []any{"uid", uid, "pid", pid}}
 }
 
 // refused logs a connection refused for its peer's credentials.
@@ -303,7 +245,7 @@ func (s *Server) refused(uid uint32, pid int32, why string) {
 	if uid != ^uint32(0) {
 		who = fmt.Sprintf("uid %d (pid %d)", uid, pid)
 	}
-	s.ev.Emit(events.QueueAction, "action", "connected as", "target", who, "result", why,
+	s.ev.Emit(events.QueueAction, "action", "connected as", "target", who, "result", why, "via", ViaSocket,
 		"uid", strconv.FormatUint(uint64(uid), 10), "pid", strconv.FormatInt(int64(pid), 10))
 }
 

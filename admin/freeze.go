@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,46 +11,12 @@ import (
 // MaxFind is the most messages GET /find answers with.
 const MaxFind = 1000
 
-func (s *Server) freezeMessage(w http.ResponseWriter, r *http.Request)   { s.freeze(w, r, true) }
-func (s *Server) unfreezeMessage(w http.ResponseWriter, r *http.Request) { s.freeze(w, r, false) }
+func (s *Server) freezeMessage(w http.ResponseWriter, r *http.Request) {
+	s.answer(w)(s.Freeze(socketCaller(r), r.PathValue("id"), true))
+}
 
-// freeze holds or releases one message (queue.Freeze); the action is
-// logged as event 2010 like every other.
-func (s *Server) freeze(w http.ResponseWriter, r *http.Request, on bool) {
-	id := r.PathValue("id")
-	action := "unfreeze"
-	if on {
-		action = "freeze"
-	}
-	changed, err := s.q.Freeze(id, on)
-	switch {
-	case errors.Is(err, queue.ErrNotFound):
-		s.fail(w, r, http.StatusNotFound, action, "message "+id,
-			fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
-		return
-	case errors.Is(err, queue.ErrInFlight):
-		s.fail(w, r, http.StatusConflict, action, "message "+id, err.Error())
-		return
-	case err != nil:
-		s.fail(w, r, http.StatusInternalServerError, action, "message "+id, err.Error())
-		return
-	}
-	var text string
-	switch {
-	case on && changed:
-		text = "frozen: it is not attempted until it is unfrozen, also after a restart"
-	case on:
-		text = "was already frozen"
-	case changed:
-		text = "unfrozen: it is attempted now"
-	default:
-		text = "was not frozen"
-	}
-	n := 0
-	if changed {
-		n = 1
-	}
-	s.done(w, r, Result{Action: action, Target: id, Count: n, Result: text})
+func (s *Server) unfreezeMessage(w http.ResponseWriter, r *http.Request) {
+	s.answer(w)(s.Freeze(socketCaller(r), r.PathValue("id"), false))
 }
 
 // find answers GET /find?from=A&to=A&subject=S&limit=N: the messages of

@@ -25,6 +25,7 @@ type Config struct {
 	Diagnostics    map[string]DiagLevel `toml:"diagnostics"`
 	EventLog       EventLog             `toml:"event_log"`
 	Metrics        Metrics              `toml:"metrics"`
+	WebAdmin       WebAdmin             `toml:"web_admin"`
 	ProtocolLog    ProtocolLog          `toml:"protocol_log"`
 	AuthLimits     AuthLimits           `toml:"auth_limits"`
 	Categorizer    Categorizer          `toml:"categorizer"`
@@ -372,6 +373,7 @@ func (c *Config) resolvePaths() {
 	c.Server.DataDir = abs(c.Server.DataDir)
 	c.TLS.CertFile = abs(c.TLS.CertFile)
 	c.TLS.KeyFile = abs(c.TLS.KeyFile)
+	c.WebAdmin.TLSCert, c.WebAdmin.TLSKey = abs(c.WebAdmin.TLSCert), abs(c.WebAdmin.TLSKey)
 	c.Log.File = abs(c.Log.File)
 	c.Directory.File = abs(c.Directory.File)
 	c.Organization.File = abs(c.Organization.File)

@@ -73,10 +73,21 @@ var DefaultRetrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * ti
 // Diagnostic categories (Exchange's MSExchangeTransport categories, KB843106).
 var Categories = []string{"service", "smtp_receive", "smtp_send", "auth", "queue", "categorizer", "delivery", "dsn"}
 
+// Web administration defaults ([web_admin], docs/web-admin.md): a session
+// lasts a working day of use, and five wrong passwords from one client or
+// for one name lock logins for a minute, enough to make guessing useless
+// while an administrator who mistyped waits little.
+const (
+	DefaultWebAdminSessionTimeout = 8 * time.Hour
+	DefaultWebAdminLoginFailures  = 5
+	DefaultWebAdminLoginLockout   = time.Minute
+)
+
 // DiagnosticLevels in increasing verbosity (KB843106: none, minimum, medium, maximum).
 var DiagnosticLevels = []DiagLevel{DiagNone, DiagMinimum, DiagMedium, DiagMaximum}
 
 func (c *Config) applyDefaults() {
+	c.applyWebAdminDefaults()
 	if c.Organization.SuppressExternal == nil {
 		t := true
 		c.Organization.SuppressExternal = &t
@@ -336,6 +347,7 @@ func (c *Config) validate() error {
 	}
 	c.validateEventLog(bad)
 	c.validateMetrics(bad)
+	c.validateWebAdmin(bad)
 	c.validateProtocolLog(bad)
 	c.validateFilters(bad)
 	c.validateContentFilter(bad)

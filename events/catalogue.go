@@ -94,6 +94,15 @@ const (
 	SenderDropped     = 1061
 )
 
+// Web administration (docs/web-admin.md): 1080-1089.
+const (
+	WebAdminLogin         = 1080
+	WebAdminLoginFailed   = 1081
+	WebAdminLockout       = 1082
+	WebAdminLevelsChanged = 1083
+	WebAdminDiagAuth      = 1084
+)
+
 // Catalogue lists every event mailward writes. docs/events.md is generated
 // from it (go run ./events/gendoc) and a test keeps the two in step.
 var Catalogue = map[int]Def{
@@ -261,9 +270,29 @@ var Catalogue = map[int]Def{
 		"The queue's active/ directory could not be read at start (permissions, a disk fault). New mail is still accepted and delivered.",
 		"Fix the directory's permissions or the disk, then restart mailward; the messages in active/ are delivered then."},
 	QueueAction: {QueueAction, Information, "queue", Minimum,
-		"Administrator {action} {target} via the admin socket: {result}.",
-		"Someone used the queue viewer's admin socket (mailward queue retry, suspend, resume, delete, freeze or unfreeze, or a program speaking to admin.sock in the data directory); a connection from a user other than root or the server's own user is refused and logged here too.",
-		"None needed. An action nobody remembers taking means root or the server's account used the socket: find out who (the uid field names the caller)."},
+		"Administrator {action} {target} via {via}: {result}.",
+		"Someone used the queue viewer: the admin socket (mailward queue retry, suspend, resume, delete, freeze or unfreeze, or a program speaking to admin.sock in the data directory; a connection from a user other than root or the server's own user is refused and logged here too), or the web administration's Queue Viewer (docs/web-admin.md), which names the administrator and the client address.",
+		"None needed. An action nobody remembers taking means root or the server's account used the socket (the uid field names the caller), or an administrator's web login was used (the user and client fields): find out who."},
+	WebAdminLogin: {WebAdminLogin, Information, "auth", Minimum,
+		"Web administration: {user} {action} from {client}.",
+		"An administrator logged in to or out of the web administration (docs/web-admin.md).",
+		"None needed. A login nobody remembers means the password of that [[web_admin.user]] is known to someone else: change it."},
+	WebAdminLoginFailed: {WebAdminLoginFailed, Warning, "auth", None,
+		"Web administration: login as {user} from {client} refused: {reason}.",
+		"A wrong user name or password was given on the web administration's login page, or a login was tried while logins were locked for that client or name.",
+		"If it was not a mistyped password, someone is guessing: keep web_admin.address on loopback or behind a firewall; the login rate limit (web_admin.login_failures, login_lockout) slows them down."},
+	WebAdminLockout: {WebAdminLockout, Warning, "auth", None,
+		"Web administration: logins {who} locked for {lockout} after {failures} failed attempts.",
+		"Failed logins from one client address, or for one user name, reached web_admin.login_failures; further logins from it, or as it, are refused until the lockout ends, even with the right password.",
+		"Wait for the lockout to end. If nobody mistyped, someone is guessing passwords: find the client and block it."},
+	WebAdminLevelsChanged: {WebAdminLevelsChanged, Information, "service", None,
+		"Web administration: {user} set the diagnostic level of {category} to {level} (was {old}), for the running server only until the next reload or restart.",
+		"An administrator changed a category's diagnostic level on the Event Viewer. The configuration file is not rewritten: a reload (SIGHUP) or a restart applies its [diagnostics] again.",
+		"None needed. To keep the level, set it in [diagnostics] of the configuration file."},
+	WebAdminDiagAuth: {WebAdminDiagAuth, Information, "service", Minimum,
+		"Web administration: {user} ran diag auth against {server} ({address}): {result}.",
+		"An administrator ran the organization authentication check (mailward diag auth) from the Organization page.",
+		"If the result names a failed step, follow its advice (docs/organization.md, KB843106, KB979174)."},
 	Delivered: {Delivered, Information, "delivery", Minimum,
 		"Message {queue_id} delivered to {rcpt} ({where}).",
 		"A recipient's delivery succeeded.", "None needed."},
