@@ -56,40 +56,26 @@ func duplicateSPNs(holders []SPNHolder) map[string][]string {
 // holders (an LDAP search of its own, or OrgSPNs). It returns the
 // number of problems found.
 func WriteSPNReport(w io.Writer, org *directory.Org, holders []SPNHolder, server string) (int, error) {
-	problems := 0
-	dups := duplicateSPNs(holders)
-	found := false
-	for i := range org.Servers {
-		s := &org.Servers[i]
-		if server != "" && !strings.EqualFold(server, s.Name) && !strings.EqualFold(server, s.FQDN) {
-			continue
-		}
-		found = true
-		fmt.Fprintf(w, "Registered ServicePrincipalNames for %s (%s):\n", s.Name, s.FQDN)
-		have := map[string]bool{}
-		for _, h := range holders {
-			if !h.Server || !strings.EqualFold(h.Name, s.Name) {
-				continue
-			}
-			for _, spn := range h.SPNs {
-				have[strings.ToLower(spn)] = true
-				note := ""
-				if holders, ok := dups[strings.ToLower(spn)]; ok {
-					note = "  DUPLICATE: also on " + strings.Join(others(holders, h.Name), ", ")
-					problems++
-				}
-				fmt.Fprintf(w, "\t%s%s\n", spn, note)
-			}
-		}
-		for _, spn := range directory.ExpectedSPNs(s) {
-			if !have[strings.ToLower(spn)] {
-				fmt.Fprintf(w, "\t%s  MISSING: Kerberos authentication to this name fails (454 4.7.0)\n", spn)
-				problems++
-			}
-		}
-	}
+	servers, found := CheckSPNs(org, holders, server)
 	if !found {
 		return 0, fmt.Errorf("diag spn: no server %q in the organization", server)
+	}
+	problems := 0
+	for _, s := range servers {
+		fmt.Fprintf(w, "Registered ServicePrincipalNames for %s (%s):\n", s.Name, s.FQDN)
+		for _, c := range s.SPNs {
+			note := ""
+			switch c.Problem {
+			case SPNDuplicate:
+				note = "  DUPLICATE: also on " + strings.Join(c.Others, ", ")
+			case SPNMissing:
+				note = "  MISSING: Kerberos authentication to this name fails (454 4.7.0)"
+			}
+			if note != "" {
+				problems++
+			}
+			fmt.Fprintf(w, "\t%s%s\n", c.SPN, note)
+		}
 	}
 	return problems, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 	"mailward/diag"
 	"mailward/directory"
 	"mailward/internal/setup"
-	"mailward/reply"
-	"mailward/smtpclient"
 )
 
 // diagAuth walks the organization path to peer (diag.RunAuthCheck) and,
@@ -28,23 +25,11 @@ func diagAuth(cfg *config.Config, org *directory.Org, peer, peerConfig, rcpt str
 			return err
 		}
 	}
-	o := diag.AuthOptions{Addr: peer, HeloName: cfg.Server.FQDN, Rcpt: rcpt, Timeout: timeout}
-	// Authenticate exactly as delivery would: the same stages, built
-	// by the same setup (the peer's directory entry picks LOGIN or
-	// Kerberos, with this server's credentials).
 	st, err := setup.Build(cfg)
 	if err != nil {
 		return err
 	}
-	remote := st.Remote
-	host, _, _ := net.SplitHostPort(peer)
-	o.Authenticate = func(ctx context.Context, c *smtpclient.Conn) (string, reply.Reply, error) {
-		entry, ok := remote.OrgPeer(host, peer)
-		if !ok {
-			return "", reply.Reply{}, fmt.Errorf("%s is not a server of the organization in this server's directory (by name or address)", peer)
-		}
-		return remote.AuthenticateOrg(ctx, c, entry)
-	}
+	o := st.DiagAuthOptions(peer, rcpt, timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if !diag.WriteAuthReport(os.Stdout, diag.ExplainDirectory(diag.RunAuthCheck(ctx, o), view)) {

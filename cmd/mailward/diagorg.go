@@ -55,7 +55,7 @@ func cmdDiagOrg(check string, args []string) error {
 	}
 	switch check {
 	case "spn":
-		holders, err := spnHolders(cfg, org)
+		holders, err := setup.SPNHolders(cfg, org)
 		if err != nil {
 			return err
 		}

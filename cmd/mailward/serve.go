@@ -83,8 +83,26 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 			return err
 		}
 	}
+	// [web_admin]: likewise (webadmin.go).
+	queueViewer := admin.New(q, st.Hops, ev)
+	web, err := listenWebAdmin(ctx, st, queueViewer)
+	if err != nil {
+		for _, o := range append(lns, mln) {
+			if o != nil {
+				o.Close()
+			}
+		}
+		return err
+	}
 	var names []string
 	var wg sync.WaitGroup
+	if web != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			web.serve(ctx, logger)
+		}()
+	}
 	if mln != nil {
 		wg.Add(1)
 		go func() {
@@ -102,7 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := admin.New(q, st.Hops, ev).Serve(ctx, setup.AdminSocket(cfg)); err != nil {
+		if err := queueViewer.Serve(ctx, setup.AdminSocket(cfg)); err != nil {
 			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
 		}
 	}()

@@ -91,6 +91,10 @@ func cmdConfig(args []string) error {
 		if a := cfg.Metrics.Address; a != "" {
 			fmt.Printf("  metrics: http://%s/metrics (docs/metrics.md)\n", a)
 		}
+		if w := cfg.WebAdmin; w.Enabled() {
+			scheme := map[bool]string{false: "http", true: "https"}[w.TLS()]
+			fmt.Printf("  web administration: %s://%s/ (%d administrator(s); docs/web-admin.md)\n", scheme, w.Address, len(w.Users))
+		}
 		return nil
 	case "hash-password":
 		fmt.Fprintln(os.Stderr, "password (one line on standard input):")

@@ -1,23 +1,23 @@
-package main
+package setup
 
 import (
 	"mailward/config"
 	"mailward/diag"
 	"mailward/directory"
-	"mailward/internal/setup"
 )
 
-// spnHolders are the accounts diag spn checks. With the directory in
+// SPNHolders are the accounts diag spn (and the web administration's
+// Organization page) check. With the directory in
 // LDAP, a search of its own for every entry under base_dn with a
 // servicePrincipalName, as setspn -L and -X search AD: an SPN on an
 // entry the organization does not load (another class, another
 // container) still collides in Kerberos (KB979174). With the file, the
 // servers are all there is.
-func spnHolders(cfg *config.Config, org *directory.Org) ([]diag.SPNHolder, error) {
+func SPNHolders(cfg *config.Config, org *directory.Org) ([]diag.SPNHolder, error) {
 	if cfg.Organization.Directory != config.OrgDirectoryLDAP {
 		return diag.OrgSPNs(org), nil
 	}
-	c, err := setup.LDAPClient(cfg)
+	c, err := LDAPClient(cfg)
 	if err != nil {
 		return nil, err
 	}
