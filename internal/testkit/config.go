@@ -33,6 +33,24 @@ type Config struct {
 	Routes         []Route           `toml:"route,omitempty"`
 	Metrics        *Metrics          `toml:"metrics,omitempty"`
 	ProtocolLog    *ProtocolLog      `toml:"protocol_log,omitempty"`
+	WebAdmin       *WebAdmin         `toml:"web_admin,omitempty"`
+}
+
+// WebAdmin is [web_admin] (docs/web-admin.md).
+type WebAdmin struct {
+	Address        string         `toml:"address,omitempty"`
+	TLSCert        string         `toml:"tls_cert,omitempty"`
+	TLSKey         string         `toml:"tls_key,omitempty"`
+	SessionTimeout string         `toml:"session_timeout,omitempty"`
+	LoginFailures  int            `toml:"login_failures,omitempty"`
+	LoginLockout   string         `toml:"login_lockout,omitempty"`
+	Users          []WebAdminUser `toml:"user,omitempty"`
+}
+
+// WebAdminUser is one [[web_admin.user]].
+type WebAdminUser struct {
+	Name         string `toml:"name"`
+	PasswordHash string `toml:"password_hash"`
 }
 
 // ProtocolLog is [protocol_log] (docs/protocol-log.md).
