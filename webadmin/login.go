@@ -61,10 +61,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if !known {
 			reason = "no such administrator"
 		}
-		refuse(http.StatusUnauthorized, reason, "Wrong user name or password.")
-		for _, who := range s.limit.failed(now, client, user) {
+		// Counted before the answer: a client that sends its next guess
+		// as soon as it reads this one finds the count already raised.
+		// Likewise the events are written before the answer.
+		locked := s.limit.failed(now, client, user)
+		s.o.Events.Emit(events.WebAdminLoginFailed, "user", printable(user), "client", client, "reason", reason)
+		for _, who := range locked {
 			s.o.Events.Emit(events.WebAdminLockout, "who", who, "lockout", s.o.LoginLockout, "failures", s.o.LoginFailures)
 		}
+		s.render(w, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, User: user, Error: "Wrong user name or password."}})
 		return
 	}
 	s.limit.succeeded(client, user)
