@@ -111,6 +111,9 @@ func Build(cfg *config.Config) (*Stages, error) {
 			return nil, err
 		}
 	}
+	if _, err := webAdminTLS(cfg); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

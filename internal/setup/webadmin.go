@@ -45,13 +45,9 @@ func (s *Stages) WebAdmin(q *admin.Server) (*webadmin.Server, *tls.Config, error
 	if !w.Enabled() {
 		return nil, nil, nil
 	}
-	var tlsCfg *tls.Config
-	if w.TLS() {
-		pair, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("web_admin.tls_cert/tls_key: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	tlsCfg, err := webAdminTLS(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	users := map[string]string{}
 	for _, u := range w.Users {
@@ -76,4 +72,19 @@ func (s *Stages) WebAdmin(q *admin.Server) (*webadmin.Server, *tls.Config, error
 		}
 	}
 	return webadmin.New(o), tlsCfg, nil
+}
+
+// webAdminTLS is the web administration's TLS configuration from
+// web_admin.tls_cert and tls_key; nil without them. Build loads it too,
+// so that `config check` finds a bad certificate.
+func webAdminTLS(cfg *config.Config) (*tls.Config, error) {
+	w := cfg.WebAdmin
+	if !w.TLS() {
+		return nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("web_admin.tls_cert/tls_key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
