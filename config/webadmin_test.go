@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 const webBase = "[server]\nfqdn = \"mx.example.test\"\n[[domain]]\nname = \"example.test\"\n[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2525\"\n"
@@ -77,5 +79,26 @@ func TestWebAdminKeysDocumented(t *testing.T) {
 				t.Errorf("web_admin key %s is not in the [web_admin] section of docs/configuration.md", key)
 			}
 		}
+	}
+}
+
+// examples/quickstart.toml turns the web administration on at
+// 127.0.0.1:8025 for admin, whose hash is of the password its comment
+// gives, admin-secret.
+func TestQuickstartWebAdmin(t *testing.T) {
+	c, err := Load("../examples/quickstart.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.WebAdmin
+	if w.Address != "127.0.0.1:8025" || w.TLS() || len(w.Users) != 1 || w.Users[0].Name != "admin" {
+		t.Fatalf("quickstart [web_admin]: %+v", w)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(w.Users[0].PasswordHash), []byte("admin-secret")); err != nil {
+		t.Errorf("the quickstart's admin hash is not of admin-secret: %v", err)
+	}
+	b, _ := os.ReadFile("../examples/quickstart.toml")
+	if !strings.Contains(string(b), "admin-secret") || strings.Contains(string(b), "password = \"admin-secret\"") {
+		t.Errorf("the quickstart should name the password in a comment and store only its hash")
 	}
 }

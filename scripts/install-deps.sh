@@ -52,6 +52,19 @@
 #   procps              /bin/kill, which the unit's ExecReload runs:
 #                       systemd-analyze verify refuses a command that is
 #                       not there (a minbase system has no procps)
+#   chromium            Debian's browser, driven headless by chromedp in the
+#                       web administration's browser tests (e2e
+#                       TestWebAdminBrowser) and for docs/images/*.png
+#                       (e2e TestWebAdminScreenshots, build tag
+#                       screenshots). Its Depends suffice: libfontconfig1
+#                       brings fontconfig-config, which depends on
+#                       fonts-dejavu-core, so pages render their text
+#                       (checked on the screenshots). Its Recommends are
+#                       left out: chromium-sandbox (the setuid sandbox;
+#                       the tests run as root with --no-sandbox), and
+#                       chromium-common's fonts-liberation, upower, udev,
+#                       libgl1-mesa-dri and a notification daemon (nothing
+#                       headless uses them)
 #   util-linux, mount,  unshare(1), mount(8) and mkfs.ext4: real full disks
 #   e2fsprogs           (a small tmpfs or ext4 image) in a private mount
 #                       namespace (internal/testkit RunInPrivateMounts)
@@ -62,7 +75,7 @@
 set -euo pipefail
 
 pkgs=(postfix swaks libnet-ssleay-perl python3 ca-certificates krb5-kdc krb5-admin-server krb5-user python3-gssapi
-	util-linux mount e2fsprogs rbldnsd rspamd slapd systemd procps)
+	util-linux mount e2fsprogs rbldnsd rspamd slapd systemd procps chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
