@@ -37,7 +37,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"), "/queues")
 	client := clientIP(r)
 	refuse := func(code int, reason, shown string) {
-		s.o.Events.Emit(events.WebAdminLoginFailed, "user", printable(user), "client", client, "reason", reason)
+		s.o.Events.Emit(events.WebAdminLoginFailed, "user", printable(user), "ip", client, "reason", reason)
 		s.render(w, code, "login", page{Title: "Log in", Data: loginData{Next: next, User: user, Error: shown}})
 	}
 	// A login form posted from another site's page (login CSRF): the
@@ -65,7 +65,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		// as soon as it reads this one finds the count already raised.
 		// Likewise the events are written before the answer.
 		locked := s.limit.failed(now, client, user)
-		s.o.Events.Emit(events.WebAdminLoginFailed, "user", printable(user), "client", client, "reason", reason)
+		s.o.Events.Emit(events.WebAdminLoginFailed, "user", printable(user), "ip", client, "reason", reason)
 		for _, who := range locked {
 			s.o.Events.Emit(events.WebAdminLockout, "who", who, "lockout", s.o.LoginLockout, "failures", s.o.LoginFailures)
 		}
@@ -75,14 +75,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.limit.succeeded(client, user)
 	sess := s.sessions.create(user, client)
 	setCookie(w, sess.id, 0)
-	s.o.Events.Emit(events.WebAdminLogin, "user", user, "action", "logged in", "client", client)
+	s.o.Events.Emit(events.WebAdminLogin, "user", user, "action", "logged in", "ip", client)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.sessions.end(sess)
 	setCookie(w, "", -1)
-	s.o.Events.Emit(events.WebAdminLogin, "user", sess.user, "action", "logged out", "client", clientIP(r))
+	s.o.Events.Emit(events.WebAdminLogin, "user", sess.user, "action", "logged out", "ip", clientIP(r))
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

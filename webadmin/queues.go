@@ -115,7 +115,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *sessi
 
 // webCaller names the administrator in event 2010.
 func webCaller(r *http.Request, sess *session) admin.Caller {
-	return admin.Caller{Via: admin.ViaWeb, Fields: []any{"user", sess.user, "client", clientIP(r)}}
+	return admin.Caller{Via: admin.ViaWeb, Fields: []any{"user", sess.user, "ip", clientIP(r)}}
 }
 
 func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, sess *session) {

@@ -11,6 +11,7 @@ import (
 	"mailward/diag"
 	"mailward/directory"
 	"mailward/internal/setup"
+	"mailward/internal/setup/diagweb"
 )
 
 // diagAuth walks the organization path to peer (diag.RunAuthCheck) and,
@@ -29,7 +30,7 @@ func diagAuth(cfg *config.Config, org *directory.Org, peer, peerConfig, rcpt str
 	if err != nil {
 		return err
 	}
-	o := st.DiagAuthOptions(peer, rcpt, timeout)
+	o := diagweb.DiagAuthOptions(st, peer, rcpt, timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if !diag.WriteAuthReport(os.Stdout, diag.ExplainDirectory(diag.RunAuthCheck(ctx, o), view)) {

@@ -13,6 +13,7 @@ import (
 	"mailward/diag"
 	"mailward/directory"
 	"mailward/internal/setup"
+	"mailward/internal/setup/diagweb"
 )
 
 // cmdDiagOrg runs the organization diagnostics the support articles (KB843106, KB979174, KB304897) have
@@ -55,7 +56,7 @@ func cmdDiagOrg(check string, args []string) error {
 	}
 	switch check {
 	case "spn":
-		holders, err := setup.SPNHolders(cfg, org)
+		holders, err := diagweb.SPNHolders(cfg, org)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"mailward/admin"
 	"mailward/internal/setup"
+	"mailward/internal/setup/diagweb"
 	"mailward/webadmin"
 )
 
@@ -23,7 +24,7 @@ type webAdmin struct {
 // and opens its listener, at start with the virtual servers, so that a
 // port conflict stops the start. nil when [web_admin] is off.
 func listenWebAdmin(ctx context.Context, st *setup.Stages, q *admin.Server) (*webAdmin, error) {
-	srv, tlsCfg, err := st.WebAdmin(q)
+	srv, tlsCfg, err := diagweb.WebAdmin(st, q)
 	if err != nil || srv == nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func Build(cfg *config.Config) (*Stages, error) {
 			return nil, err
 		}
 	}
-	if _, err := webAdminTLS(cfg); err != nil {
+	if _, err := WebAdminTLS(cfg); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,9 +1,10 @@
-package setup
+package diagweb
 
 import (
 	"mailward/config"
 	"mailward/diag"
 	"mailward/directory"
+	"mailward/internal/setup"
 )
 
 // SPNHolders are the accounts diag spn (and the web administration's
@@ -17,7 +18,7 @@ func SPNHolders(cfg *config.Config, org *directory.Org) ([]diag.SPNHolder, error
 	if cfg.Organization.Directory != config.OrgDirectoryLDAP {
 		return diag.OrgSPNs(org), nil
 	}
-	c, err := LDAPClient(cfg)
+	c, err := setup.LDAPClient(cfg)
 	if err != nil {
 		return nil, err
 	}
