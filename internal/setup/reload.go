@@ -88,6 +88,7 @@ func restartOnly(old, cfg *config.Config) []string {
 	diff("[log]", old.Log, cfg.Log)
 	diff("[event_log]", old.EventLog, cfg.EventLog)
 	diff("[metrics]", old.Metrics, cfg.Metrics)
+	diff("[web_admin]", old.WebAdmin, cfg.WebAdmin)
 	diff("[protocol_log]", old.ProtocolLog, cfg.ProtocolLog)
 	diff("[auth_limits]", old.AuthLimits, cfg.AuthLimits)
 	diff("[tls] file names", old.TLS, cfg.TLS)
