@@ -56,6 +56,10 @@ type SlapdOptions struct {
 	// TLSCert and TLSKey are PEM files of the server's certificate: with
 	// them slapd offers StartTLS.
 	TLSCert, TLSKey string
+	// TLSClientCA is a PEM file of the CA whose client certificates slapd
+	// verifies (olcTLSVerifyClient: try), for SASL EXTERNAL binds: the
+	// certificate's subject DN is the bound identity.
+	TLSClientCA string
 	// NoBaseEntry starts with an empty database (a syncrepl consumer gets
 	// every entry, the base one included, from its provider).
 	NoBaseEntry bool
@@ -144,6 +148,9 @@ func slapdConfig(s *Slapd, schema string, opt SlapdOptions) string {
 	var tlsConf string
 	if opt.TLSCert != "" {
 		tlsConf = "olcTLSCertificateFile: " + opt.TLSCert + "\nolcTLSCertificateKeyFile: " + opt.TLSKey + "\n"
+	}
+	if opt.TLSClientCA != "" {
+		tlsConf += "olcTLSCACertificateFile: " + opt.TLSClientCA + "\nolcTLSVerifyClient: try\n"
 	}
 	db := strings.TrimSpace(opt.DatabaseConfig)
 	if db != "" {
