@@ -113,11 +113,13 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		w.Abort()
 		return r
 	}
+	env.MessageID = res.MessageID
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}
-	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
-		"recipients", len(env.Recipients), "size", res.Size, "virtual_server", l.Name, "ip", s.ip)
+	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "message_id", res.MessageID, "from", orNull(env.From),
+		"recipients", len(env.Recipients), "rcpts", rcptList(env), "size", res.Size, "virtual_server", l.Name,
+		"ip", s.ip, "helo", env.Helo, "auth", env.AuthUser)
 	s.srv.opt.Metrics.Accepted(l.Name)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
