@@ -319,3 +319,20 @@ func (u *union) join(a, b string) {
 		u.parent[rb] = ra
 	}
 }
+
+// Categories are the diagnostic categories whose events make up a
+// message's path; each must be at minimum (the default) or above for
+// tracking to see every step.
+var Categories = []string{"queue", "categorizer", "delivery", "dsn"}
+
+// Unwritten lists the categories of Categories that levels (a
+// configuration's diagnostics) turn below minimum.
+func Unwritten(levels map[string]events.Level) []string {
+	var out []string
+	for _, c := range Categories {
+		if l, ok := levels[c]; ok && l < events.Minimum {
+			out = append(out, c)
+		}
+	}
+	return out
+}
