@@ -162,6 +162,7 @@ func Find(logs []Log, q Query) []Story {
 		s := groups[root]
 		// Stable: steps of one server at one instant keep the log's order.
 		slices.SortStableFunc(s.Steps, func(a, b Step) int { return a.Time.Compare(b.Time) })
+		receivedFirst(s.Steps)
 		s.fill()
 		if q.matches(s) {
 			out = append(out, *s)
@@ -169,6 +170,24 @@ func Find(logs []Log, q Query) []Story {
 	}
 	slices.SortStableFunc(out, func(a, b Story) int { return a.Steps[0].Time.Compare(b.Steps[0].Time) })
 	return out
+}
+
+// receivedFirst puts each queue ID's receipt before every other step
+// of that queue ID. The receive side writes event 2000 once the commit
+// has returned, and by then the queue may already be working on the
+// message (an expansion's 3005 can be written a moment earlier): the
+// story tells what happened in the order it could happen.
+func receivedFirst(steps []Step) {
+	for i, st := range steps {
+		if st.EventID != events.MessageQueued {
+			continue
+		}
+		j := slices.IndexFunc(steps[:i], func(o Step) bool { return o.QueueID == st.QueueID && o.Server == st.Server })
+		if j >= 0 {
+			copy(steps[j+1:i+1], steps[j:i])
+			steps[j] = st
+		}
+	}
 }
 
 func known(msgID string) bool { return msgID != "" && msgID != message.NoMessageID }
@@ -226,6 +245,9 @@ func detail(st Step) string {
 	case events.JournalReportQueued:
 		return fmt.Sprintf("journal report for %s (rules %s)", f["journal_recipient"], f["rules"])
 	case events.Delivered:
+		if st.Kind == "resolved" {
+			return f["where"]
+		}
 		return st.Rcpt + via() + ": " + f["where"]
 	case events.DeliveryDeferred:
 		return st.Rcpt + via() + ": " + f["error"]
