@@ -290,3 +290,37 @@ func TestUnwritten(t *testing.T) {
 		t.Errorf("Unwritten = %v", got)
 	}
 }
+
+// A message an administrator froze and deleted with an NDR: both actions
+// (2010, by queue ID) and the notice with its own queue ID are steps of
+// its story; the NDR's own story is found by that queue ID.
+func TestAdminActionsAndNDR(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "events.log")
+	ndr := "0005EEEEEEEEE000005"
+	writeLog(t, p, "",
+		rec(1, events.MessageQueued, "queue_id", q1, "message_id", mid, "from", "a@example.test", "rcpts", "b@example.net"),
+		rec(2, events.DeliveryDeferred, "queue_id", q1, "message_id", mid, "rcpt", "b@example.net", "hop", "example.net",
+			"attempt", "1", "error", "421 4.3.2 busy"),
+		rec(3, events.QueueAction, "action", "asked to freeze", "target", "message "+q1, "queue_id", q1, "result", "frozen", "uid", "0"),
+		rec(4, events.QueueAction, "action", "asked to delete", "target", "message "+q1, "queue_id", q1, "result", "deleted", "uid", "0"),
+		rec(5, events.NDRSent, "ndr_id", ndr, "queue_id", q1, "message_id", mid, "to", "a@example.test", "recipients", "1"),
+		rec(5, events.MessageRouted, "queue_id", ndr, "message_id", "<ndr1@mx1.example.test>", "rcpt", "a@example.test", "hop", "local"),
+		rec(6, events.QueueAction, "action", "asked to retry", "target", "queue example.net", "result", "1 message(s)", "uid", "0"),
+	)
+	got := Find(load(t, p), Query{QueueID: q1})
+	if len(got) != 1 {
+		t.Fatalf("found %d stories", len(got))
+	}
+	var kinds, details []string
+	for _, st := range got[0].Steps {
+		kinds = append(kinds, st.Kind)
+		details = append(details, st.Detail)
+	}
+	equal(t, kinds, []string{"received", "deferred", "admin", "admin", "ndr"})
+	if details[3] != "asked to delete message "+q1+" (uid 0): deleted" || details[4] != "notice "+ndr+" to a@example.test for 1 recipient(s)" {
+		t.Errorf("details: %q", details)
+	}
+	if s := Find(load(t, p), Query{QueueID: ndr}); len(s) != 1 || s[0].MessageID != "<ndr1@mx1.example.test>" {
+		t.Errorf("the NDR's own story: %+v", s)
+	}
+}
