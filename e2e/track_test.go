@@ -177,13 +177,13 @@ func TestTrackGroupAcrossServersWithDeferral(t *testing.T) {
 			t.Errorf("track --id %s: %d stories", q, len(got))
 		}
 	}
-	text, err := mx1.Run("track", "--id", id, "--log", "mx2="+mx2Log)
+	text, err := mx1.Run("track", "--to", "a2@example.test", "--log", mx2Log)
 	if err != nil {
-		t.Fatalf("track --id: %v\n%s", err, text)
+		t.Fatalf("track --to: %v\n%s", err, text)
 	}
-	t.Logf("mailward track --id %s --log mx2=%s:\n%s", id, mx2Log, text)
+	t.Logf("mailward track --to a2@example.test --log %s:\n%s", mx2Log, text)
 	for _, line := range []string{"Message <track-group@e2e.test> from <bob@example.test>\n",
-		"  queue IDs: " + id + " on mx1.example.test, " + id2 + " on mx2\n"} {
+		"  queue IDs: " + id + " on mx1.example.test, " + id2 + " on mx2.example.test\n"} {
 		if !strings.Contains(text, line) {
 			t.Errorf("track's text lacks %q:\n%s", line, text)
 		}
