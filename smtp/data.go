@@ -102,6 +102,7 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
+	env.MessageID = res.MessageID
 	if r := s.replicationRefused(env); !r.IsZero() {
 		w.Abort()
 		return r
@@ -113,7 +114,6 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		w.Abort()
 		return r
 	}
-	env.MessageID = res.MessageID
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}

@@ -116,6 +116,7 @@ var kinds = map[int]string{
 	events.DelayNoticeSent:     "delay-notice",
 	events.SuccessNoticeSent:   "success-notice",
 	events.QueueAction:         "admin",
+	events.SenderDropped:       "dropped",
 	events.XEXCH50Failed:       "xexch50-failed",
 }
 
@@ -268,7 +269,7 @@ func (s *Story) fill() {
 		if s.MessageID == "" || (!known(s.MessageID) && known(st.MessageID)) {
 			s.MessageID = st.MessageID
 		}
-		if st.EventID == events.MessageQueued && s.From == "" {
+		if (st.EventID == events.MessageQueued || st.EventID == events.SenderDropped) && s.From == "" {
 			s.From = cmp.Or(st.Fields["from"], "<>")
 		}
 		if k := st.Server + " " + st.QueueID; !seen[k] {
