@@ -133,7 +133,7 @@ func (p *plan) journal() {
 // JournalAtReceipt writes it once the message is committed.
 func (p *plan) notJournaled(reason string) {
 	p.notJournaledWhy = reason
-	p.c.Events.Emit(events.JournalNotRepeated, "queue_id", p.m.Env.ID, "reason", reason)
+	p.c.Events.Emit(events.JournalNotRepeated, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "reason", reason)
 }
 
 // fromOrgServer reports whether the message came from another server of
