@@ -293,8 +293,11 @@ func (s *Server) logAction(r *http.Request, action, target, result string) {
 	if pc, ok := r.Context().Value(ctxKey{}).(*peerConn); ok {
 		uid, pid = strconv.FormatUint(uint64(pc.uid), 10), strconv.FormatInt(int64(pc.pid), 10)
 	}
-	s.ev.Emit(events.QueueAction, "action", "asked to "+action, "target", printable(target),
-		"result", result, "uid", uid, "pid", pid)
+	kv := []any{"action", "asked to " + action, "target", printable(target), "result", result, "uid", uid, "pid", pid}
+	if id, ok := strings.CutPrefix(target, "message "); ok {
+		kv = append(kv, "queue_id", printable(id)) // message tracking (docs/tracking.md)
+	}
+	s.ev.Emit(events.QueueAction, kv...)
 }
 
 // refused logs a connection refused for its peer's credentials.

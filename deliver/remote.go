@@ -242,7 +242,7 @@ hosts:
 			}
 		}
 		r.Events.Emit(events.MailLoopsBack, "domain", strings.Join(domains, ", "), "host", self.host, "addr", self.addr,
-			"hop", hop, "reason", self.reason, "queue_id", m.Env.ID, "recipients", len(remaining))
+			"hop", hop, "reason", self.reason, "queue_id", m.Env.ID, "message_id", m.MessageID(), "recipients", len(remaining))
 		r.Hops.Record(hop, "", time.Now())
 		return out
 	}
@@ -355,7 +355,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// Delivery goes on without the properties (KB843106); the
 		// events say why, at diagnostic level medium.
 		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", res.XEXCH50.String())
-		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "remote", host, "reply", res.XEXCH50.String())
+		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "message_id", m.MessageID(), "remote", host, "reply", res.XEXCH50.String())
 	}
 	mta := host
 	var out []queue.Result

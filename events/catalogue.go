@@ -288,7 +288,10 @@ var Catalogue = map[int]Def{
 		"Mail for {domain} loops back to myself: the next hop {host} [{addr}] of delivery queue {hop} {reason}. Message {queue_id}: {recipients} recipient(s) fail with 5.4.6.",
 		"The next hop of a remote delivery (delivery.smart_host, a [[route]]'s smart_host, delivery.unresolved_host, or the domain's best MX host) is this server itself: its address is one this server listens on, or it greeted or answered EHLO with one of this server's names (server.fqdn, a virtual server's fqdn). Sending would only bring the message back here.",
 		"Point the route at another server, or make the domain a local [[domain]] if this server should take its mail. Two servers must not share one fqdn."},
-	GroupExpanded: {GroupExpanded, Information, "categorizer", Medium,
+	// 3005 and 3008 are written at minimum, the default: they are steps
+	// of a message's path that message tracking shows (docs/tracking.md),
+	// one per message and group or mailbox, like 2000 and 3000.
+	GroupExpanded: {GroupExpanded, Information, "categorizer", Minimum,
 		"Message {queue_id}: group {group} expanded ({members} members, {added} recipients added).",
 		"A distribution group was expanded for the message on this server: the first server of the organization that categorizes it (or the group's expansion server) does it, once, and marks its members in the XEXCH50 properties so that no server expands it again (KB843106).",
 		"None needed."},
@@ -300,7 +303,7 @@ var Catalogue = map[int]Def{
 		"Message {queue_id} from {from} refused for group {group}: {reason}.",
 		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender. The sender gets a non-delivery report. \"Authenticated\" is the AUTH on this server or the XEXCH50 properties of the organization server before it: when XEXCH50 failed between the servers (KB843106), an authenticated sender looks unauthenticated here.",
 		"If the sender authenticated on another server of the organization, check that XEXCH50 works between them ('mailward diag auth'); otherwise change the group's restrictions."},
-	AlternateApplied: {AlternateApplied, Information, "categorizer", Medium,
+	AlternateApplied: {AlternateApplied, Information, "categorizer", Minimum,
 		"Message {queue_id}: mailbox {mailbox} forwarded to its alternate recipient {alternate} (deliver to both: {both}).",
 		"The mailbox has an alternate recipient. It is applied once per organization, and the XEXCH50 properties say so to the next server.",
 		"None needed."},

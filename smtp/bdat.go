@@ -110,7 +110,7 @@ func (s *session) cmdBdat(arg string) reply.Reply {
 	s.resetTransaction()
 	r := s.acceptMessage(b.w, env, res)
 	if r.Code == 250 {
-		s.srv.ev.Emit(events.BdatReceived, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+		s.srv.ev.Emit(events.BdatReceived, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 			"chunks", b.chunks, "octets", b.octets)
 	}
 	return r

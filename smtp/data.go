@@ -102,6 +102,7 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
+	env.MessageID = res.MessageID
 	if r := s.replicationRefused(env); !r.IsZero() {
 		w.Abort()
 		return r
@@ -113,11 +114,15 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		w.Abort()
 		return r
 	}
+	// Read before the commit: once it is scheduled, the queue's workers
+	// own the envelope (an expansion appends to its recipients).
+	n, rcpts := len(env.Recipients), rcptList(env)
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}
-	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
-		"recipients", len(env.Recipients), "size", res.Size, "virtual_server", l.Name, "ip", s.ip)
+	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "message_id", res.MessageID, "from", orNull(env.From),
+		"recipients", n, "rcpts", rcpts, "size", res.Size, "virtual_server", l.Name,
+		"ip", s.ip, "helo", env.Helo, "auth", env.AuthUser)
 	s.srv.opt.Metrics.Accepted(l.Name)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }

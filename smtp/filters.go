@@ -119,7 +119,7 @@ func (s *session) createMessage() (MessageWriter, error) {
 // the sender cannot tell, and writes the event that is its only trace.
 func (s *session) dropped(w *dropWriter, env *queue.Envelope, size int64) reply.Reply {
 	s.srv.ev.Emit(events.SenderDropped, "ip", s.ip, "virtual_server", s.srv.l.Name, "from", orNull(env.From),
-		"pattern", w.pattern, "recipients", len(env.Recipients), "size", size, "queue_id", env.ID)
+		"pattern", w.pattern, "recipients", len(env.Recipients), "size", size, "queue_id", env.ID, "message_id", env.MessageID)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 

@@ -19,6 +19,9 @@ Usage:
   mailward queue   list|show Q|retry Q|suspend Q|resume Q|delete ID [--ndr] --config FILE [--json]
                                           the queue viewer (mailward queue help)
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
+  mailward track   [--id Q] [--message-id M] [--from A] [--to A] [--since T] [--until T] [--json]
+                   [--log [NAME=]FILE ...] [--config FILE]
+                                          follow messages through the event logs (mailward track --help)
   mailward directory resolve ADDRESS --config FILE [--sender S [--authenticated]] [--show-hidden] [--json]
                                           how an address resolves: mailboxes, groups, alternates, restrictions
   mailward directory import FILE.toml --config FILE
@@ -51,6 +54,8 @@ func main() {
 		err = cmdQueue(args)
 	case "events":
 		err = cmdEvents(args)
+	case "track":
+		err = cmdTrack(args)
 	case "diag":
 		err = cmdDiag(args)
 	case "directory":
