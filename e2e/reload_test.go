@@ -373,7 +373,7 @@ func TestReloadListenerChanges(t *testing.T) {
 
 	// The events of the changes.
 	for _, e := range []struct {
-		id                  int
+		id                 int
 		name, addr, change string
 	}{
 		{events.VirtualServerListening, "added", added, "added"},
