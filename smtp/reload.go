@@ -53,9 +53,6 @@ func (s *Server) Update(opt Options) {
 	s.cur.Store(newCurrent(opt, s.cur.Load()))
 }
 
-// Settings are the settings new sessions get.
-func (s *Server) Settings() Settings { return s.cur.Load().opt.Settings }
-
 // Sessions is the number of sessions in progress.
 func (s *Server) Sessions() int { return int(s.active.Load()) }
 
