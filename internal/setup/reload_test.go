@@ -73,17 +73,7 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	served := func() string {
-		c, err := st.TLS.GetCertificate(&tls.ClientHelloInfo{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaf, err := x509.ParseCertificate(c.Certificate[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return leaf.SerialNumber.String()
-	}
+	served := func() string { return servedBy(t, st.TLS) }
 	serial := func(name string) string {
 		t.Helper()
 		c, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"))
@@ -97,6 +87,7 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 		t.Fatal("a.pem is not served at start")
 	}
 
+	before := st.SMTP(0) // a session that connected before the reload
 	r, err := st.Reload(reloadConfig(t, dir, fmt.Sprintf(reloadBase, "b.pem", "b-key.pem", 3)))
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +98,11 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 	if got := st.SMTP(0).Settings.MaxRecipients; got != 3 {
 		t.Errorf("the options for new sessions have max_recipients %d, want 3", got)
 	}
-	if served() != serial("b") {
+	if served() != serial("b") || servedBy(t, st.SMTP(0).TLS) != serial("b") {
 		t.Error("b.pem is not served after the reload that names it")
+	}
+	if servedBy(t, before.TLS) != serial("a") || before.Settings.MaxRecipients != 10 {
+		t.Error("a session from before the reload does not keep its certificate and settings")
 	}
 	if len(r.NeedRestart) > 0 {
 		t.Errorf("the reload names for a restart %v, want nothing", r.NeedRestart)
@@ -140,4 +134,18 @@ func TestReloadNamesDataDirAndQueueForRestart(t *testing.T) {
 			t.Errorf("%s named for a restart", w)
 		}
 	}
+}
+
+// servedBy is the serial of the certificate tc presents.
+func servedBy(t *testing.T, tc *tls.Config) string {
+	t.Helper()
+	c, err := tc.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf.SerialNumber.String()
 }
