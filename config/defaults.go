@@ -270,6 +270,12 @@ func (c *Config) applyDefaults() {
 		for j, m := range l.OrgAuth {
 			l.OrgAuth[j] = strings.ToUpper(m)
 		}
+		if l.OrgAuthOffer == (OrgAuthOffer{}) {
+			l.OrgAuthOffer = OrgAuthOfferServers
+			if c.Organization.Directory == OrgDirectoryLDAP {
+				l.OrgAuthOffer = OrgAuthOfferEveryone
+			}
+		}
 	}
 	c.applyFilterDefaults()
 	c.applyContentFilterDefaults()

@@ -307,11 +307,13 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	replica := isReplication(m, idx)
 	if isOrg {
 		// Mail between servers of the organization requires
-		// authentication. A peer that does not offer X-EXPS to us (it
-		// does not know our EHLO name: KB843106) still gets the message,
+		// authentication. A peer that does not offer X-EXPS to us, or
+		// refuses it with 504 (it does not know our EHLO name: KB843106),
+		// still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
 		// X-EXPS fails keeps it queued (KB979174: 454 4.7.0 is temporary).
-		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) && !replica {
+		_, _, err := r.orgAuth(ctx, c, peer)
+		if notTrusted := errors.Is(err, ErrOrgAuthNotOffered) || errors.Is(err, ErrEHLONotTrusted); notTrusted && !replica {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
 			c.Close()

@@ -42,6 +42,7 @@ const (
 	MessageTooBig        = 1024
 	DataLineTooLong      = 1025
 	TooManyHops          = 1026
+	RecipientNotHereYet  = 1028 // docs/directory.md#replication
 	AuthFailed           = 1030
 	AuthSucceeded        = 1031
 	AuthLockout          = 1032
@@ -166,6 +167,10 @@ var Catalogue = map[int]Def{
 		"Unknown recipient {rcpt} refused on virtual server {virtual_server} from [{ip}] after a {delay} tarpit.",
 		"Recipient filtering found no mailbox for the address (KB304897).",
 		"Check the address; many of these from one client are a directory harvest attempt."},
+	RecipientNotHereYet: {RecipientNotHereYet, Warning, "smtp_receive", Minimum,
+		"Recipient {rcpt} from organization server {server} is not in this server's directory yet; answered 451 4.1.1 on virtual server {virtual_server}.",
+		"The sending server's directory knows the address and this server's replica does not: directory replication lag (KB979174), or an address the sender routes here wrongly.",
+		"Check replication to this server's directory (mailward diag auth --peer-config, the LDAP consumer's contextCSN). The sender keeps the message and retries; it bounces only at its queue's max_age."},
 	DirectoryUnavailable: {DirectoryUnavailable, Error, "smtp_receive", None,
 		"The directory cannot be read: {error}. Recipients are answered 451 4.3.0 until it is back.",
 		"The recipients file is missing, unreadable or invalid.",

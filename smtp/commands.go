@@ -258,6 +258,14 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	case policy.StoreRefused:
 		s.srv.ev.Emit(events.ReplicationRcptRefused, "virtual_server", s.l.Name, "ip", s.ip, "helo", s.helo, "rcpt", addr)
 	case policy.Unknown:
+		if s.orgPeer != "" && s.l.DirectoryReplicated {
+			// An authenticated server of the organization routed it
+			// here, so its directory knows the address: ours may be
+			// behind (KB979174's replication lag). Temporary, so the
+			// sender keeps it; no tarpit for a trusted peer.
+			s.srv.ev.Emit(events.RecipientNotHereYet, "virtual_server", s.l.Name, "server", s.orgPeer, "rcpt", addr)
+			return reply.New(451, "4.1.1", "%s... not in this server's directory yet (replication?), try again later", addr)
+		}
 		s.unknown++
 		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
 		s.sleep(d.Tarpit)

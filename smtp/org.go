@@ -38,11 +38,30 @@ func (s *session) orgServer() (string, bool) {
 }
 
 // orgAuthOffered: X-EXPS is offered only to servers of the organization
-// (KB843106: the EHLO name decides trust) and, where the virtual server
-// has TLS, only after STARTTLS and a new EHLO.
+// (KB843106: the EHLO name decides trust), or to every client where the
+// virtual server says so (org_auth_offer = "everyone": a replicated
+// directory may not know a new server yet, KB979174), and, where the
+// virtual server has TLS, only after STARTTLS and a new EHLO.
 func (s *session) orgAuthOffered() bool {
 	_, ok := s.orgServer()
+	ok = ok || s.strangerMayTry()
 	return ok && s.orgPeer == "" && (s.tls || s.opt.TLS == nil)
+}
+
+// strangerMayTry: a client whose EHLO name the directory does not know
+// may still try X-EXPS (org_auth_offer = "everyone"); its account then
+// decides: unknown is KB979174's 454, known under another name 504.
+func (s *session) strangerMayTry() bool {
+	return s.opt.Org != nil && len(s.l.OrgAuth) > 0 && s.helo != "" && s.l.OrgAuthEveryone
+}
+
+// replyNotThatServer answers X-EXPS from a client that proved to be
+// server, under an EHLO name that is not server's: trust goes with the
+// EHLO name (KB843106), so it is refused as a stranger's would be, and
+// the sender goes on as if X-EXPS had not been offered.
+func (s *session) replyNotThatServer(server string) reply.Reply {
+	s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", s.l.Name, "ip", s.ip, "helo", s.helo, "server", server)
+	return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not the FQDN of %s", s.helo, server)
 }
 
 // orgRelay reports whether the client is a server of the organization
@@ -68,7 +87,7 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	case s.env != nil:
 		return reply.New(503, "5.5.1", "X-EXPS not permitted during a mail transaction")
 	}
-	if _, ok := s.orgServer(); !ok {
+	if _, ok := s.orgServer(); !ok && !s.strangerMayTry() {
 		s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
 	}
@@ -100,7 +119,8 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 // servers of the organization only, after TLS where the virtual server
 // has it), when the virtual server takes GSSAPI from them.
 func (s *session) gssapiOffered() bool {
-	return s.orgAuthOffered() && contains(s.l.OrgAuth, "GSSAPI")
+	_, known := s.orgServer()
+	return known && s.orgAuthOffered() && contains(s.l.OrgAuth, "GSSAPI")
 }
 
 // orgGSSAPI runs SASL GSSAPI (RFC 4752) for an organization server, as
@@ -160,7 +180,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			return replyBadEncoding
 		}
 	}
-	claimed, _ := s.orgServer()
+	claimed, known := s.orgServer()
 	ss := acc.NewServerSession("SMTP", l.FQDN)
 	// RFC 4752 takes three client messages; one more is a broken client.
 	for n := 0; ; n++ {
@@ -194,8 +214,18 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "DirectoryUnavailable: "+err.Error())
 		return replyAuthTemp
 	}
+	if err != nil && !known && sameHost(principal, s.helo) {
+		// A good ticket for SMTP/<the EHLO name>, a server this
+		// directory does not know: a new server not replicated here yet
+		// (KB979174). Temporary, so the sender keeps the message.
+		return temporary("UnknownServer", principal+": "+err.Error())
+	}
 	if err != nil {
 		return denied(principal, orgauth.LogonDeniedName, err.Error())
+	}
+	if !known {
+		s.opt.Metrics.Auth(verb+" "+mech, metrics.AuthFailure)
+		return s.replyNotThatServer(server)
 	}
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
@@ -212,9 +242,10 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 	if err == nil && good {
 		end()
 	}
+	_, known := s.orgServer()
 	result := metrics.AuthFailure
 	switch {
-	case err == nil && good:
+	case err == nil && good && known:
 		result = metrics.AuthSuccess
 	case errors.Is(err, orgauth.ErrUnknownServer):
 		result = metrics.AuthError
@@ -223,7 +254,8 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		end()
-		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
+		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user,
+			"helo", s.helo)
 		return replyAuthTemp
 	case err != nil && errors.Is(err, directory.ErrUnavailable):
 		end()
@@ -238,6 +270,9 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 		return s.authFailed(user, end)
 	}
 	s.opt.AuthGuard.Succeeded(user)
+	if !known {
+		return s.replyNotThatServer(server)
+	}
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
 	return replyAuthOK
@@ -266,6 +301,8 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 		switch _, known := s.orgServer(); {
 		case s.opt.Org == nil || len(s.l.OrgAuth) == 0:
 			why = "this virtual server takes no organization mail (org_auth is empty)"
+		case !known && s.l.OrgAuthEveryone:
+			why = "its EHLO name is not a server of the organization, and it did not authenticate as one"
 		case !known:
 			why = "its EHLO name is not a server of the organization, so X-EXPS was not offered to it"
 		case s.authUser != "":
@@ -299,4 +336,12 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 	s.env.OrgProps = blob
 	s.srv.ev.Emit(events.XEXCH50Accepted, "server", s.orgPeer, "size", size)
 	return reply.New(250, "2.0.0", "XEXCH50 OK")
+}
+
+// sameHost: principal is SMTP/<host>@REALM (or SMTPSVC/, smtp/) for the
+// host the client named in EHLO.
+func sameHost(principal, helo string) bool {
+	name, _, _ := strings.Cut(principal, "@")
+	svc, host, ok := strings.Cut(name, "/")
+	return ok && (strings.EqualFold(svc, "SMTP") || strings.EqualFold(svc, "SMTPSVC")) && strings.EqualFold(host, helo)
 }
