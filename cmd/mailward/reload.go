@@ -32,7 +32,7 @@ func (r *reloader) reload(by string) (setup.Reloaded, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Type=notify: systemd shows the unit "reloading" until READY=1
-	// (sd_notify(3), RELOADING=1 with the CLOCK_MONOTONIC time).
+	// (RELOADING=1 with the CLOCK_MONOTONIC time; docs/service.md).
 	if err := sdNotify(reloadingState()); err != nil {
 		r.st.Logger.Error("sd_notify RELOADING=1 failed", "err", err)
 	}

@@ -79,7 +79,7 @@ func greets(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "220 ")
 }
 
-// checkReloading checks a RELOADING=1 notification: sd_notify(3) wants
+// checkReloading checks a RELOADING=1 notification: systemd wants
 // MONOTONIC_USEC, the CLOCK_MONOTONIC time of the reload, with it.
 func checkReloading(t *testing.T, msg string) {
 	t.Helper()
