@@ -136,7 +136,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // Serve accepts connections on ln until ctx is done, then ends the
 // sessions waiting for a command with 421 (drain) and waits up to grace
-// for those receiving a message before closing them.
+// for those receiving a message before closing them. After Retire (a
+// reload removed the virtual server) it stops accepting and returns when
+// the sessions have ended on their own (reload.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	s.mu.Lock()
 	s.ln, s.ctx = ln, ctx
