@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailward/directory"
@@ -91,6 +92,8 @@ type Remote struct {
 	// "host:port" its virtual servers listen on (see loop.go).
 	LocalNames []string
 	LocalAddrs []string
+	// self replaces them after a reload (SetSelf, self.go).
+	self atomic.Pointer[selfNames]
 	// InterfaceAddrs is for tests (nil: net.InterfaceAddrs).
 	InterfaceAddrs func() ([]net.Addr, error)
 

@@ -53,7 +53,7 @@ func parseBdat(arg string) (size int64, last, sizeOK, argsOK bool) {
 }
 
 func (s *session) cmdBdat(arg string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	if !l.Chunking {
 		// Not offered: the command is unknown here, as it was before
 		// CHUNKING existed (chunking = false, docs/configuration.md).
@@ -133,7 +133,7 @@ func (s *session) readChunk(size int64, dst io.Writer) (reply.Reply, bool) {
 	if size == 0 {
 		return reply.Reply{}, true
 	}
-	l := s.srv.l
+	l := s.l
 	if int64(s.br.Buffered()) < size {
 		// As between commands (readLine): the replies queued so far go
 		// out before a wait for the client, who may be waiting for them.
@@ -144,7 +144,7 @@ func (s *session) readChunk(size int64, dst io.Writer) (reply.Reply, bool) {
 		}
 	}
 	s.mu.Lock()
-	s.rd.startData(s.srv.idle(), l.MinDataRate)
+	s.rd.startData(s.idle(), l.MinDataRate)
 	s.mu.Unlock()
 	start := time.Now()
 	n, err := io.CopyN(dst, s.br, size)

@@ -68,7 +68,7 @@ func (w *scanWriter) Write(p []byte) (int, error) {
 // scanned wraps the spool writer when this session's messages are
 // scanned: the content filter is on and the client is not authenticated.
 func (s *session) scanned(w MessageWriter) MessageWriter {
-	cf := s.srv.l.ContentFilter
+	cf := s.l.ContentFilter
 	if cf == nil || s.authenticated() {
 		return w
 	}
@@ -79,7 +79,7 @@ func (s *session) scanned(w MessageWriter) MessageWriter {
 // (451 4.7.1) the message when the verdict or the failure says so; the
 // zero Reply accepts it.
 func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	cf := l.ContentFilter
 	switch {
 	case s.orgPeer != "":
