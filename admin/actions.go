@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"mailward/events"
 	"mailward/queue"
@@ -155,5 +156,8 @@ func (s *Server) refuse(c Caller, code int, action, target, msg string) (Result,
 
 func (s *Server) logAction(c Caller, action, target, result string) {
 	kv := []any{"action", "asked to " + action, "target", printable(target), "result", result, "via", c.Via}
+	if id, ok := strings.CutPrefix(target, "message "); ok {
+		kv = append(kv, "queue_id", printable(id)) // message tracking (docs/tracking.md)
+	}
 	s.ev.Emit(events.QueueAction, append(kv, c.Fields...)...)
 }

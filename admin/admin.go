@@ -35,6 +35,8 @@ type Server struct {
 	ev   *events.Log
 	// now is replaceable in tests.
 	now func() time.Time
+	// reloader answers POST /reload (reload.go).
+	reloader reloaderBox
 }
 
 // New returns an admin server for q and the delivery queues in hops.
@@ -110,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /messages/{id}/freeze", s.freezeMessage)
 	mux.HandleFunc("POST /messages/{id}/unfreeze", s.unfreezeMessage)
 	mux.HandleFunc("GET /find", s.find)
+	mux.HandleFunc("POST /reload", s.reload)
 	return mux
 }
 

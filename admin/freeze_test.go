@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"mailward/deliver"
@@ -63,6 +64,13 @@ func TestFreezeFindAndSizes(t *testing.T) {
 	want := []string{"asked to freeze message " + m1, "asked to freeze message nope", "asked to unfreeze message " + m1}
 	if !slices.Equal(got, want) {
 		t.Errorf("events 2010:\n got %q\nwant %q", got, want)
+	}
+	// Message tracking finds an action on a message by its queue ID
+	// (docs/tracking.md).
+	for _, rec := range recs {
+		if id := strings.TrimPrefix(rec.Fields["target"], "message "); rec.Fields["queue_id"] != id {
+			t.Errorf("event 2010 on %s has queue_id %q", rec.Fields["target"], rec.Fields["queue_id"])
+		}
 	}
 }
 

@@ -130,15 +130,17 @@ func (c *Categorizer) Handle(ctx context.Context, m *queue.Message) []queue.Resu
 	return results
 }
 
+// report writes the event of one recipient's attempt, with what message
+// tracking follows it by (track.go).
 func (c *Categorizer) report(m *queue.Message, r queue.Result) {
-	rcpt := m.Env.Recipients[r.Index].Addr
+	kv := c.attemptFields(m, r)
 	switch r.State {
 	case queue.Delivered:
-		c.Events.Emit(events.Delivered, "queue_id", m.Env.ID, "rcpt", rcpt, "where", r.Reply.Text())
+		c.Events.Emit(events.Delivered, append(kv, "where", r.Reply.Text())...)
 	case queue.Failed:
-		c.Events.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", rcpt, "status", r.Reply.EnhancedStatus(), "error", r.Reply.String())
+		c.Events.Emit(events.DeliveryFailed, append(kv, "status", r.Reply.EnhancedStatus(), "error", r.Reply.String())...)
 	default:
-		c.Events.Emit(events.DeliveryDeferred, "queue_id", m.Env.ID, "rcpt", rcpt, "error", r.Reply.String())
+		c.Events.Emit(events.DeliveryDeferred, append(kv, "error", r.Reply.String())...)
 	}
 }
 

@@ -105,7 +105,7 @@ func (p *plan) folder(i int, f *directory.SharedFolder) {
 	}
 	if len(add) > 0 {
 		p.add(i, add, false)
-		p.c.Events.Emit(events.FolderReplicated, "queue_id", p.m.Env.ID, "folder", f.Address, "replicas", strings.Join(to, ", "))
+		p.c.Events.Emit(events.FolderReplicated, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "folder", f.Address, "replicas", strings.Join(to, ", "))
 	}
 	p.local = append(p.local, localJob{index: i, mailbox: f.Address, name: rid})
 }
@@ -121,14 +121,14 @@ func (p *plan) nearest(fd folderDirectory, f *directory.SharedFolder, i int) str
 			}
 		}
 		if k > 0 {
-			p.c.Events.Emit(events.ReplicaFailover, "queue_id", p.m.Env.ID, "folder", f.Address, "nearest", f.Replicas[0],
+			p.c.Events.Emit(events.ReplicaFailover, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "folder", f.Address, "nearest", f.Replicas[0],
 				"error", p.c.Hops.Get(fd.ServerFQDN(f.Replicas[0])).LastError, "server", s)
 		} else {
-			p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", s)
+			p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "folder", f.Address, "server", s)
 		}
 		return s
 	}
-	p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "folder", f.Address, "server", f.Replicas[0])
+	p.c.Events.Emit(events.NearestReplica, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "folder", f.Address, "server", f.Replicas[0])
 	return f.Replicas[0]
 }
 
@@ -157,13 +157,13 @@ func (p *plan) store(i int, srv *directory.OrgServer) {
 		// waits, as KB979174's replication delays do.
 		p.invalidReplication(i, queue.Pending, fmt.Sprintf("this server holds no replica of shared folder %s", folder))
 	default:
-		p.c.Events.Emit(events.ReplicaStored, "queue_id", p.m.Env.ID, "folder", folder, "name", rid, "origin", p.m.Env.Helo)
+		p.c.Events.Emit(events.ReplicaStored, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "folder", folder, "name", rid, "origin", p.m.Env.Helo)
 		p.local = append(p.local, localJob{index: i, mailbox: e.Folder.Address, name: rid})
 	}
 }
 
 func (p *plan) invalidReplication(i int, st queue.State, why string) {
-	p.c.Events.Emit(events.ReplicationInvalid, "queue_id", p.m.Env.ID, "rcpt", p.recips[i].Addr, "reason", why)
+	p.c.Events.Emit(events.ReplicationInvalid, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "rcpt", p.recips[i].Addr, "reason", why)
 	r := reply.New(550, "5.7.1", "replication to %s not stored: %s", p.recips[i].Addr, why)
 	if st == queue.Pending {
 		r = reply.New(451, "4.3.0", "replication to %s not stored: %s", p.recips[i].Addr, why)

@@ -38,7 +38,7 @@ func (c *Categorizer) checkHops(m *queue.Message) ([]queue.Result, bool) {
 	for _, i := range pending {
 		out = append(out, queue.Result{Index: i, State: queue.Failed, Reply: why})
 	}
-	c.Events.Emit(events.HopLimitExceeded, "queue_id", m.Env.ID, "from", m.Env.From, "hops", hops,
+	c.Events.Emit(events.HopLimitExceeded, "queue_id", m.Env.ID, "message_id", m.MessageID(), "from", m.Env.From, "hops", hops,
 		"max", c.MaxHops, "recipients", len(out))
 	for _, r := range out {
 		c.report(m, r)

@@ -123,7 +123,7 @@ func (p *plan) journal() {
 	p.recips = append(p.recips, add...)
 	p.exps = append(p.exps, queue.Expansion{Index: journalIndex, Add: add})
 	for k, a := range to {
-		p.c.Events.Emit(events.JournalReportQueued, "queue_id", id, "journal_recipient", a, "index", first+k,
+		p.c.Events.Emit(events.JournalReportQueued, "queue_id", id, "message_id", p.m.MessageID(), "journal_recipient", a, "index", first+k,
 			"rules", strings.Join(names[a], ", "), "recipients", len(listed), "without_properties", noUp)
 		p.journalRecipient(first + k)
 	}
@@ -133,7 +133,7 @@ func (p *plan) journal() {
 // JournalAtReceipt writes it once the message is committed.
 func (p *plan) notJournaled(reason string) {
 	p.notJournaledWhy = reason
-	p.c.Events.Emit(events.JournalNotRepeated, "queue_id", p.m.Env.ID, "reason", reason)
+	p.c.Events.Emit(events.JournalNotRepeated, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "reason", reason)
 }
 
 // fromOrgServer reports whether the message came from another server of

@@ -202,7 +202,7 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			// The alternate gets its copy through another server: applied,
 			// with nothing to add.
 			p.add(i, nil, true)
-			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
+			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "mailbox", mb.Address, "alternate", alt,
 				"both", mb.DeliverToBoth, "added", 0)
 			if !mb.DeliverToBoth {
 				p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
@@ -212,7 +212,7 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			// a → b → a: one copy, here, and an event; marked as
 			// applied, so that its home server does not forward it again.
 			p.add(i, nil, true)
-			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "chain", strings.Join(append(chain, altID), " → "),
+			p.c.Events.Emit(events.ForwardingLoop, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "chain", strings.Join(append(chain, altID), " → "),
 				"delivered", mb.Address)
 		default:
 			var add []queue.Recipient
@@ -221,7 +221,7 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 					ExpandedFrom: r.ExpandedFrom, ReportTo: r.ReportTo, Hidden: r.Hidden})
 			} // else the alternate's copy comes another way (addressed too, or through a group): one copy each
 			n := p.add(i, add, true)
-			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "mailbox", mb.Address, "alternate", alt,
+			p.c.Events.Emit(events.AlternateApplied, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "mailbox", mb.Address, "alternate", alt,
 				"both", mb.DeliverToBoth, "added", n)
 			if !mb.DeliverToBoth {
 				p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
@@ -259,14 +259,14 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 	}
 	if slices.Contains(r.ExpandedFrom, g.Address) || p.expanded[g.Address] {
 		if slices.Contains(r.ExpandedFrom, g.Address) {
-			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "group", g.Address,
+			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "group", g.Address,
 				"chain", strings.Join(append(slices.Clone(r.ExpandedFrom), g.Address), " → "))
 		}
 		p.done(i, ExpandedHop, reply.New(250, "2.1.5", "%s is already expanded for this message", p.shown(i)), false)
 		return
 	}
 	if ok, why := p.c.Dir.MayPost(g, p.m.Env.From, p.authenticated); !ok {
-		p.c.Events.Emit(events.RestrictionRefused, "queue_id", p.m.Env.ID, "group", g.Address, "from", orNull(p.m.Env.From),
+		p.c.Events.Emit(events.RestrictionRefused, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "group", g.Address, "from", orNull(p.m.Env.From),
 			"reason", why)
 		p.result(i, queue.Failed, ExpandedHop, reply.New(550, "5.7.1", "%s", why))
 		return
@@ -279,7 +279,7 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 			// The group contains itself: it is expanded once, and the
 			// cycle is said (its recipient is claimed already, so the
 			// test below would skip it without a word).
-			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "group", id,
+			p.c.Events.Emit(events.ExpansionCycle, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "group", id,
 				"chain", strings.Join(slices.Concat(chain[slices.Index(chain, id):], []string{id}), " → "))
 			continue
 		}
@@ -289,14 +289,15 @@ func (p *plan) group(i int, g *directory.DistributionGroup) {
 		members = append(members, p.member(r, g, a))
 	}
 	if p.c.MaxExpanded > 0 && p.added+len(members) > p.c.MaxExpanded {
-		p.c.Events.Emit(events.ExpansionLimit, "queue_id", p.m.Env.ID, "group", g.Address, "max", p.c.MaxExpanded)
+		p.c.Events.Emit(events.ExpansionLimit, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "group", g.Address, "max", p.c.MaxExpanded)
 		p.result(i, queue.Failed, ExpandedHop, reply.New(550, "5.2.4",
 			"%s: expanding it would exceed the limit of %d recipients for one message", g.Address, p.c.MaxExpanded))
 		return
 	}
 	p.expanded[g.Address] = true
 	n := p.add(i, members, false)
-	p.c.Events.Emit(events.GroupExpanded, "queue_id", p.m.Env.ID, "group", g.Address, "members", len(g.Members), "added", n)
+	p.c.Events.Emit(events.GroupExpanded, "queue_id", p.m.Env.ID, "message_id", p.m.MessageID(), "group", g.Address,
+		"members", len(g.Members), "added", n, "rcpts", addrList(members))
 	p.done(i, ExpandedHop, reply.New(250, "2.1.5", "%s expanded", p.shown(i)), true)
 }
 

@@ -59,11 +59,11 @@ func (c *Categorizer) JournalAtReceipt(env *queue.Envelope) Journaled {
 // 3012 with the reason it is not journaled here.
 func (c *Categorizer) JournalQueued(env *queue.Envelope, j Journaled) {
 	if j.Reason != "" {
-		c.Events.Emit(events.JournalNotRepeated, "queue_id", env.ID, "reason", j.Reason)
+		c.Events.Emit(events.JournalNotRepeated, "queue_id", env.ID, "message_id", env.MessageID, "reason", j.Reason)
 	}
 	first := len(env.Recipients) - len(j.Added)
 	for k, r := range j.Added {
-		c.Events.Emit(events.JournalReportQueued, "queue_id", env.ID, "journal_recipient", r.Addr, "index", first+k,
+		c.Events.Emit(events.JournalReportQueued, "queue_id", env.ID, "message_id", env.MessageID, "journal_recipient", r.Addr, "index", first+k,
 			"rules", strings.Join(r.Journal.Rules, ", "), "recipients", len(r.Journal.Recipients),
 			"without_properties", r.Journal.NoUpstream)
 	}

@@ -236,6 +236,9 @@ type VirtualServer struct {
 	// no organization mail (KB843106: integrated authentication must be
 	// enabled on the receiving virtual server).
 	OrgAuth []string `toml:"org_auth"`
+	// OrgAuthOffer is to whom X-EXPS is offered: "servers" (default with
+	// a directory file) or "everyone" (default with LDAP; words.go).
+	OrgAuthOffer OrgAuthOffer `toml:"org_auth_offer"`
 	// AuthFailureDelay is the wait after the first failed AUTH; it doubles
 	// with each further failure in the session, up to 30 times its value.
 	AuthFailureDelay Duration `toml:"auth_failure_delay"`

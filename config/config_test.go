@@ -315,3 +315,32 @@ func TestProtocolLogConfig(t *testing.T) {
 		}
 	}
 }
+
+// org_auth_offer follows the directory: "servers" with a file (the EHLO
+// name decides trust, KB843106), "everyone" with LDAP, whose replica may
+// not know a new server yet (KB979174); a value set is kept.
+func TestOrgAuthOfferDefault(t *testing.T) {
+	file, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := file.VirtualServers[0].OrgAuthOffer; got != OrgAuthOfferServers {
+		t.Errorf("with a directory file: %v, want servers", got)
+	}
+	ldap := "[organization]\ndirectory = \"ldap\"\n[organization.ldap]\nurl = \"ldap://127.0.0.1:3389\"\nbase_dn = \"dc=example,dc=test\"\n" +
+		"bind_dn = \"cn=mailward,dc=example,dc=test\"\npassword_file = \"ldap.secret\"\n"
+	c, err := Parse([]byte(ldap + minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.VirtualServers[0].OrgAuthOffer; got != OrgAuthOfferEveryone {
+		t.Errorf("with LDAP: %v, want everyone", got)
+	}
+	c, err = Parse([]byte(ldap + minimal + "org_auth_offer = \"servers\"\n"))
+	if err != nil || c.VirtualServers[0].OrgAuthOffer != OrgAuthOfferServers {
+		t.Errorf("set to servers with LDAP: %v (%v)", c, err)
+	}
+	if _, err := Parse([]byte(minimal + "org_auth_offer = \"all\"\n")); err == nil || !strings.Contains(err.Error(), "servers, everyone") {
+		t.Errorf("a wrong word: %v", err)
+	}
+}

@@ -16,6 +16,8 @@ import (
 // (message_size_limit, smtpd_recipient_limit, smtpd_timeout,
 // smtpd_hard_error_limit, anvil) and RFC 5321 §4.5.3.1 for line lengths.
 const (
+	// DefaultDataDir is server.data_dir when unset, relative to the file.
+	DefaultDataDir             = "data"
 	DefaultMaxMessageSize      = 25 << 20 // 25 MiB
 	DefaultMaxRecipients       = 100      // RFC 5321 §4.5.3.1.8 minimum
 	DefaultMaxLineLength       = 1000     // RFC 5321 §4.5.3.1.4/6, CRLF included
@@ -105,7 +107,7 @@ func (c *Config) applyDefaults() {
 		c.Server.DefaultDomain = strings.ToLower(c.Domains[0].Name)
 	}
 	if c.Server.DataDir == "" {
-		c.Server.DataDir = "data"
+		c.Server.DataDir = DefaultDataDir
 	}
 	if c.Server.Postmaster == "" && c.Server.DefaultDomain != "" {
 		c.Server.Postmaster = "postmaster@" + c.Server.DefaultDomain
@@ -278,6 +280,12 @@ func (c *Config) applyDefaults() {
 		}
 		for j, m := range l.OrgAuth {
 			l.OrgAuth[j] = strings.ToUpper(m)
+		}
+		if l.OrgAuthOffer == (OrgAuthOffer{}) {
+			l.OrgAuthOffer = OrgAuthOfferServers
+			if c.Organization.Directory == OrgDirectoryLDAP {
+				l.OrgAuthOffer = OrgAuthOfferEveryone
+			}
 		}
 	}
 	c.applyFilterDefaults()

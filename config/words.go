@@ -123,3 +123,25 @@ func word(v *string, b []byte, allowed ...string) error {
 	}
 	return fmt.Errorf("%q is not one of: %s", b, strings.Join(allowed, ", "))
 }
+
+// OrgAuthOffer says to whom a virtual server offers X-EXPS.
+type OrgAuthOffer struct{ w string }
+
+var (
+	// OrgAuthOfferServers: only to a client whose EHLO name is a server of
+	// the organization (KB843106: the EHLO name decides trust). The
+	// default with a directory file, which cannot lag.
+	OrgAuthOfferServers = OrgAuthOffer{"servers"}
+	// OrgAuthOfferEveryone: to every client, as Exchange does; an account
+	// the directory does not know yet answers 454 4.7.0 (KB979174's
+	// replication lag) and a known one whose EHLO name is not its FQDN
+	// 504 5.7.4. The default with a replicated (LDAP) directory, where a
+	// new server may not have reached this replica yet.
+	OrgAuthOfferEveryone = OrgAuthOffer{"everyone"}
+)
+
+func (v OrgAuthOffer) String() string               { return v.w }
+func (v OrgAuthOffer) MarshalText() ([]byte, error) { return []byte(v.w), nil }
+func (v *OrgAuthOffer) UnmarshalText(b []byte) error {
+	return word(&v.w, b, "servers", "everyone")
+}

@@ -39,7 +39,8 @@ func (r *Remote) selfAddress(addr string) string {
 		return ""
 	}
 	ip := ap.Addr().Unmap().WithZone("")
-	for _, la := range r.LocalAddrs {
+	_, addrs := r.localSelf()
+	for _, la := range addrs {
 		host, port, err := net.SplitHostPort(la)
 		if err != nil || listenPort(port) != int(ap.Port()) {
 			continue
@@ -116,7 +117,8 @@ func (r *Remote) isLocalName(name string) bool {
 	if name == "" {
 		return false
 	}
-	for _, n := range r.LocalNames {
+	names, _ := r.localSelf()
+	for _, n := range names {
 		if strings.EqualFold(strings.TrimSuffix(n, "."), name) {
 			return true
 		}

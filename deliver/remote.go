@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailward/directory"
@@ -91,6 +92,8 @@ type Remote struct {
 	// "host:port" its virtual servers listen on (see loop.go).
 	LocalNames []string
 	LocalAddrs []string
+	// self replaces them after a reload (SetSelf, self.go).
+	self atomic.Pointer[selfNames]
 	// InterfaceAddrs is for tests (nil: net.InterfaceAddrs).
 	InterfaceAddrs func() ([]net.Addr, error)
 
@@ -242,7 +245,7 @@ hosts:
 			}
 		}
 		r.Events.Emit(events.MailLoopsBack, "domain", strings.Join(domains, ", "), "host", self.host, "addr", self.addr,
-			"hop", hop, "reason", self.reason, "queue_id", m.Env.ID, "recipients", len(remaining))
+			"hop", hop, "reason", self.reason, "queue_id", m.Env.ID, "message_id", m.MessageID(), "recipients", len(remaining))
 		r.Hops.Record(hop, "", time.Now())
 		return out
 	}
@@ -304,11 +307,13 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	replica := isReplication(m, idx)
 	if isOrg {
 		// Mail between servers of the organization requires
-		// authentication. A peer that does not offer X-EXPS to us (it
-		// does not know our EHLO name: KB843106) still gets the message,
+		// authentication. A peer that does not offer X-EXPS to us, or
+		// refuses it with 504 (it does not know our EHLO name: KB843106),
+		// still gets the message,
 		// loudly (7006, then 7004 when XEXCH50 is refused); one whose
 		// X-EXPS fails keeps it queued (KB979174: 454 4.7.0 is temporary).
-		if _, _, err := r.orgAuth(ctx, c, peer); errors.Is(err, ErrOrgAuthNotOffered) && !replica {
+		_, _, err := r.orgAuth(ctx, c, peer)
+		if notTrusted := errors.Is(err, ErrOrgAuthNotOffered) || errors.Is(err, ErrEHLONotTrusted); notTrusted && !replica {
 			r.Events.Emit(events.OrgAuthTrouble, "remote", host, "error", err)
 		} else if err != nil {
 			c.Close()
@@ -353,7 +358,7 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 		// Delivery goes on without the properties (KB843106); the
 		// events say why, at diagnostic level medium.
 		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", res.XEXCH50.String())
-		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "remote", host, "reply", res.XEXCH50.String())
+		r.Events.Emit(events.XEXCH50Failed, "queue_id", m.Env.ID, "message_id", m.MessageID(), "remote", host, "reply", res.XEXCH50.String())
 	}
 	mta := host
 	var out []queue.Result

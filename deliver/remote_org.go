@@ -82,6 +82,20 @@ type OrgAuthRefused struct{ Reply reply.Reply }
 
 func (e *OrgAuthRefused) Error() string { return e.Reply.String() }
 
+// Unwrap makes a 504 ErrEHLONotTrusted.
+func (e *OrgAuthRefused) Unwrap() error {
+	if e.Reply.Code == 504 {
+		return ErrEHLONotTrusted
+	}
+	return nil
+}
+
+// ErrEHLONotTrusted: a peer that offers X-EXPS to every client
+// (org_auth_offer = "everyone") refused ours with 504 because our EHLO
+// name is not our FQDN in its directory. Trust goes with the EHLO name
+// (KB843106), so delivery goes on as if X-EXPS had not been offered.
+var ErrEHLONotTrusted = errors.New("X-EXPS refused: our EHLO name is not our FQDN in the peer's directory")
+
 // OrgPeer is orgPeer for the diagnostics (mailward diag auth).
 func (r *Remote) OrgPeer(host, addr string) (*directory.OrgServer, bool) {
 	return r.orgPeer(host, addr)

@@ -84,7 +84,7 @@ func (r *Remote) replicationPrecheck(m *queue.Message, idx []int, host string, i
 		why = fmt.Sprintf("%s did not offer XEXCH50", host)
 	}
 	if why != "" {
-		r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folderOf(m, idx), "remote", host,
+		r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "message_id", m.MessageID(), "folder", folderOf(m, idx), "remote", host,
 			"reason", why)
 	}
 	return why
@@ -107,7 +107,7 @@ func (r *Remote) replicationHeld(m *queue.Message, idx []int, host string, res s
 	} else {
 		r.Events.Emit(events.XEXCH50Protocol, "remote", host, "reply", why)
 	}
-	r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "folder", folderOf(m, idx), "remote", host,
+	r.Events.Emit(events.ReplicationHeld, "queue_id", m.Env.ID, "message_id", m.MessageID(), "folder", folderOf(m, idx), "remote", host,
 		"reason", what+" answered "+why)
 	return why
 }

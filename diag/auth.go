@@ -123,6 +123,8 @@ func authAdvice(err error) string {
 	switch {
 	case errors.Is(err, deliver.ErrOrgAuthNotOffered):
 		return "the peer did not offer X-EXPS with the mechanism its directory entry names: our EHLO name is not a server of the organization there, or org_auth is off"
+	case errors.Is(err, deliver.ErrEHLONotTrusted):
+		return "the peer knows our account, but our EHLO name is not our fqdn in its directory: a wrong or spoofed FQDN (KB843106); set the virtual server's fqdn to the server's name in the organization"
 	case errors.Is(err, deliver.ErrNoOrgCredentials):
 		return "set organization.self and organization.password_file"
 	case errors.As(err, &ae):

@@ -59,7 +59,7 @@ func ExplainDirectory(steps []AuthStep, v DirectoryView) []AuthStep {
 		case v.PeerMissingHere != "":
 			s.Advice = fmt.Sprintf("server %s is not in this server's directory yet: replication lag? (KB979174) Another replica knows it; wait for replication, or check it", v.PeerMissingHere)
 		case v.SelfMissingThere != "":
-			s.Advice = fmt.Sprintf("server %s is not in the peer's directory yet: replication lag? (KB979174) This server's replica knows it; the peer answers 454 4.7.0 or does not offer X-EXPS until its replica does", v.SelfMissingThere)
+			s.Advice = fmt.Sprintf("server %s is not in the peer's directory yet: replication lag? (KB979174) This server's replica knows it; until the peer's replica does, it answers 454 4.7.0 and the mail waits here (with org_auth_offer = \"servers\" it does not offer X-EXPS)", v.SelfMissingThere)
 		case v.PeerDirErr != nil:
 			s.Advice = "the peer's directory is unavailable: " + strings.TrimSpace(rootCause(v.PeerDirErr)) +
 				"; the peer answers 454 4.7.0 (KB979174) until it answers again"

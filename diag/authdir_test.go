@@ -21,7 +21,7 @@ func TestExplainDirectory(t *testing.T) {
 		view DirectoryView
 		want string
 	}{
-		{DirectoryView{SelfMissingThere: "mx3"}, "server mx3 is not in the peer's directory yet: replication lag? (KB979174) This server's replica knows it; the peer answers 454 4.7.0 or does not offer X-EXPS until its replica does"},
+		{DirectoryView{SelfMissingThere: "mx3"}, "server mx3 is not in the peer's directory yet: replication lag? (KB979174) This server's replica knows it; until the peer's replica does, it answers 454 4.7.0 and the mail waits here (with org_auth_offer = \"servers\" it does not offer X-EXPS)"},
 		{DirectoryView{PeerMissingHere: "mx2"}, "server mx2 is not in this server's directory yet: replication lag? (KB979174) Another replica knows it; wait for replication, or check it"},
 		{DirectoryView{PeerDirErr: down}, "the peer's directory is unavailable: connection refused; the peer answers 454 4.7.0 (KB979174) until it answers again"},
 		{DirectoryView{}, "generic"},

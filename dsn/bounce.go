@@ -91,7 +91,7 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		switch r.ReportTo {
 		case "":
 		case "-":
-			b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", "the delivery reports of the group "+groupOf(r)+" are off")
+			b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "message_id", m.MessageID(), "reason", "the delivery reports of the group "+groupOf(r)+" are off")
 			continue
 		default:
 			dest = r.ReportTo
@@ -130,7 +130,7 @@ func (b *Bouncer) notify(m *queue.Message, idx []int, kind, action string) error
 		if m.Env.From == "" {
 			reason = "the message came from the null sender <>"
 		}
-		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "reason", reason)
+		b.Events.Emit(events.NDRSuppressed, "queue_id", m.Env.ID, "message_id", m.MessageID(), "reason", reason)
 		return nil
 	}
 	for _, dest := range dests {
@@ -179,7 +179,7 @@ func (b *Bouncer) send(m *queue.Message, dest string, rcpts []Recipient, action 
 	case "delivered", "relayed", "expanded":
 		id = events.SuccessNoticeSent
 	}
-	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "to", dest, "recipients", len(rcpts))
+	b.Events.Emit(id, "ndr_id", env.ID, "queue_id", m.Env.ID, "message_id", m.MessageID(), "to", dest, "recipients", len(rcpts))
 	b.Metrics.DSN(action)
 	return nil
 }

@@ -104,7 +104,7 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatalf("SIGHUP killed mailward:\n%s", s.Log())
 	}
 	rep := s.Events(events.ConfigReloaded)[0].Fields["report"]
-	for _, w := range []string{"domains and mailboxes", "diagnostic levels", "TLS certificate", "[[virtual_server]]"} {
+	for _, w := range []string{"domains and mailboxes", "diagnostic levels", "TLS certificate", "virtual servers (new sessions)"} {
 		if !strings.Contains(rep, w) {
 			t.Errorf("reload report lacks %q: %s", w, rep)
 		}

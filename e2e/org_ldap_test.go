@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,36 @@ func TestLDAPDiagSPNSearchesLDAP(t *testing.T) {
 	}
 	if dups := org.DuplicateSPNs(); len(dups) != 0 {
 		t.Fatalf("the snapshot sees duplicates %v: the test would not tell a search from the snapshot", dups)
+	}
+}
+
+// Negative answers cost the directory nothing: forty unknown addresses
+// asked at RCPT (a harvest) are answered from mx1's copy — 550 5.1.1
+// after the tarpit — and slapd's own counters (cn=Monitor) show no search
+// per address: only the snapshot's periodic reads, a handful at most.
+func TestLDAPHarvestDoesNotReachTheDirectory(t *testing.T) {
+	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{Monitor: true})}
+	d := orgRecipients(t, "mx1")
+	homed(d, "mx1", "a@example.test")
+	mx1 := startOrgNetOn(t, b, d, orgMember("mx1"))["mx1"]
+	before := b.Slapd.Searches(t)
+	const n = 40
+	codes := make(chan int, n)
+	for i := range n {
+		go func() { codes <- rcptReply(t, mx1.Addr, fmt.Sprintf("harvest%d@example.test", i)).Code }()
+	}
+	for range n {
+		select {
+		case c := <-codes:
+			if c != 550 {
+				t.Fatalf("an unknown address got %d, want 550", c)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the harvest did not finish within 30 s")
+		}
+	}
+	// The first reading counts itself: at least 1, or the counter is not live.
+	if got := b.Slapd.Searches(t) - before; got < 1 || got >= 10 {
+		t.Errorf("slapd completed %d searches during a harvest of %d addresses; want only the snapshot's few", got, n)
 	}
 }

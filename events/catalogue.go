@@ -42,6 +42,7 @@ const (
 	MessageTooBig        = 1024
 	DataLineTooLong      = 1025
 	TooManyHops          = 1026
+	RecipientNotHereYet  = 1028 // docs/directory.md#replication
 	AuthFailed           = 1030
 	AuthSucceeded        = 1031
 	AuthLockout          = 1032
@@ -117,13 +118,13 @@ var Catalogue = map[int]Def{
 		"The address is in use by another program or is not configured on this host.",
 		"Free the port or change the virtual server's address, then restart."},
 	ConfigReloaded: {ConfigReloaded, Information, "service", None,
-		"Configuration reloaded from {file} (SIGHUP); {report}.",
-		"The server received SIGHUP (a reload, e.g. from logrotate or the init system) and applied what can change without a restart: domains, mailboxes, the recipients file, the organization directory, diagnostic levels and the TLS certificate. Sessions in progress go on undisturbed.",
+		"Configuration reloaded from {file} ({by}); {report}.",
+		"The server was asked to reload (SIGHUP, e.g. from systemctl reload, or mailward reload) and applied what can change without a restart: domains, mailboxes, the recipients file, the organization directory, diagnostic levels, the TLS certificate and the virtual servers (settings, added, moved and removed ones). Sessions in progress finish on the settings they started with; new sessions get the new ones.",
 		"If the event names sections applied only by a restart, restart mailward when convenient (docs/configuration.md, Reloading)."},
 	ConfigReloadFailed: {ConfigReloadFailed, Error, "service", None,
-		"Reload of {file} (SIGHUP) failed; the running configuration is kept: {error}.",
-		"The configuration file no longer loads or validates (a typo, an unknown key, a missing file it names).",
-		"Run 'mailward config check --config FILE', fix what it reports, and send SIGHUP again."},
+		"Reload of {file} ({by}) refused; the running configuration is kept: {error}.",
+		"The configuration file no longer loads or validates (a typo, an unknown key, a missing file it names), or the address of a virtual server it adds or moves cannot be listened on (in use, or not an address of this host).",
+		"Run 'mailward config check --config FILE', fix what it reports, and reload again (mailward reload, or SIGHUP)."},
 	EventsSuppressed: {EventsSuppressed, Warning, "service", None,
 		"Event {event} {from}: {count} more in the {window} after {since} were not written (rate limit: {limit} a minute). The last one: {last}",
 		"An event repeated more often than event_log.rate_limit allows for one event ID and client address (for errors, for one kind of error): a flood of refused connections, a password-guessing client, or a failure that repeats for every message. The first events of each minute are written; the rest are only counted here, and are not in the server log either.",
@@ -175,6 +176,10 @@ var Catalogue = map[int]Def{
 		"Unknown recipient {rcpt} refused on virtual server {virtual_server} from [{ip}] after a {delay} tarpit.",
 		"Recipient filtering found no mailbox for the address (KB304897).",
 		"Check the address; many of these from one client are a directory harvest attempt."},
+	RecipientNotHereYet: {RecipientNotHereYet, Warning, "smtp_receive", Minimum,
+		"Recipient {rcpt} from organization server {server} is not in this server's directory yet; answered 451 4.1.1 on virtual server {virtual_server}.",
+		"The sending server's directory knows the address and this server's replica does not: directory replication lag (KB979174), or an address the sender routes here wrongly.",
+		"Check replication to this server's directory (mailward diag auth --peer-config, the LDAP consumer's contextCSN). The sender keeps the message and retries; it bounces only at its queue's max_age."},
 	DirectoryUnavailable: {DirectoryUnavailable, Error, "smtp_receive", None,
 		"The directory cannot be read: {error}. Recipients are answered 451 4.3.0 until it is back.",
 		"The recipients file is missing, unreadable or invalid.",
@@ -312,7 +317,10 @@ var Catalogue = map[int]Def{
 		"Mail for {domain} loops back to myself: the next hop {host} [{addr}] of delivery queue {hop} {reason}. Message {queue_id}: {recipients} recipient(s) fail with 5.4.6.",
 		"The next hop of a remote delivery (delivery.smart_host, a [[route]]'s smart_host, delivery.unresolved_host, or the domain's best MX host) is this server itself: its address is one this server listens on, or it greeted or answered EHLO with one of this server's names (server.fqdn, a virtual server's fqdn). Sending would only bring the message back here.",
 		"Point the route at another server, or make the domain a local [[domain]] if this server should take its mail. Two servers must not share one fqdn."},
-	GroupExpanded: {GroupExpanded, Information, "categorizer", Medium,
+	// 3005 and 3008 are written at minimum, the default: they are steps
+	// of a message's path that message tracking shows (docs/tracking.md),
+	// one per message and group or mailbox, like 2000 and 3000.
+	GroupExpanded: {GroupExpanded, Information, "categorizer", Minimum,
 		"Message {queue_id}: group {group} expanded ({members} members, {added} recipients added).",
 		"A distribution group was expanded for the message on this server: the first server of the organization that categorizes it (or the group's expansion server) does it, once, and marks its members in the XEXCH50 properties so that no server expands it again (KB843106).",
 		"None needed."},
@@ -324,7 +332,7 @@ var Catalogue = map[int]Def{
 		"Message {queue_id} from {from} refused for group {group}: {reason}.",
 		"The group's restrictions (accept only from authenticated senders, accept only from, refuse from) do not allow the sender. The sender gets a non-delivery report. \"Authenticated\" is the AUTH on this server or the XEXCH50 properties of the organization server before it: when XEXCH50 failed between the servers (KB843106), an authenticated sender looks unauthenticated here.",
 		"If the sender authenticated on another server of the organization, check that XEXCH50 works between them ('mailward diag auth'); otherwise change the group's restrictions."},
-	AlternateApplied: {AlternateApplied, Information, "categorizer", Medium,
+	AlternateApplied: {AlternateApplied, Information, "categorizer", Minimum,
 		"Message {queue_id}: mailbox {mailbox} forwarded to its alternate recipient {alternate} (deliver to both: {both}).",
 		"The mailbox has an alternate recipient. It is applied once per organization, and the XEXCH50 properties say so to the next server.",
 		"None needed."},

@@ -50,8 +50,10 @@ func WriteMarkdown(w io.Writer) error {
 	p("nor to the server log), and when the minute is over one event %d says how many there\n", EventsSuppressed)
 	p("were and quotes the last one. At most %d keys of one event ID are counted apart at\n", keysPerID)
 	p("once; events from further clients share one more key. The record of mail flow (a\n")
-	p("message queued, delivered, deferred or failed, the notices sent), the queue viewer's\n")
-	p("actions, start and stop are never rate limited: each event's table below says.\n\n")
+	p("message queued, expanded, forwarded, journaled, queued for a delivery queue, delivered,\n")
+	p("deferred or failed, the notices sent: what message tracking reads, tracking.md), the\n")
+	p("queue viewer's actions, start and stop are never rate limited: each event's table\n")
+	p("below says.\n\n")
 
 	p("## When the disk is full\n\n")
 	p("mailward keeps `reserve` bytes (`[event_log]`) allocated past the end of the event log,\n")

@@ -70,6 +70,11 @@ type Envelope struct {
 	// SCL is the spam confidence level given at receipt (-1 to 9;
 	// docs/filtering.md); nil when unknown (not scanned).
 	SCL *int
+	// MessageID is the header's Message-ID as the receive side read it
+	// (message.NoMessageID: none), for the events (docs/tracking.md). It
+	// is not written to the queue file: Message.MessageID reads it from
+	// the header when it is empty.
+	MessageID string
 }
 
 // NotifyOn reports whether recipient i asked for a notice of kind

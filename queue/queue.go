@@ -52,6 +52,9 @@ type Message struct {
 	// frozen: an administrator holds it (freeze.go); it is in live but
 	// neither ready nor in the retry heap (under Queue.mu).
 	frozen bool
+	// msgID is its header's Message-ID, read once (msgid.go).
+	msgID     string
+	msgIDOnce sync.Once
 }
 
 // Open returns the message content (header and body, CRLF line ends).

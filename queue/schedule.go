@@ -171,7 +171,8 @@ func (q *Queue) process(ctx context.Context, m *Message) {
 			// temporary reason stays in the diagnostic.
 			r.State = Failed
 			r.Reply = reply.FromStatus("5.4.7", "delivery time expired after "+q.opt.MaxAge.String()+"; last error: "+r.Reply.String())
-			q.ev.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "rcpt", m.Env.Recipients[r.Index].Addr,
+			q.ev.Emit(events.DeliveryFailed, "queue_id", m.Env.ID, "message_id", m.MessageID(), "rcpt", m.Env.Recipients[r.Index].Addr,
+				"hop", r.Hop, "host", r.RemoteMTA, "attempt", m.Status[r.Index].Attempts+1,
 				"status", r.Reply.Status, "error", r.Reply.String())
 		}
 		s := &m.Status[r.Index]

@@ -17,7 +17,7 @@ const maxAuthLine = 12288
 // cmdAuth implements AUTH PLAIN (RFC 4616) and LOGIN
 // (draft-murchison-sasl-login) per RFC 4954.
 func (s *session) cmdAuth(arg string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	mech, initial, _ := strings.Cut(strings.TrimSpace(arg), " ")
 	mech = strings.ToUpper(mech)
 	if mech == "GSSAPI" {
@@ -58,23 +58,23 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 	if end == nil {
 		return refused
 	}
-	good, err := s.srv.opt.Auth.Authenticate(user, pass)
+	good, err := s.opt.Auth.Authenticate(user, pass)
 	if err != nil {
 		end()
 		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", err)
-		s.srv.opt.Metrics.Auth(mech, metrics.AuthError)
+		s.opt.Metrics.Auth(mech, metrics.AuthError)
 		return replyAuthTemp
 	}
 	if !good {
 		s.srv.ev.Emit(events.AuthFailed, "virtual_server", l.Name, "mechanism", mech, "user", user, "ip", s.ip, "error", "invalid credentials")
-		s.srv.opt.Metrics.Auth(mech, metrics.AuthFailure)
+		s.opt.Metrics.Auth(mech, metrics.AuthFailure)
 		return s.authFailed(user, end)
 	}
-	s.srv.opt.AuthGuard.Succeeded(user)
+	s.opt.AuthGuard.Succeeded(user)
 	end()
 	s.authUser = strings.ToLower(user)
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", mech, "user", s.authUser, "ip", s.ip)
-	s.srv.opt.Metrics.Auth(mech, metrics.AuthSuccess)
+	s.opt.Metrics.Auth(mech, metrics.AuthSuccess)
 	return replyAuthOK
 }
 
@@ -83,7 +83,7 @@ func (s *session) cmdAuth(arg string) reply.Reply {
 // ordinary SASL clients (Cyrus, MIT GSS-API) speak it. It sets the
 // organization peer, not a user login.
 func (s *session) authGSSAPI(initial string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	_, isOrg := s.orgServer()
 	switch {
 	case s.helo == "" || !s.esmtp:
@@ -92,12 +92,12 @@ func (s *session) authGSSAPI(initial string) reply.Reply {
 		return replyAuthed
 	case s.env != nil:
 		return reply.New(503, "5.5.1", "AUTH not permitted during a mail transaction")
-	case s.srv.opt.Org == nil || !contains(l.OrgAuth, "GSSAPI"):
+	case s.opt.Org == nil || !contains(l.OrgAuth, "GSSAPI"):
 		return replyBadMech
 	case !isOrg:
 		s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "GSSAPI is only for servers of the organization; EHLO name %s is not one", s.helo)
-	case !s.tls && s.srv.opt.TLS != nil:
+	case !s.tls && s.opt.TLS != nil:
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then AUTH")
 	}
 	if r, locked := s.lockedOut(""); locked {
@@ -115,7 +115,7 @@ var replyLockedOut = reply.New(454, "4.7.0", "Temporary authentication failure (
 // lockedOut refuses a login while the client address, or the account
 // (when not ""), is locked out (AuthGuard).
 func (s *session) lockedOut(account string) (reply.Reply, bool) {
-	lo, locked := s.srv.opt.AuthGuard.Locked(s.ip, account)
+	lo, locked := s.opt.AuthGuard.Locked(s.ip, account)
 	if !locked {
 		return reply.Reply{}, false
 	}
@@ -128,7 +128,7 @@ func (s *session) lockedOut(account string) (reply.Reply, bool) {
 // locked out. end is nil when refused, and then refused is the reply;
 // otherwise the caller calls end once the check's outcome is recorded.
 func (s *session) checkTurn(account string) (end func(), refused reply.Reply) {
-	end, err := s.srv.opt.AuthGuard.Turn(s.ctx, s.ip)
+	end, err := s.opt.AuthGuard.Turn(s.ctx, s.ip)
 	if err != nil {
 		return nil, replyAuthTemp // shutting down
 	}
@@ -143,14 +143,14 @@ func (s *session) checkTurn(account string) (end func(), refused reply.Reply) {
 // ends the check's turn (end may be nil), waits the delay the count has
 // grown to, and refuses.
 func (s *session) authFailed(account string, end func()) reply.Reply {
-	n, started := s.srv.opt.AuthGuard.Failed(s.ip, account)
+	n, started := s.opt.AuthGuard.Failed(s.ip, account)
 	if end != nil {
 		end()
 	}
 	if started != nil {
 		s.lockoutEvent(account, *started)
 	}
-	s.sleep(s.srv.authDelay(n))
+	s.sleep(s.authDelay(n))
 	return replyAuthFailed
 }
 
@@ -158,8 +158,8 @@ func (s *session) lockoutEvent(account string, lo Lockout) {
 	if account == "" {
 		account = "any account"
 	}
-	lim := s.srv.opt.AuthGuard.lim
-	s.srv.ev.Emit(events.AuthLockout, "ip", s.ip, "account", account, "virtual_server", s.srv.l.Name,
+	lim := s.opt.AuthGuard.lim
+	s.srv.ev.Emit(events.AuthLockout, "ip", s.ip, "account", account, "virtual_server", s.l.Name,
 		"duration", time.Until(lo.Until).Round(time.Second), "failures", lo.N, "window", lim.Window, "by", lo.By)
 }
 

@@ -53,7 +53,7 @@ func parseBdat(arg string) (size int64, last, sizeOK, argsOK bool) {
 }
 
 func (s *session) cmdBdat(arg string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	if !l.Chunking {
 		// Not offered: the command is unknown here, as it was before
 		// CHUNKING existed (chunking = false, docs/configuration.md).
@@ -110,7 +110,7 @@ func (s *session) cmdBdat(arg string) reply.Reply {
 	s.resetTransaction()
 	r := s.acceptMessage(b.w, env, res)
 	if r.Code == 250 {
-		s.srv.ev.Emit(events.BdatReceived, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+		s.srv.ev.Emit(events.BdatReceived, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 			"chunks", b.chunks, "octets", b.octets)
 	}
 	return r
@@ -133,7 +133,7 @@ func (s *session) readChunk(size int64, dst io.Writer) (reply.Reply, bool) {
 	if size == 0 {
 		return reply.Reply{}, true
 	}
-	l := s.srv.l
+	l := s.l
 	if int64(s.br.Buffered()) < size {
 		// As between commands (readLine): the replies queued so far go
 		// out before a wait for the client, who may be waiting for them.
@@ -144,7 +144,7 @@ func (s *session) readChunk(size int64, dst io.Writer) (reply.Reply, bool) {
 		}
 	}
 	s.mu.Lock()
-	s.rd.startData(s.srv.idle(), l.MinDataRate)
+	s.rd.startData(s.idle(), l.MinDataRate)
 	s.mu.Unlock()
 	start := time.Now()
 	n, err := io.CopyN(dst, s.br, size)

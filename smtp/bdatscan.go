@@ -28,6 +28,7 @@ type bodyScanner struct {
 	// name ("Delivered-To:") reaches: enough to tell message.IsHop.
 	head    [16]byte
 	headLen int
+	ids     message.IDScanner
 }
 
 func newBodyScanner(w io.Writer, limit int64, normalize bool) *bodyScanner {
@@ -84,6 +85,7 @@ func (b *bodyScanner) finish() DataResult {
 		b.out(crlf)
 		b.endLine(2)
 	}
+	b.res.MessageID = b.ids.Value()
 	return b.res
 }
 
@@ -110,6 +112,9 @@ func (b *bodyScanner) text(p []byte) {
 	if b.inHeader && b.headLen < len(b.head) {
 		b.headLen += copy(b.head[b.headLen:], p)
 	}
+	if b.inHeader {
+		b.ids.Feed(p)
+	}
 	b.lineLen += int64(len(p))
 	b.res.LongestLine = max(b.res.LongestLine, b.lineLen)
 	b.out(p)
@@ -122,8 +127,11 @@ func (b *bodyScanner) endLine(n int) {
 	if b.inHeader {
 		if b.lineLen == int64(n) {
 			b.inHeader = false
-		} else if message.IsHop(b.head[:b.headLen]) {
-			b.res.Hops++
+		} else {
+			if message.IsHop(b.head[:b.headLen]) {
+				b.res.Hops++
+			}
+			b.ids.EndLine()
 		}
 	}
 	b.lineLen, b.headLen = 0, 0

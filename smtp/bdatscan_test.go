@@ -15,7 +15,8 @@ import (
 func FuzzBdatScan(f *testing.F) {
 	for _, s := range []string{"Received: a\r\nDelivered-To: b\r\nSubject: x\r\n\r\nReceived: body\r\n",
 		".\r\n..\r\n", "a\nb\r\n", "a\rb\r\n", "a\r\r\n", "\n\r\n", "x\x00y\r\n", "Received:\rx\r\n\r\n",
-		strings.Repeat("long", 300) + "\r\n", "Rec\r\neived: x\r\n"} {
+		strings.Repeat("long", 300) + "\r\n", "Rec\r\neived: x\r\n",
+		"Message-ID:\r\n <a@b>\r\nSubject: x\r\n\r\nMessage-ID: <body>\r\n"} {
 		f.Add([]byte(s), uint8(1), uint8(3))
 		f.Add([]byte(s), uint8(7), uint8(1))
 	}

@@ -66,7 +66,7 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 	}
 	s.resetTransaction()
 	s.helo, s.esmtp = arg, extended
-	l := s.srv.l
+	l := s.l
 	if !extended {
 		return reply.New(250, "", "%s", l.FQDN)
 	}
@@ -83,7 +83,7 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 	if !l.Chunking {
 		lines = slices.DeleteFunc(lines, func(k string) bool { return k == "CHUNKING" })
 	}
-	if s.srv.opt.TLS != nil && !s.tls {
+	if s.opt.TLS != nil && !s.tls {
 		lines = append(lines, "STARTTLS")
 	}
 	var auth []string
@@ -101,7 +101,7 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 	if s.orgAuthOffered() {
 		lines = append(lines, "X-EXPS "+strings.Join(l.OrgAuth, " "))
 	}
-	if s.srv.opt.Org != nil && len(l.OrgAuth) > 0 {
+	if s.opt.Org != nil && len(l.OrgAuth) > 0 {
 		// Advertised to everyone, as Exchange does: a stranger that
 		// tries it gets "504 Need to authenticate first" (KB843106).
 		lines = append(lines, "XEXCH50")
@@ -111,7 +111,7 @@ func (s *session) hello(arg string, extended bool) reply.Reply {
 }
 
 func (s *session) authOffered() bool {
-	l := s.srv.l
+	l := s.l
 	return len(l.Auth) > 0 && s.authUser == "" && (s.tls || l.AuthPlaintext)
 }
 
@@ -119,7 +119,7 @@ func (s *session) cmdMail(arg string) reply.Reply {
 	switch {
 	case s.helo == "":
 		return replyNeedHello
-	case s.srv.l.RequireTLS && !s.tls:
+	case s.l.RequireTLS && !s.tls:
 		return reply.New(530, "5.7.0", "Must issue a STARTTLS command first")
 	case s.env != nil:
 		return reply.New(503, "5.5.1", "Sender already specified")
@@ -132,7 +132,7 @@ func (s *session) cmdMail(arg string) reply.Reply {
 	if !bad.IsZero() {
 		return bad
 	}
-	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, VirtualServer: s.srv.l.Name, AuthUser: s.authUser, Body: "7BIT"}
+	env := &queue.Envelope{ClientIP: s.ip.String(), Helo: s.helo, VirtualServer: s.l.Name, AuthUser: s.authUser, Body: "7BIT"}
 	utf8 := false
 	for _, kv := range p.list {
 		switch kv.key {
@@ -142,8 +142,8 @@ func (s *session) cmdMail(arg string) reply.Reply {
 				return reply.New(501, "5.5.4", "Bad SIZE parameter")
 			}
 			// RFC 1870 §6: refuse at MAIL what will be refused at DATA.
-			if n > s.srv.l.MaxMessageSize {
-				return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", s.srv.l.MaxMessageSize)
+			if n > s.l.MaxMessageSize {
+				return reply.New(552, "5.3.4", "Message size exceeds fixed maximum message size (%d)", s.l.MaxMessageSize)
 			}
 		case "BODY":
 			switch strings.ToUpper(kv.val) {
@@ -230,7 +230,7 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 	// Every accepted RCPT counts, a repeated one too (Postfix's
 	// smtpd_recipient_limit): 5,000 copies of one address are 5,000
 	// commands to answer, even if the envelope keeps one.
-	if s.rcpts >= s.srv.l.MaxRecipients {
+	if s.rcpts >= s.l.MaxRecipients {
 		// RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later.
 		return reply.New(452, "4.5.3", "Too many recipients")
 	}
@@ -242,7 +242,7 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 		return r
 	}
 	c := policy.Client{IP: s.ip, Authenticated: s.authUser != "", OrgServer: s.orgRelay(), Sender: s.env.From}
-	d := s.srv.opt.Policy.Recipient(c, s.srv.l.Relay, a, s.unknown)
+	d := s.opt.Policy.Recipient(c, s.l.Relay, a, s.unknown)
 	switch d.Kind {
 	case policy.Local, policy.Relay:
 		r.Addr = addr
@@ -250,16 +250,24 @@ func (s *session) cmdRcpt(arg string) reply.Reply {
 		s.rcptSeen[a.Key()] = true
 		s.rcpts++
 	case policy.Denied:
-		s.srv.ev.Emit(events.RelayDenied, "virtual_server", s.srv.l.Name, "ip", s.ip, "helo", s.helo,
+		s.srv.ev.Emit(events.RelayDenied, "virtual_server", s.l.Name, "ip", s.ip, "helo", s.helo,
 			"user", s.user(), "from", orNull(s.env.From), "rcpt", addr)
 	case policy.Restricted:
-		s.srv.ev.Emit(events.RestrictionAtRCPT, "virtual_server", s.srv.l.Name, "ip", s.ip, "from", orNull(s.env.From),
+		s.srv.ev.Emit(events.RestrictionAtRCPT, "virtual_server", s.l.Name, "ip", s.ip, "from", orNull(s.env.From),
 			"rcpt", addr, "reason", d.Reply.Text())
 	case policy.StoreRefused:
-		s.srv.ev.Emit(events.ReplicationRcptRefused, "virtual_server", s.srv.l.Name, "ip", s.ip, "helo", s.helo, "rcpt", addr)
+		s.srv.ev.Emit(events.ReplicationRcptRefused, "virtual_server", s.l.Name, "ip", s.ip, "helo", s.helo, "rcpt", addr)
 	case policy.Unknown:
+		if s.orgPeer != "" && s.l.DirectoryReplicated {
+			// An authenticated server of the organization routed it
+			// here, so its directory knows the address: ours may be
+			// behind (KB979174's replication lag). Temporary, so the
+			// sender keeps it; no tarpit for a trusted peer.
+			s.srv.ev.Emit(events.RecipientNotHereYet, "virtual_server", s.l.Name, "server", s.orgPeer, "rcpt", addr)
+			return reply.New(451, "4.1.1", "%s... not in this server's directory yet (replication?), try again later", addr)
+		}
 		s.unknown++
-		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.srv.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
+		s.srv.ev.Emit(events.UnknownRecipient, "virtual_server", s.l.Name, "ip", s.ip, "rcpt", addr, "delay", d.Tarpit)
 		s.sleep(d.Tarpit)
 	default:
 		s.srv.ev.Emit(events.DirectoryUnavailable, "error", d.Err)
@@ -297,7 +305,7 @@ func (s *session) cmdNoop(string) reply.Reply { return replyOK }
 
 func (s *session) cmdQuit(string) reply.Reply {
 	s.quit = true
-	return reply.New(221, "2.0.0", "%s closing connection", s.srv.l.FQDN)
+	return reply.New(221, "2.0.0", "%s closing connection", s.l.FQDN)
 }
 
 // VRFY never lists users (harvesting, KB304897); RFC 5321 §3.5.3 allows 252.

@@ -68,7 +68,7 @@ func (w *scanWriter) Write(p []byte) (int, error) {
 // scanned wraps the spool writer when this session's messages are
 // scanned: the content filter is on and the client is not authenticated.
 func (s *session) scanned(w MessageWriter) MessageWriter {
-	cf := s.srv.l.ContentFilter
+	cf := s.l.ContentFilter
 	if cf == nil || s.authenticated() {
 		return w
 	}
@@ -79,7 +79,7 @@ func (s *session) scanned(w MessageWriter) MessageWriter {
 // (451 4.7.1) the message when the verdict or the failure says so; the
 // zero Reply accepts it.
 func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	cf := l.ContentFilter
 	switch {
 	case s.orgPeer != "":
@@ -92,7 +92,7 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 			env.SCL = sclPtr(contentfilter.SCLTrusted)
 		}
 		if env.SCL != nil {
-			s.srv.ev.Emit(events.ContentTrusted, "queue_id", env.ID, "server", s.orgPeer, "scl", *env.SCL, "source", source)
+			s.srv.ev.Emit(events.ContentTrusted, "queue_id", env.ID, "message_id", env.MessageID, "server", s.orgPeer, "scl", *env.SCL, "source", source)
 		}
 		return reply.Reply{}
 	case s.authUser != "":
@@ -108,7 +108,7 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 		return reply.Reply{} // no content filter here: the SCL stays unknown
 	}
 	if sw.over {
-		s.srv.ev.Emit(events.ContentNotScanned, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+		s.srv.ev.Emit(events.ContentNotScanned, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 			"size", size, "max", cf.MaxSize)
 		return reply.Reply{}
 	}
@@ -116,7 +116,7 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 		// KB843106's symptom: the organization server that sent it
 		// could not pass its properties, so its SCL is lost and the
 		// message is scanned once more here.
-		s.srv.ev.Emit(events.ContentRescanned, "queue_id", env.ID, "ip", s.ip, "helo", s.helo, "virtual_server", l.Name)
+		s.srv.ev.Emit(events.ContentRescanned, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "helo", s.helo, "virtual_server", l.Name)
 	}
 	start := time.Now()
 	v, err := cf.Scanner.Check(s.ctx, s.scanEnvelope(env), sw.buf.Bytes())
@@ -124,23 +124,23 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 	if err != nil {
 		elapsed := time.Since(start).Round(time.Millisecond)
 		if cf.FailClosed {
-			s.srv.ev.Emit(events.ContentFailedClosed, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+			s.srv.ev.Emit(events.ContentFailedClosed, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 				"error", err, "elapsed", elapsed)
 			return reply.New(451, "4.7.1", "Content filter unavailable, try again later")
 		}
-		s.srv.ev.Emit(events.ContentFailedOpen, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+		s.srv.ev.Emit(events.ContentFailedOpen, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 			"error", err, "elapsed", elapsed)
 		return reply.Reply{}
 	}
 	scl := cf.Mapping.SCL(v.Score)
 	if scl >= cf.GatewayThreshold {
-		s.srv.ev.Emit(events.ContentRefused, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+		s.srv.ev.Emit(events.ContentRefused, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 			"from", orNull(env.From), "scl", scl, "score", scoreText(v.Score), "action", v.Action,
 			"threshold", cf.GatewayThreshold, "symbols", v.Symbols)
 		return reply.New(550, "5.7.1", "Message refused as spam (SCL %d)", scl)
 	}
 	env.SCL = sclPtr(scl)
-	s.srv.ev.Emit(events.ContentScanned, "queue_id", env.ID, "ip", s.ip, "virtual_server", l.Name,
+	s.srv.ev.Emit(events.ContentScanned, "queue_id", env.ID, "message_id", env.MessageID, "ip", s.ip, "virtual_server", l.Name,
 		"scl", scl, "score", scoreText(v.Score), "action", v.Action)
 	return reply.Reply{}
 }

@@ -31,12 +31,12 @@ func (s *session) cmdData(arg string) reply.Reply {
 		return reply.Reply{}
 	}
 	fmt.Fprint(w, s.receivedHeader(w.ID(), time.Now()))
-	l := s.srv.l
+	l := s.l
 	// The whole message must arrive within the idle timeout plus one
 	// second per min_data_rate octets: a client trickling a byte at a
 	// time cannot keep the slot (slowloris).
 	s.mu.Lock()
-	s.rd.startData(s.srv.idle(), l.MinDataRate)
+	s.rd.startData(s.idle(), l.MinDataRate)
 	s.mu.Unlock()
 	start := time.Now()
 	res, err := ReadData(s.br, w, l.MaxMessageSize, l.NormalizeBareLF)
@@ -66,8 +66,8 @@ func (s *session) cmdData(arg string) reply.Reply {
 // to LAST) and commits it: the one place that decides a message's 250,
 // given only once the message and its envelope are on disk.
 func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataResult) reply.Reply {
-	l := s.srv.l
-	s.srv.opt.Metrics.Received(l.Name, res.Size)
+	l := s.l
+	s.opt.Metrics.Received(l.Name, res.Size)
 	// Our own Received: field is one hop too.
 	hops := res.Hops + 1
 	switch {
@@ -102,6 +102,7 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		s.srv.ev.Emit(events.TooManyHops, "ip", s.ip, "virtual_server", l.Name, "hops", hops, "max", l.MaxHops)
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
+	env.MessageID = res.MessageID
 	if r := s.replicationRefused(env); !r.IsZero() {
 		w.Abort()
 		return r
@@ -113,12 +114,16 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		w.Abort()
 		return r
 	}
+	// Read before the commit: once it is scheduled, the queue's workers
+	// own the envelope (an expansion appends to its recipients).
+	n, rcpts := len(env.Recipients), rcptList(env)
 	if err := w.Commit(); err != nil {
 		return s.spoolFailed(err)
 	}
-	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "from", orNull(env.From),
-		"recipients", len(env.Recipients), "size", res.Size, "virtual_server", l.Name, "ip", s.ip)
-	s.srv.opt.Metrics.Accepted(l.Name)
+	s.srv.ev.Emit(events.MessageQueued, "queue_id", env.ID, "message_id", res.MessageID, "from", orNull(env.From),
+		"recipients", n, "rcpts", rcpts, "size", res.Size, "virtual_server", l.Name,
+		"ip", s.ip, "helo", env.Helo, "auth", env.AuthUser)
+	s.opt.Metrics.Accepted(l.Name)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 
@@ -126,7 +131,7 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 // client keeps the message and retries, so nothing is lost.
 func (s *session) spoolFailed(err error) reply.Reply {
 	s.resetTransaction()
-	s.srv.log.Error("smtp: spool write failed", "ip", s.ip, "err", err)
+	s.log.Error("smtp: spool write failed", "ip", s.ip, "err", err)
 	if queue.IsNoSpace(err) {
 		return reply.New(452, "4.3.1", "Insufficient system storage, try again later")
 	}
@@ -147,7 +152,7 @@ func (s *session) receivedHeader(id string, now time.Time) string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailward) with %s id %s", sanitize(s.helo), s.ip, s.srv.l.FQDN, proto, id)
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailward) with %s id %s", sanitize(s.helo), s.ip, s.l.FQDN, proto, id)
 	if len(s.env.Recipients) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", s.env.Recipients[0].Addr)
 	}

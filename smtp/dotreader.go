@@ -21,6 +21,9 @@ type DataResult struct {
 	// Hops counts the trace fields (Received:, Delivered-To:) in the
 	// message's header (RFC 5321 §6.3).
 	Hops int
+	// MessageID is the header's Message-ID, or message.NoMessageID: the
+	// events of the message carry it (docs/tracking.md).
+	MessageID string
 }
 
 // ReadData copies a DATA section from r to w, undoing dot-stuffing
@@ -43,6 +46,7 @@ func ReadData(r *bufio.Reader, w io.Writer, limit int64, normalize bool) (DataRe
 	midLine := false   // the previous chunk did not end its line
 	inHeader := true   // no empty line seen yet (RFC 5322 §2.1)
 	var lineLen int64
+	var ids message.IDScanner
 	endLine := func(n int) {
 		lineLen += int64(n)
 		res.LongestLine = max(res.LongestLine, lineLen)
@@ -87,6 +91,7 @@ func ReadData(r *bufio.Reader, w io.Writer, limit int64, normalize bool) (DataRe
 			}
 		}
 		if atStart && complete && len(chunk) == 3 && chunk[0] == '.' && chunk[1] == '\r' {
+			res.MessageID = ids.Value()
 			return res, nil
 		}
 		if atStart && len(chunk) > 0 && chunk[0] == '.' {
@@ -117,6 +122,12 @@ func ReadData(r *bufio.Reader, w io.Writer, limit int64, normalize bool) (DataRe
 				inHeader = false
 			} else if message.IsHop(body) {
 				res.Hops++
+			}
+		}
+		if inHeader {
+			ids.Feed(body)
+			if ending != nil {
+				ids.EndLine()
 			}
 		}
 		if bytes.IndexByte(body, 0) >= 0 {

@@ -35,5 +35,5 @@ func (s *session) draining() bool {
 
 // shutdownReply is the last word of a drained session.
 func (s *session) shutdownReply() reply.Reply {
-	return reply.New(421, "4.3.2", "%s Service shutting down, closing connection", s.srv.l.FQDN)
+	return reply.New(421, "4.3.2", "%s Service shutting down, closing connection", s.l.FQDN)
 }

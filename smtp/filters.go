@@ -24,18 +24,18 @@ import (
 // up: they are the site's own, as Postfix's permit_mynetworks before
 // reject_rbl_client.
 func (s *session) connectFilter() bool {
-	cf := s.srv.l.ConnectionFilter
+	cf := s.l.ConnectionFilter
 	if cf == nil {
 		return true
 	}
 	if why, denied := cf.Denied(s.ip); denied {
-		s.srv.ev.Emit(events.ConnectionDenied, "ip", s.ip, "virtual_server", s.srv.l.Name, "reason", why)
-		s.srv.opt.Metrics.SessionRefused(s.srv.l.Name, metrics.RefusedConnectionFilter)
+		s.srv.ev.Emit(events.ConnectionDenied, "ip", s.ip, "virtual_server", s.l.Name, "reason", why)
+		s.opt.Metrics.SessionRefused(s.l.Name, metrics.RefusedConnectionFilter)
 		s.send(filter.DenyReply(s.ip))
 		s.flush()
 		return false
 	}
-	if !s.srv.l.Relay.MayRelay(policy.Client{IP: s.ip}) {
+	if !s.l.Relay.MayRelay(policy.Client{IP: s.ip}) {
 		s.dnsbl = cf.Start(s.ctx, s.ip)
 	}
 	return true
@@ -51,7 +51,7 @@ func (s *session) rcptFilter(a address.Address) reply.Reply {
 	if s.dnsbl == nil || s.authenticated() {
 		return reply.Reply{}
 	}
-	cf, l := s.srv.l.ConnectionFilter, s.srv.l
+	cf, l := s.l.ConnectionFilter, s.l
 	res := s.dnsbl.Wait()
 	rcpt := a.String()
 	switch {
@@ -85,7 +85,7 @@ func (s *session) rcptFilter(a address.Address) reply.Reply {
 // discarding notifications would hide delivery failures from users.
 // Authenticated clients are not filtered.
 func (s *session) senderFilter(from string) reply.Reply {
-	sf := s.srv.l.SenderFilter
+	sf := s.l.SenderFilter
 	if sf == nil || s.authenticated() {
 		return reply.Reply{}
 	}
@@ -97,7 +97,7 @@ func (s *session) senderFilter(from string) reply.Reply {
 		s.drop = pattern
 		return reply.Reply{}
 	}
-	s.srv.ev.Emit(events.SenderBlocked, "ip", s.ip, "virtual_server", s.srv.l.Name, "from", orNull(from), "pattern", pattern)
+	s.srv.ev.Emit(events.SenderBlocked, "ip", s.ip, "virtual_server", s.l.Name, "from", orNull(from), "pattern", pattern)
 	return sf.Refusal(from)
 }
 
@@ -108,7 +108,7 @@ func (s *session) createMessage() (MessageWriter, error) {
 		s.env.ID = queue.NewID(time.Now())
 		return &dropWriter{id: s.env.ID, pattern: s.drop}, nil
 	}
-	w, err := s.srv.opt.Spool.Create(s.env)
+	w, err := s.opt.Spool.Create(s.env)
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +118,8 @@ func (s *session) createMessage() (MessageWriter, error) {
 // dropped answers a dropped message exactly as a queued one, so that
 // the sender cannot tell, and writes the event that is its only trace.
 func (s *session) dropped(w *dropWriter, env *queue.Envelope, size int64) reply.Reply {
-	s.srv.ev.Emit(events.SenderDropped, "ip", s.ip, "virtual_server", s.srv.l.Name, "from", orNull(env.From),
-		"pattern", w.pattern, "recipients", len(env.Recipients), "size", size, "queue_id", env.ID)
+	s.srv.ev.Emit(events.SenderDropped, "ip", s.ip, "virtual_server", s.l.Name, "from", orNull(env.From),
+		"pattern", w.pattern, "recipients", len(env.Recipients), "size", size, "queue_id", env.ID, "message_id", env.MessageID)
 	return reply.New(250, "2.6.0", "%s Queued mail for delivery", env.ID)
 }
 

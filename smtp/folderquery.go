@@ -24,19 +24,19 @@ var ErrNoReplica = errors.New("no replica here")
 func (s *session) cmdXMWFOLDER(arg string) reply.Reply {
 	addr := strings.ToLower(strings.TrimSpace(arg))
 	switch {
-	case s.srv.opt.Folders == nil:
+	case s.opt.Folders == nil:
 		return reply.New(502, "5.5.1", "X-MWFOLDER not available")
 	case s.orgPeer == "":
 		return reply.New(504, "5.7.4", "X-MWFOLDER is only for authenticated servers of the organization")
 	case addr == "" || strings.ContainsAny(addr, " \t"):
 		return reply.New(501, "5.5.4", "Syntax: X-MWFOLDER <address>")
 	}
-	n, err := s.srv.opt.Folders.FolderCount(addr)
+	n, err := s.opt.Folders.FolderCount(addr)
 	switch {
 	case errors.Is(err, ErrNoReplica):
-		return reply.New(550, "5.1.1", "no replica of %s on %s", addr, s.srv.l.FQDN)
+		return reply.New(550, "5.1.1", "no replica of %s on %s", addr, s.l.FQDN)
 	case err != nil:
 		return reply.New(451, "4.3.0", "cannot count the replica of %s: %v", addr, err)
 	}
-	return reply.New(250, "2.0.0", "%d message(s) in the replica of %s on %s", n, addr, s.srv.l.FQDN)
+	return reply.New(250, "2.0.0", "%d message(s) in the replica of %s on %s", n, addr, s.l.FQDN)
 }

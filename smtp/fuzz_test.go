@@ -117,7 +117,7 @@ func FuzzSession(f *testing.F) {
 		Logger: slog.New(panics)})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := &pipeConn{r: bytes.NewReader(in)}
-		newSession(context.Background(), srv, c, remoteIP(c)).run()
+		newSession(context.Background(), srv, srv.cur.Load(), c, remoteIP(c)).run()
 		if p := panics.take(); p != "" {
 			t.Fatalf("session panicked on %q:\n%s", in, p)
 		}

@@ -51,6 +51,10 @@ type testServer struct {
 	sleeps *sleepLog
 	cancel context.CancelFunc
 	done   chan struct{}
+	// srv and opt are the virtual server and the options it started
+	// with, for tests that reload it (srv.Update).
+	srv *smtp.Server
+	opt smtp.Options
 }
 
 // sleepLog records tarpit and auth delays instead of waiting them out.
@@ -127,6 +131,7 @@ func startServerGrace(t *testing.T, base, vserverTOML string, grace time.Duratio
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel
 	srv := smtp.New(opt)
+	ts.srv, ts.opt = srv, opt
 	go func() { srv.Serve(ctx, ln, grace); close(ts.done) }()
 	t.Cleanup(func() { cancel(); <-ts.done })
 	return ts
@@ -171,8 +176,36 @@ func playFrom(t *testing.T, from, addr, script string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var conn net.Conn = c
-	r := bufio.NewReader(conn)
+	(&player{t: t, c: c, conn: c, r: bufio.NewReader(c)}).play(script)
+}
+
+// player is one client connection a transcript is played on, in one go
+// (play) or in parts with other things between them (dialPlayer).
+type player struct {
+	t    *testing.T
+	c    net.Conn // the TCP connection
+	conn net.Conn // c, or TLS over it
+	r    *bufio.Reader
+}
+
+// dialPlayer connects to addr; the connection is closed at the test's
+// end.
+func dialPlayer(t *testing.T, addr string) *player {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &player{t: t, c: c, conn: c, r: bufio.NewReader(c)}
+}
+
+// play plays the next part of the transcript (see play).
+func (p *player) play(script string) {
+	t, c := p.t, p.c
+	t.Helper()
+	conn, r := p.conn, p.r
+	defer func() { p.conn, p.r = conn, r }()
 	for n, raw := range strings.Split(script, "\n") {
 		line := strings.TrimLeft(raw, "\t ")
 		if line == "" || strings.HasPrefix(line, "#") {

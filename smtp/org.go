@@ -31,18 +31,37 @@ type Org interface {
 // orgServer is the organization server the EHLO name claims to be, when
 // this virtual server takes organization mail at all.
 func (s *session) orgServer() (string, bool) {
-	if s.srv.opt.Org == nil || len(s.srv.l.OrgAuth) == 0 || s.helo == "" {
+	if s.opt.Org == nil || len(s.l.OrgAuth) == 0 || s.helo == "" {
 		return "", false
 	}
-	return s.srv.opt.Org.ServerByFQDN(s.helo)
+	return s.opt.Org.ServerByFQDN(s.helo)
 }
 
 // orgAuthOffered: X-EXPS is offered only to servers of the organization
-// (KB843106: the EHLO name decides trust) and, where the virtual server
-// has TLS, only after STARTTLS and a new EHLO.
+// (KB843106: the EHLO name decides trust), or to every client where the
+// virtual server says so (org_auth_offer = "everyone": a replicated
+// directory may not know a new server yet, KB979174), and, where the
+// virtual server has TLS, only after STARTTLS and a new EHLO.
 func (s *session) orgAuthOffered() bool {
 	_, ok := s.orgServer()
-	return ok && s.orgPeer == "" && (s.tls || s.srv.opt.TLS == nil)
+	ok = ok || s.strangerMayTry()
+	return ok && s.orgPeer == "" && (s.tls || s.opt.TLS == nil)
+}
+
+// strangerMayTry: a client whose EHLO name the directory does not know
+// may still try X-EXPS (org_auth_offer = "everyone"); its account then
+// decides: unknown is KB979174's 454, known under another name 504.
+func (s *session) strangerMayTry() bool {
+	return s.opt.Org != nil && len(s.l.OrgAuth) > 0 && s.helo != "" && s.l.OrgAuthEveryone
+}
+
+// replyNotThatServer answers X-EXPS from a client that proved to be
+// server, under an EHLO name that is not server's: trust goes with the
+// EHLO name (KB843106), so it is refused as a stranger's would be, and
+// the sender goes on as if X-EXPS had not been offered.
+func (s *session) replyNotThatServer(server string) reply.Reply {
+	s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", s.l.Name, "ip", s.ip, "helo", s.helo, "server", server)
+	return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not the FQDN of %s", s.helo, server)
 }
 
 // orgRelay reports whether the client is a server of the organization
@@ -50,16 +69,16 @@ func (s *session) orgAuthOffered() bool {
 // its authenticated servers send to any recipient (a bridgehead depends
 // on it).
 func (s *session) orgRelay() bool {
-	return s.orgPeer != "" && s.srv.opt.Org != nil && s.srv.opt.Org.SendAs(s.orgPeer).Allowed
+	return s.orgPeer != "" && s.opt.Org != nil && s.opt.Org.SendAs(s.orgPeer).Allowed
 }
 
 // cmdXEXPS is X-EXPS: AUTH for servers of the organization.
 func (s *session) cmdXEXPS(arg string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	mech, initial, _ := strings.Cut(strings.TrimSpace(arg), " ")
 	mech = strings.ToUpper(mech)
 	switch {
-	case s.srv.opt.Org == nil || len(l.OrgAuth) == 0:
+	case s.opt.Org == nil || len(l.OrgAuth) == 0:
 		return reply.New(502, "5.5.1", "X-EXPS not available")
 	case s.helo == "" || !s.esmtp:
 		return replyNeedEHLO
@@ -68,11 +87,11 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	case s.env != nil:
 		return reply.New(503, "5.5.1", "X-EXPS not permitted during a mail transaction")
 	}
-	if _, ok := s.orgServer(); !ok {
+	if _, ok := s.orgServer(); !ok && !s.strangerMayTry() {
 		s.srv.ev.Emit(events.OrgAuthRefused, "virtual_server", l.Name, "ip", s.ip, "helo", s.helo)
 		return reply.New(504, "5.7.4", "X-EXPS is only for servers of the organization; EHLO name %s is not one", s.helo)
 	}
-	if !s.tls && s.srv.opt.TLS != nil {
+	if !s.tls && s.opt.TLS != nil {
 		return reply.New(538, "5.7.11", "Encryption required: STARTTLS, then EHLO, then X-EXPS")
 	}
 	if !contains(l.OrgAuth, mech) {
@@ -92,7 +111,7 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 	if end == nil {
 		return refused
 	}
-	server, good, err := s.srv.opt.Org.CheckLogin(user, pass)
+	server, good, err := s.opt.Org.CheckLogin(user, pass)
 	return s.orgAuthResult(mech, user, server, good, err, end)
 }
 
@@ -100,7 +119,8 @@ func (s *session) cmdXEXPS(arg string) reply.Reply {
 // servers of the organization only, after TLS where the virtual server
 // has it), when the virtual server takes GSSAPI from them.
 func (s *session) gssapiOffered() bool {
-	return s.orgAuthOffered() && contains(s.srv.l.OrgAuth, "GSSAPI")
+	_, known := s.orgServer()
+	return known && s.orgAuthOffered() && contains(s.l.OrgAuth, "GSSAPI")
 }
 
 // orgGSSAPI runs SASL GSSAPI (RFC 4752) for an organization server, as
@@ -115,7 +135,7 @@ func (s *session) gssapiOffered() bool {
 // (KB979174); a refused ticket or a principal that is not a server of the
 // organization answer 535 5.7.8 with event 1704.
 func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	const mech = "GSSAPI"
 	temporary := func(name, detail string) reply.Reply {
 		kv := []any{"virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", name, "helo", s.helo}
@@ -123,7 +143,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthTemporary, kv...)
-		s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthError)
+		s.opt.Metrics.Auth(verb+" "+mech, metrics.AuthError)
 		return replyAuthTemp
 	}
 	denied := func(who, name, detail string) reply.Reply {
@@ -132,16 +152,16 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			kv = append(kv, "detail", detail)
 		}
 		s.srv.ev.Emit(events.OrgAuthFailed, kv...)
-		s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthFailure)
+		s.opt.Metrics.Auth(verb+" "+mech, metrics.AuthFailure)
 		return s.authFailed(who, nil)
 	}
-	acc := s.srv.opt.GSSAPI
+	acc := s.opt.GSSAPI
 	if acc == nil {
 		// Integrated (Kerberos) authentication is not enabled on this
 		// server: organization.keytab is not set.
 		return temporary("NoKeytab", "organization.keytab is not set")
 	}
-	if p := s.srv.opt.Org.SPNProblem(l.FQDN); p != "" {
+	if p := s.opt.Org.SPNProblem(l.FQDN); p != "" {
 		return temporary(p, "")
 	}
 	var resp []byte
@@ -160,7 +180,7 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 			return replyBadEncoding
 		}
 	}
-	claimed, _ := s.orgServer()
+	claimed, known := s.orgServer()
 	ss := acc.NewServerSession("SMTP", l.FQDN)
 	// RFC 4752 takes three client messages; one more is a broken client.
 	for n := 0; ; n++ {
@@ -188,19 +208,29 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 		}
 	}
 	principal := ss.Principal()
-	server, err := s.srv.opt.Org.ServerByPrincipal(principal, ss.AuthzID())
+	server, err := s.opt.Org.ServerByPrincipal(principal, ss.AuthzID())
 	if errors.Is(err, directory.ErrUnavailable) {
 		// The ticket is good; the directory cannot say whose it is now.
 		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "DirectoryUnavailable: "+err.Error())
 		return replyAuthTemp
 	}
+	if err != nil && !known && sameHost(principal, s.helo) {
+		// A good ticket for SMTP/<the EHLO name>, a server this
+		// directory does not know: a new server not replicated here yet
+		// (KB979174). Temporary, so the sender keeps the message.
+		return temporary("UnknownServer", principal+": "+err.Error())
+	}
 	if err != nil {
 		return denied(principal, orgauth.LogonDeniedName, err.Error())
+	}
+	if !known {
+		s.opt.Metrics.Auth(verb+" "+mech, metrics.AuthFailure)
+		return s.replyNotThatServer(server)
 	}
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", verb+" "+mech, "user", server, "ip", s.ip,
 		"principal", principal)
-	s.srv.opt.Metrics.Auth(verb+" "+mech, metrics.AuthSuccess)
+	s.opt.Metrics.Auth(verb+" "+mech, metrics.AuthSuccess)
 	return replyAuthOK
 }
 
@@ -208,22 +238,24 @@ func (s *session) orgGSSAPI(verb, initial string) reply.Reply {
 // temporary (454 4.7.0, event 1035) so the sender keeps the message
 // (KB979174); wrong credentials are permanent (535, event 1704).
 func (s *session) orgAuthResult(mech, user, server string, good bool, err error, end func()) reply.Reply {
-	l := s.srv.l
+	l := s.l
 	if err == nil && good {
 		end()
 	}
+	_, known := s.orgServer()
 	result := metrics.AuthFailure
 	switch {
-	case err == nil && good:
+	case err == nil && good && known:
 		result = metrics.AuthSuccess
 	case errors.Is(err, orgauth.ErrUnknownServer):
 		result = metrics.AuthError
 	}
-	s.srv.opt.Metrics.Auth("X-EXPS "+mech, result)
+	s.opt.Metrics.Auth("X-EXPS "+mech, result)
 	switch {
 	case err != nil && errors.Is(err, orgauth.ErrUnknownServer):
 		end()
-		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user)
+		s.srv.ev.Emit(events.OrgAuthTemporary, "virtual_server", l.Name, "mechanism", mech, "ip", s.ip, "error", "UnknownServer: "+user,
+			"helo", s.helo)
 		return replyAuthTemp
 	case err != nil && errors.Is(err, directory.ErrUnavailable):
 		end()
@@ -237,7 +269,10 @@ func (s *session) orgAuthResult(mech, user, server string, good bool, err error,
 			"error", "SEC_E_LOGON_DENIED (0x8009030c)")
 		return s.authFailed(user, end)
 	}
-	s.srv.opt.AuthGuard.Succeeded(user)
+	s.opt.AuthGuard.Succeeded(user)
+	if !known {
+		return s.replyNotThatServer(server)
+	}
 	s.orgPeer = server
 	s.srv.ev.Emit(events.AuthSucceeded, "virtual_server", l.Name, "mechanism", "X-EXPS "+mech, "user", server, "ip", s.ip)
 	return replyAuthOK
@@ -264,19 +299,21 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 		// sending side: who tried, under which name, and why.
 		why := "the client did not authenticate as a server of the organization (X-EXPS)"
 		switch _, known := s.orgServer(); {
-		case s.srv.opt.Org == nil || len(s.srv.l.OrgAuth) == 0:
+		case s.opt.Org == nil || len(s.l.OrgAuth) == 0:
 			why = "this virtual server takes no organization mail (org_auth is empty)"
+		case !known && s.l.OrgAuthEveryone:
+			why = "its EHLO name is not a server of the organization, and it did not authenticate as one"
 		case !known:
 			why = "its EHLO name is not a server of the organization, so X-EXPS was not offered to it"
 		case s.authUser != "":
 			why = "it authenticated as user " + s.authUser + ", not as a server of the organization"
 		}
 		s.propsLost = true
-		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "virtual_server", s.srv.l.Name,
+		s.srv.ev.Emit(events.XEXCH50Refused, "ip", s.ip, "helo", s.helo, "virtual_server", s.l.Name,
 			"reply", "504 Need to authenticate first", "reason", why)
 		return reply.New(504, "", "Need to authenticate first")
 	}
-	if d := s.srv.opt.Org.SendAs(s.orgPeer); !d.Allowed {
+	if d := s.opt.Org.SendAs(s.orgPeer); !d.Allowed {
 		s.srv.ev.Emit(events.SendAsDenied, "server", s.orgPeer, "reason", d.Reason)
 		return reply.New(550, "5.7.1", "Permission denied: SendAs is denied for %s (%s)", s.orgPeer, d.Reason)
 	}
@@ -299,4 +336,12 @@ func (s *session) cmdXEXCH50(arg string) reply.Reply {
 	s.env.OrgProps = blob
 	s.srv.ev.Emit(events.XEXCH50Accepted, "server", s.orgPeer, "size", size)
 	return reply.New(250, "2.0.0", "XEXCH50 OK")
+}
+
+// sameHost: principal is SMTP/<host>@REALM (or SMTPSVC/, smtp/) for the
+// host the client named in EHLO.
+func sameHost(principal, helo string) bool {
+	name, _, _ := strings.Cut(principal, "@")
+	svc, host, ok := strings.Cut(name, "/")
+	return ok && (strings.EqualFold(svc, "SMTP") || strings.EqualFold(svc, "SMTPSVC")) && strings.EqualFold(host, helo)
 }

@@ -13,7 +13,7 @@ import (
 // be stored exactly once, so nothing is stored (docs/shared-folders.md).
 // The zero reply lets it through.
 func (s *session) replicationRefused(env *queue.Envelope) reply.Reply {
-	if s.srv.opt.Policy == nil {
+	if s.opt.Policy == nil {
 		return reply.Reply{}
 	}
 	var props *orgauth.Props
@@ -22,7 +22,7 @@ func (s *session) replicationRefused(env *queue.Envelope) reply.Reply {
 	}
 	store := false
 	for _, r := range env.Recipients {
-		if !s.srv.opt.Policy.IsStore(r.Addr) {
+		if !s.opt.Policy.IsStore(r.Addr) {
 			continue
 		}
 		store = true

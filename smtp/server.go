@@ -89,11 +89,15 @@ type Options struct {
 
 // Server is one virtual server.
 type Server struct {
-	opt   Options
-	l     *Settings
+	// cur is what a new session takes at connect: the options of the
+	// last Update (reload.go).
+	cur   atomic.Pointer[current]
 	ev    *events.Log
 	log   *slog.Logger
 	verbs map[string]verbFunc
+	// retired: Retire closed the listener; the sessions finish on their
+	// own (reload.go).
+	retired atomic.Bool
 
 	mu    sync.Mutex
 	total int
@@ -108,24 +112,12 @@ type Server struct {
 
 // New builds a virtual server; Serve runs it.
 func New(opt Options) *Server {
-	if opt.Events == nil {
-		opt.Events = events.Discard()
-	}
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.Sleep == nil {
-		opt.Sleep = sleepCtx
-	}
-	if opt.AuthGuard == nil {
-		opt.AuthGuard = NewAuthGuard(AuthLimits{})
-	}
+	cur := newCurrent(opt, nil)
 	s := &Server{
-		opt: opt, ev: opt.Events,
-		log: opt.Logger.With("virtual_server", opt.Settings.Name), perIP: map[netip.Addr]int{},
+		ev: cur.opt.Events, log: cur.log, perIP: map[netip.Addr]int{},
 		sessions: map[net.Conn]*session{},
 	}
-	s.l = &s.opt.Settings
+	s.cur.Store(cur)
 	s.verbs = defaultVerbs()
 	return s
 }
@@ -144,10 +136,15 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // Serve accepts connections on ln until ctx is done, then ends the
 // sessions waiting for a command with 421 (drain) and waits up to grace
-// for those receiving a message before closing them.
+// for those receiving a message before closing them. After Retire (a
+// reload removed the virtual server) it stops accepting and returns when
+// the sessions have ended on their own (reload.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	s.mu.Lock()
 	s.ln, s.ctx = ln, ctx
+	if s.retired.Load() { // Retire came first
+		ln.Close()
+	}
 	s.mu.Unlock()
 	go func() {
 		<-ctx.Done()
@@ -173,13 +170,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		backoff = 0
 		s.admit(ctx, c)
 	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	if s.retired.Load() && s.waitRetired(ctx, done) {
+		return err
+	}
 	s.mu.Lock()
 	for _, sess := range s.sessions {
 		sess.drain()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(grace):
@@ -196,38 +196,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 // admit applies the connection limits, then runs a session.
 func (s *Server) admit(ctx context.Context, c net.Conn) {
 	ip := remoteIP(c)
+	cur := s.cur.Load()
+	l, m := &cur.opt.Settings, cur.opt.Metrics
 	s.mu.Lock()
 	limit, max := "", 0
 	switch {
-	case s.total >= s.l.MaxConnections:
-		limit, max = "total connections", s.l.MaxConnections
-	case s.perIP[ip] >= s.l.MaxConnectionsPerIP:
-		limit, max = "connections per client address", s.l.MaxConnectionsPerIP
+	case s.total >= l.MaxConnections:
+		limit, max = "total connections", l.MaxConnections
+	case s.perIP[ip] >= l.MaxConnectionsPerIP:
+		limit, max = "connections per client address", l.MaxConnectionsPerIP
 	}
 	if limit != "" {
 		s.mu.Unlock()
-		s.ev.Emit(events.ConnectionRefused, "ip", ip, "virtual_server", s.l.Name, "limit", limit, "max", max)
+		s.ev.Emit(events.ConnectionRefused, "ip", ip, "virtual_server", l.Name, "limit", limit, "max", max)
 		reason := metrics.RefusedMaxConnections
 		if limit == "connections per client address" {
 			reason = metrics.RefusedMaxConnectionsPerIP
 		}
-		s.opt.Metrics.SessionRefused(s.l.Name, reason)
+		m.SessionRefused(l.Name, reason)
 		// RFC 5321 §3.8: a server may refuse with 421 at greeting.
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		c.Write(reply.New(421, "4.7.0", "%s Too many connections (%s), try again later", s.l.FQDN, limit).Wire())
+		c.Write(reply.New(421, "4.7.0", "%s Too many connections (%s), try again later", l.FQDN, limit).Wire())
 		c.Close()
 		return
 	}
 	s.total++
 	s.active.Add(1)
 	s.perIP[ip]++
-	sess := newSession(ctx, s, c, ip)
+	sess := newSession(ctx, s, cur, c, ip)
 	s.sessions[c] = sess
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.opt.Metrics.SessionOpened(s.l.Name)
+	m.SessionOpened(l.Name)
 	go func() {
-		defer s.opt.Metrics.SessionClosed(s.l.Name)
+		defer m.SessionClosed(l.Name)
 		defer func() {
 			s.mu.Lock()
 			s.total--
@@ -249,10 +251,10 @@ func (s *Server) admit(ctx context.Context, c net.Conn) {
 // free themselves in seconds, as Postfix's stress-dependent smtpd_timeout
 // (10s instead of 300s) does, while a quiet server stays patient with
 // slow legitimate peers.
-func (s *Server) idle() time.Duration {
+func (s *session) idle() time.Duration {
 	l := s.l
 	if l.StressIdleTimeout > 0 && l.StressIdleTimeout < l.IdleTimeout && l.MaxConnections > 0 &&
-		s.active.Load()*5 >= int64(l.MaxConnections)*4 {
+		s.srv.active.Load()*5 >= int64(l.MaxConnections)*4 {
 		return l.StressIdleTimeout
 	}
 	return l.IdleTimeout
@@ -268,7 +270,7 @@ func remoteIP(c net.Conn) netip.Addr {
 // authDelay is how long to wait before answering a failed login that is
 // the n-th failure of its client address or account: it doubles with
 // each, up to 30 times the virtual server's auth_failure_delay.
-func (s *Server) authDelay(n int) time.Duration {
+func (s *session) authDelay(n int) time.Duration {
 	base := s.l.AuthFailureDelay
 	d := base
 	for i := 1; i < n && d < 30*base; i++ {

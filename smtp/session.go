@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
@@ -22,7 +23,14 @@ import (
 
 // session is one SMTP conversation.
 type session struct {
-	srv  *Server
+	srv *Server
+	// opt and l are the virtual server's options and settings as they
+	// were when the client connected: a reload (Server.Update) gives
+	// them to later sessions only, so that no conversation changes its
+	// rules half-way (docs/configuration.md, "Reloading").
+	opt  *Options
+	l    *Settings
+	log  *slog.Logger
 	ctx  context.Context
 	conn net.Conn
 	rd   *clientReader
@@ -70,15 +78,16 @@ type session struct {
 
 var errLineTooLong = errors.New("line too long")
 
-func newSession(ctx context.Context, srv *Server, c net.Conn, ip netip.Addr) *session {
+func newSession(ctx context.Context, srv *Server, cur *current, c net.Conn, ip netip.Addr) *session {
 	rd := &clientReader{c: c}
-	if srv.l.MaxSessionTime > 0 {
-		rd.end = time.Now().Add(srv.l.MaxSessionTime)
+	l := &cur.opt.Settings
+	if l.MaxSessionTime > 0 {
+		rd.end = time.Now().Add(l.MaxSessionTime)
 	}
-	return &session{srv: srv, ctx: ctx, conn: c, ip: ip, rd: rd,
+	return &session{srv: srv, opt: &cur.opt, l: l, log: cur.log, ctx: ctx, conn: c, ip: ip, rd: rd,
 		br:   bufio.NewReaderSize(rd, 16<<10),
 		bw:   bufio.NewWriterSize(c, 4<<10),
-		plog: srv.opt.ProtocolLog.Session(protolog.Server, c.RemoteAddr().String(), "virtual server "+srv.l.Name)}
+		plog: cur.opt.ProtocolLog.Session(protolog.Server, c.RemoteAddr().String(), "virtual server "+l.Name)}
 }
 
 // verbFunc handles one command; arg is the text after the verb. It
@@ -93,7 +102,7 @@ func (s *session) run() {
 	defer func() {
 		// No input may crash the server; a bug here ends one session.
 		if r := recover(); r != nil {
-			s.srv.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
+			s.log.Error("smtp: session panic", "ip", s.ip, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	if !s.connectFilter() {
@@ -101,15 +110,15 @@ func (s *session) run() {
 	}
 	// The date in the greeting, as Exchange and sendmail give it, lets a
 	// peer check the clocks (mailward diag clock; Kerberos allows 5 min).
-	s.send(reply.New(220, "", "%s ESMTP mailward ready at %s", s.srv.l.FQDN, time.Now().UTC().Format(time.RFC1123Z)))
+	s.send(reply.New(220, "", "%s ESMTP mailward ready at %s", s.l.FQDN, time.Now().UTC().Format(time.RFC1123Z)))
 	for !s.quit {
 		if r := s.sessionLimits(); !r.IsZero() {
 			s.send(r)
 			break
 		}
-		line, err := s.readLine(s.srv.l.MaxLineLength)
+		line, err := s.readLine(s.l.MaxLineLength)
 		if err == errLineTooLong {
-			s.send(reply.New(500, "5.5.2", "Line too long (limit %d octets, RFC 5321 section 4.5.3.1.4)", s.srv.l.MaxLineLength))
+			s.send(reply.New(500, "5.5.2", "Line too long (limit %d octets, RFC 5321 section 4.5.3.1.4)", s.l.MaxLineLength))
 			continue
 		}
 		if err != nil {
@@ -126,7 +135,7 @@ func (s *session) run() {
 // commands, each with its own 421 and event: a client may not keep a
 // connection slot however slowly or busily it talks.
 func (s *session) sessionLimits() reply.Reply {
-	l := s.srv.l
+	l := s.l
 	switch {
 	case s.rd.sessionOver(time.Now()):
 		s.srv.ev.Emit(events.SessionTimeLimit, "ip", s.ip, "virtual_server", l.Name, "limit", l.MaxSessionTime)
@@ -154,12 +163,12 @@ func (s *session) send(r reply.Reply) {
 	w := r.Wire()
 	s.bw.Write(w)
 	s.plog.Reply(r.Code, w)
-	if r.Code >= 400 && r.Code != 421 && s.srv.opt.Metrics != nil {
+	if r.Code >= 400 && r.Code != 421 && s.opt.Metrics != nil {
 		switch s.verb {
 		case "MAIL", "RCPT", "DATA", "BDAT":
 			// A 421 ends the session rather than refuse a message;
 			// the error limit's own 421 comes through here again.
-			s.srv.opt.Metrics.Refused(s.srv.l.Name, s.verb, r.EnhancedStatus())
+			s.opt.Metrics.Refused(s.l.Name, s.verb, r.EnhancedStatus())
 		}
 	}
 	switch {
@@ -167,9 +176,9 @@ func (s *session) send(r reply.Reply) {
 		s.quit = true
 	case r.Permanent():
 		s.errors++
-		if s.errors >= s.srv.l.MaxErrors {
-			s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "virtual_server", s.srv.l.Name, "errors", s.errors)
-			s.send(reply.New(421, "4.7.0", "%s Too many errors, closing connection", s.srv.l.FQDN))
+		if s.errors >= s.l.MaxErrors {
+			s.srv.ev.Emit(events.ErrorLimit, "ip", s.ip, "virtual_server", s.l.Name, "errors", s.errors)
+			s.send(reply.New(421, "4.7.0", "%s Too many errors, closing connection", s.l.FQDN))
 		}
 	}
 }
@@ -187,13 +196,13 @@ func (s *session) readFailed(err error) {
 		if r := s.sessionLimits(); !r.IsZero() {
 			s.send(r)
 		} else {
-			s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "virtual_server", s.srv.l.Name, "timeout", s.srv.idle())
-			s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.srv.l.FQDN))
+			s.srv.ev.Emit(events.IdleTimeout, "ip", s.ip, "virtual_server", s.l.Name, "timeout", s.idle())
+			s.send(reply.New(421, "4.4.2", "%s Idle timeout, closing connection", s.l.FQDN))
 		}
 		s.flush()
 	}
 	if s.env != nil && s.ctx.Err() == nil && !errors.Is(err, io.EOF) && (ne == nil || !ne.Timeout()) {
-		s.srv.log.Debug("smtp: read failed", "ip", s.ip, "err", err)
+		s.log.Debug("smtp: read failed", "ip", s.ip, "err", err)
 	}
 }
 
@@ -212,7 +221,7 @@ func (s *session) dispatch(line string) reply.Reply {
 		// A browser or proxy talking to the SMTP port: stop at once,
 		// as Postfix does, rather than answer every header line.
 		if verb == "GET" || verb == "POST" || verb == "CONNECT" || strings.HasSuffix(verb, ":") {
-			return reply.New(421, "4.7.0", "%s This is an SMTP server, closing connection", s.srv.l.FQDN)
+			return reply.New(421, "4.7.0", "%s This is an SMTP server, closing connection", s.l.FQDN)
 		}
 		return reply.New(500, "5.5.2", "Command unrecognized")
 	}
@@ -226,7 +235,7 @@ func (s *session) readLine(max int) (string, error) {
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
-		s.rd.lineDeadline(s.srv.idle())
+		s.rd.lineDeadline(s.idle())
 	}
 	s.mu.Unlock()
 	if closing {
@@ -274,7 +283,7 @@ func (s *session) flush() error {
 	if s.bw.Buffered() == 0 {
 		return nil
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.srv.idle()))
+	s.conn.SetWriteDeadline(time.Now().Add(s.idle()))
 	return s.bw.Flush()
 }
 
@@ -285,7 +294,7 @@ func (s *session) sleep(d time.Duration) {
 		return
 	}
 	s.flush()
-	s.srv.opt.Sleep(s.ctx, d)
+	s.opt.Sleep(s.ctx, d)
 }
 
 // resetTransaction forgets MAIL, RCPT and BDAT's chunks (RSET, after
@@ -297,7 +306,7 @@ func (s *session) resetTransaction() {
 
 // qualify applies the default domain (KB304897).
 func (s *session) qualify(a address.Address) address.Address {
-	return s.srv.opt.Policy.Qualify(a)
+	return s.opt.Policy.Qualify(a)
 }
 
 // user is who the client authenticated as, for events: a user, or a

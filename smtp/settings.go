@@ -25,6 +25,15 @@ type Settings struct {
 	// OrgAuth lists the X-EXPS mechanisms offered to servers of the
 	// organization (LOGIN, GSSAPI); empty: no organization mail here.
 	OrgAuth []string
+	// OrgAuthEveryone offers X-EXPS to every client, not only to an EHLO
+	// name the directory knows as a server: a replicated directory may not
+	// know a new server yet, and its X-EXPS must then get KB979174's 454
+	// 4.7.0 rather than KB843106's 504 (org.go).
+	OrgAuthEveryone bool
+	// DirectoryReplicated: the organization directory is a replica (LDAP)
+	// that may be behind a peer's, so an unknown recipient from an
+	// authenticated organization server is 451, not 550 (commands.go).
+	DirectoryReplicated bool
 	// Relay says who may relay through this virtual server (KB304897).
 	Relay policy.Rules
 	// NormalizeBareLF stores a bare LF or CR as CRLF instead of refusing

@@ -12,7 +12,7 @@ import (
 // cmdStartTLS implements RFC 3207.
 func (s *session) cmdStartTLS(arg string) reply.Reply {
 	switch {
-	case s.srv.opt.TLS == nil:
+	case s.opt.TLS == nil:
 		return reply.New(502, "5.5.1", "STARTTLS not available")
 	case s.tls:
 		return reply.New(503, "5.5.1", "TLS already active")
@@ -27,10 +27,10 @@ func (s *session) cmdStartTLS(arg string) reply.Reply {
 	// Anything the client pipelined after STARTTLS arrived in plaintext
 	// and could have been injected by a man in the middle
 	// (CVE-2011-0411): it is discarded with the old reader below.
-	tc := tls.Server(s.conn, s.srv.opt.TLS)
+	tc := tls.Server(s.conn, s.opt.TLS)
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := tc.HandshakeContext(s.ctx); err != nil {
-		s.srv.log.Debug("smtp: TLS handshake failed", "ip", s.ip, "err", err)
+		s.log.Debug("smtp: TLS handshake failed", "ip", s.ip, "err", err)
 		s.quit = true
 		return reply.Reply{}
 	}

@@ -77,20 +77,14 @@ func (s *Server) findPage(w http.ResponseWriter, r *http.Request, sess *session)
 	s.render(w, http.StatusOK, "find", s.pageFor(r, sess, "queues", "Find messages", d))
 }
 
-// messageData is one message with its attempt history from the event
-// log.
+// messageData is one message with its attempt history: the events of
+// the log that name its queue ID.
 type messageData struct {
 	Message admin.MessageView
 	History []events.Record
 	// HistoryError says why the history could not be read.
 	HistoryError string
 }
-
-// historyIDs are the events of a message's life in the queue: queued,
-// delivered, deferred, failed, the DSNs, and the administrators' actions.
-var historyIDs = map[int]bool{events.MessageQueued: true, events.Delivered: true, events.DeliveryDeferred: true,
-	events.DeliveryFailed: true, events.NDRSent: true, events.NDRSuppressed: true, events.DelayNoticeSent: true,
-	events.SuccessNoticeSent: true, events.QueueAction: true}
 
 func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *session) {
 	id := r.PathValue("id")
@@ -106,7 +100,9 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess *sessi
 		d.HistoryError = err.Error()
 	}
 	for _, rec := range recs {
-		if historyIDs[rec.ID] && (rec.Fields["queue_id"] == id || rec.Fields["target"] == "message "+id) {
+		// Every event of a message's path names its queue ID
+		// (docs/tracking.md), the administrators' actions too.
+		if rec.Fields["queue_id"] == id {
 			d.History = append(d.History, rec)
 		}
 	}

@@ -18,7 +18,12 @@ Usage:
   mailward config  hash-password          read a password on stdin, print its bcrypt hash
   mailward queue   list|show Q|retry Q|suspend Q|resume Q|delete ID [--ndr] --config FILE [--json]
                                           the queue viewer (mailward queue help)
+  mailward reload  --config FILE [--json] apply the configuration file again without a restart
+                                          (as SIGHUP; prints the refusal and exits 1 if it is invalid)
   mailward events  --config FILE [--id N] [--since 1h|2026-01-02T15:04:05Z]
+  mailward track   [--id Q] [--message-id M] [--from A] [--to A] [--since T] [--until T] [--json]
+                   [--log [NAME=]FILE ...] [--config FILE]
+                                          follow messages through the event logs (mailward track --help)
   mailward directory resolve ADDRESS --config FILE [--sender S [--authenticated]] [--show-hidden] [--json]
                                           how an address resolves: mailboxes, groups, alternates, restrictions
   mailward directory import FILE.toml --config FILE
@@ -49,8 +54,12 @@ func main() {
 		err = cmdConfig(args)
 	case "queue":
 		err = cmdQueue(args)
+	case "reload":
+		err = cmdReload(args)
 	case "events":
 		err = cmdEvents(args)
+	case "track":
+		err = cmdTrack(args)
 	case "diag":
 		err = cmdDiag(args)
 	case "directory":

@@ -3,22 +3,19 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
-	"time"
 
 	"mailward/admin"
 	"mailward/config"
 	"mailward/events"
 	"mailward/internal/setup"
 	"mailward/metrics"
-	"mailward/smtp"
 )
 
 func cmdServe(args []string) error {
@@ -57,45 +54,32 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 
 	// Listen on every address before accepting anything, so a port
 	// conflict stops the start instead of leaving half a server.
-	var lns []net.Listener
-	// No TCP keep-alive probes: idle_timeout already ends dead sessions,
-	// and it saves setsockopt calls on every accepted connection.
-	lc := net.ListenConfig{KeepAlive: -1}
-	for _, l := range st.VirtualServers {
-		ln, err := lc.Listen(ctx, "tcp", l.Address)
-		if err != nil {
-			ev.Emit(events.VirtualServerFailed, "virtual_server", l.Settings.Name, "address", l.Address, "error", err)
-			for _, o := range lns {
-				o.Close()
-			}
-			return fmt.Errorf("virtual server %s: %w", l.Settings.Name, err)
-		}
-		lns = append(lns, ln)
+	var wg sync.WaitGroup
+	vs := newVServers(ctx, st, &wg)
+	lns, err := vs.listen(cfg)
+	if err != nil {
+		return err
 	}
 	// [metrics]: its own listener, opened with the others so that a
 	// port conflict stops the start too.
 	var mln net.Listener
 	if st.Metrics != nil {
 		if mln, err = metrics.Listen(ctx, cfg.Metrics.Address); err != nil {
-			for _, o := range lns {
-				o.Close()
-			}
+			closeAll(lns)
 			return err
 		}
 	}
-	// [web_admin]: likewise (webadmin.go).
-	queueViewer := admin.New(q, st.Hops, ev)
-	web, err := listenWebAdmin(ctx, st, queueViewer)
+	// [web_admin]: likewise (webadmin.go). It acts on the queue through
+	// the queue viewer's own code (adm), as the admin socket does.
+	adm := admin.New(q, st.Hops, ev)
+	web, err := listenWebAdmin(ctx, st, adm)
 	if err != nil {
-		for _, o := range append(lns, mln) {
-			if o != nil {
-				o.Close()
-			}
+		closeAll(lns)
+		if mln != nil {
+			mln.Close()
 		}
 		return err
 	}
-	var names []string
-	var wg sync.WaitGroup
 	if web != nil {
 		wg.Add(1)
 		go func() {
@@ -117,10 +101,12 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	// the server's owner can use. A failure to create it is logged, not
 	// fatal: mail flows without it. It opens before the spool loads, so
 	// that a big backlog can be watched while it loads.
+	var rl atomic.Pointer[reloader]
+	adm.SetReloader(adminReload(rl.Load))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := queueViewer.Serve(ctx, setup.AdminSocket(cfg)); err != nil {
+		if err := adm.Serve(ctx, setup.AdminSocket(cfg)); err != nil {
 			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
 		}
 	}()
@@ -129,23 +115,12 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	qctx, qcancel := context.WithCancel(context.Background())
 	if err := q.Start(qctx, st.Categorizer.Handle, st.Bouncer.Bounce, st.Bouncer.Delay); err != nil {
 		qcancel()
+		closeAll(lns)
 		return err
 	}
-	for i, l := range st.VirtualServers {
-		opt := st.SMTP(i)
-		if opt.Org != nil && opt.GSSAPI == nil && slices.Contains(l.Settings.OrgAuth, "GSSAPI") {
-			logger.Warn("org_auth offers GSSAPI but organization.keytab is not set: it answers 454 (event 1035, NoKeytab)", "virtual_server", l.Settings.Name)
-		}
-		srv := smtp.New(opt)
-		names = append(names, fmt.Sprintf("%s on %s", l.Settings.Name, lns[i].Addr()))
-		wg.Add(1)
-		go func(ln net.Listener) {
-			defer wg.Done()
-			if err := srv.Serve(ctx, ln, 10*time.Second); err != nil {
-				logger.Error("virtual server stopped", "err", err)
-			}
-		}(lns[i])
-	}
+	vs.apply(lns, false)
+	names := vs.names()
+	rl.Store(&reloader{path: cfg.Path(), st: st, vs: vs})
 	ev.Emit(events.ServiceStarted, "version", version, "fqdn", cfg.Server.FQDN, "virtual_servers", strings.Join(names, ", "))
 	// Type=notify (examples/systemd/mailward.service): ready once every
 	// virtual server listens, so that units ordered after mailward find
@@ -156,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	for {
 		select {
 		case <-hup:
-			reload(st, cfg.Path())
+			rl.Load().reload("SIGHUP")
 			continue
 		case <-ctx.Done():
 		}
@@ -168,20 +143,4 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	q.Wait()
 	ev.Emit(events.ServiceStopped, "reason", "signal")
 	return nil
-}
-
-// reload applies the configuration file again (SIGHUP): what can change
-// while the server runs changes; a file that no longer loads changes
-// nothing. Either way an event says what happened.
-func reload(st *setup.Stages, path string) {
-	cfg, err := config.Load(path)
-	var r setup.Reloaded
-	if err == nil {
-		r, err = st.Reload(cfg)
-	}
-	if err != nil {
-		st.Events.Emit(events.ConfigReloadFailed, "file", path, "error", err)
-		return
-	}
-	st.Events.Emit(events.ConfigReloaded, "file", path, "report", r.String())
 }

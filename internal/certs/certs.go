@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,6 +35,7 @@ func Load(certFile, keyFile, dataDir, fqdn string) (*tls.Config, error) {
 // in the files' current contents (a renewed certificate, on SIGHUP)
 // without a restart and without touching sessions already running.
 type Holder struct {
+	mu                sync.Mutex // guards the file names (Reload, Take)
 	certFile, keyFile string
 	cert              atomic.Pointer[tls.Certificate]
 }
@@ -56,6 +58,8 @@ func NewHolder(certFile, keyFile, dataDir, fqdn string) (*Holder, error) {
 // Reload reads the certificate and key files again; on error the one in
 // use stays.
 func (h *Holder) Reload() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
 	if err != nil {
 		return fmt.Errorf("certs: load %s: %w", h.certFile, err)

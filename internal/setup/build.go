@@ -221,7 +221,12 @@ func (s *Stages) SMTP(i int) smtp.Options {
 		opt.Folders = folderCounter{dir: s.Recipients, md: s.Maildir}
 	}
 	if l.OffersTLS {
+		// The certificate of this moment: a reload's new one goes to
+		// the sessions that connect after it.
 		opt.TLS = s.TLS
+		if s.certs != nil {
+			opt.TLS = s.certs.Fixed()
+		}
 	}
 	if l.ProtocolLog {
 		opt.ProtocolLog = s.ProtoIn

@@ -7,6 +7,7 @@ import (
 
 	"mailward/config"
 	"mailward/events"
+	"mailward/internal/certs"
 )
 
 // Reloaded says what a reload did.
@@ -18,34 +19,44 @@ type Reloaded struct {
 	NeedRestart []string
 }
 
-// Reload applies what can change while the server runs (SIGHUP): the
-// local directory (domains, mailboxes, the recipients file), the
-// recipient policy, the organization directory, the diagnostic levels
-// and the TLS certificate. cfg must be loaded by config.Load; the new
-// organization is checked as at start. On error nothing is changed.
+// Reload applies what can change while the server runs (SIGHUP,
+// `mailward reload`): the local directory (domains, mailboxes, the
+// recipients file), the recipient policy, the organization directory,
+// the diagnostic levels, the TLS certificate (renewed, or other files)
+// and the virtual servers' settings, which VirtualServers and SMTP then
+// give (the caller hands them to the running virtual servers, whose
+// sessions in progress keep the settings they started with). cfg must
+// be loaded by config.Load; it is checked as at start (Build), and on
+// error nothing is changed.
 func (s *Stages) Reload(cfg *config.Config) (Reloaded, error) {
 	var r Reloaded
-	org, err := Organization(cfg)
+	n, err := Build(cfg)
 	if err != nil {
 		return r, err
+	}
+	org := n.Org
+	if org.Live != nil {
+		// The running server keeps its own reader of the directory (its
+		// snapshot and pool); the one this reload opened only read it.
+		org.Live.client.Close()
 	}
 	levels, err := Levels(cfg)
 	if err != nil {
 		return r, err
 	}
-	if s.certs != nil {
-		// The files named now; a renewed certificate at the same path is
-		// the common case.
-		if err := s.certs.Reload(); err != nil {
-			return r, err
-		}
-		r.Applied = append(r.Applied, "TLS certificate")
+	newCerts, err := s.nextCertificate(cfg, n.VirtualServers)
+	if err != nil {
+		return r, err
 	}
+	// Nothing can fail from here on.
 	old := s.Config
-	if org.Live != nil {
-		// The running server keeps its own reader of the directory (its
-		// snapshot and pool); the one this reload opened only read it.
-		org.Live.client.Close()
+	switch {
+	case newCerts != nil && s.certs == nil:
+		s.certs, s.TLS = newCerts, newCerts.Config()
+		r.Applied = append(r.Applied, "TLS certificate")
+	case newCerts != nil:
+		s.certs.Take(newCerts)
+		r.Applied = append(r.Applied, "TLS certificate")
 	}
 	if s.Org.Live != nil {
 		s.Org.Live.cfg.Store(cfg)
@@ -68,9 +79,29 @@ func (s *Stages) Reload(cfg *config.Config) (Reloaded, error) {
 		s.Events.SetLevels(levels)
 		r.Applied = append(r.Applied, "diagnostic levels")
 	}
+	s.VirtualServers = n.VirtualServers
+	s.Remote.SetSelf(n.Remote.LocalNames, n.Remote.LocalAddrs)
+	r.Applied = append(r.Applied, "virtual servers (new sessions)")
+	for _, l := range n.VirtualServers {
+		if l.ProtocolLog && s.ProtoIn == nil {
+			r.NeedRestart = append(r.NeedRestart, "protocol_log of virtual server "+l.Settings.Name+" (smtp-in.log is opened at start)")
+		}
+	}
 	r.NeedRestart = append(r.NeedRestart, restartOnly(old, cfg)...)
 	s.Config = cfg
 	return r, nil
+}
+
+// nextCertificate loads the certificate that cfg names, when one of vs
+// offers STARTTLS, into a Holder of its own: nil when none does. A file
+// that does not load refuses the reload.
+func (s *Stages) nextCertificate(cfg *config.Config, vs []VirtualServer) (*certs.Holder, error) {
+	for _, l := range vs {
+		if l.OffersTLS {
+			return certs.NewHolder(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.Server.DataDir, cfg.Server.FQDN)
+		}
+	}
+	return nil, nil
 }
 
 // restartOnly names the sections of the configuration that differ and
@@ -91,15 +122,15 @@ func restartOnly(old, cfg *config.Config) []string {
 	diff("[web_admin]", old.WebAdmin, cfg.WebAdmin)
 	diff("[protocol_log]", old.ProtocolLog, cfg.ProtocolLog)
 	diff("[auth_limits]", old.AuthLimits, cfg.AuthLimits)
-	diff("[tls] file names", old.TLS, cfg.TLS)
 	diff("[queue]", old.Queue, cfg.Queue)
 	diff("[categorizer]", old.Categorizer, cfg.Categorizer)
 	diff("[delivery]", old.Delivery, cfg.Delivery)
 	diff("[dns]", old.DNS, cfg.DNS)
 	diff("[[route]]", old.Routes, cfg.Routes)
-	diff("[[virtual_server]]", old.VirtualServers, cfg.VirtualServers)
-	diff("[[dnsbl]]", old.DNSBLs, cfg.DNSBLs)
-	diff("[content_filter]", old.ContentFilter, cfg.ContentFilter)
+	// [[virtual_server]], [[dnsbl]] and the scanning of
+	// [content_filter] are the virtual servers' settings: applied. The
+	// categorizer's store_threshold is not.
+	diff("[content_filter] store_threshold", junkThreshold(old), junkThreshold(cfg))
 	o, n := old.Organization, cfg.Organization
 	diff("organization credentials (self, password_file, keytab, krb5_conf, realm)",
 		[]string{o.Self, o.PasswordFile, o.Keytab, o.Krb5Conf, o.Realm},

@@ -70,9 +70,11 @@ func VirtualServerSettings(cfg *config.Config, l config.VirtualServer) smtp.Sett
 	return smtp.Settings{
 		Name: l.Name, FQDN: l.FQDN, RequireTLS: l.TLS == config.VirtualServerTLSRequired,
 		Auth: l.Auth, AuthPlaintext: l.AuthPlaintext, OrgAuth: l.OrgAuth,
-		Relay:           policy.Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()},
-		NormalizeBareLF: l.BareLF == config.BareLFNormalize,
-		Chunking:        *l.Chunking,
+		OrgAuthEveryone:     l.OrgAuthOffer == config.OrgAuthOfferEveryone,
+		DirectoryReplicated: cfg.Organization.Directory == config.OrgDirectoryLDAP,
+		Relay:               policy.Rules{RelayAuthenticated: l.RelayAuthenticated, RelayNetworks: l.RelayPrefixes()},
+		NormalizeBareLF:     l.BareLF == config.BareLFNormalize,
+		Chunking:            *l.Chunking,
 		Limits: smtp.Limits{
 			MaxMessageSize: l.MaxMessageSize, MaxRecipients: l.MaxRecipients, MaxLineLength: l.MaxLineLength,
 			MaxDataLineLength: l.MaxDataLineLength, MaxHops: cfg.Server.MaxHops, MaxErrors: l.MaxErrors,

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,6 +57,13 @@ type SlapdOptions struct {
 	// TLSCert and TLSKey are PEM files of the server's certificate: with
 	// them slapd offers StartTLS.
 	TLSCert, TLSKey string
+	// TLSClientCA is a PEM file of the CA whose client certificates slapd
+	// verifies (olcTLSVerifyClient: try), for SASL EXTERNAL binds: the
+	// certificate's subject DN is the bound identity.
+	TLSClientCA string
+	// Monitor adds the cn=Monitor database (slapd's own counters, read
+	// by Searches).
+	Monitor bool
 	// NoBaseEntry starts with an empty database (a syncrepl consumer gets
 	// every entry, the base one included, from its provider).
 	NoBaseEntry bool
@@ -145,9 +153,18 @@ func slapdConfig(s *Slapd, schema string, opt SlapdOptions) string {
 	if opt.TLSCert != "" {
 		tlsConf = "olcTLSCertificateFile: " + opt.TLSCert + "\nolcTLSCertificateKeyFile: " + opt.TLSKey + "\n"
 	}
+	if opt.TLSClientCA != "" {
+		tlsConf += "olcTLSCACertificateFile: " + opt.TLSClientCA + "\nolcTLSVerifyClient: try\n"
+	}
 	db := strings.TrimSpace(opt.DatabaseConfig)
 	if db != "" {
 		db += "\n"
+	}
+	if opt.Monitor {
+		// Statically built into Debian's slapd (slapd -VVV); the root DN
+		// of the data reads it.
+		db += fmt.Sprintf("\ndn: olcDatabase={2}monitor,cn=config\nobjectClass: olcDatabaseConfig\nolcDatabase: {2}monitor\n"+
+			"olcAccess: to * by dn.exact=\"%s\" read by * none\n", s.RootDN)
 	}
 	return fmt.Sprintf(`dn: cn=config
 objectClass: olcGlobal
@@ -347,4 +364,23 @@ func freeTCPPort() int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Searches is how many search operations slapd has completed since it
+// started, from its cn=Monitor counters (SlapdOptions.Monitor); the
+// reading itself is one of them.
+func (s *Slapd) Searches(t testing.TB) int {
+	t.Helper()
+	c := s.MustConn(t)
+	defer c.Close()
+	res, err := c.Search(ldap.NewSearchRequest("cn=Search,cn=Operations,cn=Monitor", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"monitorOpCompleted"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("slapd cn=Monitor (SlapdOptions.Monitor set?): %v", err)
+	}
+	n, err := strconv.Atoi(res.Entries[0].GetAttributeValue("monitorOpCompleted"))
+	if err != nil {
+		t.Fatalf("monitorOpCompleted: %v", err)
+	}
+	return n
 }
