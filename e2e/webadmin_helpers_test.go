@@ -260,3 +260,14 @@ func describeEvents(s *server, id int) string {
 	}
 	return b.String()
 }
+
+// readBody reads and closes a response's body.
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -32,6 +32,7 @@ type orgData struct {
 	// Checked is the server diag auth ran against, with its steps.
 	Checked   string
 	CheckedAt string
+	Rcpt      string // the recipient the check used ("": postmaster)
 	Steps     []diag.AuthStep
 	Passed    bool
 }
@@ -100,7 +101,14 @@ func (s *Server) diagAuth(w http.ResponseWriter, r *http.Request, sess *session)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 	defer cancel()
 	d.Checked, d.CheckedAt = srv.Name+" ("+addr+")", time.Now().UTC().Format("2006-01-02 15:04:05 UTC")
-	d.Steps = s.o.DiagAuth(ctx, addr)
+	rcpt := strings.TrimSpace(r.PostFormValue("rcpt"))
+	if strings.ContainsAny(rcpt, "<>\r\n ") || len(rcpt) > 254 {
+		s.sessions.setFlash(sess, "diag auth: the recipient is an address, e.g. bob@example.test", true)
+		http.Redirect(w, r, "/organization", http.StatusSeeOther)
+		return
+	}
+	d.Rcpt = rcpt
+	d.Steps = s.o.DiagAuth(ctx, addr, rcpt)
 	d.Passed = len(d.Steps) > 0
 	result := "every step passed"
 	for _, st := range d.Steps {

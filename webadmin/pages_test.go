@@ -120,8 +120,8 @@ func TestOrganizationPage(t *testing.T) {
 	var asked string
 	s, sess, _ := pageServer(t, Options{
 		Org: func() (*directory.Org, []diag.SPNHolder, error) { return org, diag.OrgSPNs(org), nil },
-		DiagAuth: func(_ context.Context, addr string) []diag.AuthStep {
-			asked = addr
+		DiagAuth: func(_ context.Context, addr, rcpt string) []diag.AuthStep {
+			asked = addr + " " + rcpt
 			return []diag.AuthStep{{Name: "connect and greeting", Reply: "220 mx1", OK: true},
 				{Name: "X-EXPS GSSAPI", Reply: "454 4.7.0 Temporary authentication failure", OK: false, Advice: "SPN missing"}}
 		},
@@ -134,9 +134,9 @@ func TestOrganizationPage(t *testing.T) {
 			t.Errorf("the page lacks %s\n%s", want, b)
 		}
 	}
-	rec := do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"mx1"}})
+	rec := do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"mx1"}, "rcpt": {"bob@example.test"}})
 	b = rec.Body.String()
-	if asked != "127.0.0.1:2725" || !strings.Contains(b, `<tr class="fail"><td>X-EXPS GSSAPI</td><td>FAIL</td>`) ||
+	if asked != "127.0.0.1:2725 bob@example.test" || !strings.Contains(b, `<tr class="fail"><td>X-EXPS GSSAPI</td><td>FAIL</td>`) ||
 		!strings.Contains(b, "The organization path fails") {
 		t.Errorf("diag auth asked %q; page:\n%s", asked, b)
 	}
@@ -144,7 +144,7 @@ func TestOrganizationPage(t *testing.T) {
 	if len(recs) != 1 || recs[0].Fields["server"] != "mx1" {
 		t.Errorf("event 1084: %+v", recs)
 	}
-	if do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"evil"}}); asked != "127.0.0.1:2725" {
+	if do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"evil"}}); asked != "127.0.0.1:2725 bob@example.test" {
 		t.Errorf("diag auth ran against a server not in the directory")
 	}
 }

@@ -62,8 +62,9 @@ type Options struct {
 	// organization.
 	Org func() (*directory.Org, []diag.SPNHolder, error)
 	// DiagAuth runs the organization authentication check against the
-	// server at addr ("host:port"), as `mailward diag auth` does.
-	DiagAuth func(ctx context.Context, addr string) []diag.AuthStep
+	// server at addr ("host:port"), as `mailward diag auth` does, with
+	// rcpt as its recipient ("": postmaster).
+	DiagAuth func(ctx context.Context, addr, rcpt string) []diag.AuthStep
 }
 
 // Server is the web administration.

@@ -74,8 +74,8 @@ func WebAdmin(s *setup.Stages, q *admin.Server) (*webadmin.Server, *tls.Config, 
 			holders, err := SPNHolders(cfg, org)
 			return org, holders, err
 		}
-		o.DiagAuth = func(ctx context.Context, addr string) []diag.AuthStep {
-			return diag.RunAuthCheck(ctx, DiagAuthOptions(s, addr, "", 15*time.Second))
+		o.DiagAuth = func(ctx context.Context, addr, rcpt string) []diag.AuthStep {
+			return diag.RunAuthCheck(ctx, DiagAuthOptions(s, addr, rcpt, 15*time.Second))
 		}
 	}
 	return webadmin.New(o), tlsCfg, nil
