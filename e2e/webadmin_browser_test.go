@@ -18,8 +18,9 @@ import (
 // TestWebAdminBrowser: an administrator logs in (the session cookie is
 // stored with Secure, HttpOnly and SameSite=Strict from
 // http://127.0.0.1), sees the held queue with its last error whole,
-// finds a message by recipient, freezes it, retries the queue, deletes
-// another message with an NDR, and filters the events by ID. Each
+// finds a message by recipient, freezes it, retries the queue, suspends
+// and resumes it, deletes another message with an NDR, and filters the
+// events by ID. Each
 // result is checked on the page and on the server: the queue viewer's
 // CLI, the queue files, the sender's mailbox and event 2010, which says
 // the web administration and the administrator did it.
@@ -103,6 +104,23 @@ func TestWebAdminBrowser(t *testing.T) {
 		t.Errorf("no event 2010 for the retry:\n%s", describeEvents(w.server, 2010))
 	}
 
+	// Suspend the queue, then resume it: the page and the CLI agree.
+	click(t, ctx, row+" button.suspend")
+	if st := bget(t, ctx, "state after suspend", chromedp.Text(chromedp.CSS(row+" td.state"))); st != "suspended" {
+		t.Errorf("queue state on the page after suspend: %q", st)
+	}
+	if q, ok := liveQueue(t, w.server, w.Hop); !ok || q.State != "suspended" {
+		t.Errorf("mailward queue list after the web suspend: %+v", q)
+	}
+	click(t, ctx, row+" button.resume")
+	if f := flash(t, ctx); !strings.HasPrefix(f, "resume queue "+w.Hop+": deliveries resumed") {
+		t.Errorf("after resume the page says %q", f)
+	}
+	if q, ok := liveQueue(t, w.server, w.Hop); !ok || q.State == "suspended" {
+		t.Errorf("mailward queue list after the web resume: %+v", q)
+	}
+	waitEvents(t, w.server, 3001, idA, triesA+2, 15*time.Second) // resume attempts at once too
+
 	// Delete bob's message with an NDR, from its own page.
 	bstep(t, ctx, "open the message", chromedp.Navigate(w.Base+"/messages/"+idA), chromedp.WaitVisible(chromedp.CSS("#recipients")))
 	if h := bget(t, ctx, "history", chromedp.Text(chromedp.CSS("#history"))); !strings.Contains(h, "3001") {
@@ -128,8 +146,8 @@ func TestWebAdminBrowser(t *testing.T) {
 	ids := bget(t, ctx, "the events shown", chromedp.Evaluate[[]string](
 		`Array.from(document.querySelectorAll("#events tbody tr[data-event]")).map(r => r.dataset.event)`))
 	want := len(w.Events(2010))
-	if len(ids) != want || want < 3 {
-		t.Errorf("events filtered by ID 2010: %d shown, the log has %d (want at least 3: freeze, retry, delete)", len(ids), want)
+	if len(ids) != want || want < 5 {
+		t.Errorf("events filtered by ID 2010: %d shown, the log has %d (want at least 5: freeze, retry, suspend, resume, delete)", len(ids), want)
 	}
 	for _, id := range ids {
 		if id != "2010" {
