@@ -3,7 +3,6 @@ package webadmin
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -170,6 +169,3 @@ func (s *Server) done(w http.ResponseWriter, r *http.Request, sess *session, tar
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
-
-// queueURL is a queue's page.
-func queueURL(name string) string { return "/queues/" + url.PathEscape(name) }
