@@ -88,6 +88,12 @@ func TestWebAdminBrowser(t *testing.T) {
 		t.Errorf("event 2010 for the freeze: %+v", recs)
 	}
 
+	// mailward track names the administrator of the web action.
+	if out, errOut, err := runCLI(w.server, "track", "--id", idB, "--config", w.Config); err != nil ||
+		!strings.Contains(out, "asked to freeze message "+idB+" (web administration, user admin): frozen") {
+		t.Errorf("mailward track --id %s after the web freeze (%v):\n%s%s", idB, err, out, errOut)
+	}
+
 	// Retry the queue: bob's message is attempted again at once (it
 	// fails again), carol's, frozen, is not.
 	triesA, triesB := len(w.EventsFor(3001, "queue_id", idA)), len(w.EventsFor(3001, "queue_id", idB))

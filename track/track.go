@@ -257,7 +257,11 @@ func detail(st Step) string {
 	case events.NDRSent, events.DelayNoticeSent, events.SuccessNoticeSent:
 		return fmt.Sprintf("notice %s to %s for %s recipient(s)", f["ndr_id"], f["to"], f["recipients"])
 	case events.QueueAction:
-		return fmt.Sprintf("%s %s (uid %s): %s", f["action"], f["target"], f["uid"], f["result"])
+		who := "uid " + f["uid"]
+		if f["user"] != "" { // the web administration (docs/web-admin.md)
+			who = "web administration, user " + f["user"]
+		}
+		return fmt.Sprintf("%s %s (%s): %s", f["action"], f["target"], who, f["result"])
 	}
 	return st.Message
 }
