@@ -133,7 +133,7 @@ func (c *Categorizer) linkLocal(in *deliver.Instance, m *queue.Message, i int, m
 	if err != nil {
 		return localFailure(i, err)
 	}
-	c.junked(it)
+	c.junked(m, it)
 	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
 }
 
@@ -144,9 +144,10 @@ func (c *Categorizer) item(m *queue.Message, i int, mailbox string) deliver.Item
 }
 
 // junked writes event 3030 for a copy delivered into a Junk folder.
-func (c *Categorizer) junked(it deliver.Item) {
+func (c *Categorizer) junked(m *queue.Message, it deliver.Item) {
 	if it.Junk && c.Events != nil {
-		c.Events.Emit(events.DeliveredToJunk, "queue_id", it.QueueID, "rcpt", it.Rcpt, "scl", *it.SCL, "threshold", c.JunkThreshold)
+		c.Events.Emit(events.DeliveredToJunk, "queue_id", it.QueueID, "message_id", m.MessageID(), "rcpt", it.Rcpt, "scl", *it.SCL,
+			"threshold", c.JunkThreshold)
 	}
 }
 
@@ -163,7 +164,7 @@ func (c *Categorizer) writeLocal(m *queue.Message, i int, mailbox, name string) 
 	if err != nil {
 		return localFailure(i, err)
 	}
-	c.junked(it)
+	c.junked(m, it)
 	return queue.Result{Index: i, State: queue.Delivered, Reply: reply.New(250, "2.0.0", "delivered to maildir %s", path), Hop: deliver.LocalHop}
 }
 

@@ -100,8 +100,12 @@ func TestContentFilterThresholds(t *testing.T) {
 	if recs := s.Events(events.ContentRefused); len(recs) != 1 || recs[0].Fields["scl"] != "7" || !strings.Contains(recs[0].Message, "GTUBE") {
 		t.Errorf("event 1063: %+v", recs)
 	}
-	if n := len(s.EventsFor(events.DeliveredToJunk, "queue_id", junkID)); n != 1 {
-		t.Errorf("%d events 3030 for the junk message", n)
+	// 3030 carries the Message-ID the receipt (2000) recorded, so that
+	// mailward track shows the Junk delivery (docs/tracking.md).
+	queued := s.EventsFor(events.MessageQueued, "queue_id", junkID)
+	if recs := s.EventsFor(events.DeliveredToJunk, "queue_id", junkID); len(recs) != 1 || len(queued) != 1 ||
+		recs[0].Fields["message_id"] == "" || recs[0].Fields["message_id"] != queued[0].Fields["message_id"] {
+		t.Errorf("events 3030 for the junk message: %+v (receipt: %+v)", recs, queued)
 	}
 	if n := len(s.EventsFor(events.ContentScanned, "queue_id", cleanID)); n != 1 {
 		t.Errorf("%d events 1062 for the clean message", n)

@@ -44,7 +44,7 @@ func init() {
 			"Message {queue_id} from [{ip}] on virtual server {virtual_server} is not scanned: {size} octets is more than content_filter.max_size ({max}); its SCL is unknown.",
 			"Messages larger than content_filter.max_size are not sent to rspamd; they are stored without an SCL.",
 			"None needed; raise max_size to scan larger messages (each scan holds the message in memory)."},
-		{DeliveredToJunk, Information, "delivery", Medium,
+		{DeliveredToJunk, Information, "delivery", Minimum, // message tracking shows it (docs/tracking.md)
 			"Message {queue_id} delivered to the Junk folder of {rcpt}: SCL {scl} is at or above the store threshold {threshold}.",
 			"The message's SCL, computed here or by the organization's first server, reached content_filter.store_threshold. It was delivered into the mailbox's .Junk folder (Maildir++).",
 			"None, for spam. If legitimate mail lands in Junk, raise store_threshold or the scl_scores."},

@@ -118,6 +118,7 @@ var kinds = map[int]string{
 	events.QueueAction:         "admin",
 	events.SenderDropped:       "dropped",
 	events.XEXCH50Failed:       "xexch50-failed",
+	events.DeliveredToJunk:     "junk",
 }
 
 // nextQueueID finds the next server's queue ID in the reply a delivered
@@ -243,6 +244,8 @@ func detail(st Step) string {
 		return fmt.Sprintf("group %s to %s", f["group"], cmp.Or(f["rcpts"], f["added"]+" recipient(s)"))
 	case events.AlternateApplied:
 		return fmt.Sprintf("%s to its alternate recipient %s (deliver to both: %s)", f["mailbox"], f["alternate"], f["both"])
+	case events.DeliveredToJunk:
+		return fmt.Sprintf("%s into its Junk folder: SCL %s, store threshold %s", st.Rcpt, f["scl"], f["threshold"])
 	case events.JournalReportQueued:
 		return fmt.Sprintf("journal report for %s (rules %s)", f["journal_recipient"], f["rules"])
 	case events.Delivered:

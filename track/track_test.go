@@ -324,3 +324,22 @@ func TestAdminActionsAndNDR(t *testing.T) {
 		t.Errorf("the NDR's own story: %+v", s)
 	}
 }
+
+// A copy delivered into a Junk folder (event 3030) is a step of its own,
+// so "where is my message?" has the answer "in Junk, SCL 7".
+func TestJunkStep(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.log")
+	writeLog(t, a, "",
+		rec(1, events.MessageQueued, "queue_id", q1, "message_id", mid, "from", "x@partner.test", "rcpts", "y@example.test"),
+		rec(2, events.Delivered, "queue_id", q1, "message_id", mid, "rcpt", "y@example.test", "hop", "local", "attempt", "1",
+			"where", "delivered to maildir y/Maildir/.Junk/new/1"),
+		rec(2, events.DeliveredToJunk, "queue_id", q1, "message_id", mid, "rcpt", "y@example.test", "scl", "7", "threshold", "6"))
+	got := Find(load(t, a), Query{To: "y@example.test"})
+	if len(got) != 1 || len(got[0].Steps) != 3 {
+		t.Fatalf("stories: %+v", got)
+	}
+	if st := got[0].Steps[2]; st.Kind != "junk" || st.Detail != "y@example.test into its Junk folder: SCL 7, store threshold 6" {
+		t.Errorf("junk step: %q %q", st.Kind, st.Detail)
+	}
+}
