@@ -36,6 +36,12 @@ func Read(path string, f Filter) ([]Record, error) {
 	}()
 	var out []Record
 	for i := len(files) - 1; i >= 0; i-- {
+		// A file last written before f.Since holds no record at or
+		// after it: skip it unread (the Event Viewer's and a message
+		// history's time filter, docs/web-admin.md).
+		if st, err := files[i].Stat(); err == nil && !f.Since.IsZero() && st.ModTime().Before(f.Since) {
+			continue
+		}
 		if out, err = readFile(files[i], f, out); err != nil {
 			return nil, fmt.Errorf("events: %s: %w", files[i].Name(), err)
 		}

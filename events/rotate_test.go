@@ -247,3 +247,32 @@ func (w *logFile) rotateLocked() error {
 	defer w.mu.Unlock()
 	return w.rotate()
 }
+
+// Read with Since skips a rotated file last written before it, unread.
+// To see that it was not read, the old file holds a record stamped now
+// (which a real file last written two hours ago could not).
+func TestReadSinceSkipsOlderFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	old := rotatedName(path, 1)
+	stamped := `{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","id":1001,"severity":"information","category":"service","message":"m"}` + "\n"
+	if err := os.WriteFile(old, []byte(stamped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	rec := `{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","id":1000,"severity":"information","category":"service","message":"m"}` + "\n"
+	if err := os.WriteFile(path, []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Read(path, Filter{Since: time.Now().Add(-time.Hour)})
+	if err != nil || len(recs) != 1 || recs[0].ID != 1000 {
+		t.Fatalf("Read since an hour ago: %v %+v", err, recs)
+	}
+	all, err := Read(path, Filter{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Read of all: %v %+v, want both files' records", err, all)
+	}
+}
