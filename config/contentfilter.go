@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"time"
 )
 
 // ContentFilter is [content_filter]: rspamd scans the messages this
@@ -80,3 +81,41 @@ func (c *Config) validateContentFilter(bad func(string, ...any)) {
 
 // FailClosed reports whether a failed scan defers the message.
 func (f *ContentFilter) FailClosed() bool { return f.OnFailure == ContentFailTempfail }
+
+// The content filter's defaults (docs/filtering.md): the thresholds are
+// Exchange's (SCLJunkThreshold 4, SCLRejectThreshold 7), and the scores
+// put rspamd's own default actions there: add_header (6) is SCL 4,
+// reject (15) is SCL 7.
+var DefaultSCLScores = []float64{1, 2, 4, 6, 8, 10, 15, 20, 30}
+
+const (
+	DefaultGatewayThreshold   = 7
+	DefaultStoreThreshold     = 4
+	DefaultContentTimeout     = 10 * time.Second
+	DefaultContentFilterLimit = 10 << 20
+)
+
+func (c *Config) applyContentFilterDefaults() {
+	f := c.ContentFilter
+	if f == nil {
+		return
+	}
+	if f.Timeout.Duration == 0 {
+		f.Timeout.Duration = DefaultContentTimeout
+	}
+	if f.OnFailure == (ContentFailure{}) {
+		f.OnFailure = ContentFailAccept
+	}
+	if f.SCLScores == nil {
+		f.SCLScores = append([]float64(nil), DefaultSCLScores...)
+	}
+	if f.GatewayThreshold == 0 {
+		f.GatewayThreshold = DefaultGatewayThreshold
+	}
+	if f.StoreThreshold == 0 {
+		f.StoreThreshold = DefaultStoreThreshold
+	}
+	if f.MaxSize == 0 {
+		f.MaxSize = DefaultContentFilterLimit
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -349,7 +350,7 @@ func (c *Config) validate() error {
 		bad("server.max_hops %d must be positive", c.Server.MaxHops)
 	}
 	for cat := range c.Diagnostics {
-		if !contains(Categories, cat) {
+		if !slices.Contains(Categories, cat) {
 			bad("diagnostics.%s: unknown category (known: %s)", cat, strings.Join(Categories, ", "))
 		}
 	}
@@ -521,92 +522,6 @@ func validHostPort(v string) bool {
 	return err == nil && n > 0 && n < 65536
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // boolPtr is a pointer to b, for the boolean keys whose absence means
 // their default.
 func boolPtr(b bool) *bool { return &b }
-
-// DefaultDNSBLTimeout bounds a client's block list lookups: postscreen
-// waits postscreen_greet_wait (6s) for them; 5s leaves a first RCPT
-// sent at once some room under the 5 minutes of RFC 5321 §4.5.3.2.
-const DefaultDNSBLTimeout = 5 * time.Second
-
-// applyFilterDefaults fills [[dnsbl]] and the virtual servers' filters
-// (docs/filtering.md).
-func (c *Config) applyFilterDefaults() {
-	for i := range c.DNSBLs {
-		d := &c.DNSBLs[i]
-		d.Zone = strings.ToLower(strings.TrimSuffix(d.Zone, "."))
-	}
-	for i := range c.VirtualServers {
-		if f := c.VirtualServers[i].ConnectionFilter; f != nil {
-			if f.Exceptions == nil {
-				f.Exceptions = []string{"postmaster"}
-			}
-			for j, e := range f.Exceptions {
-				f.Exceptions[j] = strings.ToLower(e)
-			}
-			if f.LookupTimeout.Duration == 0 {
-				f.LookupTimeout.Duration = DefaultDNSBLTimeout
-			}
-			if f.FailOpen == nil {
-				t := true
-				f.FailOpen = &t
-			}
-		}
-		if f := c.VirtualServers[i].SenderFilter; f != nil {
-			if f.Action == (SenderAction{}) {
-				f.Action = SenderReject
-			}
-			for j, b := range f.Blocked {
-				f.Blocked[j] = strings.ToLower(b)
-			}
-		}
-	}
-}
-
-// The content filter's defaults (docs/filtering.md): the thresholds are
-// Exchange's (SCLJunkThreshold 4, SCLRejectThreshold 7), and the scores
-// put rspamd's own default actions there: add_header (6) is SCL 4,
-// reject (15) is SCL 7.
-var DefaultSCLScores = []float64{1, 2, 4, 6, 8, 10, 15, 20, 30}
-
-const (
-	DefaultGatewayThreshold   = 7
-	DefaultStoreThreshold     = 4
-	DefaultContentTimeout     = 10 * time.Second
-	DefaultContentFilterLimit = 10 << 20
-)
-
-func (c *Config) applyContentFilterDefaults() {
-	f := c.ContentFilter
-	if f == nil {
-		return
-	}
-	if f.Timeout.Duration == 0 {
-		f.Timeout.Duration = DefaultContentTimeout
-	}
-	if f.OnFailure == (ContentFailure{}) {
-		f.OnFailure = ContentFailAccept
-	}
-	if f.SCLScores == nil {
-		f.SCLScores = append([]float64(nil), DefaultSCLScores...)
-	}
-	if f.GatewayThreshold == 0 {
-		f.GatewayThreshold = DefaultGatewayThreshold
-	}
-	if f.StoreThreshold == 0 {
-		f.StoreThreshold = DefaultStoreThreshold
-	}
-	if f.MaxSize == 0 {
-		f.MaxSize = DefaultContentFilterLimit
-	}
-}

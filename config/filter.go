@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"mailward/filter"
 )
@@ -126,6 +127,45 @@ func (c *Config) validateFilters(bad func(string, ...any)) {
 				if why := filter.CheckPattern(b); why != "" {
 					bad("%s: sender_filter.blocked entry %q: %s", where, b, why)
 				}
+			}
+		}
+	}
+}
+
+// DefaultDNSBLTimeout bounds a client's block list lookups: postscreen
+// waits postscreen_greet_wait (6s) for them; 5s leaves a first RCPT
+// sent at once some room under the 5 minutes of RFC 5321 §4.5.3.2.
+const DefaultDNSBLTimeout = 5 * time.Second
+
+// applyFilterDefaults fills [[dnsbl]] and the virtual servers' filters
+// (docs/filtering.md).
+func (c *Config) applyFilterDefaults() {
+	for i := range c.DNSBLs {
+		d := &c.DNSBLs[i]
+		d.Zone = strings.ToLower(strings.TrimSuffix(d.Zone, "."))
+	}
+	for i := range c.VirtualServers {
+		if f := c.VirtualServers[i].ConnectionFilter; f != nil {
+			if f.Exceptions == nil {
+				f.Exceptions = []string{"postmaster"}
+			}
+			for j, e := range f.Exceptions {
+				f.Exceptions[j] = strings.ToLower(e)
+			}
+			if f.LookupTimeout.Duration == 0 {
+				f.LookupTimeout.Duration = DefaultDNSBLTimeout
+			}
+			if f.FailOpen == nil {
+				t := true
+				f.FailOpen = &t
+			}
+		}
+		if f := c.VirtualServers[i].SenderFilter; f != nil {
+			if f.Action == (SenderAction{}) {
+				f.Action = SenderReject
+			}
+			for j, b := range f.Blocked {
+				f.Blocked[j] = strings.ToLower(b)
 			}
 		}
 	}
