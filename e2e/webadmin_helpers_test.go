@@ -45,12 +45,8 @@ type webServer struct {
 // an hour later, so the queue holds what the tests send until they act.
 func startWebAdmin(t *testing.T, loginFailures int) *webServer {
 	t.Helper()
-	cfg := testkit.NewConfig()
-	cfg.Queue = &testkit.Queue{RetrySchedule: []string{"1h"}}
-	cfg.Delivery = &testkit.Delivery{ConnectTimeout: "5s"}
-	cfg.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
-	cfg.VirtualServers[0].RelayNetworks = []string{"127.0.0.1/32"}
-	cfg.VirtualServers[0].MaxConnectionsPerIP = 100
+	cfg := remoteConfig("", 0)
+	cfg.Queue.RetrySchedule = []string{"1h"}
 	// A port free a moment ago: nothing listens there.
 	hop := "[127.0.0.1]:" + strconv.Itoa(testkit.FreePort(t))
 	cfg.Routes = []testkit.Route{{Domain: "remote.test", SmartHost: hop, TLS: "none"}}
