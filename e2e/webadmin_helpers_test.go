@@ -38,6 +38,14 @@ type webServer struct {
 	Hop string
 }
 
+// webAdminConfig is [web_admin] on a free loopback port with the tests'
+// administrator.
+func webAdminConfig(t *testing.T) *testkit.WebAdmin {
+	t.Helper()
+	return &testkit.WebAdmin{Address: freeAddr(t),
+		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+}
+
 // startWebAdmin starts a server with the web administration on a free
 // loopback port, the local mailboxes alice and postmaster, relaying for
 // 127.0.0.1, and mail for remote.test routed to a loopback port nothing
@@ -50,11 +58,10 @@ func startWebAdmin(t *testing.T, loginFailures int) *webServer {
 	// A port free a moment ago: nothing listens there.
 	hop := "[127.0.0.1]:" + strconv.Itoa(testkit.FreePort(t))
 	cfg.Routes = []testkit.Route{{Domain: "remote.test", SmartHost: hop, TLS: "none"}}
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	cfg.WebAdmin = &testkit.WebAdmin{Address: addr, LoginFailures: loginFailures, LoginLockout: "1m",
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	cfg.WebAdmin = webAdminConfig(t)
+	cfg.WebAdmin.LoginFailures, cfg.WebAdmin.LoginLockout = loginFailures, "1m"
 	s := startServer(t, cfg)
-	w := &webServer{server: s, Base: "http://" + addr, Hop: hop}
+	w := &webServer{server: s, Base: "http://" + cfg.WebAdmin.Address, Hop: hop}
 	testkit.WaitFor(t, 10*time.Second, "the web administration answers", func() bool {
 		resp, err := http.Get(w.Base + "/login")
 		if err != nil {

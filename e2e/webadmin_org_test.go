@@ -8,11 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-
-	"mailward/internal/testkit"
 )
 
 // TestWebAdminOrganization: mx1's Organization page highlights its
@@ -25,11 +22,9 @@ func TestWebAdminOrganization(t *testing.T) {
 	d.Server("mx1").SPNs = []string{"SMTP/mx1", "SMTP/mx1.example.test", "SMTPSVC/mx1"}
 	d.Server("mx2").SPNs = []string{"SMTP/mx2", "SMTP/mx2.example.test", "SMTPSVC/mx2", "SMTPSVC/mx2.example.test", "SMTP/mx1.example.test"}
 	mx1 := orgMember("mx1")
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	mx1.WebAdmin = &testkit.WebAdmin{Address: addr,
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	mx1.WebAdmin = webAdminConfig(t)
 	servers := startOrgNet(t, d, orgMember("mx2"), mx1)
-	base := "http://" + addr
+	base := "http://" + mx1.WebAdmin.Address
 	cookie, csrf := httpLogin(t, base)
 
 	code, _, page := webGet(t, base, "/organization", cookie)
