@@ -181,8 +181,8 @@ func httpClient() *http.Client {
 }
 
 // webPost sends a form with the session cookie (if any); it returns the
-// status and the Location.
-func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, string) {
+// status, the Location and the body.
+func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, string, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -196,9 +196,9 @@ func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, str
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Location")
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
 }
 
 // webGet fetches a page with the session cookie (if any).

@@ -43,24 +43,17 @@ func TestWebAdminOrganization(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/organization/diag-auth",
-		strings.NewReader(url.Values{"server": {"mx2"}, "rcpt": {"bob@example.test"}, "csrf_token": {csrf}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Cookie", "mailward_session="+cookie)
-	resp, err := httpClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(t, resp)
+	code, _, body := webPost(t, base, "/organization/diag-auth", cookie,
+		url.Values{"server": {"mx2"}, "rcpt": {"bob@example.test"}, "csrf_token": {csrf}})
 	steps := regexp.MustCompile(`<tr class="(pass|fail)"><td>([^<]*)</td>`).FindAllStringSubmatch(body, -1)
 	var names []string
 	for _, s := range steps {
 		names = append(names, s[1]+" "+s[2])
 	}
 	joined := strings.Join(names, "; ")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Every step passed.") || strings.Contains(joined, "fail ") ||
+	if code != http.StatusOK || !strings.Contains(body, "Every step passed.") || strings.Contains(joined, "fail ") ||
 		!strings.Contains(joined, "pass X-EXPS") || !strings.Contains(joined, "pass XEXCH50") {
-		t.Errorf("diag auth against mx2 from the page: %d, steps: %s", resp.StatusCode, joined)
+		t.Errorf("diag auth against mx2 from the page: %d, steps: %s", code, joined)
 	}
 	recs := servers["mx1"].Events(1084)
 	if len(recs) != 1 || recs[0].Fields["server"] != "mx2" || recs[0].Fields["result"] != "every step passed" {
