@@ -6,7 +6,6 @@ package e2e
 // arrives byte for byte every way.
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +69,7 @@ func TestPostfixToMailwardOfferingCHUNKING(t *testing.T) {
 	}
 	c.cmdErr("QUIT")
 
-	msg := waitMaildir(t, s, "alice@example.test", "Subject: chunking-from-postfix")
+	msg := findMessageWithin(t, 20*time.Second, s, "alice@example.test", "Subject: chunking-from-postfix")
 	if got := bodyOf(msg); got != body {
 		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
 	}
@@ -109,7 +108,7 @@ func TestMailwardToMailwardBDAT(t *testing.T) {
 	id := queueID(t, r)
 	c.cmdErr("QUIT")
 
-	msg := waitMaildir(t, dst, "alice@example.test", "Subject: bdat-between-mailwards")
+	msg := findMessageWithin(t, 20*time.Second, dst, "alice@example.test", "Subject: bdat-between-mailwards")
 	if got := bodyOf(msg); got != body {
 		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
 	}
@@ -120,23 +119,6 @@ func TestMailwardToMailwardBDAT(t *testing.T) {
 	waitEvents(t, src, events.Delivered, id, 1, 5*time.Second)
 	settle(t, src)
 	settle(t, dst)
-}
-
-// waitMaildir waits for the message containing marker in addr's Maildir
-// and returns it.
-func waitMaildir(t *testing.T, s *server, addr, marker string) string {
-	t.Helper()
-	var msg string
-	testkit.WaitFor(t, 20*time.Second, "the message in "+addr+"'s Maildir", func() bool {
-		for _, f := range s.Maildir(addr) {
-			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), marker) {
-				msg = string(b)
-				return true
-			}
-		}
-		return false
-	})
-	return msg
 }
 
 // TestMailwardSendsBDATToPostfix: mailward relays to a Postfix smart

@@ -151,16 +151,7 @@ func TestPostfixRelaysIntoMailward(t *testing.T) {
 	}
 	c.cmdErr("QUIT")
 
-	var msg string
-	testkit.WaitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
-		for _, f := range s.Maildir("alice@example.test") {
-			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Subject: from-postfix-tls") {
-				msg = string(b)
-				return true
-			}
-		}
-		return false
-	})
+	msg := findMessageWithin(t, 20*time.Second, s, "alice@example.test", "Subject: from-postfix-tls")
 	hdr := header(msg)
 	// Our Received header is the first one after Return-Path/Delivered-To.
 	i := strings.Index(hdr, "Received: from postfix.test ")
