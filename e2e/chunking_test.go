@@ -6,7 +6,6 @@ package e2e
 // arrives byte for byte every way.
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +36,25 @@ func bodyOf(msg string) string {
 	return body
 }
 
+// sendBody sends one message over DATA with BODY=8BITMIME: a CRLF
+// header (from and to as in the envelope, subject also the Message-ID),
+// then body as given. who names the server at addr in a refusal.
+func sendBody(t *testing.T, who, addr, helo, from, to, subject, body string) reply {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	c.expect("EHLO "+helo, 250)
+	c.expect("MAIL FROM:<"+from+"> BODY=8BITMIME", 250)
+	c.expect("RCPT TO:<"+to+">", 250)
+	r, err := c.dataErr("From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\n" +
+		"Message-ID: <" + subject + "@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
+	if err != nil || r.Code != 250 {
+		t.Fatalf("%s refused the message: %v %v", who, r, err)
+	}
+	c.cmdErr("QUIT")
+	return r
+}
+
 // TestPostfixToMailwardOfferingCHUNKING: Postfix relays to mailward,
 // which offers CHUNKING. Debian 12's Postfix (3.7) takes BDAT in smtpd
 // but its smtp client has no BDAT (no such command in
@@ -58,19 +76,9 @@ func TestPostfixToMailwardOfferingCHUNKING(t *testing.T) {
 		RelayHost:  "[127.0.0.1]:" + port,
 	})
 	body := chunkBody()
-	c := dial(t, p.Addr)
-	defer c.Close()
-	c.expect("EHLO client.postfix.test", 250)
-	c.expect("MAIL FROM:<carol@postfix.test> BODY=8BITMIME", 250)
-	c.expect("RCPT TO:<alice@example.test>", 250)
-	r, err := c.dataErr("From: <carol@postfix.test>\r\nTo: <alice@example.test>\r\nSubject: chunking-from-postfix\r\n" +
-		"Message-ID: <chunking-from-postfix@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
-	if err != nil || r.Code != 250 {
-		t.Fatalf("Postfix refused the message: %v %v", r, err)
-	}
-	c.cmdErr("QUIT")
+	sendBody(t, "Postfix", p.Addr, "client.postfix.test", "carol@postfix.test", "alice@example.test", "chunking-from-postfix", body)
 
-	msg := waitMaildir(t, s, "alice@example.test", "Subject: chunking-from-postfix")
+	msg := findMessageWithin(t, 20*time.Second, s, "alice@example.test", "Subject: chunking-from-postfix")
 	if got := bodyOf(msg); got != body {
 		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
 	}
@@ -96,20 +104,9 @@ func TestMailwardToMailwardBDAT(t *testing.T) {
 	src := startServer(t, srcCfg)
 
 	body := chunkBody()
-	c := dial(t, src.Addr)
-	defer c.Close()
-	c.expect("EHLO client.test", 250)
-	c.expect("MAIL FROM:<carol@relay.test> BODY=8BITMIME", 250)
-	c.expect("RCPT TO:<alice@example.test>", 250)
-	r, err := c.dataErr("From: <carol@relay.test>\r\nTo: <alice@example.test>\r\nSubject: bdat-between-mailwards\r\n" +
-		"Message-ID: <bdat-between-mailwards@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
-	if err != nil || r.Code != 250 {
-		t.Fatalf("the first mailward refused the message: %v %v", r, err)
-	}
-	id := queueID(t, r)
-	c.cmdErr("QUIT")
+	id := queueID(t, sendBody(t, "the first mailward", src.Addr, "client.test", "carol@relay.test", "alice@example.test", "bdat-between-mailwards", body))
 
-	msg := waitMaildir(t, dst, "alice@example.test", "Subject: bdat-between-mailwards")
+	msg := findMessageWithin(t, 20*time.Second, dst, "alice@example.test", "Subject: bdat-between-mailwards")
 	if got := bodyOf(msg); got != body {
 		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(got), len(body), firstDiff(got, body))
 	}
@@ -120,23 +117,6 @@ func TestMailwardToMailwardBDAT(t *testing.T) {
 	waitEvents(t, src, events.Delivered, id, 1, 5*time.Second)
 	settle(t, src)
 	settle(t, dst)
-}
-
-// waitMaildir waits for the message containing marker in addr's Maildir
-// and returns it.
-func waitMaildir(t *testing.T, s *server, addr, marker string) string {
-	t.Helper()
-	var msg string
-	testkit.WaitFor(t, 20*time.Second, "the message in "+addr+"'s Maildir", func() bool {
-		for _, f := range s.Maildir(addr) {
-			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), marker) {
-				msg = string(b)
-				return true
-			}
-		}
-		return false
-	})
-	return msg
 }
 
 // TestMailwardSendsBDATToPostfix: mailward relays to a Postfix smart
@@ -154,30 +134,11 @@ func TestMailwardSendsBDATToPostfix(t *testing.T) {
 	s := startServer(t, cfg)
 
 	body := chunkBody()
-	c := dial(t, s.Addr)
-	defer c.Close()
-	c.expect("EHLO client.test", 250)
-	c.expect("MAIL FROM:<alice@example.test> BODY=8BITMIME", 250)
-	c.expect("RCPT TO:<bob@remote.test>", 250)
-	r, err := c.dataErr("From: <alice@example.test>\r\nTo: <bob@remote.test>\r\nSubject: bdat-to-postfix\r\n" +
-		"Message-ID: <bdat-to-postfix@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n" + body)
-	if err != nil || r.Code != 250 {
-		t.Fatalf("mailward refused the message: %v %v", r, err)
-	}
-	id := queueID(t, r)
-	c.cmdErr("QUIT")
+	id := queueID(t, sendBody(t, "mailward", s.Addr, "client.test", "alice@example.test", "bob@remote.test", "bdat-to-postfix", body))
 
-	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
-		n, _ := p.MaildirCount("bob")
-		return n == 1
-	})
-	files := maildirFiles(p.Maildir("bob"))
-	if len(files) != 1 {
-		t.Fatalf("bob's Maildir holds %v", files)
-	}
 	// Postfix's virtual(8) stores lines with LF; the body is the same
 	// text with CRLF made LF.
-	got := readFile(t, files[0])
+	got := postfixMessage(t, p, "bob")
 	_, gotBody, _ := strings.Cut(got, "\n\n")
 	if want := strings.ReplaceAll(body, "\r\n", "\n"); gotBody != want {
 		t.Fatalf("body changed on the way: %d octets arrived, %d sent (first difference at %d)", len(gotBody), len(want), firstDiff(gotBody, want))

@@ -131,6 +131,17 @@ func (c *client) starttls() {
 	c.conn, c.tp = tc, textproto.NewConn(tc)
 }
 
+// servedSerial is the serial of the certificate a new STARTTLS session
+// at addr is given.
+func servedSerial(t *testing.T, addr string) string {
+	t.Helper()
+	c := dial(t, addr)
+	defer c.Close()
+	c.expect("EHLO client.test", 250)
+	c.starttls()
+	return c.conn.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()
+}
+
 // dataErr sends DATA, the message (dot-stuffed here) and the final dot;
 // it returns the final reply.
 func (c *client) dataErr(msg string) (reply, error) {

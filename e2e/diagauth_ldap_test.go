@@ -15,23 +15,7 @@ import (
 // provider only. Each side's diag auth, given the other's configuration
 // (--peer-config), says which server the other replica lacks.
 func TestLDAPDiagAuthReplicationLag(t *testing.T) {
-	pair := testkit.StartSlapdPair(t)
-	provider := &orgbackend.LDAP{Slapd: pair.Provider}
-	consumer := &orgbackend.LDAP{Slapd: pair.Consumer, Replica: true}
-	c1, c3 := orgMember("mx1"), orgMember("mx3")
-	c1.ListenOnFreePorts(t)
-	c3.ListenOnFreePorts(t)
-	d := orgRecipients(t, "mx1")
-	homed(d, "mx1", "a@example.test")
-	d.Server("mx1").DeliveryAddress = c1.VirtualServer("default").Address
-	provider.Publish(t, d)
-	pair.WaitReplicated(t, "cn=a@example.test,ou=recipients,"+pair.Provider.Suffix)
-	pair.PauseReplication()
-
-	d.Servers = append(d.Servers, orgRecipients(t, "mx3").Servers...)
-	homed(d, "mx3", "c@example.test")
-	mx3 := startOrgNetOn(t, provider, d, c3)["mx3"] // adds mx3 on the provider
-	mx1 := startOrgNetOn(t, consumer, d, c1)["mx1"]
+	pair, mx1, mx3 := startUnreplicatedMX3(t, "c@example.test")
 	if pair.Consumer.Has("cn=mx3,ou=servers," + pair.Provider.Suffix) {
 		t.Fatal("mx3 reached the consumer while replication was paused")
 	}

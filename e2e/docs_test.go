@@ -5,12 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"mailward/internal/testkit"
 )
 
 // TestDocumentedOutputs runs every command that README.md and docs/*.md
@@ -76,9 +73,6 @@ func startExampleOrg(t *testing.T, examples example) (mx1, mx2 *server, ports ma
 	mx1 = start("mx1.toml")
 	return mx1, mx2, ports
 }
-
-// freeAddr is a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t)) }
 
 type example struct{ files map[string][]byte }
 

@@ -48,17 +48,7 @@ func TestExampleFiltering(t *testing.T) {
 	})
 	start := exec.Command("../examples/filtering/start-engines.sh")
 	start.Env = env
-	done := make(chan struct{})
-	var out []byte
-	go func() { out, err = start.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		start.Process.Kill()
-		<-done
-		t.Fatalf("start-engines.sh did not return within 60 s: %s", out)
-	}
-	if err != nil {
+	if out, err := runBounded(start, 60*time.Second); err != nil {
 		t.Fatalf("start-engines.sh: %v\n%s", err, out)
 	}
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -60,21 +59,7 @@ func (s *server) hup() {
 // a renewed certificate; a broken file changes nothing.
 func TestSIGHUPReloads(t *testing.T) {
 	s := startHardening(t)
-	serial := func() string {
-		t.Helper()
-		c := dial(t, s.Addr)
-		defer c.Close()
-		c.expect("EHLO client.test", 250)
-		c.expect("STARTTLS", 220)
-		tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-		tc.SetDeadline(time.Now().Add(ioTimeout))
-		if err := tc.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		defer tc.Close()
-		return tc.ConnectionState().PeerCertificates[0].SerialNumber.String()
-	}
-	before := serial()
+	before := servedSerial(t, s.Addr)
 
 	// A session in the middle of DATA.
 	c := dial(t, s.Addr)
@@ -124,7 +109,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	c2.expect("MAIL FROM:<a@example.test>", 250)
 	c2.expect("RCPT TO:<carol@example.test>", 250)
 	c2.expect("QUIT", 221)
-	if after := serial(); after == before {
+	if after := servedSerial(t, s.Addr); after == before {
 		t.Errorf("certificate not reloaded: serial %s before and after", before)
 	}
 	idle := dial(t, s.Addr) // says nothing: event 1012 is level medium

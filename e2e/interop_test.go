@@ -37,8 +37,15 @@ func startSubmission(t *testing.T) *server {
 // Maildir and returns its content.
 func findMessage(t *testing.T, s *server, addr, token string) string {
 	t.Helper()
+	return findMessageWithin(t, 10*time.Second, s, addr, token)
+}
+
+// findMessageWithin is findMessage waiting up to d (a message relayed
+// through another MTA first).
+func findMessageWithin(t *testing.T, d time.Duration, s *server, addr, token string) string {
+	t.Helper()
 	var found string
-	testkit.WaitFor(t, 10*time.Second, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
+	testkit.WaitFor(t, d, "a message with "+token+" in "+addr+"'s Maildir", func() bool {
 		for _, f := range s.Maildir(addr) {
 			if c := readFile(t, f); strings.Contains(c, token) {
 				found = c

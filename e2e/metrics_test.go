@@ -82,7 +82,7 @@ func TestMetricsAfterKnownLoad(t *testing.T) {
 	oneMX(d)
 	mx1, port := oneFake(t)
 	cfg := remoteConfig(d.Addr, port)
-	cfg.Metrics = &testkit.Metrics{Address: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
+	cfg.Metrics = &testkit.Metrics{Address: freeAddr(t)}
 	cfg.Mailboxes[0].PasswordHash = bcryptHash(t, "right-password")
 	vs := &cfg.VirtualServers[0]
 	vs.Auth, vs.AuthPlaintext = []string{"PLAIN"}, true

@@ -125,12 +125,7 @@ func TestLDAPImportExportRoundTrip(t *testing.T) {
 
 	dir := t.TempDir()
 	writeFile(t, dir+"/org.toml", d.TOML())
-	writeFile(t, dir+"/secret", orgSecret+"\n")
-	c := orgMember("mx1")
-	b.Configure(t, c, dir)
-	c.ListenOnFreePorts(t)
-	writeFile(t, dir+"/mailward.toml", c.TOML())
-	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	cli, c := ldapToolServer(t, b, dir)
 
 	out, errOut, err := runCLI(cli, "directory", "import", "org.toml", "--config", cli.Config)
 	if err != nil || !strings.Contains(out, "entries added, 0 updated") {
@@ -180,11 +175,23 @@ func TestLDAPImportExportRoundTrip(t *testing.T) {
 	}
 }
 
-// mailward diag spn --duplicates reads the LDAP directory: an SPN
-// planted by hand on a second server entry (as a mistaken setspn -A
-// would) is found, as setspn -X finds it ("found 1 group(s) of
-// duplicate SPNs."), and diag spn names it on the server it concerns.
-func TestLDAPDiagSPNDuplicates(t *testing.T) {
+// ldapToolServer is mx1's configuration reading b's slapd, written into
+// dir with the secret: a server for the tools (runCLI), never started.
+func ldapToolServer(t *testing.T, b *orgbackend.LDAP, dir string) (*server, *testkit.Config) {
+	t.Helper()
+	writeFile(t, dir+"/secret", orgSecret+"\n")
+	c := orgMember("mx1")
+	b.Configure(t, c, dir)
+	c.ListenOnFreePorts(t)
+	writeFile(t, dir+"/mailward.toml", c.TOML())
+	return &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}, c
+}
+
+// spnOrg publishes mx1 and mx2, each with its SMTP and SMTPSVC SPNs by
+// name and FQDN, in a slapd of its own, and returns it with mx1's tool
+// server on it.
+func spnOrg(t *testing.T) (*orgbackend.LDAP, *server) {
+	t.Helper()
 	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
 	d := orgRecipients(t, "mx1", "mx2")
 	for i := range d.Servers {
@@ -192,13 +199,16 @@ func TestLDAPDiagSPNDuplicates(t *testing.T) {
 		s.SPNs = []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
 	}
 	b.Publish(t, d)
-	dir := t.TempDir()
-	writeFile(t, dir+"/secret", orgSecret+"\n")
-	c := orgMember("mx1")
-	b.Configure(t, c, dir)
-	c.ListenOnFreePorts(t)
-	writeFile(t, dir+"/mailward.toml", c.TOML())
-	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	cli, _ := ldapToolServer(t, b, t.TempDir())
+	return b, cli
+}
+
+// mailward diag spn --duplicates reads the LDAP directory: an SPN
+// planted by hand on a second server entry (as a mistaken setspn -A
+// would) is found, as setspn -X finds it ("found 1 group(s) of
+// duplicate SPNs."), and diag spn names it on the server it concerns.
+func TestLDAPDiagSPNDuplicates(t *testing.T) {
+	b, cli := spnOrg(t)
 	if out, errOut, err := runCLI(cli, "diag", "spn", "--duplicates", "--config", cli.Config); err != nil ||
 		!strings.Contains(out, "found 0 group(s) of duplicate SPNs.") {
 		t.Fatalf("before: %v\n%s%s", err, out, errOut)
@@ -218,20 +228,7 @@ func TestLDAPDiagSPNDuplicates(t *testing.T) {
 // Kerberos: diag spn --duplicates names it by its DN, and diag spn
 // --server mx2 marks mx2's SPN as a duplicate of it.
 func TestLDAPDiagSPNSearchesLDAP(t *testing.T) {
-	b := &orgbackend.LDAP{Slapd: testkit.StartSlapd(t, testkit.SlapdOptions{})}
-	d := orgRecipients(t, "mx1", "mx2")
-	for i := range d.Servers {
-		s := &d.Servers[i]
-		s.SPNs = []string{"SMTP/" + s.Name, "SMTP/" + s.FQDN, "SMTPSVC/" + s.Name, "SMTPSVC/" + s.FQDN}
-	}
-	b.Publish(t, d)
-	dir := t.TempDir()
-	writeFile(t, dir+"/secret", orgSecret+"\n")
-	c := orgMember("mx1")
-	b.Configure(t, c, dir)
-	c.ListenOnFreePorts(t)
-	writeFile(t, dir+"/mailward.toml", c.TOML())
-	cli := &server{t: t, Dir: dir, Config: dir + "/mailward.toml"}
+	b, cli := spnOrg(t)
 	account := "cn=svc-backup," + b.Slapd.Suffix
 	b.Slapd.Add(t, account, map[string][]string{"objectClass": {"person", "extensibleObject"}, "cn": {"svc-backup"},
 		"sn": {"backup"}, "servicePrincipalName": {"SMTP/mx2.example.test", "HOST/backup.example.test"}})

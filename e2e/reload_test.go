@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -136,23 +135,6 @@ func serialOf(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return cert.SerialNumber.String()
-}
-
-// servedSerial is the serial of the certificate a new STARTTLS session
-// at addr is given.
-func servedSerial(t *testing.T, addr string) string {
-	t.Helper()
-	c := dial(t, addr)
-	defer c.Close()
-	c.expect("EHLO client.test", 250)
-	c.expect("STARTTLS", 220)
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: "mx1.example.test"})
-	tc.SetDeadline(time.Now().Add(ioTimeout))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("STARTTLS handshake: %v", err)
-	}
-	defer tc.Close()
-	return tc.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
 
 // unknownRecipient is refused at RCPT (recipient filtering): event 1021,

@@ -68,6 +68,21 @@ func maildirFiles(dir string) []string {
 	return out
 }
 
+// postfixMessage waits until user's Maildir at Postfix holds one message
+// and returns it.
+func postfixMessage(t *testing.T, p *peers.Postfix, user string) string {
+	t.Helper()
+	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for "+user, func() bool {
+		n, _ := p.MaildirCount(user)
+		return n == 1
+	})
+	files := maildirFiles(p.Maildir(user))
+	if len(files) != 1 {
+		t.Fatalf("%s's Maildir holds %v", user, files)
+	}
+	return readFile(t, files[0])
+}
+
 // TestRelayToPostfixOverSTARTTLS: a client relays through mailward to
 // bob@remote.test; a [[route]] sends remote.test to a Postfix smart host
 // with tls = "required", and the message lands in Postfix's Maildir with
@@ -90,15 +105,7 @@ func TestRelayToPostfixOverSTARTTLS(t *testing.T) {
 	s := startServer(t, cfg)
 
 	id := relayMsg(t, s, "<alice@example.test>", "<bob@remote.test>", "to-postfix-tls")
-	testkit.WaitFor(t, 20*time.Second, "the message in Postfix's Maildir for bob", func() bool {
-		n, _ := p.MaildirCount("bob")
-		return n == 1
-	})
-	files := maildirFiles(p.Maildir("bob"))
-	if len(files) != 1 {
-		t.Fatalf("bob's Maildir holds %v", files)
-	}
-	msg := readFile(t, files[0])
+	msg := postfixMessage(t, p, "bob")
 	hdr := header(msg)
 	if !strings.Contains(hdr, "Subject: to-postfix-tls") {
 		t.Errorf("delivered message is not ours:\n%s", hdr)
@@ -151,16 +158,7 @@ func TestPostfixRelaysIntoMailward(t *testing.T) {
 	}
 	c.cmdErr("QUIT")
 
-	var msg string
-	testkit.WaitFor(t, 20*time.Second, "the message from Postfix in alice's Maildir", func() bool {
-		for _, f := range s.Maildir("alice@example.test") {
-			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Subject: from-postfix-tls") {
-				msg = string(b)
-				return true
-			}
-		}
-		return false
-	})
+	msg := findMessageWithin(t, 20*time.Second, s, "alice@example.test", "Subject: from-postfix-tls")
 	hdr := header(msg)
 	// Our Received header is the first one after Return-Path/Delivered-To.
 	i := strings.Index(hdr, "Received: from postfix.test ")

@@ -76,7 +76,7 @@ func TestWebAdminRefusesWithoutSessionOrCSRF(t *testing.T) {
 			{"with a wrong CSRF token", cookie, strings.Repeat("A", len(csrf))},
 			{"with another session's CSRF token", cookie, csrf2},
 		} {
-			if code, loc := webPost(t, w.Base, a.path, c.cookie, with(a.form, c.token)); code != http.StatusForbidden {
+			if code, loc, _ := webPost(t, w.Base, a.path, c.cookie, with(a.form, c.token)); code != http.StatusForbidden {
 				t.Errorf("POST %s %s: %d (Location %q), want 403", a.path, c.what, code, loc)
 			}
 		}
@@ -107,7 +107,7 @@ func TestWebAdminRefusesWithoutSessionOrCSRF(t *testing.T) {
 
 	// The same action with the session's token goes through: the
 	// refusals above were the token's doing.
-	if code, loc := webPost(t, w.Base, "/messages/"+id+"/freeze", cookie, with(nil, csrf)); code != http.StatusSeeOther || loc != "/queues" {
+	if code, loc, _ := webPost(t, w.Base, "/messages/"+id+"/freeze", cookie, with(nil, csrf)); code != http.StatusSeeOther || loc != "/queues" {
 		t.Fatalf("POST freeze with the session's token: %d to %q, want 303 to /queues", code, loc)
 	}
 	if n := webActions(w.server); n != 1 {

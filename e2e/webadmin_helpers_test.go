@@ -38,6 +38,14 @@ type webServer struct {
 	Hop string
 }
 
+// webAdminConfig is [web_admin] on a free loopback port with the tests'
+// administrator.
+func webAdminConfig(t *testing.T) *testkit.WebAdmin {
+	t.Helper()
+	return &testkit.WebAdmin{Address: freeAddr(t),
+		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+}
+
 // startWebAdmin starts a server with the web administration on a free
 // loopback port, the local mailboxes alice and postmaster, relaying for
 // 127.0.0.1, and mail for remote.test routed to a loopback port nothing
@@ -45,20 +53,15 @@ type webServer struct {
 // an hour later, so the queue holds what the tests send until they act.
 func startWebAdmin(t *testing.T, loginFailures int) *webServer {
 	t.Helper()
-	cfg := testkit.NewConfig()
-	cfg.Queue = &testkit.Queue{RetrySchedule: []string{"1h"}}
-	cfg.Delivery = &testkit.Delivery{ConnectTimeout: "5s"}
-	cfg.Mailboxes = testkit.Mailboxes("alice@example.test", "postmaster@example.test")
-	cfg.VirtualServers[0].RelayNetworks = []string{"127.0.0.1/32"}
-	cfg.VirtualServers[0].MaxConnectionsPerIP = 100
+	cfg := remoteConfig("", 0)
+	cfg.Queue.RetrySchedule = []string{"1h"}
 	// A port free a moment ago: nothing listens there.
 	hop := "[127.0.0.1]:" + strconv.Itoa(testkit.FreePort(t))
 	cfg.Routes = []testkit.Route{{Domain: "remote.test", SmartHost: hop, TLS: "none"}}
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	cfg.WebAdmin = &testkit.WebAdmin{Address: addr, LoginFailures: loginFailures, LoginLockout: "1m",
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	cfg.WebAdmin = webAdminConfig(t)
+	cfg.WebAdmin.LoginFailures, cfg.WebAdmin.LoginLockout = loginFailures, "1m"
 	s := startServer(t, cfg)
-	w := &webServer{server: s, Base: "http://" + addr, Hop: hop}
+	w := &webServer{server: s, Base: "http://" + cfg.WebAdmin.Address, Hop: hop}
 	testkit.WaitFor(t, 10*time.Second, "the web administration answers", func() bool {
 		resp, err := http.Get(w.Base + "/login")
 		if err != nil {
@@ -178,8 +181,8 @@ func httpClient() *http.Client {
 }
 
 // webPost sends a form with the session cookie (if any); it returns the
-// status and the Location.
-func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, string) {
+// status, the Location and the body.
+func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, string, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -193,9 +196,9 @@ func webPost(t *testing.T, base, path, cookie string, form url.Values) (int, str
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Location")
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
 }
 
 // webGet fetches a page with the session cookie (if any).

@@ -8,11 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-
-	"mailward/internal/testkit"
 )
 
 // TestWebAdminOrganization: mx1's Organization page highlights its
@@ -25,11 +22,9 @@ func TestWebAdminOrganization(t *testing.T) {
 	d.Server("mx1").SPNs = []string{"SMTP/mx1", "SMTP/mx1.example.test", "SMTPSVC/mx1"}
 	d.Server("mx2").SPNs = []string{"SMTP/mx2", "SMTP/mx2.example.test", "SMTPSVC/mx2", "SMTPSVC/mx2.example.test", "SMTP/mx1.example.test"}
 	mx1 := orgMember("mx1")
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	mx1.WebAdmin = &testkit.WebAdmin{Address: addr,
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	mx1.WebAdmin = webAdminConfig(t)
 	servers := startOrgNet(t, d, orgMember("mx2"), mx1)
-	base := "http://" + addr
+	base := "http://" + mx1.WebAdmin.Address
 	cookie, csrf := httpLogin(t, base)
 
 	code, _, page := webGet(t, base, "/organization", cookie)
@@ -48,24 +43,17 @@ func TestWebAdminOrganization(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/organization/diag-auth",
-		strings.NewReader(url.Values{"server": {"mx2"}, "rcpt": {"bob@example.test"}, "csrf_token": {csrf}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Cookie", "mailward_session="+cookie)
-	resp, err := httpClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readBody(t, resp)
+	code, _, body := webPost(t, base, "/organization/diag-auth", cookie,
+		url.Values{"server": {"mx2"}, "rcpt": {"bob@example.test"}, "csrf_token": {csrf}})
 	steps := regexp.MustCompile(`<tr class="(pass|fail)"><td>([^<]*)</td>`).FindAllStringSubmatch(body, -1)
 	var names []string
 	for _, s := range steps {
 		names = append(names, s[1]+" "+s[2])
 	}
 	joined := strings.Join(names, "; ")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Every step passed.") || strings.Contains(joined, "fail ") ||
+	if code != http.StatusOK || !strings.Contains(body, "Every step passed.") || strings.Contains(joined, "fail ") ||
 		!strings.Contains(joined, "pass X-EXPS") || !strings.Contains(joined, "pass XEXCH50") {
-		t.Errorf("diag auth against mx2 from the page: %d, steps: %s", resp.StatusCode, joined)
+		t.Errorf("diag auth against mx2 from the page: %d, steps: %s", code, joined)
 	}
 	recs := servers["mx1"].Events(1084)
 	if len(recs) != 1 || recs[0].Fields["server"] != "mx2" || recs[0].Fields["result"] != "every step passed" {

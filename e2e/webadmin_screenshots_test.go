@@ -13,7 +13,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -42,11 +41,9 @@ func TestWebAdminScreenshots(t *testing.T) {
 	cfg.DNS = &testkit.DNS{Server: d.Addr}
 	cfg.Delivery = &testkit.Delivery{RemotePort: port, ConnectTimeout: "5s"}
 	cfg.Diagnostics = map[string]string{"smtp_receive": "minimum", "auth": "minimum"}
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	cfg.WebAdmin = &testkit.WebAdmin{Address: addr,
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	cfg.WebAdmin = webAdminConfig(t)
 	s := startServer(t, cfg)
-	w := &webServer{server: s, Base: "http://" + addr, Hop: "remote.test"}
+	w := &webServer{server: s, Base: "http://" + cfg.WebAdmin.Address, Hop: "remote.test"}
 
 	ids := []string{
 		w.held(t, "carol@remote.test", "Quarterly report"),

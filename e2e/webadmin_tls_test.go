@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,9 +28,9 @@ func TestWebAdminHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testkit.NewConfig()
-	addr := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
-	cfg.WebAdmin = &testkit.WebAdmin{Address: addr, TLSCert: "web.crt", TLSKey: "web.key",
-		Users: []testkit.WebAdminUser{{Name: webUser, PasswordHash: bcryptHash(t, webPassword)}}}
+	cfg.WebAdmin = webAdminConfig(t)
+	cfg.WebAdmin.TLSCert, cfg.WebAdmin.TLSKey = "web.crt", "web.key"
+	addr := cfg.WebAdmin.Address
 	startServerIn(t, dir, cfg)
 
 	pem, err := os.ReadFile(cert)
