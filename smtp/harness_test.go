@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,6 +264,29 @@ func (p *player) play(script string) {
 			t.Fatalf("%s: unknown transcript directive", where)
 		}
 	}
+}
+
+// ehloExtensions are what EHLO lists on every virtual server of
+// baseConfig, in order, before the ones that depend on its settings.
+var ehloExtensions = []string{"PIPELINING", "SIZE 26214400", "8BITMIME", "CHUNKING", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN"}
+
+// ehlo is the transcript of "EHLO name" from 127.0.0.1 answered by
+// mx1.example.test: ehloExtensions, then extra (STARTTLS, AUTH ...,
+// X-EXPS ..., XEXCH50), then HELP.
+func ehlo(name string, extra ...string) string {
+	return ehloHello("C: EHLO "+name+"\nS: 250-mx1.example.test Hello "+name+" [127.0.0.1]", extra...)
+}
+
+// ehloHello is ehlo after another command and first reply line (another
+// server name, or an "S~ " line for the client's address).
+func ehloHello(hello string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString(hello + "\n")
+	for _, e := range slices.Concat(ehloExtensions, extra) {
+		b.WriteString("S: 250-" + e + "\n")
+	}
+	b.WriteString("S: 250 HELP\n")
+	return b.String()
 }
 
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }

@@ -79,13 +79,10 @@ org_auth = ["LOGIN"]`
 // ehloCat is the EHLO reply of catVirtualServer to name; an
 // organization server is offered X-EXPS too.
 func ehloCat(name string, orgServer bool) string {
-	s := "C: EHLO " + name + "\nS: 250-mx1.example.test Hello " + name + " [127.0.0.1]\n" +
-		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-CHUNKING\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n" +
-		"S: 250-AUTH PLAIN\n"
 	if orgServer {
-		s += "S: 250-X-EXPS LOGIN\n"
+		return ehlo(name, "AUTH PLAIN", "X-EXPS LOGIN", "XEXCH50")
 	}
-	return s + "S: 250-XEXCH50\nS: 250 HELP\n"
+	return ehlo(name, "AUTH PLAIN", "XEXCH50")
 }
 
 // A restricted group addressed directly on the server that expands it

@@ -24,7 +24,7 @@ func plain(user, pass string) string {
 }
 
 func ehloPlainAuth() string {
-	return strings.Replace(ehloPlain, "S: 250 HELP\n", "S: 250-AUTH PLAIN\nS: 250 HELP\n", 1)
+	return ehlo("client.test", "AUTH PLAIN")
 }
 
 // Issue 7 A4: failures are remembered across sessions. Five wrong
