@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -287,6 +288,18 @@ func ehloHello(hello string, extra ...string) string {
 	}
 	b.WriteString("S: 250 HELP\n")
 	return b.String()
+}
+
+// xexpsMX1 is the organization server mx1 (orgBase) authenticating
+// with X-EXPS LOGIN, its user name as the initial response.
+var xexpsMX1 = "C: X-EXPS LOGIN " + b64("mx1") + "\nS: 334 UGFzc3dvcmQ6\nC: " + b64("mx1-secret") +
+	"\nS: 235 2.7.0 Authentication successful\n"
+
+// xexch50 is a transaction's XEXCH50 carrying the encoded properties p,
+// accepted.
+func xexch50(p string) string {
+	return "C: XEXCH50 " + fmt.Sprint(len(p)) + " 2\nS: 354 Send binary data\nW: " + strings.ReplaceAll(p, `"`, `\"`) +
+		"\nS: 250 2.0.0 XEXCH50 OK\n"
 }
 
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }

@@ -236,19 +236,11 @@ func TestProtocolLogXEXPSAndXEXCH50(t *testing.T) {
 	ts := startServerWith(t, orgBase, orgListener, withOrg(t, orgBase), withLog)
 	p := blob(t)
 	play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+`
-C: X-EXPS LOGIN `+b64("mx1")+`
-S: 334 UGFzc3dvcmQ6
-C: `+b64("mx1-secret")+`
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
+`+xexpsMX1+`C: MAIL FROM:<alice@example.test>
 S: 250 2.1.0 alice@example.test....Sender OK
 C: RCPT TO:<bob@example.test>
 S: 250 2.1.5 bob@example.test
-C: XEXCH50 `+fmt.Sprint(len(p))+` 2
-S: 354 Send binary data
-W: `+strings.ReplaceAll(p, `"`, `\"`)+`
-S: 250 2.0.0 XEXCH50 OK
-C: QUIT
+`+xexch50(p)+`C: QUIT
 S~ 221 .*`)
 	waitClosed(t, path, 1)
 	lines := protoLines(t, path)

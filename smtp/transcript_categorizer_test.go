@@ -1,8 +1,6 @@
 package smtp_test
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
 	"mailward/events"
@@ -197,11 +195,7 @@ C: MAIL FROM:<bob@example.test>
 S: 250 2.1.0 bob@example.test....Sender OK
 C: RCPT TO:<staff@example.test>
 S: 250 2.1.5 staff@example.test
-C: XEXCH50 `+fmt.Sprint(len(p))+` 2
-S: 354 Send binary data
-W: `+strings.ReplaceAll(p, `"`, `\"`)+`
-S: 250 2.0.0 XEXCH50 OK
-C: DATA
+`+xexch50(p)+`C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: staff\r\n\r\nx\r\n.\r\n
 S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)

@@ -294,11 +294,7 @@ C: MAIL FROM:<erin@partner.test>
 S: 250 2.1.0 erin@partner.test....Sender OK
 C: RCPT TO:<bob@example.test>
 S: 250 2.1.5 bob@example.test
-C: XEXCH50 `+fmt.Sprint(len(p))+` 2
-S: 354 Send binary data
-W: `+strings.ReplaceAll(p, `"`, `\"`)+`
-S: 250 2.0.0 XEXCH50 OK
-C: DATA
+`+xexch50(p)+`C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 `+message("20")+queuedRE)
 	if n := len(rs.Scans()); n != 0 {

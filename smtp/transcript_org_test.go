@@ -99,11 +99,7 @@ C: XEXCH50 10 2
 S: 503 5.5.1 Need RCPT before XEXCH50
 C: RCPT TO:<bob@example.test>
 S: 250 2.1.5 bob@example.test
-C: XEXCH50 `+fmt.Sprint(len(p))+` 2
-S: 354 Send binary data
-W: `+strings.ReplaceAll(p, `"`, `\"`)+`
-S: 250 2.0.0 XEXCH50 OK
-C: DATA
+`+xexch50(p)+`C: DATA
 S: 354 Start mail input; end with <CRLF>.<CRLF>
 W: Subject: org\r\n\r\nx\r\n.\r\n
 S~ 250 2\.6\.0 [0-9A-F]{19} Queued mail for delivery`)
@@ -168,11 +164,7 @@ S: 454 4.7.0 Temporary authentication failure`)
 			base := orgBase + "[[organization.permission]]\nright = \"send-as\"\nprincipal = \"" + deny + "\"\ntype = \"deny\"\n"
 			ts := startServerWith(t, base, orgListener, withOrg(t, base))
 			play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+`
-C: X-EXPS LOGIN `+b64("mx1")+`
-S: 334 UGFzc3dvcmQ6
-C: `+b64("mx1-secret")+`
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
+`+xexpsMX1+`C: MAIL FROM:<alice@example.test>
 S: 250 2.1.0 alice@example.test....Sender OK
 C: RCPT TO:<bob@example.test>
 S: 250 2.1.5 bob@example.test
