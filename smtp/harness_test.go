@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -147,6 +148,16 @@ func (ts *testServer) queued(t *testing.T) []queue.View {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// queueFile is the text of queued message id.
+func (ts *testServer) queueFile(t *testing.T, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ts.dir, "queue", "active", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // play runs a transcript against addr. Lines:

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,16 +70,6 @@ func (f *fakeRspamd) Scans() []http.Header {
 // contentBase is baseConfig with [content_filter] on url and extra keys.
 func contentBase(url, extra string) string {
 	return baseConfig + "\n[content_filter]\nrspamd_url = \"" + url + "\"\n" + extra + "\n"
-}
-
-// queueFile is the text of queued message id.
-func (ts *testServer) queueFile(t *testing.T, id string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(ts.dir, "queue", "active", id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // envelopeSCL is the scl line of a queue file's envelope, "" for none.
