@@ -135,9 +135,11 @@ func (c *Connection) Start(ctx context.Context, ip netip.Addr) *Check {
 	}
 	ch := &Check{done: make(chan struct{})}
 	answers := make([]Answer, len(c.Providers))
+	names := make([]string, len(c.Providers))
 	all := true
 	for i, p := range c.Providers {
-		a, ok := c.Lookup.Cached(p.QueryName(ip))
+		names[i] = p.QueryName(ip)
+		a, ok := c.Lookup.Cached(names[i])
 		answers[i], all = a, all && ok
 	}
 	if all {
@@ -151,8 +153,8 @@ func (c *Connection) Start(ctx context.Context, ip netip.Addr) *Check {
 		defer cancel()
 		errs := make([]error, len(c.Providers))
 		var wg sync.WaitGroup
-		for i, p := range c.Providers {
-			wg.Go(func() { answers[i], errs[i] = c.Lookup.Query(ctx, p.QueryName(ip)) })
+		for i, name := range names {
+			wg.Go(func() { answers[i], errs[i] = c.Lookup.Query(ctx, name) })
 		}
 		wg.Wait()
 		ch.res = c.judge(answers, errs)

@@ -48,7 +48,11 @@ func (l *Log) Session(role Role, peer, what string) *Session {
 	}
 	// The process start time in the ID keeps IDs distinct across
 	// restarts that append to the same file.
-	id := fmt.Sprintf("%s%x-%d", map[Role]string{Server: "S", Client: "C"}[role], startID, sessions.Add(1))
+	side := "S"
+	if role == Client {
+		side = "C"
+	}
+	id := fmt.Sprintf("%s%x-%d", side, startID, sessions.Add(1))
 	s := &Session{log: l, role: role, id: id, peer: peer}
 	s.line("=", what)
 	return s

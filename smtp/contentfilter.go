@@ -77,8 +77,9 @@ func (s *session) scanned(w MessageWriter) MessageWriter {
 
 // contentFilter gives env its SCL, and refuses (550 5.7.1) or defers
 // (451 4.7.1) the message when the verdict or the failure says so; the
-// zero Reply accepts it.
-func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64) reply.Reply {
+// zero Reply accepts it. props are the transaction's XEXCH50 properties
+// (nil: none).
+func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, props *orgauth.Props, size int64) reply.Reply {
 	l := s.l
 	cf := l.ContentFilter
 	switch {
@@ -86,8 +87,8 @@ func (s *session) contentFilter(w MessageWriter, env *queue.Envelope, size int64
 		// Organization mail keeps the SCL its first server computed,
 		// whether or not this server scans (it passes it on).
 		source := "organization mail"
-		if p, err := orgauth.Decode(env.OrgProps); err == nil && p.Message.SCL != nil {
-			env.SCL, source = sclPtr(*p.Message.SCL), "its XEXCH50 properties"
+		if props != nil && props.Message.SCL != nil {
+			env.SCL, source = sclPtr(*props.Message.SCL), "its XEXCH50 properties"
 		} else if cf != nil {
 			env.SCL = sclPtr(contentfilter.SCLTrusted)
 		}

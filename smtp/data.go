@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailward/events"
+	"mailward/orgauth"
 	"mailward/queue"
 	"mailward/reply"
 )
@@ -103,14 +104,16 @@ func (s *session) acceptMessage(w MessageWriter, env *queue.Envelope, res DataRe
 		return reply.New(554, "5.4.6", "Too many hops (%d, limit %d): mail loop? (RFC 5321 section 6.3)", hops, l.MaxHops)
 	}
 	env.MessageID = res.MessageID
-	if r := s.replicationRefused(env); !r.IsZero() {
+	// XEXCH50 checked the properties already; nil when none came.
+	props, _ := orgauth.Decode(env.OrgProps)
+	if r := s.replicationRefused(env, props); !r.IsZero() {
 		w.Abort()
 		return r
 	}
 	if dw, ok := w.(*dropWriter); ok {
 		return s.dropped(dw, env, res.Size)
 	}
-	if r := s.contentFilter(w, env, res.Size); !r.IsZero() {
+	if r := s.contentFilter(w, env, props, res.Size); !r.IsZero() {
 		w.Abort()
 		return r
 	}

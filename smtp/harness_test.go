@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +150,16 @@ func (ts *testServer) queued(t *testing.T) []queue.View {
 	return s
 }
 
+// queueFile is the text of queued message id.
+func (ts *testServer) queueFile(t *testing.T, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ts.dir, "queue", "active", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // play runs a transcript against addr. Lines:
 //
 //	C: text     the client sends text + CRLF
@@ -263,6 +276,41 @@ func (p *player) play(script string) {
 			t.Fatalf("%s: unknown transcript directive", where)
 		}
 	}
+}
+
+// ehloExtensions are what EHLO lists on every virtual server of
+// baseConfig, in order, before the ones that depend on its settings.
+var ehloExtensions = []string{"PIPELINING", "SIZE 26214400", "8BITMIME", "CHUNKING", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN"}
+
+// ehlo is the transcript of "EHLO name" from 127.0.0.1 answered by
+// mx1.example.test: ehloExtensions, then extra (STARTTLS, AUTH ...,
+// X-EXPS ..., XEXCH50), then HELP.
+func ehlo(name string, extra ...string) string {
+	return ehloHello("C: EHLO "+name+"\nS: 250-mx1.example.test Hello "+name+" [127.0.0.1]", extra...)
+}
+
+// ehloHello is ehlo after another command and first reply line (another
+// server name, or an "S~ " line for the client's address).
+func ehloHello(hello string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString(hello + "\n")
+	for _, e := range slices.Concat(ehloExtensions, extra) {
+		b.WriteString("S: 250-" + e + "\n")
+	}
+	b.WriteString("S: 250 HELP\n")
+	return b.String()
+}
+
+// xexpsMX1 is the organization server mx1 (orgBase) authenticating
+// with X-EXPS LOGIN, its user name as the initial response.
+var xexpsMX1 = "C: X-EXPS LOGIN " + b64("mx1") + "\nS: 334 UGFzc3dvcmQ6\nC: " + b64("mx1-secret") +
+	"\nS: 235 2.7.0 Authentication successful\n"
+
+// xexch50 is a transaction's XEXCH50 carrying the encoded properties p,
+// accepted.
+func xexch50(p string) string {
+	return "C: XEXCH50 " + fmt.Sprint(len(p)) + " 2\nS: 354 Send binary data\nW: " + strings.ReplaceAll(p, `"`, `\"`) +
+		"\nS: 250 2.0.0 XEXCH50 OK\n"
 }
 
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }

@@ -11,14 +11,11 @@ import (
 // server's store address that came without valid replication properties
 // (XEXCH50 refused or not sent): without its replication ID it could not
 // be stored exactly once, so nothing is stored (docs/shared-folders.md).
-// The zero reply lets it through.
-func (s *session) replicationRefused(env *queue.Envelope) reply.Reply {
+// The zero reply lets it through. props are the transaction's XEXCH50
+// properties, nil when none came.
+func (s *session) replicationRefused(env *queue.Envelope, props *orgauth.Props) reply.Reply {
 	if s.opt.Policy == nil {
 		return reply.Reply{}
-	}
-	var props *orgauth.Props
-	if env.OrgProps != nil {
-		props, _ = orgauth.Decode(env.OrgProps)
 	}
 	store := false
 	for _, r := range env.Recipients {

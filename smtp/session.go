@@ -275,8 +275,9 @@ func (s *session) readLine(max int) (string, error) {
 	if n := len(buf); n > 0 && buf[n-1] == '\r' {
 		buf = buf[:n-1]
 	}
-	s.plog.Command(string(buf))
-	return string(buf), nil
+	line := string(buf)
+	s.plog.Command(line)
+	return line, nil
 }
 
 func (s *session) flush() error {

@@ -7,31 +7,9 @@ import (
 )
 
 // ehloTLSBefore/After: the submission virtual server before and after STARTTLS.
-const ehloBeforeTLS = `C: EHLO client.test
-S: 250-mx1.example.test Hello client.test [127.0.0.1]
-S: 250-PIPELINING
-S: 250-SIZE 26214400
-S: 250-8BITMIME
-S: 250-CHUNKING
-S: 250-ENHANCEDSTATUSCODES
-S: 250-SMTPUTF8
-S: 250-DSN
-S: 250-STARTTLS
-S: 250 HELP
-`
+var ehloBeforeTLS = ehlo("client.test", "STARTTLS")
 
-const ehloAfterTLS = `C: EHLO client.test
-S: 250-mx1.example.test Hello client.test [127.0.0.1]
-S: 250-PIPELINING
-S: 250-SIZE 26214400
-S: 250-8BITMIME
-S: 250-CHUNKING
-S: 250-ENHANCEDSTATUSCODES
-S: 250-SMTPUTF8
-S: 250-DSN
-S: 250-AUTH PLAIN LOGIN
-S: 250 HELP
-`
+var ehloAfterTLS = ehlo("client.test", "AUTH PLAIN LOGIN")
 
 const submission = `name = "submission"
 tls = "required"
@@ -138,16 +116,6 @@ tls = "starttls"`)
 W: STARTTLS\r\nMAIL FROM:<evil@example.test>\r\n
 S: 220 2.0.0 Ready to start TLS
 TLS
-C: EHLO client.test
-S: 250-mx1.example.test Hello client.test [127.0.0.1]
-S: 250-PIPELINING
-S: 250-SIZE 26214400
-S: 250-8BITMIME
-S: 250-CHUNKING
-S: 250-ENHANCEDSTATUSCODES
-S: 250-SMTPUTF8
-S: 250-DSN
-S: 250 HELP
-C: RCPT TO:<alice@example.test>
+`+ehloPlain+`C: RCPT TO:<alice@example.test>
 S: 503 5.5.1 Need MAIL before RCPT`)
 }

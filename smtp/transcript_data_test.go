@@ -28,11 +28,7 @@ func (ts *testServer) content(t *testing.T) string {
 	if len(q) != 1 {
 		t.Fatalf("want exactly 1 queued message, have %d", len(q))
 	}
-	b, err := os.ReadFile(filepath.Join(ts.dir, "queue", "active", q[0].ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, body, _ := strings.Cut(string(b), "\n\n")
+	_, body, _ := strings.Cut(ts.queueFile(t, q[0].ID), "\n\n")
 	return body
 }
 

@@ -1,7 +1,6 @@
 package smtp_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -19,12 +18,6 @@ address = "support@org.test"
 replicas = ["mx1", "mx2"]
 `
 
-const xexpsMX1 = `C: X-EXPS LOGIN ` + "bXgx" + `
-S: 334 UGFzc3dvcmQ6
-C: bXgxLXNlY3JldA==
-S: 235 2.7.0 Authentication successful
-`
-
 func replicationBlob(t *testing.T, replication bool) string {
 	b, err := (&orgauth.Props{Envelope: orgauth.EnvelopeProp{OriginServer: "mx1"}, Message: orgauth.MessageProp{Replication: replication},
 		Recipients: []orgauth.RcptProp{{Address: "mx2-store@org.test", Replica: "support@org.test",
@@ -33,11 +26,6 @@ func replicationBlob(t *testing.T, replication bool) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func xexch50(p string) string {
-	return "C: XEXCH50 " + fmt.Sprint(len(p)) + " 2\nS: 354 Send binary data\nW: " + strings.ReplaceAll(p, `"`, `\"`) +
-		"\nS: 250 2.0.0 XEXCH50 OK\n"
 }
 
 // The store address takes replication only from an authenticated

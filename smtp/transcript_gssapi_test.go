@@ -40,12 +40,10 @@ tls = "none"
 org_auth = ["GSSAPI"]`
 
 func ehloGSS(name string, offered bool) string {
-	s := "C: EHLO " + name + "\nS: 250-mx1.example.test Hello " + name + " [127.0.0.1]\n" +
-		"S: 250-PIPELINING\nS: 250-SIZE 26214400\nS: 250-8BITMIME\nS: 250-CHUNKING\nS: 250-ENHANCEDSTATUSCODES\nS: 250-SMTPUTF8\nS: 250-DSN\n"
 	if offered {
-		s += "S: 250-AUTH GSSAPI\nS: 250-X-EXPS GSSAPI\n"
+		return ehlo(name, "AUTH GSSAPI", "X-EXPS GSSAPI", "XEXCH50")
 	}
-	return s + "S: 250-XEXCH50\nS: 250 HELP\n"
+	return ehlo(name, "XEXCH50")
 }
 
 // withGSSAPI sets an acceptor whose keytab is empty (no ticket can pass,

@@ -60,11 +60,7 @@ S: 504 Need to authenticate first`)
 	})
 	t.Run("known server under its own name: trusted as with servers", func(t *testing.T) {
 		ts := startServerWith(t, orgBase, everyone, withOrg(t, orgBase))
-		play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+`
-C: X-EXPS LOGIN `+b64("mx1")+`
-S: 334 UGFzc3dvcmQ6
-C: `+b64("mx1-secret")+`
-S: 235 2.7.0 Authentication successful`)
+		play(t, ts.addr, greeting+ehloOrg("mx1.org.test", true)+xexpsMX1)
 	})
 	t.Run("servers (the default with a file): not offered, 504 at once", func(t *testing.T) {
 		ts := startServerWith(t, orgBase, orgListener, withOrg(t, orgBase))
@@ -81,12 +77,7 @@ S: 504 5.7.4 X-EXPS is only for servers of the organization; EHLO name mx3.org.t
 // with a directory file (no replication) so does the peer.
 func TestTranscriptRecipientNotReplicatedYet(t *testing.T) {
 	replicated := func(o *smtp.Options) { o.Settings.DirectoryReplicated = true }
-	login := `
-C: X-EXPS LOGIN ` + b64("mx1") + `
-S: 334 UGFzc3dvcmQ6
-C: ` + b64("mx1-secret") + `
-S: 235 2.7.0 Authentication successful
-C: MAIL FROM:<alice@example.test>
+	login := xexpsMX1 + `C: MAIL FROM:<alice@example.test>
 S: 250 2.1.0 alice@example.test....Sender OK
 `
 	t.Run("organization server, replicated directory: 451", func(t *testing.T) {

@@ -59,8 +59,10 @@ func (c *Conn) writeChunks(ctx context.Context, content io.Reader) (reply.Reply,
 			last = " LAST"
 		}
 		c.deadline(ctx, t.DataBlock)
-		fmt.Fprintf(c.bw, "BDAT %d%s\r\n", chunk.Len(), last)
-		c.plog.Command(fmt.Sprintf("BDAT %d%s", chunk.Len(), last))
+		cmd := fmt.Sprintf("BDAT %d%s", chunk.Len(), last)
+		c.bw.WriteString(cmd)
+		c.bw.WriteString("\r\n")
+		c.plog.Command(cmd)
 		c.bw.Write(chunk.Bytes())
 		chunk.Reset()
 		if err := c.bw.Flush(); err != nil {

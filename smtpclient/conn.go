@@ -313,7 +313,7 @@ func (c *Conn) Cmd(ctx context.Context, timeout time.Duration, format string, ar
 	if err != nil {
 		return reply.Reply{}, c.errorf(verb, c.ctxErr(ctx, err))
 	}
-	c.plog.Reply(r.Code, r.Wire())
+	c.logReply(r)
 	return r, nil
 }
 
@@ -345,8 +345,16 @@ func (c *Conn) ReadReply(ctx context.Context, timeout time.Duration) (reply.Repl
 	if err != nil {
 		return reply.Reply{}, c.errorf("reading reply", c.ctxErr(ctx, err))
 	}
-	c.plog.Reply(r.Code, r.Wire())
+	c.logReply(r)
 	return r, nil
+}
+
+// logReply writes r to the protocol log; its wire form is rebuilt only
+// when the log is on.
+func (c *Conn) logReply(r reply.Reply) {
+	if c.plog != nil {
+		c.plog.Reply(r.Code, r.Wire())
+	}
 }
 
 // Reset sends RSET and expects 250 (RFC 5321 §4.1.1.5), to start a new
