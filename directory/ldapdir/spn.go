@@ -2,7 +2,6 @@ package ldapdir
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -38,14 +37,9 @@ func (c *Client) SPNs() ([]SPNHolder, error) {
 			return err
 		}
 		for _, e := range res.Entries {
-			h := SPNHolder{DN: e.DN, Name: e.GetAttributeValue(cn), SPNs: e.GetAttributeValues(spn)}
+			h := SPNHolder{DN: e.DN, Name: e.GetAttributeValue(cn), Server: hasClass(e, "mailwardServer"), SPNs: e.GetAttributeValues(spn)}
 			if h.Name == "" {
 				h.Name = e.DN
-			}
-			for _, oc := range e.GetAttributeValues("objectClass") {
-				if strings.EqualFold(oc, "mailwardServer") {
-					h.Server = true
-				}
 			}
 			out = append(out, h)
 		}
