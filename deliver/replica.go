@@ -21,8 +21,8 @@ import (
 	"mailward/smtpclient"
 )
 
-// replicaKey keys a replica recipient's own transaction to hop; hopName
-// gives the hop back.
+// replicaKey keys a replica recipient's own transaction to hop (Deliver
+// keeps the hop beside it).
 func replicaKey(hop string, index int) string { return hop + "\x00" + strconv.Itoa(index) }
 
 // isReplication reports whether a transaction carries replica
