@@ -198,12 +198,7 @@ type orgDir struct {
 	groups map[string]map[string]bool
 }
 
-func (d orgDir) Identity(a string) string {
-	if e := d.o.Find(a); e.Kind != directory.NotFound {
-		return e.Address()
-	}
-	return strings.ToLower(a)
-}
+func (d orgDir) Identity(a string) string { return d.o.Identity(a) }
 
 func (d orgDir) InGroup(g, id string) bool {
 	set, ok := d.groups[g]

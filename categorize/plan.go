@@ -229,14 +229,6 @@ func (p *plan) mailbox(i int, mb *directory.OrgMailbox) {
 			}
 		}
 		p.recips[i].Forwarded = true
-	} else if alt != "" && !mb.DeliverToBoth && i < len(p.m.Env.Recipients) && p.m.Env.Recipients[i].Forwarded &&
-		!slices.Contains(append(slices.Clone(r.ForwardedFrom), mb.Address), p.identity(alt)) {
-		// Forwarded by an earlier attempt here (its x record), which
-		// ended before the mailbox's outcome was recorded: its alternate
-		// has the copy. (A loop's cut keeps it; an upstream server's
-		// "forwarded" comes with deliver to both.)
-		p.done(i, ForwardedHop, reply.New(250, "2.1.5", "%s forwarded to its alternate recipient", p.shown(i)), false)
-		return
 	}
 	if p.c.Dir.IsHere(mb.HomeServer) {
 		j := localJob{index: i, mailbox: mb.Address}

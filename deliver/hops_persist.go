@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"mailward/internal/durable"
 )
 
 // A suspension outlives a restart: an administrator who held a queue
@@ -68,12 +70,7 @@ func (h *Hops) persist(name string, on bool) error {
 	} else if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("resume %s: %w", name, err)
 	}
-	d, err := os.Open(h.dir)
-	if err != nil {
-		return fmt.Errorf("suspended queues: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := durable.FsyncPath(h.dir); err != nil {
 		return fmt.Errorf("suspended queues: fsync %s: %w", h.dir, err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -47,22 +46,7 @@ func (md *Maildir) NewInstance(it Item, deliveredTo string, content io.Reader) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(f)
-	bw.WriteString(traceFields(it, deliveredTo))
-	_, err = io.Copy(bw, withoutSCL(content))
-	if err == nil {
-		err = bw.Flush()
-	}
-	bw.Reset(nil)
-	writerPool.Put(bw)
-	if err == nil && md.FSSync == nil {
-		err = f.Datasync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := md.writeFile(f, it, deliveredTo, content); err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("%w: instance %s: %w", ErrTemporary, path, err)
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"mailward/events"
 	"mailward/internal/testdns"
@@ -36,60 +34,17 @@ func counts(p *testkit.SMTPServer) (conns, mails int) {
 // event log.
 func deliverOnce(t *testing.T, r *Remote, rcpts ...string) ([]queue.Result, []events.Record) {
 	t.Helper()
-	dir := t.TempDir()
-	evPath := filepath.Join(dir, "events.log")
-	ev, err := events.OpenLog(nil, nil, evPath, events.Options{})
-	if err != nil {
-		t.Fatal(err)
+	env := &queue.Envelope{From: "alice@example.test"}
+	for _, a := range rcpts {
+		env.Recipients = append(env.Recipients, queue.Recipient{Addr: a})
 	}
-	r.Events = ev
-	if r.Hops == nil {
-		r.Hops = NewHops()
-	}
-	if r.HeloName == "" {
-		r.HeloName = "mx1.example.test"
-	}
-	r.Timeouts = smtpclient.Timeouts{Connect: 5 * time.Second, Greeting: 5 * time.Second, Command: 5 * time.Second,
-		DataInit: 5 * time.Second, DataBlock: 5 * time.Second, DataTerm: 5 * time.Second}
-	t.Cleanup(r.Close)
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []queue.Result, 1)
-	handle := func(ctx context.Context, m *queue.Message) []queue.Result {
+	res, evPath := attempt(t, r, env, "Subject: loop test\r\n\r\nbody\r\n", func(m *queue.Message) []Job {
 		var jobs []Job
 		for _, i := range m.Pending() {
 			jobs = append(jobs, Job{Index: i})
 		}
-		res := r.Deliver(ctx, m, jobs)
-		got <- res
-		return res
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	if err := q.Start(ctx, handle, func(*queue.Message, []int) error { return nil }, nil); err != nil {
-		t.Fatal(err)
-	}
-	env := &queue.Envelope{From: "alice@example.test", ClientIP: "127.0.0.1", Helo: "client.test", VirtualServer: "default"}
-	for _, a := range rcpts {
-		env.Recipients = append(env.Recipients, queue.Recipient{Addr: a})
-	}
-	w, err := q.Create(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("Subject: loop test\r\n\r\nbody\r\n"))
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	var res []queue.Result
-	select {
-	case res = <-got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no delivery attempt within 20 s")
-	}
-	ev.Close()
+		return jobs
+	})
 	recs, err := events.Read(evPath, events.Filter{ID: events.MailLoopsBack})
 	if err != nil {
 		t.Fatal(err)

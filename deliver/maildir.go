@@ -128,21 +128,7 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 		md.made.Delete(dir) // removed behind our back? re-create next time
 		return "", fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(f)
-	bw.WriteString(traceFields(it, it.Rcpt))
-	_, err = io.Copy(bw, withoutSCL(content))
-	if err == nil {
-		err = bw.Flush() // a typical message is one write(2)
-	}
-	bw.Reset(nil)
-	writerPool.Put(bw)
-	if err == nil && md.FSSync == nil {
-		err = f.Datasync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = md.writeFile(f, it, it.Rcpt, content)
 	if err == nil {
 		err = syscall.Rename(tmp, final)
 	}
@@ -154,6 +140,28 @@ func (md *Maildir) Write(it Item, content io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: maildir %s: %w", ErrTemporary, dir, err)
 	}
 	return final, nil
+}
+
+// writeFile writes a copy into f and closes it: the trace fields
+// (deliveredTo in Delivered-To), then content without its own SCL field.
+// Without FSSync its data is synced before the close.
+func (md *Maildir) writeFile(f *durable.File, it Item, deliveredTo string, content io.Reader) error {
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(f)
+	bw.WriteString(traceFields(it, deliveredTo))
+	_, err := io.Copy(bw, withoutSCL(content))
+	if err == nil {
+		err = bw.Flush() // a typical message is one write(2)
+	}
+	bw.Reset(nil)
+	writerPool.Put(bw)
+	if err == nil && md.FSSync == nil {
+		err = f.Datasync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ensure makes a Maildir's tmp/, new/ and cur/, once per process.

@@ -1,18 +1,14 @@
 package deliver
 
 import (
-	"context"
 	"encoding/base64"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"mailward/directory"
-	"mailward/events"
 	"mailward/internal/testdns"
 	"mailward/internal/testkit"
 	"mailward/orgauth"
@@ -78,47 +74,8 @@ func homeOrg(mx2Addr string) func() *directory.Org {
 // r.Deliver on the jobs jobsFor names, through a real queue.
 func deliverJobs(t *testing.T, r *Remote, env *queue.Envelope, jobsFor func(m *queue.Message) []Job) []queue.Result {
 	t.Helper()
-	dir := t.TempDir()
-	ev, err := events.OpenLog(nil, nil, filepath.Join(dir, "events.log"), events.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Close() })
-	r.Events, r.Hops, r.HeloName = ev, NewHops(), "mx1.example.test"
-	r.Timeouts = smtpclient.Timeouts{Connect: 5 * time.Second, Greeting: 5 * time.Second, Command: 5 * time.Second,
-		DataInit: 5 * time.Second, DataBlock: 5 * time.Second, DataTerm: 5 * time.Second}
-	t.Cleanup(r.Close)
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "queue"), Workers: 1, RetrySchedule: []time.Duration{time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan []queue.Result, 1)
-	handle := func(ctx context.Context, m *queue.Message) []queue.Result {
-		res := r.Deliver(ctx, m, jobsFor(m))
-		got <- res
-		return res
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
-	if err := q.Start(ctx, handle, func(*queue.Message, []int) error { return nil }, nil); err != nil {
-		t.Fatal(err)
-	}
-	env.ClientIP, env.Helo, env.VirtualServer = "127.0.0.1", "client.test", "default"
-	w, err := q.Create(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("Subject: home server\r\n\r\nbody\r\n"))
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case res := <-got:
-		return res
-	case <-time.After(20 * time.Second):
-		t.Fatal("no delivery attempt within 20 s")
-		return nil
-	}
+	res, _ := attempt(t, r, env, "Subject: home server\r\n\r\nbody\r\n", jobsFor)
+	return res
 }
 
 // toServer routes every pending recipient to server.

@@ -21,20 +21,13 @@ import (
 	"mailward/smtpclient"
 )
 
-// replicaKey keys a replica recipient's own transaction to hop; hopName
-// gives the hop back.
+// replicaKey keys a replica recipient's own transaction to hop (Deliver
+// keeps the hop beside it).
 func replicaKey(hop string, index int) string { return hop + "\x00" + strconv.Itoa(index) }
 
 // isReplication reports whether a transaction carries replica
 // recipients (Deliver gives each its own).
-func isReplication(m *queue.Message, idx []int) bool {
-	for _, i := range idx {
-		if m.Env.Recipients[i].Replica != "" {
-			return true
-		}
-	}
-	return false
-}
+func isReplication(m *queue.Message, idx []int) bool { return folderOf(m, idx) != "" }
 
 // named reports whether a transaction carries a shared folder's post or
 // replication (its replication ID): the test build holds it after the

@@ -42,9 +42,9 @@ func (o *Org) IsJournalRecipient(addr string) bool {
 	if o == nil {
 		return false
 	}
-	id := o.identity(addr)
+	id := o.Identity(addr)
 	for _, r := range o.JournalRules {
-		if o.identity(r.Recipient) == id {
+		if o.Identity(r.Recipient) == id {
 			return true
 		}
 	}
@@ -70,7 +70,7 @@ func (o *Org) MemberIdentities(group string) map[string]bool {
 		}
 		seen[e.Group.Address] = true
 		for _, m := range e.Group.Members {
-			out[o.identity(m)] = true
+			out[o.Identity(m)] = true
 			walk(m)
 		}
 	}
@@ -78,9 +78,9 @@ func (o *Org) MemberIdentities(group string) map[string]bool {
 	return out
 }
 
-// identity is a mailbox's primary address for any of its addresses, or
-// the address itself, lower-cased.
-func (o *Org) identity(addr string) string {
+// Identity is a mailbox's primary address for any of its addresses, or
+// the address itself, lower-cased (journal.Dir's Identity).
+func (o *Org) Identity(addr string) string {
 	if e := o.Find(addr); e.Kind != NotFound {
 		return e.Address()
 	}

@@ -14,7 +14,7 @@ func init() {
 	// The record of mail flow that message tracking reads is never held
 	// back by the rate limit (see notRateLimited): like 2000 and 3000, the
 	// number of these events is bounded by the mail accepted.
-	for _, id := range []int{MessageRouted, GroupExpanded, AlternateApplied, ForwardingLoop, JournalReportQueued, DeliveredToJunk} {
+	for _, id := range []int{MessageRouted, GroupExpanded, AlternateApplied, ForwardingLoop, JournalReportQueued} {
 		notRateLimited[id] = true
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"mime"
 	"net/textproto"
-	"sort"
 	"strings"
 )
 
@@ -42,24 +41,14 @@ func (q *Queue) Find(f Filter, limit int) (page []View, total int) {
 		match = append(match, m)
 	}
 	total = len(match)
-	sort.Slice(match, func(i, j int) bool { return match[i].Env.ID < match[j].Env.ID })
-	if limit > 0 && len(match) > limit {
-		match = match[:limit]
-	}
-	page = make([]View, len(match))
+	page, match = q.page(match, limit)
 	for i, m := range match {
-		page[i] = m.view()
 		s, ok := subjects[m]
 		if !ok {
 			s = m.subject()
 		}
 		page[i].Subject = s
 	}
-	q.mu.Lock()
-	for i, m := range match {
-		page[i].NextRetry, page[i].InFlight, page[i].Frozen = m.next, m.inflight, m.frozen
-	}
-	q.mu.Unlock()
 	return page, total
 }
 

@@ -74,15 +74,7 @@ func (m *Message) Open() (io.ReadCloser, error) {
 }
 
 // Size is the content's size in octets (for SIZE=, RFC 1870); 0 if unknown.
-func (m *Message) Size() int64 {
-	if m.cached != nil {
-		return int64(len(m.cached))
-	}
-	if fi, err := os.Stat(m.path); err == nil && fi.Size() > m.bodyOffset {
-		return fi.Size() - m.bodyOffset
-	}
-	return 0
-}
+func (m *Message) Size() int64 { return m.size }
 
 // Pending lists the indexes of recipients not yet final.
 func (m *Message) Pending() []int {

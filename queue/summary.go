@@ -125,11 +125,19 @@ func (q *Queue) HopMessages(hop, after string, limit int) (page []View, total in
 			match = append(match, m)
 		}
 	}
+	page, _ = q.page(match, limit)
+	return page, total
+}
+
+// page sorts match oldest first and renders at most limit (<= 0: no
+// limit) of them with their scheduling facts; it returns the messages
+// of the page too.
+func (q *Queue) page(match []*Message, limit int) ([]View, []*Message) {
 	sort.Slice(match, func(i, j int) bool { return match[i].Env.ID < match[j].Env.ID })
 	if limit > 0 && len(match) > limit {
 		match = match[:limit]
 	}
-	page = make([]View, len(match))
+	page := make([]View, len(match))
 	for i, m := range match {
 		page[i] = m.view()
 	}
@@ -139,7 +147,7 @@ func (q *Queue) HopMessages(hop, after string, limit int) (page []View, total in
 		page[i].NextRetry, page[i].InFlight, page[i].Frozen = m.next, m.inflight, m.frozen
 	}
 	q.mu.Unlock()
-	return page, total
+	return page, match
 }
 
 // HopIDs returns the IDs of the messages with a recipient pending in hop.

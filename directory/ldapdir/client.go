@@ -171,20 +171,27 @@ func (c *Client) Close() {
 // Entries reads every entry of mailward's classes under the base DN
 // (paged, so a large directory comes in pieces).
 func (c *Client) Entries() ([]*ldap.Entry, error) {
+	out, err := c.search(Filter, c.cfg.Attributes.names())
+	if err != nil {
+		return nil, fmt.Errorf("%w: ldap %s: %v", directory.ErrUnavailable, c.cfg.URL, err)
+	}
+	return out, nil
+}
+
+// search reads the entries under the base DN that filter selects, with
+// the attributes attrs, paged.
+func (c *Client) search(filter string, attrs []string) ([]*ldap.Entry, error) {
 	var out []*ldap.Entry
 	err := c.with(func(conn *ldap.Conn) error {
 		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-			0, int(c.cfg.Timeout/time.Second)+1, false, Filter, c.cfg.Attributes.names(), nil), 500)
+			0, int(c.cfg.Timeout/time.Second)+1, false, filter, attrs, nil), 500)
 		if err != nil {
 			return err
 		}
 		out = res.Entries
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: ldap %s: %v", directory.ErrUnavailable, c.cfg.URL, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Load reads the organization from the directory.

@@ -74,6 +74,13 @@ func Decode(entries []*ldap.Entry, a Attributes) directory.OrgFile {
 		}
 		return lower(firstRDNValue(dn))
 	}
+	nameList := func(dns []string) []string {
+		var out []string
+		for _, dn := range dns {
+			out = append(out, name(dn))
+		}
+		return out
+	}
 	addrList := func(dns []string) []string {
 		var out []string
 		for _, dn := range dns {
@@ -91,11 +98,7 @@ func Decode(entries []*ldap.Entry, a Attributes) directory.OrgFile {
 				Addresses: all(e, "networkAddress"), SPNs: all(e, "servicePrincipalName"), Auth: get(e, "mailwardAuthMechanism"),
 				PasswordHash: get(e, "mailwardPasswordHash"), DeliveryAddress: get(e, "mailwardDeliveryAddress")})
 		case hasClass(e, "mailwardServerGroup"):
-			g := directory.OrgGroup{Name: get(e, "cn")}
-			for _, m := range all(e, "member") {
-				g.Members = append(g.Members, name(m))
-			}
-			f.Groups = append(f.Groups, g)
+			f.Groups = append(f.Groups, directory.OrgGroup{Name: get(e, "cn"), Members: nameList(all(e, "member"))})
 		case hasClass(e, "mailwardPermission"):
 			f.Permissions = append(f.Permissions, directory.Permission{Right: get(e, "mailwardRight"),
 				Type: get(e, "mailwardAccessType"), Principal: name(get(e, "mailwardPrincipal"))})
@@ -136,11 +139,8 @@ func Decode(entries []*ldap.Entry, a Attributes) directory.OrgFile {
 			}
 			f.DistGroups = append(f.DistGroups, g)
 		case hasClass(e, "mailwardPublicFolder"):
-			fo := directory.SharedFolder{Address: get(e, "mail")}
-			for _, r := range all(e, "mailwardReplicaServer") {
-				fo.Replicas = append(fo.Replicas, name(r))
-			}
-			f.Folders = append(f.Folders, fo)
+			f.Folders = append(f.Folders, directory.SharedFolder{Address: get(e, "mail"),
+				Replicas: nameList(all(e, "mailwardReplicaServer"))})
 		case hasClass(e, "mailwardJournalRule"):
 			r := directory.JournalRule{Name: get(e, "cn"), Domain: get(e, "mailwardJournalScopeDomain"),
 				Mailboxes: addrList(all(e, "mailwardJournalScopeMailbox")), Recipient: addr(get(e, "mailwardJournalRecipient"))}

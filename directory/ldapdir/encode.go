@@ -57,6 +57,13 @@ func Encode(f directory.OrgFile, base string) []Entry {
 		}
 		return rdn("cn", lower(n), ou("servers", base)) // unknown: Validate names it on the way back
 	}
+	nameRefs := func(v []string) []string {
+		var out []string
+		for _, n := range v {
+			out = append(out, nameRef(n))
+		}
+		return out
+	}
 	addrs := map[string]string{} // address → DN of its entry
 	groups := map[string]bool{}
 	for _, m := range f.Mailboxes {
@@ -114,12 +121,8 @@ func Encode(f directory.OrgFile, base string) []Entry {
 			{"mailwardPasswordHash", one(s.PasswordHash)}, {"mailwardDeliveryAddress", one(s.DeliveryAddress)}}})
 	}
 	for _, g := range f.Groups {
-		var members []string
-		for _, m := range g.Members {
-			members = append(members, nameRef(m))
-		}
 		out = append(out, Entry{DN: names[lower(g.Name)], Classes: []string{"mailwardServerGroup"},
-			Attrs: []Attr{{"cn", []string{lower(g.Name)}}, {"member", members}}})
+			Attrs: []Attr{{"cn", []string{lower(g.Name)}}, {"member", nameRefs(g.Members)}}})
 	}
 	seen := map[string]int{}
 	for _, p := range f.Permissions {
@@ -192,12 +195,8 @@ func Encode(f directory.OrgFile, base string) []Entry {
 	}
 	for _, fo := range f.Folders {
 		a := lower(fo.Address)
-		var replicas []string
-		for _, r := range fo.Replicas {
-			replicas = append(replicas, nameRef(r))
-		}
 		out = append(out, Entry{DN: addrs[a], Classes: []string{"mailwardPublicFolder"}, Attrs: []Attr{
-			{"cn", []string{a}}, {"mail", []string{a}}, {"mailwardReplicaServer", replicas}}})
+			{"cn", []string{a}}, {"mail", []string{a}}, {"mailwardReplicaServer", nameRefs(fo.Replicas)}}})
 	}
 	for _, r := range f.JournalRules {
 		grp := []string(nil)

@@ -2,8 +2,6 @@ package ldapdir
 
 import (
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -30,29 +28,17 @@ type SPNHolder struct {
 func (c *Client) SPNs() ([]SPNHolder, error) {
 	spn := c.cfg.Attributes.name("servicePrincipalName")
 	cn := c.cfg.Attributes.name("cn")
-	var out []SPNHolder
-	err := c.with(func(conn *ldap.Conn) error {
-		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-			0, int(c.cfg.Timeout/time.Second)+1, false, "("+ldap.EscapeFilter(spn)+"=*)", []string{"objectClass", cn, spn}, nil), 500)
-		if err != nil {
-			return err
-		}
-		for _, e := range res.Entries {
-			h := SPNHolder{DN: e.DN, Name: e.GetAttributeValue(cn), SPNs: e.GetAttributeValues(spn)}
-			if h.Name == "" {
-				h.Name = e.DN
-			}
-			for _, oc := range e.GetAttributeValues("objectClass") {
-				if strings.EqualFold(oc, "mailwardServer") {
-					h.Server = true
-				}
-			}
-			out = append(out, h)
-		}
-		return nil
-	})
+	es, err := c.search("("+ldap.EscapeFilter(spn)+"=*)", []string{"objectClass", cn, spn})
 	if err != nil {
 		return nil, fmt.Errorf("%w: ldap %s: searching (%s=*): %v", directory.ErrUnavailable, c.cfg.URL, spn, err)
+	}
+	var out []SPNHolder
+	for _, e := range es {
+		h := SPNHolder{DN: e.DN, Name: e.GetAttributeValue(cn), Server: hasClass(e, "mailwardServer"), SPNs: e.GetAttributeValues(spn)}
+		if h.Name == "" {
+			h.Name = e.DN
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }
