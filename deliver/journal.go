@@ -43,7 +43,7 @@ func JournalReport(m *queue.Message, i int) ([]byte, error) {
 // message, or — for a journal recipient, which travels alone — its
 // report, from the address its reports go to (the postmaster).
 func payload(m *queue.Message, idx []int) (from string, size int64, body string, open func() (io.ReadCloser, error)) {
-	if len(idx) != 1 || !m.Env.IsJournal(idx[0]) {
+	if !isReport(m, idx) {
 		return m.Env.From, m.Size(), m.Env.Body, func() (io.ReadCloser, error) { return m.Open() }
 	}
 	b, err := JournalReport(m, idx[0])
@@ -57,6 +57,12 @@ func payload(m *queue.Message, idx []int) (from string, size int64, body string,
 		}
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
+}
+
+// isReport: the transaction for idx carries a journal report, not the
+// message (a journal recipient always travels alone: journalKey).
+func isReport(m *queue.Message, idx []int) bool {
+	return len(idx) == 1 && m.Env.IsJournal(idx[0])
 }
 
 // journalKey keeps each journal recipient in a transaction of its own

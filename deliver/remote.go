@@ -297,7 +297,9 @@ func (r *Remote) tryHost(ctx context.Context, m *queue.Message, hop, host, addr 
 	}
 	from, size, body, open := payload(m, idx) // the message, or a journal report (journal.go)
 	env := smtpclient.Envelope{From: from, EightBit: body == "8BITMIME", SMTPUTF8: m.Env.SMTPUTF8, Size: size}
-	if from == m.Env.From {
+	if !isReport(m, idx) {
+		// RFC 3461's ENVID and RET belong to the original; a journal
+		// report is a message of its own, whatever its sender.
 		env.EnvID, env.Ret = m.Env.EnvID, m.Env.Ret
 	}
 	peer, isOrg := rt.Server, rt.Server != nil

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +314,28 @@ func TestPropsJournaled(t *testing.T) {
 	m.Env.Recipients = m.Env.Recipients[:1]
 	if got, _ := orgauth.Decode(r.props(m, []int{0})); got.Message.Journaled {
 		t.Errorf("a message nobody journaled is marked journaled")
+	}
+}
+
+// A journal report is a message of its own (docs/journaling.md): the
+// original's DSN envelope parameters (RFC 3461 ENVID, RET) go with the
+// original only, also when the original's sender is the address the
+// report is sent from.
+func TestJournalReportHasNoOriginalDSNParams(t *testing.T) {
+	p := startHomePeer(t)
+	r := &Remote{Org: homeOrg(p.Addr), Self: "mx1", Secret: "mx1-secret", Default: Route{TLS: smtpclient.TLSNone}}
+	env := &queue.Envelope{From: "postmaster@example.test", EnvID: "E1", Ret: "HDRS", Recipients: []queue.Recipient{
+		{Addr: "bob@example.test"},
+		{Addr: "journal@example.test", ReportTo: "postmaster@example.test", Journal: &queue.JournalEnvelope{From: "journaling@example.test"}},
+	}}
+	attempt(t, r, env, "Subject: x\r\n\r\nbody\r\n", toServer("mx2"))
+	var mails []string
+	for _, m := range p.Messages() {
+		mails = append(mails, strings.Join(m.RcptLines, ",")+" <- "+m.MailLine) // bob's sorts first
+	}
+	sort.Strings(mails)
+	if len(mails) != 2 || !strings.Contains(mails[0], "ENVID=E1") || strings.Contains(mails[1], "ENVID") || strings.Contains(mails[1], "RET=") ||
+		!strings.Contains(mails[1], "journal@example.test") {
+		t.Errorf("transactions:\n%s\nwant ENVID=E1 on bob's only", strings.Join(mails, "\n"))
 	}
 }
