@@ -3,11 +3,11 @@
 package categorize
 
 import (
+	"mailward/internal/testhook"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // localHoldEnv holds local delivery at a fixed point, so that an e2e test
@@ -25,9 +25,5 @@ func localHold(k int) {
 		return
 	}
 	gate := filepath.Join(dir, "go")
-	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate); err == nil {
-			return
-		}
-	}
+	testhook.WaitFor(gate)
 }

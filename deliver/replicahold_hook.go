@@ -3,9 +3,9 @@
 package deliver
 
 import (
+	"mailward/internal/testhook"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // replicaHoldEnv holds the sender right after a replica server answered
@@ -23,9 +23,5 @@ func replicaSentHold() {
 	}
 	os.WriteFile(filepath.Join(dir, "sent"), nil, 0o600)
 	gate := filepath.Join(dir, "go")
-	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate); err == nil {
-			return
-		}
-	}
+	testhook.WaitFor(gate)
 }

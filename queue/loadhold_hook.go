@@ -3,11 +3,11 @@
 package queue
 
 import (
+	"mailward/internal/testhook"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // loadHoldEnv holds the spool loader at fixed points, so that an e2e test
@@ -39,9 +39,5 @@ func loadHold(i int) {
 	default:
 		return
 	}
-	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate); err == nil {
-			return
-		}
-	}
+	testhook.WaitFor(gate)
 }

@@ -3,9 +3,9 @@
 package smtp
 
 import (
+	"mailward/internal/testhook"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // replicaDataHoldEnv holds the receiving side of a replication after
@@ -23,9 +23,5 @@ func replicaDataHold() {
 	}
 	os.WriteFile(filepath.Join(dir, "held"), nil, 0o600)
 	gate := filepath.Join(dir, "go")
-	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate); err == nil {
-			return
-		}
-	}
+	testhook.WaitFor(gate)
 }
