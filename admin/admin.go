@@ -152,7 +152,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
+	writeError(w, http.StatusNotFound, s.messageError(queue.ErrNotFound, id))
 }
 
 func (s *Server) retryQueue(w http.ResponseWriter, r *http.Request) {
