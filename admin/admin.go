@@ -25,6 +25,7 @@ import (
 
 	"mailward/deliver"
 	"mailward/events"
+	"mailward/internal/httpserve"
 	"mailward/queue"
 )
 
@@ -78,23 +79,10 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 			return ctx
 		},
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(pl) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-		srv.Close()
-		<-errc
-		return nil
-	case err := <-errc:
-		srv.Close()
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
+	if err := httpserve.Serve(ctx, srv, pl); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
+	return nil
 }
 
 // Handler is the API without the socket, for tests and embedding.
@@ -164,7 +152,7 @@ func (s *Server) showMessage(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in the queue%s", id, stillLoading(loading(s.q.LoadState()))))
+	writeError(w, http.StatusNotFound, s.messageError(queue.ErrNotFound, id))
 }
 
 func (s *Server) retryQueue(w http.ResponseWriter, r *http.Request) {

@@ -38,9 +38,5 @@ func (s *Server) find(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	msgs, total := s.q.Find(f, limit)
-	if msgs == nil {
-		msgs = []queue.View{}
-	}
-	writeJSON(w, http.StatusOK, Found{Messages: msgs, Total: total})
+	writeJSON(w, http.StatusOK, s.Find(f, limit))
 }

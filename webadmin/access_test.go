@@ -54,7 +54,7 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 	if len(c) != 1 || c[0].Name != CookieName || !c[0].Secure || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode || c[0].Path != "/" {
 		t.Fatalf("session cookie: %+v", c)
 	}
-	other := s.sessions.create("admin", "192.0.2.2")
+	other := s.sessions.create("admin")
 	for _, tc := range []struct {
 		token string
 		want  int

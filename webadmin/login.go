@@ -73,7 +73,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.limit.succeeded(client, user)
-	sess := s.sessions.create(user, client)
+	sess := s.sessions.create(user)
 	setCookie(w, sess.id, 0)
 	s.o.Events.Emit(events.WebAdminLogin, "user", user, "action", "logged in", "ip", client)
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -110,8 +110,6 @@ func localPath(p, def string) string {
 	}
 	return p
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // printable keeps a client-supplied name from forging log lines.
 func printable(s string) string {

@@ -26,7 +26,7 @@ func pageServer(t *testing.T, o Options) (*Server, *session, *events.Log) {
 	t.Cleanup(func() { ev.Close() })
 	o.Events, o.EventLogPath, o.Categories = ev, path, []string{"service", "queue", "delivery"}
 	s := New(o)
-	return s, s.sessions.create("admin", "192.0.2.9"), ev
+	return s, s.sessions.create("admin"), ev
 }
 
 func do(s *Server, sess *session, method, target string, form url.Values) *httptest.ResponseRecorder {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -22,7 +23,7 @@ const maxSessions = 1000
 
 // session is one administrator's login.
 type session struct {
-	id, user, client string
+	id, user string
 	// csrf is the token every POST of this session must carry.
 	csrf    string
 	expires time.Time
@@ -53,7 +54,7 @@ func token() string {
 }
 
 // create starts a session for user.
-func (ss *sessions) create(user, client string) *session {
+func (ss *sessions) create(user string) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := ss.now()
@@ -71,7 +72,7 @@ func (ss *sessions) create(user, client string) *session {
 		}
 		delete(ss.byID, oldest.id)
 	}
-	s := &session{id: token(), user: user, client: client, csrf: token(), expires: now.Add(ss.timeout)}
+	s := &session{id: token(), user: user, csrf: token(), expires: now.Add(ss.timeout)}
 	ss.byID[s.id] = s
 	return s
 }
@@ -143,7 +144,7 @@ func (s *Server) session(h func(http.ResponseWriter, *http.Request, *session)) h
 		sess := s.sessions.get(r)
 		if sess == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			http.Error(w, "403 forbidden: no session; log in first", http.StatusForbidden)

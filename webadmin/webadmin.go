@@ -18,7 +18,6 @@ package webadmin
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -30,6 +29,7 @@ import (
 	"mailward/diag"
 	"mailward/directory"
 	"mailward/events"
+	"mailward/internal/httpserve"
 )
 
 // Options are what the web administration shows and acts on; setup
@@ -151,23 +151,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-		srv.Close()
-		<-errc
-		return nil
-	case err := <-errc:
-		srv.Close()
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
+	if err := httpserve.Serve(ctx, srv, ln); err != nil {
 		return fmt.Errorf("web administration: %w", err)
 	}
+	return nil
 }
 
 // Listen opens the web administration's listener at address, at start

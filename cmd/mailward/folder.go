@@ -73,17 +73,14 @@ func runFolder(stdout io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	org, err := setup.OrgDirectory(cfg)
-	if err != nil {
-		return err
-	}
-	f, ok := org.Folder(pos[0])
-	if !ok {
-		return fmt.Errorf("folder status: %s is not a shared folder of the organization", pos[0])
-	}
 	st, err := setup.Build(cfg)
 	if err != nil {
 		return err
+	}
+	org := st.Org.Dir
+	f, ok := org.Folder(pos[0])
+	if !ok {
+		return fmt.Errorf("folder status: %s is not a shared folder of the organization", pos[0])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

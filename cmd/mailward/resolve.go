@@ -151,14 +151,26 @@ type resolution struct {
 	Journal []journalMatch `json:"journal,omitempty"`
 }
 
+// eachNode calls f for every node of the tree shown: n, its expansion,
+// its alternate recipient and its members, and theirs.
+func eachNode(n *categorize.Node, f func(*categorize.Node)) {
+	if n == nil {
+		return
+	}
+	f(n)
+	eachNode(n.Expansion, f)
+	if n.Alternate != nil {
+		eachNode(n.Alternate.Recipient, f)
+	}
+	for _, m := range n.Members {
+		eachNode(m, f)
+	}
+}
+
 // count sums the copies of the tree shown, by where they go.
-func count(n *categorize.Node) (map[string]int, bool) {
+func count(root *categorize.Node) (map[string]int, bool) {
 	out, hidden := map[string]int{}, false
-	var walk func(n *categorize.Node)
-	walk = func(n *categorize.Node) {
-		if n == nil {
-			return
-		}
+	eachNode(root, func(n *categorize.Node) {
 		hidden = hidden || n.HiddenMembers
 		switch n.Outcome {
 		case categorize.OutDelivered:
@@ -172,15 +184,7 @@ func count(n *categorize.Node) (map[string]int, bool) {
 				out[n.To]++
 			}
 		}
-		walk(n.Expansion)
-		if n.Alternate != nil {
-			walk(n.Alternate.Recipient)
-		}
-		for _, m := range n.Members {
-			walk(m)
-		}
-	}
-	walk(n)
+	})
 	return out, hidden
 }
 

@@ -24,21 +24,7 @@ func journaled(org *directory.Org, sender string, root *categorize.Node) []journ
 		return nil
 	}
 	var addrs []string
-	var walk func(n *categorize.Node)
-	walk = func(n *categorize.Node) {
-		if n == nil {
-			return
-		}
-		addrs = append(addrs, n.Address)
-		walk(n.Expansion)
-		if n.Alternate != nil {
-			walk(n.Alternate.Recipient)
-		}
-		for _, m := range n.Members {
-			walk(m)
-		}
-	}
-	walk(root)
+	eachNode(root, func(n *categorize.Node) { addrs = append(addrs, n.Address) })
 	rules := make([]journal.Rule, len(org.JournalRules))
 	for i, r := range org.JournalRules {
 		rules[i] = journal.Rule(r)

@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"mailward/config"
 	"mailward/internal/testkit"
 )
 
@@ -19,47 +16,11 @@ import (
 // when it stops: what Type=notify in examples/systemd/mailward.service
 // relies on.
 func TestServeNotifiesReady(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	t.Setenv("NOTIFY_SOCKET", sock)
-
+	read := notifyListener(t)
 	c := testkit.NewConfig()
 	c.ListenOnFreePorts(t)
-	path := filepath.Join(dir, "mailward.toml")
-	if err := os.WriteFile(path, []byte(c.TOML()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, make(chan os.Signal)) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	_, _, stop := serveInProcess(t, t.TempDir(), c)
 
-	read := func(what string) string {
-		t.Helper()
-		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-		b := make([]byte, 4096)
-		n, err := nc.Read(b)
-		if err != nil {
-			t.Fatalf("waiting for %s on NOTIFY_SOCKET: %v", what, err)
-		}
-		return string(b[:n])
-	}
 	msg := read("READY=1")
 	if !strings.HasPrefix(msg, "READY=1\n") || !strings.Contains(msg, "STATUS=serving default on ") {
 		t.Fatalf("notification %q, want READY=1 and a STATUS", msg)
@@ -75,7 +36,7 @@ func TestServeNotifiesReady(t *testing.T) {
 	if err != nil || !strings.HasPrefix(greeting, "220 mx1.example.test ESMTP") {
 		t.Fatalf("greeting %q, %v", greeting, err)
 	}
-	cancel()
+	stop()
 	if msg := read("STOPPING=1"); msg != "STOPPING=1" {
 		t.Fatalf("notification at stop %q, want STOPPING=1", msg)
 	}

@@ -16,6 +16,7 @@ import (
 	"mailward/diag"
 	"mailward/events"
 	"mailward/internal/setup"
+	"mailward/track"
 )
 
 func cmdConfig(args []string) error {
@@ -125,15 +126,9 @@ func cmdEvents(args []string) error {
 	if err != nil {
 		return err
 	}
-	var after time.Time
-	if *since != "" {
-		if d, err := time.ParseDuration(*since); err == nil {
-			after = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, *since); err == nil {
-			after = t
-		} else {
-			return fmt.Errorf("events: --since %q: want a duration (1h) or an RFC 3339 time", *since)
-		}
+	after, err := track.ParseTime(*since, time.Now())
+	if err != nil {
+		return fmt.Errorf("events: --since %q: want a duration (1h) or an RFC 3339 time", *since)
 	}
 	recs, err := events.Read(setup.EventLogPath(cfg), events.Filter{ID: *id, Since: after})
 	if err != nil {

@@ -24,15 +24,15 @@ type webAdmin struct {
 // and opens its listener, at start with the virtual servers, so that a
 // port conflict stops the start. nil when [web_admin] is off.
 func listenWebAdmin(ctx context.Context, st *setup.Stages, q *admin.Server) (*webAdmin, error) {
-	srv, tlsCfg, err := diagweb.WebAdmin(st, q)
-	if err != nil || srv == nil {
-		return nil, err
+	srv := diagweb.WebAdmin(st, q)
+	if srv == nil {
+		return nil, nil
 	}
 	ln, err := webadmin.Listen(ctx, st.Config.WebAdmin.Address)
 	if err != nil {
 		return nil, err
 	}
-	return &webAdmin{srv: srv, ln: ln, tls: tlsCfg}, nil
+	return &webAdmin{srv: srv, ln: ln, tls: st.WebAdminTLS}, nil
 }
 
 func (w *webAdmin) serve(ctx context.Context, logger *slog.Logger) {

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailward/internal/testkit"
 )
 
 // Observe is told each flush's callers: they add up to the Sync calls,
@@ -26,30 +28,22 @@ func TestGroupObserve(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); g.Sync() }()
 	// Wait (bounded) until the first flush is running.
-	for i := 0; i < 1000; i++ {
+	testkit.Eventually(time.Second, func() bool {
 		g.mu.Lock()
-		running := g.running
-		g.mu.Unlock()
-		if running {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer g.mu.Unlock()
+		return g.running
+	})
 	const late = 8
 	for i := 0; i < late; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.Sync() }()
 	}
 	// Wait (bounded) until all of them wait for the next flush.
-	for i := 0; i < 1000; i++ {
+	testkit.Eventually(time.Second, func() bool {
 		g.mu.Lock()
-		w := g.waiting
-		g.mu.Unlock()
-		if w == late {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer g.mu.Unlock()
+		return g.waiting == late
+	})
 	close(release)
 	wg.Wait()
 	mu.Lock()

@@ -55,6 +55,9 @@ type Stages struct {
 	// AuthGuard is shared by all virtual servers: a guessing client is slowed
 	// and locked out whichever virtual server it tries.
 	AuthGuard *smtp.AuthGuard
+	// WebAdminTLS is the web administration's certificate (webadmin.go);
+	// nil without one.
+	WebAdminTLS *tls.Config
 
 	// Set by Open.
 	Logger      *slog.Logger
@@ -111,7 +114,7 @@ func Build(cfg *config.Config) (*Stages, error) {
 			return nil, err
 		}
 	}
-	if _, err := WebAdminTLS(cfg); err != nil {
+	if s.WebAdminTLS, err = WebAdminTLS(cfg); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"mailward/config"
 )
 
 // A server of an organization takes its domains from the directory:
@@ -42,15 +40,7 @@ home_server = "mx1"
 			}
 			conf := "[server]\nfqdn = \"mx1.example.test\"\n" + c.server + "\n[organization]\nself = \"mx1\"\nfile = \"org.toml\"\n" +
 				"[[virtual_server]]\nname = \"default\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\n"
-			path := filepath.Join(dir, "mailward.toml")
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := Build(cfg)
+			st, err := Build(loadConfig(t, dir, conf))
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)

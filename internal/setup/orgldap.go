@@ -71,7 +71,6 @@ type liveDirectory struct {
 	snap   *ldapdir.Snapshot
 	client *ldapdir.Client
 	cfg    atomic.Pointer[config.Config] // for the policy's domains
-	cancel context.CancelFunc
 }
 
 func newLiveDirectory(cfg *config.Config, c *ldapdir.Client) *liveDirectory {
@@ -115,7 +114,6 @@ func (s *Stages) startLiveDirectory() {
 			"stale_till", st.StaleTill.UTC().Format(time.RFC3339))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
 	go l.snap.Run(ctx)
 	s.closers = append(s.closers, func() { cancel(); l.client.Close() })
 }

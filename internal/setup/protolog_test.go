@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"mailward/config"
 	"mailward/internal/testkit"
 )
 
@@ -22,15 +21,7 @@ func TestProtocolLogWiring(t *testing.T) {
 		c.VirtualServers[0].ProtocolLog = on
 		c.Delivery = &testkit.Delivery{ProtocolLog: on}
 		c.ProtocolLog = &testkit.ProtocolLog{Directory: "plog", MaxFiles: 3}
-		path := filepath.Join(dir, "mailward.toml")
-		if err := os.WriteFile(path, []byte(c.TOML()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := Build(cfg)
+		st, err := Build(loadConfig(t, dir, c.TOML()))
 		if err != nil {
 			t.Fatal(err)
 		}

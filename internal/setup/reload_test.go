@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,20 +21,6 @@ func TestReloadNamesCategorizerForRestart(t *testing.T) {
 	if got := restartOnly(old, cfg); !slices.Contains(got, "[categorizer]") {
 		t.Errorf("restart-only sections %v, want [categorizer] among them", got)
 	}
-}
-
-// reloadConfig loads conf written as mailward.toml in dir.
-func reloadConfig(t *testing.T, dir, conf string) *config.Config {
-	t.Helper()
-	path := filepath.Join(dir, "mailward.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 const reloadBase = `
@@ -65,7 +50,7 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := Build(reloadConfig(t, dir, fmt.Sprintf(reloadBase, "a.pem", "a-key.pem", 10)))
+	st, err := Build(loadConfig(t, dir, fmt.Sprintf(reloadBase, "a.pem", "a-key.pem", 10)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +73,7 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 	}
 
 	before := st.SMTP(0) // a session that connected before the reload
-	r, err := st.Reload(reloadConfig(t, dir, fmt.Sprintf(reloadBase, "b.pem", "b-key.pem", 3)))
+	r, err := st.Reload(loadConfig(t, dir, fmt.Sprintf(reloadBase, "b.pem", "b-key.pem", 3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +96,7 @@ func TestReloadVirtualServersAndCertificateFiles(t *testing.T) {
 	// A certificate file that is not there: config.Load passes it,
 	// Build does not (as at start).
 	bad := fmt.Sprintf(reloadBase, "missing.pem", "missing-key.pem", 7)
-	if _, err := st.Reload(reloadConfig(t, dir, bad)); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+	if _, err := st.Reload(loadConfig(t, dir, bad)); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		t.Fatalf("reload of a file naming a missing certificate: %v", err)
 	}
 	if got := st.VirtualServers[0].Settings.MaxRecipients; got != 3 || served() != serial("b") || st.Config.VirtualServers[0].MaxRecipients != 3 {

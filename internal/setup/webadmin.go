@@ -8,8 +8,8 @@ import (
 )
 
 // WebAdminTLS is the web administration's TLS configuration from
-// web_admin.tls_cert and tls_key; nil without them. Build loads it too,
-// so that `config check` finds a bad certificate.
+// web_admin.tls_cert and tls_key; nil without them. Build loads it
+// (Stages.WebAdminTLS), so that `config check` finds a bad certificate.
 func WebAdminTLS(cfg *config.Config) (*tls.Config, error) {
 	w := cfg.WebAdmin
 	if !w.TLS() {

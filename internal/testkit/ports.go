@@ -56,3 +56,15 @@ func ListenSamePort(t testing.TB, ips ...string) ([]net.Listener, int) {
 	t.Fatalf("no port free on all of %v", ips)
 	return nil, 0
 }
+
+// freeTCPAddr is "127.0.0.1:port" with a TCP port that was free a moment
+// ago, for a server started as a process of its own (slapd, rspamd),
+// which may find it taken: its starter tries again.
+func freeTCPAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

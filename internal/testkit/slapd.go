@@ -235,21 +235,14 @@ func slapAdd(bin string, args ...string) error {
 }
 
 func (s *Slapd) start() error {
-	port := freeTCPPort()
-	if port == 0 {
-		return fmt.Errorf("no free port")
-	}
-	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", port)
-	s.out = &syncBuffer{}
-	// -d 0: stay in the foreground (the test owns the process) and log
-	// nothing but errors to stderr.
-	s.cmd = exec.Command(s.bin, "-d", "0", "-h", s.URL+"/", "-F", filepath.Join(s.Dir, "slapd.d"))
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
+	addr, err := freeTCPAddr()
+	if err != nil {
 		return err
 	}
-	s.done = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.done) }()
+	s.URL = "ldap://" + addr
+	if err := s.run(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -330,17 +323,28 @@ func (s *Slapd) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts a stopped slapd again on the same URL.
-func (s *Slapd) Restart(t testing.TB) {
-	t.Helper()
+// run starts the slapd process on s.URL; start and Restart wait for it
+// to answer.
+func (s *Slapd) run() error {
 	s.out = &syncBuffer{}
+	// -d 0: stay in the foreground (the test owns the process) and log
+	// nothing but errors to stderr.
 	s.cmd = exec.Command(s.bin, "-d", "0", "-h", s.URL+"/", "-F", filepath.Join(s.Dir, "slapd.d"))
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.done = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.done) }()
+	return nil
+}
+
+// Restart starts a stopped slapd again on the same URL.
+func (s *Slapd) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.run(); err != nil {
+		t.Fatal(err)
+	}
 	WaitFor(t, 10*time.Second, "slapd to answer again", func() bool { return s.answers() == nil })
 }
 
@@ -355,15 +359,6 @@ func (s *Slapd) Add(t testing.TB, dn string, attrs map[string][]string) {
 	if err := s.MustConn(t).Add(r); err != nil {
 		t.Fatalf("ldap add %s: %v", dn, err)
 	}
-}
-
-func freeTCPPort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Searches is how many search operations slapd has completed since it

@@ -8,7 +8,6 @@ package diagweb
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -43,18 +42,14 @@ func DiagAuthOptions(s *setup.Stages, peer, rcpt string, timeout time.Duration) 
 }
 
 // WebAdmin is the web administration ([web_admin], docs/web-admin.md)
-// over the opened stages and the queue viewer q, with its TLS
-// configuration (nil: plain HTTP, on loopback only, as config.Load
+// over the opened stages and the queue viewer q; it is served with
+// s.WebAdminTLS (nil: plain HTTP, on loopback only, as config.Load
 // checks). It is nil when [web_admin] has no address.
-func WebAdmin(s *setup.Stages, q *admin.Server) (*webadmin.Server, *tls.Config, error) {
+func WebAdmin(s *setup.Stages, q *admin.Server) *webadmin.Server {
 	cfg := s.Config
 	w := cfg.WebAdmin
 	if !w.Enabled() {
-		return nil, nil, nil
-	}
-	tlsCfg, err := setup.WebAdminTLS(cfg)
-	if err != nil {
-		return nil, nil, err
+		return nil
 	}
 	users := map[string]string{}
 	for _, u := range w.Users {
@@ -78,5 +73,5 @@ func WebAdmin(s *setup.Stages, q *admin.Server) (*webadmin.Server, *tls.Config, 
 			return diag.RunAuthCheck(ctx, DiagAuthOptions(s, addr, rcpt, 15*time.Second))
 		}
 	}
-	return webadmin.New(o), tlsCfg, nil
+	return webadmin.New(o)
 }
