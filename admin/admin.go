@@ -58,12 +58,36 @@ type ctxKey struct{}
 // removes the socket. It returns nil after ctx is done, or the error
 // that stopped it.
 func (s *Server) Serve(ctx context.Context, socketPath string) error {
-	ln, created, err := listen(socketPath)
+	sock, err := s.Listen(socketPath)
 	if err != nil {
 		return err
 	}
-	defer removeIfSame(socketPath, created)
-	pl := &peerListener{UnixListener: ln, self: uint32(os.Getuid()), refuse: s.refused}
+	return s.ServeSocket(ctx, sock)
+}
+
+// Socket is the admin socket, created and listening.
+type Socket struct {
+	ln      *peerListener
+	path    string
+	created os.FileInfo
+}
+
+// Listen creates the socket, so that a client can connect as soon as it
+// returns (serve tells systemd it is ready after that); ServeSocket then
+// answers on it.
+func (s *Server) Listen(socketPath string) (*Socket, error) {
+	ln, created, err := listen(socketPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Socket{ln: &peerListener{UnixListener: ln, self: uint32(os.Getuid()), refuse: s.refused}, path: socketPath, created: created}, nil
+}
+
+// ServeSocket answers on sock until ctx ends, then removes the socket
+// file if it is still the one Listen made.
+func (s *Server) ServeSocket(ctx context.Context, sock *Socket) error {
+	defer removeIfSame(sock.path, sock.created)
+	pl := sock.ln
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -101,15 +101,21 @@ func serve(ctx context.Context, cfg *config.Config, hup <-chan os.Signal) error 
 	// the server's owner can use. A failure to create it is logged, not
 	// fatal: mail flows without it. It opens before the spool loads, so
 	// that a big backlog can be watched while it loads.
+	// It is created here, before READY=1, so that a "mailward reload"
+	// right after the start finds it.
 	var rl atomic.Pointer[reloader]
 	adm.SetReloader(adminReload(rl.Load))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := adm.Serve(ctx, setup.AdminSocket(cfg)); err != nil {
-			logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
-		}
-	}()
+	if sock, err := adm.Listen(setup.AdminSocket(cfg)); err != nil {
+		logger.Error("admin socket unavailable: mailward queue cannot reach this server", "err", err)
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := adm.ServeSocket(ctx, sock); err != nil {
+				logger.Error("admin socket stopped: mailward queue cannot reach this server", "err", err)
+			}
+		}()
+	}
 	// Start returns at once: the spool found at start loads in the
 	// background while the virtual servers below accept mail (docs/queue.md).
 	qctx, qcancel := context.WithCancel(context.Background())
