@@ -54,12 +54,12 @@ func (s *Snapshot) now() time.Time {
 	return time.Now()
 }
 
-// Start records org, read at start, as the copy in force.
-func (s *Snapshot) Start(org *directory.Org) {
+// Start records that the copy in force (read at start, applied by the
+// caller) is fresh now.
+func (s *Snapshot) Start() {
 	s.mu.Lock()
 	s.loaded = s.now()
 	s.mu.Unlock()
-	_ = org
 }
 
 // Refresh reads the directory once and, when it can, puts the new copy

@@ -85,7 +85,7 @@ func newLiveDirectory(cfg *config.Config, c *ldapdir.Client) *liveDirectory {
 			}
 			return nil
 		}}
-	l.snap.Start(nil)
+	l.snap.Start()
 	return l
 }
 
