@@ -1,9 +1,11 @@
 package webadmin
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,12 +43,12 @@ type orgData struct {
 const diagAuthTimeout = 15 * time.Second
 
 // peerAddress is where the servers of the organization deliver to a
-// server: its delivery_address, else its FQDN on port 25.
-func peerAddress(s directory.OrgServer) string {
-	if s.DeliveryAddress != "" {
-		return s.DeliveryAddress
+// server: its delivery_address, else its FQDN on delivery.remote_port.
+func (s *Server) peerAddress(srv directory.OrgServer) string {
+	if srv.DeliveryAddress != "" {
+		return srv.DeliveryAddress
 	}
-	return net.JoinHostPort(s.FQDN, "25")
+	return net.JoinHostPort(srv.FQDN, strconv.Itoa(cmp.Or(s.o.RemotePort, 25)))
 }
 
 func (s *Server) orgData() (orgData, *directory.Org) {
@@ -63,7 +65,7 @@ func (s *Server) orgData() (orgData, *directory.Org) {
 	checked, _ := diag.CheckSPNs(org, holders, "")
 	for i, c := range checked {
 		srv := org.Servers[i]
-		o := orgServer{ServerSPNs: c, Addresses: srv.Addresses, Auth: srv.Auth, Address: peerAddress(srv)}
+		o := orgServer{ServerSPNs: c, Addresses: srv.Addresses, Auth: srv.Auth, Address: s.peerAddress(srv)}
 		for _, spn := range c.SPNs {
 			if spn.Problem != "" {
 				o.Problems++
@@ -97,7 +99,7 @@ func (s *Server) diagAuth(w http.ResponseWriter, r *http.Request, sess *session)
 		http.Redirect(w, r, "/organization", http.StatusSeeOther)
 		return
 	}
-	addr := peerAddress(*srv)
+	addr := s.peerAddress(*srv)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 	defer cancel()
 	d.Checked, d.CheckedAt = srv.Name+" ("+addr+")", time.Now().UTC().Format("2006-01-02 15:04:05 UTC")

@@ -147,4 +147,10 @@ func TestOrganizationPage(t *testing.T) {
 	if do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"evil"}}); asked != "127.0.0.1:2725 bob@example.test" {
 		t.Errorf("diag auth ran against a server not in the directory")
 	}
+	// A server without delivery_address is checked where delivery
+	// reaches it: its FQDN on delivery.remote_port.
+	s.o.RemotePort = 2526
+	if do(s, sess, http.MethodPost, "/organization/diag-auth", url.Values{"server": {"mx2"}}); asked != "mx2.example.test:2526 " {
+		t.Errorf("diag auth for mx2 asked %q, want mx2.example.test:2526", asked)
+	}
 }

@@ -65,6 +65,9 @@ type Options struct {
 	// server at addr ("host:port"), as `mailward diag auth` does, with
 	// rcpt as its recipient ("": postmaster).
 	DiagAuth func(ctx context.Context, addr, rcpt string) []diag.AuthStep
+	// RemotePort is delivery.remote_port: where a server without a
+	// delivery_address is reached, as delivery reaches it (0: 25).
+	RemotePort int
 }
 
 // Server is the web administration.

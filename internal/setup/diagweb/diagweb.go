@@ -57,7 +57,7 @@ func WebAdmin(s *setup.Stages, q *admin.Server) *webadmin.Server {
 	}
 	o := webadmin.Options{Users: users, SessionTimeout: w.SessionTimeout.Duration, LoginFailures: w.LoginFailures,
 		LoginLockout: w.LoginLockout.Duration, Queue: q, Events: s.Events, EventLogPath: setup.EventLogPath(cfg),
-		Categories: config.Categories, FQDN: cfg.Server.FQDN}
+		Categories: config.Categories, FQDN: cfg.Server.FQDN, RemotePort: cfg.Delivery.RemotePort}
 	if s.Org.Trust != nil || cfg.Organization.Directory == config.OrgDirectoryLDAP {
 		// Read at each look, as diag spn reads it: the page shows the
 		// directory as it is now.
