@@ -30,7 +30,7 @@ func journaled(org *directory.Org, sender string, root *categorize.Node) []journ
 		rules[i] = journal.Rule(r)
 	}
 	var out []journalMatch
-	for _, r := range journal.Match(rules, orgIdentity{org}, sender, addrs) {
+	for _, r := range journal.Match(rules, org, sender, addrs) {
 		out = append(out, journalMatch{Rule: r.Name, Recipient: r.Recipient})
 	}
 	return out
@@ -43,14 +43,3 @@ func printJournal(w io.Writer, ms []journalMatch) {
 			m.Rule, m.Recipient)
 	}
 }
-
-type orgIdentity struct{ o *directory.Org }
-
-func (d orgIdentity) Identity(a string) string {
-	if e := d.o.Find(a); e.Kind != directory.NotFound {
-		return e.Address()
-	}
-	return a
-}
-
-func (d orgIdentity) InGroup(g, id string) bool { return d.o.InGroup(g, id) }
